@@ -1,0 +1,475 @@
+import {
+  DEFAULT_SETTINGS,
+  TERMINAL,
+  type Backoff,
+  type EventType,
+  type QueueSettings,
+  type Status,
+  type TaskEvent,
+  type TaskRow,
+} from "../../schema/shard";
+import { backoffDelay } from "./backoff";
+import { QueueError, check, type Problem } from "./errors";
+import { taskId, UlidFactory, type TaskAddress } from "./ids";
+import type { ShardStore } from "./store";
+
+/**
+ * The queue rules of one shard. Every decision about a task (when it runs, who
+ * holds it, what a failure turns it into) is made here, over a ShardStore, with
+ * time and randomness injected. The QueueShard Durable Object only transports.
+ *
+ * Each public method is one storage transaction and appends at most one outbox
+ * row, holding every event of that call.
+ */
+
+export interface Clock {
+  now(): number;
+}
+export interface Entropy {
+  /** uniform in [0, 1) */
+  random(): number;
+  /** an unguessable lease token */
+  token(): string;
+}
+
+export interface NewTask {
+  name: string;
+  /** JSON text */
+  payload: string;
+  priority?: number;
+  delayMs?: number;
+  runAt?: number;
+  maxAttempts?: number;
+  backoff?: Backoff;
+  timeoutMs?: number;
+  parentId?: string;
+  idempotencyKey?: string;
+  groupKey?: string;
+  tags?: string[];
+}
+
+export interface Enqueued {
+  task: TaskRow;
+  /** false when an idempotency key met a task made within the window */
+  created: boolean;
+}
+
+export interface Lease {
+  task: TaskRow;
+  leaseToken: string;
+  expiresAt: number;
+}
+
+export interface HeartbeatResult {
+  expiresAt: number;
+  cancelRequested: boolean;
+}
+
+export interface DueResult {
+  promoted: number;
+  expired: number;
+  purged: number;
+}
+
+export type ItemResult<T> = { id: string; ok: true; value: T } | { id: string; ok: false; problem: Problem };
+
+const DAY = 86_400_000;
+/** How many due tasks one pass handles; the alarm re-fires at once while more are due. */
+export const DUE_BATCH = 500;
+const SETTINGS_KEY = "settings";
+
+export class ShardEngine {
+  private readonly ulid: UlidFactory;
+  private seq: number;
+  private nextDue: number | null;
+  private settings: QueueSettings;
+  private settingsJson: string;
+  private events: TaskEvent[] = [];
+
+  constructor(
+    private readonly store: ShardStore,
+    private readonly clock: Clock,
+    private readonly entropy: Entropy,
+  ) {
+    this.ulid = new UlidFactory(() => entropy.random());
+    this.seq = store.maxSeq();
+    this.nextDue = store.nextDueAt();
+    this.settingsJson = store.getMeta(SETTINGS_KEY) ?? JSON.stringify(DEFAULT_SETTINGS);
+    this.settings = JSON.parse(this.settingsJson) as QueueSettings;
+  }
+
+  /** The earliest time at which a task needs the shard's attention (the alarm time). */
+  nextDueAt(): number | null {
+    return this.nextDue;
+  }
+
+  /** Remembers the queue's settings; the alarm uses them when no caller is there to pass them. */
+  configure(settings: QueueSettings): void {
+    const json = JSON.stringify(settings);
+    if (json === this.settingsJson) return;
+    this.store.transaction(() => this.store.setMeta(SETTINGS_KEY, json));
+    this.settingsJson = json;
+    this.settings = settings;
+  }
+
+  // enqueue: inputs = validated tasks, the shard's address, queue settings.
+  // output: one Enqueued per input, in order (an idempotent replay returns the first task).
+  // errors: none; inputs are validated at the edge.
+  enqueue(address: TaskAddress, inputs: NewTask[], settings: QueueSettings): Enqueued[] {
+    this.configure(settings);
+    return this.tx(() => inputs.map((input) => this.enqueueOne(address, input)));
+  }
+
+  // lease: inputs = worker id, how many, queue settings.
+  // output: up to `max` leases, highest priority first, FIFO within a priority; none when paused.
+  // errors: none.
+  lease(workerId: string, max: number, settings: QueueSettings): Lease[] {
+    this.configure(settings);
+    if (settings.paused) return [];
+    return this.tx(() => {
+      const now = this.clock.now();
+      return this.store.ready(max).map((row) => {
+        const leaseToken = this.entropy.token();
+        const task = this.transition(row, "leased", {
+          status: "running",
+          attempts: row.attempts + 1,
+          workerId,
+          leaseToken,
+          startedAt: now,
+          dueAt: now + row.timeoutMs,
+        });
+        return { task, leaseToken, expiresAt: now + row.timeoutMs };
+      });
+    });
+  }
+
+  // heartbeat: inputs = task id, its current lease token, optional progress (JSON text).
+  // output: the new lease expiry and whether cancellation was requested.
+  // errors: not_found; stale_lease when the token is not the running lease's.
+  heartbeat(id: string, leaseToken: string, progress?: string): HeartbeatResult {
+    return this.tx(() => this.heartbeatOne(id, leaseToken, progress));
+  }
+
+  // complete: inputs = task id, lease token, optional result (JSON text).
+  // output: the completed task; completing again with the same token returns it unchanged.
+  // errors: not_found; stale_lease.
+  complete(id: string, leaseToken: string, result?: string): TaskRow {
+    return this.tx(() => this.completeOne(id, leaseToken, result));
+  }
+
+  // fail: inputs = task id, lease token, error (JSON text), whether a retry may follow.
+  // output: the task, now scheduled for a retry, failed (dead letter) or cancelled.
+  // errors: not_found; stale_lease.
+  fail(id: string, leaseToken: string, error: string, retryable = true): TaskRow {
+    return this.tx(() => this.failOne(id, leaseToken, error, retryable));
+  }
+
+  // release: inputs = task id, lease token, optional delay.
+  // output: the task, ready again (or scheduled) with its attempt given back.
+  // errors: not_found; stale_lease.
+  release(id: string, leaseToken: string, delayMs = 0): TaskRow {
+    return this.tx(() => this.releaseOne(id, leaseToken, delayMs));
+  }
+
+  completeMany(items: { id: string; leaseToken: string; result?: string }[]): ItemResult<TaskRow>[] {
+    return this.tx(() => items.map((i) => this.attempt(i.id, () => this.completeOne(i.id, i.leaseToken, i.result))));
+  }
+
+  failMany(items: { id: string; leaseToken: string; error: string; retryable?: boolean }[]): ItemResult<TaskRow>[] {
+    return this.tx(() =>
+      items.map((i) => this.attempt(i.id, () => this.failOne(i.id, i.leaseToken, i.error, i.retryable ?? true))),
+    );
+  }
+
+  heartbeatMany(items: { id: string; leaseToken: string; progress?: string }[]): ItemResult<HeartbeatResult>[] {
+    return this.tx(() => items.map((i) => this.attempt(i.id, () => this.heartbeatOne(i.id, i.leaseToken, i.progress))));
+  }
+
+  // cancel: input = task id.
+  // output: the task: cancelled if it was not running; running with cancelRequested if it was.
+  // errors: not_found; invalid_state for a completed or failed task.
+  cancel(id: string): TaskRow {
+    return this.tx(() => {
+      const row = this.mustGet(id);
+      if (row.status === "cancelled") return row;
+      check(!TERMINAL.has(row.status), "invalid_state", `Task ${id} is already ${row.status} and cannot be cancelled.`);
+      if (row.status === "running") {
+        return row.cancelRequested ? row : this.transition(row, "cancel_requested", { cancelRequested: 1 });
+      }
+      return this.finish(row, "cancelled", "cancelled", {});
+    });
+  }
+
+  // retry: input = task id of a failed or cancelled task.
+  // output: the task, pending again with its attempts reset.
+  // errors: not_found; invalid_state for any other status.
+  retry(id: string): TaskRow {
+    return this.tx(() => {
+      const row = this.mustGet(id);
+      check(
+        row.status === "failed" || row.status === "cancelled",
+        "invalid_state",
+        `Task ${id} is ${row.status}; only failed or cancelled tasks can be retried.`,
+      );
+      return this.transition(row, "retried", {
+        ...this.ready(this.clock.now()),
+        attempts: 0,
+        workerId: null,
+        cancelRequested: 0,
+        result: null,
+        finishedAt: null,
+      });
+    });
+  }
+
+  // remove: input = task id of a terminal task.
+  // output: none; the task is gone from the shard (history keeps it).
+  // errors: not_found; invalid_state unless completed, failed or cancelled.
+  remove(id: string): void {
+    this.tx(() => {
+      const row = this.mustGet(id);
+      check(TERMINAL.has(row.status), "invalid_state", `Task ${id} is ${row.status}; cancel it before deleting it.`);
+      this.store.delete(id);
+      this.emit("deleted", id, {});
+    });
+  }
+
+  // purge: no input.
+  // output: how many pending or scheduled tasks were cancelled.
+  // errors: none.
+  purge(): number {
+    return this.tx(() => {
+      let count = 0;
+      for (;;) {
+        const rows = [...this.store.ready(DUE_BATCH), ...this.store.scheduled(DUE_BATCH)];
+        if (rows.length === 0) return count;
+        for (const row of rows) this.finish(row, "purged", "cancelled", {});
+        count += rows.length;
+      }
+    });
+  }
+
+  // runDue: no input; called by the alarm (and before every call, when something is due).
+  // output: counts of tasks made ready, leases expired and terminal tasks past retention dropped.
+  // errors: none.
+  runDue(): DueResult {
+    return this.tx(() => this.processDue(this.clock.now()), false);
+  }
+
+  get(id: string): TaskRow | null {
+    this.catchUp();
+    return this.store.get(id);
+  }
+
+  list(options: { status?: Status; after?: string; limit: number }): TaskRow[] {
+    this.catchUp();
+    return this.store.list(options);
+  }
+
+  counts(): Partial<Record<Status, number>> {
+    this.catchUp();
+    return this.store.counts();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /** One transaction: due work first (so no call sees an expired lease as live), then `fn`, then the outbox row. */
+  private tx<T>(fn: () => T, catchUp = true): T {
+    return this.store.transaction(() => {
+      try {
+        if (catchUp && this.nextDue !== null && this.nextDue <= this.clock.now()) this.processDue(this.clock.now());
+        const out = fn();
+        if (this.events.length > 0) this.store.appendOutbox(this.clock.now(), this.events);
+        return out;
+      } finally {
+        this.events = [];
+      }
+    });
+  }
+
+  private catchUp(): void {
+    if (this.nextDue !== null && this.nextDue <= this.clock.now()) this.runDue();
+  }
+
+  private attempt<T>(id: string, fn: () => T): ItemResult<T> {
+    try {
+      return { id, ok: true, value: fn() };
+    } catch (e) {
+      if (e instanceof QueueError) return { id, ok: false, problem: e.toProblem() };
+      throw e;
+    }
+  }
+
+  private enqueueOne(address: TaskAddress, input: NewTask): Enqueued {
+    const now = this.clock.now();
+    const { settings } = this;
+    if (input.idempotencyKey !== undefined) {
+      const first = this.store.byIdempotencyKey(input.idempotencyKey);
+      if (first && first.createdAt + settings.idempotencyWindowMs > now) return { task: first, created: false };
+      // Past the window the key is free again: the old task keeps its history, not the key.
+      if (first) this.store.update(first.id, { idempotencyKey: null });
+    }
+    const defaults = settings.defaults;
+    const runAt = input.runAt ?? now + (input.delayMs ?? 0);
+    const row: TaskRow = {
+      id: taskId(this.ulid.next(now), address.shard, address.queue),
+      name: input.name,
+      payload: input.payload,
+      priority: input.priority ?? 5,
+      status: "scheduled",
+      attempts: 0,
+      maxAttempts: input.maxAttempts ?? defaults.maxAttempts,
+      backoff: JSON.stringify(input.backoff ?? defaults.backoff),
+      timeoutMs: input.timeoutMs ?? defaults.timeoutMs,
+      runAt,
+      readyAt: null,
+      seq: 0,
+      dueAt: runAt,
+      dependsOn: null,
+      parentId: input.parentId ?? null,
+      idempotencyKey: input.idempotencyKey ?? null,
+      groupKey: input.groupKey ?? null,
+      workerId: null,
+      leaseToken: null,
+      cancelRequested: 0,
+      progress: null,
+      result: null,
+      error: null,
+      tags: input.tags && input.tags.length > 0 ? JSON.stringify(input.tags) : null,
+      createdAt: now,
+      startedAt: null,
+      finishedAt: null,
+    };
+    Object.assign(row, runAt > now ? this.schedule(runAt) : this.ready(now));
+    this.store.insert(row);
+    const { leaseToken: _hidden, ...changes } = row;
+    this.emit("enqueued", row.id, changes);
+    return { task: row, created: true };
+  }
+
+  private heartbeatOne(id: string, leaseToken: string, progress?: string): HeartbeatResult {
+    const row = this.leased(id, leaseToken);
+    const expiresAt = this.clock.now() + row.timeoutMs;
+    if (progress !== undefined && progress !== row.progress) {
+      this.transition(row, "progress", { dueAt: expiresAt, progress });
+    } else {
+      this.store.update(id, { dueAt: expiresAt });
+    }
+    this.noteDue(expiresAt);
+    return { expiresAt, cancelRequested: row.cancelRequested === 1 };
+  }
+
+  private completeOne(id: string, leaseToken: string, result?: string): TaskRow {
+    const row = this.mustGet(id);
+    // A lost response may be retried: the same token after success answers with what is stored.
+    if (row.status === "completed" && row.leaseToken === leaseToken) return row;
+    this.leased(id, leaseToken, row);
+    return this.finish(row, "completed", "completed", { result: result ?? null });
+  }
+
+  private failOne(id: string, leaseToken: string, error: string, retryable: boolean): TaskRow {
+    const row = this.leased(id, leaseToken);
+    return this.afterRun(row, "failed", error, retryable);
+  }
+
+  private releaseOne(id: string, leaseToken: string, delayMs: number): TaskRow {
+    const row = this.leased(id, leaseToken);
+    const now = this.clock.now();
+    const runAt = now + delayMs;
+    return this.transition(row, "released", {
+      ...(runAt > now ? this.schedule(runAt) : this.ready(now)),
+      attempts: row.attempts - 1,
+      workerId: null,
+    });
+  }
+
+  private processDue(now: number): DueResult {
+    const out: DueResult = { promoted: 0, expired: 0, purged: 0 };
+    for (const row of this.store.due(now, DUE_BATCH)) {
+      if (row.status === "scheduled") {
+        // It became ready at its runAt, not when the shard got round to it.
+        this.transition(row, "promoted", this.ready(row.dueAt ?? now));
+        out.promoted++;
+      } else if (row.status === "running") {
+        const error = JSON.stringify({ message: `Lease expired: no heartbeat within ${row.timeoutMs} ms.` });
+        this.afterRun(row, "expired", error, true);
+        out.expired++;
+      } else if (TERMINAL.has(row.status)) {
+        this.store.delete(row.id);
+        out.purged++;
+      }
+    }
+    this.nextDue = this.store.nextDueAt();
+    return out;
+  }
+
+  /** What a run that did not complete turns into: a retry, a dead letter, or a cancellation. */
+  private afterRun(row: TaskRow, type: EventType, error: string, retryable: boolean): TaskRow {
+    if (row.cancelRequested) return this.finish(row, type === "expired" ? "expired" : "cancelled", "cancelled", { error });
+    if (retryable && row.attempts < row.maxAttempts) {
+      const now = this.clock.now();
+      const runAt = now + backoffDelay(row.attempts, JSON.parse(row.backoff) as Backoff, () => this.entropy.random());
+      return this.transition(row, type === "expired" ? "expired" : "retrying", {
+        ...(runAt > now ? this.schedule(runAt) : this.ready(now)),
+        error,
+      });
+    }
+    return this.finish(row, type === "expired" ? "expired" : "failed", "failed", { error });
+  }
+
+  private finish(row: TaskRow, type: EventType, status: Status, patch: Partial<TaskRow>): TaskRow {
+    const now = this.clock.now();
+    return this.transition(row, type, {
+      ...patch,
+      status,
+      finishedAt: now,
+      dueAt: now + this.settings.retentionDays * DAY,
+      readyAt: null,
+    });
+  }
+
+  private ready(at: number): Partial<TaskRow> {
+    return { status: "pending", readyAt: at, seq: ++this.seq, dueAt: null };
+  }
+
+  private schedule(runAt: number): Partial<TaskRow> {
+    return { status: "scheduled", runAt, readyAt: null, dueAt: runAt };
+  }
+
+  private mustGet(id: string): TaskRow {
+    const row = this.store.get(id);
+    if (!row) throw new QueueError("not_found", `Task ${id} does not exist.`);
+    return row;
+  }
+
+  private leased(id: string, leaseToken: string, row = this.mustGet(id)): TaskRow {
+    check(
+      row.status === "running" && row.leaseToken === leaseToken,
+      "stale_lease",
+      `Task ${id} is not leased with this token: its lease expired, or it was released, finished or leased again. Lease a task again to work on it.`,
+    );
+    return row;
+  }
+
+  /** Writes the changed fields of `row` and records them as one event. */
+  private transition(row: TaskRow, type: EventType, patch: Partial<TaskRow>): TaskRow {
+    const after = { ...row, ...patch };
+    const changes: Partial<TaskRow> = {};
+    for (const key of Object.keys(patch) as (keyof TaskRow)[]) {
+      if (after[key] !== row[key]) (changes as Record<string, unknown>)[key] = after[key];
+    }
+    this.store.update(row.id, changes);
+    const { leaseToken: _hidden, ...visible } = changes;
+    this.emit(type, row.id, visible);
+    return after;
+  }
+
+  private noteDue(at: number): void {
+    if (this.nextDue === null || at < this.nextDue) this.nextDue = at;
+  }
+
+  private emit(type: EventType, id: string, changes: TaskEvent["changes"]): void {
+    this.events.push({ type, id, at: this.clock.now(), changes });
+    if (changes.dueAt != null) this.noteDue(changes.dueAt);
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Task ids: a monotonic ULID (time-sortable, 26 chars) followed by the shard
+ * and the queue, `01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.email`, so one id finds its
+ * shard with no directory lookup. Queue names cannot contain a dot.
+ */
+
+const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+export const QUEUE_NAME = /^[a-z0-9][a-z0-9_-]{0,47}$/;
+const TASK_ID = /^([0-9A-HJKMNP-TV-Z]{26})\.(\d{1,4})\.([a-z0-9][a-z0-9_-]{0,47})$/;
+
+export interface TaskAddress {
+  queue: string;
+  shard: number;
+}
+
+export function parseTaskId(id: string): TaskAddress | null {
+  const m = TASK_ID.exec(id);
+  return m ? { shard: Number(m[2]), queue: m[3] } : null;
+}
+
+/** Monotonic ULIDs: ids made in the same millisecond still sort in creation order. */
+export class UlidFactory {
+  private lastTime = -1;
+  private lastRandom: number[] = [];
+  constructor(private readonly random: () => number) {}
+
+  next(now: number): string {
+    if (now <= this.lastTime) {
+      this.increment();
+    } else {
+      this.lastTime = now;
+      this.lastRandom = Array.from({ length: 16 }, () => Math.floor(this.random() * 32));
+    }
+    let time = "";
+    let t = this.lastTime;
+    for (let i = 0; i < 10; i++) {
+      time = CROCKFORD[t % 32] + time;
+      t = Math.floor(t / 32);
+    }
+    return time + this.lastRandom.map((d) => CROCKFORD[d]).join("");
+  }
+
+  private increment(): void {
+    for (let i = this.lastRandom.length - 1; i >= 0; i--) {
+      if (this.lastRandom[i] < 31) {
+        this.lastRandom[i]++;
+        return;
+      }
+      this.lastRandom[i] = 0;
+    }
+  }
+}
+
+export function taskId(ulid: string, shard: number, queue: string): string {
+  return `${ulid}.${shard}.${queue}`;
+}
+
+/** FNV-1a, 32 bit: spreads idempotency keys over shards, the same on every runtime. */
+export function hash32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** The shard a task with this idempotency key must go to, so a replay meets the first task. */
+export function shardForKey(key: string, shards: number): number {
+  return hash32(key) % shards;
+}

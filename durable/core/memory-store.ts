@@ -1,0 +1,111 @@
+import { type Status, type TaskEvent, type TaskRow } from "../../schema/shard";
+import type { ShardStore } from "./store";
+
+/** ShardStore over plain maps: the reference the SQL store is checked against, and the unit tests' storage. */
+export class MemoryStore implements ShardStore {
+  readonly tasks = new Map<string, TaskRow>();
+  readonly outbox: { at: number; events: TaskEvent[] }[] = [];
+  private readonly meta = new Map<string, string>();
+
+  transaction<T>(fn: () => T): T {
+    const tasks = new Map(this.tasks);
+    const outbox = this.outbox.length;
+    try {
+      return fn();
+    } catch (e) {
+      this.tasks.clear();
+      for (const [k, v] of tasks) this.tasks.set(k, v);
+      this.outbox.length = outbox;
+      throw e;
+    }
+  }
+
+  get(id: string): TaskRow | null {
+    const row = this.tasks.get(id);
+    return row ? { ...row } : null;
+  }
+
+  byIdempotencyKey(key: string): TaskRow | null {
+    for (const row of this.tasks.values()) if (row.idempotencyKey === key) return { ...row };
+    return null;
+  }
+
+  insert(row: TaskRow): void {
+    if (this.tasks.has(row.id)) throw new Error(`duplicate task id ${row.id}`);
+    this.tasks.set(row.id, { ...row });
+  }
+
+  update(id: string, changes: Partial<TaskRow>): void {
+    const row = this.tasks.get(id);
+    if (row) this.tasks.set(id, { ...row, ...changes });
+  }
+
+  delete(id: string): void {
+    this.tasks.delete(id);
+  }
+
+  ready(limit: number): TaskRow[] {
+    return this.where((r) => r.status === "pending")
+      .sort((a, b) => b.priority - a.priority || a.readyAt! - b.readyAt! || a.seq - b.seq)
+      .slice(0, limit);
+  }
+
+  scheduled(limit: number): TaskRow[] {
+    return this.where((r) => r.status === "scheduled")
+      .sort((a, b) => a.dueAt! - b.dueAt!)
+      .slice(0, limit);
+  }
+
+  due(now: number, limit: number): TaskRow[] {
+    return this.where((r) => r.dueAt !== null && r.dueAt <= now)
+      .sort((a, b) => a.dueAt! - b.dueAt!)
+      .slice(0, limit);
+  }
+
+  nextDueAt(): number | null {
+    let next: number | null = null;
+    for (const r of this.tasks.values()) if (r.dueAt !== null && (next === null || r.dueAt < next)) next = r.dueAt;
+    return next;
+  }
+
+  list(options: { status?: Status; after?: string; limit: number }): TaskRow[] {
+    const { status, after, limit } = options;
+    return this.where((r) => (!status || r.status === status) && (!after || r.id > after))
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+      .slice(0, limit);
+  }
+
+  counts(): Partial<Record<Status, number>> {
+    const out: Partial<Record<Status, number>> = {};
+    for (const r of this.tasks.values()) out[r.status] = (out[r.status] ?? 0) + 1;
+    return out;
+  }
+
+  maxSeq(): number {
+    let max = 0;
+    for (const r of this.tasks.values()) max = Math.max(max, r.seq);
+    return max;
+  }
+
+  appendOutbox(at: number, events: TaskEvent[]): void {
+    this.outbox.push({ at, events: [...events] });
+  }
+
+  outboxSize(): number {
+    return this.outbox.length;
+  }
+
+  getMeta(key: string): string | null {
+    return this.meta.get(key) ?? null;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.meta.set(key, value);
+  }
+
+  private where(pred: (r: TaskRow) => boolean): TaskRow[] {
+    const out: TaskRow[] = [];
+    for (const r of this.tasks.values()) if (pred(r)) out.push({ ...r });
+    return out;
+  }
+}

@@ -1,0 +1,32 @@
+import type { Status, TaskEvent, TaskRow } from "../../schema/shard";
+
+/**
+ * What the engine needs from storage. Two implementations: SqlStore (the
+ * QueueShard's SQLite) and MemoryStore (plain objects, for unit tests); one
+ * behaviour suite runs on both.
+ */
+export interface ShardStore {
+  /** Runs `fn` atomically: every write inside commits together or not at all. */
+  transaction<T>(fn: () => T): T;
+  get(id: string): TaskRow | null;
+  byIdempotencyKey(key: string): TaskRow | null;
+  insert(row: TaskRow): void;
+  update(id: string, changes: Partial<TaskRow>): void;
+  delete(id: string): void;
+  /** Pending tasks in lease order: priority desc, then readyAt, then seq. */
+  ready(limit: number): TaskRow[];
+  /** Scheduled tasks, soonest first. */
+  scheduled(limit: number): TaskRow[];
+  /** Tasks whose dueAt has come, soonest first. */
+  due(now: number, limit: number): TaskRow[];
+  nextDueAt(): number | null;
+  /** Tasks in id (creation) order after `after`, optionally of one status. */
+  list(options: { status?: Status; after?: string; limit: number }): TaskRow[];
+  counts(): Partial<Record<Status, number>>;
+  maxSeq(): number;
+  appendOutbox(at: number, events: TaskEvent[]): void;
+  /** Outbox entries not yet flushed to history. */
+  outboxSize(): number;
+  getMeta(key: string): string | null;
+  setMeta(key: string, value: string): void;
+}

@@ -1,0 +1,75 @@
+import { DurableObject } from "cloudflare:workers";
+import type { SettingsPatchInput } from "../schema/api";
+import { REGISTRY_MIGRATIONS } from "../schema/migrations/registry";
+import { DEFAULT_SETTINGS, type QueueSettings } from "../schema/shard";
+import { check } from "./core/errors";
+import { migrate } from "./migrate";
+import { outcome, type Outcome } from "./outcome";
+
+export interface QueueRecord {
+  name: string;
+  settings: QueueSettings;
+  createdAt: number;
+}
+
+/** Applies a settings patch; the shard count may only grow, since task ids name their shard. */
+export function applyPatch(current: QueueSettings, patch: SettingsPatchInput & { paused?: boolean }): QueueSettings {
+  check(
+    patch.shards === undefined || patch.shards >= current.shards,
+    "invalid_state",
+    `The queue has ${current.shards} shards; the count may only grow, so ask for ${current.shards} or more.`,
+  );
+  return {
+    ...current,
+    ...patch,
+    defaults: { ...current.defaults, ...patch.defaults },
+  };
+}
+
+/** One per tenant: the tenant's queues and their settings. Queues are created on first use. */
+export class QueueRegistry extends DurableObject<Env> {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    void ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, REGISTRY_MIGRATIONS));
+  }
+
+  /** The queue's record, created with default settings if it does not exist yet. */
+  ensure(name: string): QueueRecord {
+    return this.find(name) ?? this.write(name, DEFAULT_SETTINGS, Date.now());
+  }
+
+  find(name: string): QueueRecord | null {
+    const row = this.ctx.storage.sql
+      .exec<{ name: string; settings: string; created_at: number }>("SELECT * FROM queues WHERE name = ?", name)
+      .toArray()[0];
+    return row ? { name: row.name, settings: JSON.parse(row.settings) as QueueSettings, createdAt: row.created_at } : null;
+  }
+
+  list(after: string | undefined, limit: number): QueueRecord[] {
+    return this.ctx.storage.sql
+      .exec<{ name: string; settings: string; created_at: number }>(
+        "SELECT * FROM queues WHERE name > ? ORDER BY name LIMIT ?",
+        after ?? "",
+        limit,
+      )
+      .toArray()
+      .map((r) => ({ name: r.name, settings: JSON.parse(r.settings) as QueueSettings, createdAt: r.created_at }));
+  }
+
+  update(name: string, patch: SettingsPatchInput & { paused?: boolean }): Outcome<QueueRecord> {
+    return outcome(() => {
+      const current = this.ensure(name);
+      return this.write(name, applyPatch(current.settings, patch), current.createdAt);
+    });
+  }
+
+  private write(name: string, settings: QueueSettings, createdAt: number): QueueRecord {
+    this.ctx.storage.sql.exec(
+      "INSERT INTO queues (name, settings, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET settings = excluded.settings",
+      name,
+      JSON.stringify(settings),
+      createdAt,
+    );
+    return { name, settings, createdAt };
+  }
+}

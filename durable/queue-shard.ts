@@ -1,0 +1,177 @@
+import { DurableObject } from "cloudflare:workers";
+import { SHARD_MIGRATIONS } from "../schema/migrations/shard";
+import type { QueueSettings, Status, TaskRow } from "../schema/shard";
+import { ShardEngine, type Clock, type NewTask } from "./core/engine";
+import type { TaskAddress } from "./core/ids";
+import { migrate } from "./migrate";
+import { outcome, type Outcome } from "./outcome";
+import { SqlStore } from "./sql-store";
+
+export interface ShardStats {
+  counts: Partial<Record<Status, number>>;
+  /** SQLite rows read and written since this object started (what Cloudflare bills) */
+  rowsRead: number;
+  rowsWritten: number;
+}
+
+/**
+ * One shard of one queue: `${tenant}:${queue}:${shard}`. A thin transport over
+ * ShardEngine: RPC methods in, one alarm at the earliest due time, and
+ * long-polling consumers woken when work arrives.
+ */
+export class QueueShard extends DurableObject<Env> {
+  /** Time source of the engine; tests move it forward. */
+  clock: Clock = { now: () => Date.now() };
+  private readonly store: SqlStore;
+  private engine!: ShardEngine;
+  private alarmAt: number | null = null;
+  private waiters = new Set<() => void>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.store = new SqlStore(ctx.storage);
+    void ctx.blockConcurrencyWhile(async () => {
+      migrate(ctx.storage, SHARD_MIGRATIONS);
+      this.engine = new ShardEngine(this.store, { now: () => this.clock.now() }, {
+        random: Math.random,
+        token: () => crypto.randomUUID().replaceAll("-", ""),
+      });
+      this.alarmAt = await ctx.storage.getAlarm();
+    });
+  }
+
+  enqueue(address: TaskAddress, tasks: NewTask[], settings: QueueSettings) {
+    return this.call(() => {
+      const out = this.engine.enqueue(address, tasks, settings);
+      if (out.some((e) => e.created && e.task.status === "pending")) this.wake();
+      return out;
+    });
+  }
+
+  /** Leases up to `max` tasks; with `waitMs`, waits (without polling) until work arrives or time is up. */
+  async lease(workerId: string, max: number, settings: QueueSettings, waitMs = 0) {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const leases = this.call(() => this.engine.lease(workerId, max, settings));
+      if (!leases.ok || leases.value.length > 0 || settings.paused) return leases;
+      const left = deadline - Date.now();
+      if (left <= 0) return leases;
+      await this.waitForWork(left);
+    }
+  }
+
+  heartbeat(id: string, leaseToken: string, progress?: string) {
+    return this.call(() => this.engine.heartbeat(id, leaseToken, progress));
+  }
+
+  complete(id: string, leaseToken: string, result?: string) {
+    return this.call(() => this.engine.complete(id, leaseToken, result));
+  }
+
+  fail(id: string, leaseToken: string, error: string, retryable?: boolean) {
+    return this.call(() => this.readyAfter(this.engine.fail(id, leaseToken, error, retryable)));
+  }
+
+  release(id: string, leaseToken: string, delayMs?: number) {
+    return this.call(() => this.readyAfter(this.engine.release(id, leaseToken, delayMs)));
+  }
+
+  completeMany(items: { id: string; leaseToken: string; result?: string }[]) {
+    return this.call(() => this.engine.completeMany(items));
+  }
+
+  failMany(items: { id: string; leaseToken: string; error: string; retryable?: boolean }[]) {
+    return this.call(() => {
+      const out = this.engine.failMany(items);
+      if (out.some((r) => r.ok && r.value.status === "pending")) this.wake();
+      return out;
+    });
+  }
+
+  heartbeatMany(items: { id: string; leaseToken: string; progress?: string }[]) {
+    return this.call(() => this.engine.heartbeatMany(items));
+  }
+
+  cancel(id: string) {
+    return this.call(() => this.engine.cancel(id));
+  }
+
+  retry(id: string) {
+    return this.call(() => this.readyAfter(this.engine.retry(id)));
+  }
+
+  remove(id: string) {
+    return this.call(() => this.engine.remove(id));
+  }
+
+  purge() {
+    return this.call(() => this.engine.purge());
+  }
+
+  get(id: string): Outcome<TaskRow | null> {
+    return this.call(() => this.engine.get(id));
+  }
+
+  list(options: { status?: Status; after?: string; limit: number }) {
+    return this.call(() => this.engine.list(options));
+  }
+
+  configure(settings: QueueSettings) {
+    return this.call(() => this.engine.configure(settings));
+  }
+
+  stats(): Outcome<ShardStats> {
+    return this.call(() => ({
+      counts: this.engine.counts(),
+      rowsRead: this.store.rowsRead,
+      rowsWritten: this.store.rowsWritten,
+    }));
+  }
+
+  async alarm(): Promise<void> {
+    this.alarmAt = null;
+    const due = this.engine.runDue();
+    if (due.promoted + due.expired > 0) this.wake();
+    this.syncAlarm();
+  }
+
+  /** Runs one engine call and keeps the alarm at the earliest due time. */
+  private call<T>(fn: () => T): Outcome<T> {
+    try {
+      return outcome(fn);
+    } finally {
+      this.syncAlarm();
+    }
+  }
+
+  private readyAfter(row: TaskRow): TaskRow {
+    if (row.status === "pending") this.wake();
+    return row;
+  }
+
+  private syncAlarm(): void {
+    const next = this.engine.nextDueAt();
+    if (next === this.alarmAt) return;
+    this.alarmAt = next;
+    if (next === null) void this.ctx.storage.deleteAlarm();
+    else void this.ctx.storage.setAlarm(next);
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = new Set();
+    for (const resolve of waiters) resolve();
+  }
+
+  private waitForWork(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+    });
+  }
+}

@@ -1,0 +1,204 @@
+import { z } from "@hono/zod-openapi";
+import { STATUSES } from "./shard";
+
+/**
+ * The wire contract: every request and response body of /api/v1, as zod
+ * schemas. Routes validate with them, the OpenAPI document is generated from
+ * them, and the SDK takes its types from them (type-only imports).
+ */
+
+export const LIMITS = {
+  bodyBytes: 8 * 1024 * 1024,
+  payloadBytes: 128 * 1024,
+  resultBytes: 128 * 1024,
+  batch: 1000,
+  leaseMax: 1000,
+  waitMs: 30_000,
+  timeoutMs: { min: 100, max: 12 * 3600_000 },
+  tags: 20,
+  shards: 256,
+} as const;
+
+const DAY = 86_400_000;
+
+export const QueueName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,47}$/, "Use 1–48 characters: lowercase letters, digits, '-' or '_', starting with a letter or digit.")
+  .openapi({ example: "email" });
+
+export const TaskIdSchema = z.string().min(1).max(120).openapi({ example: "01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.email" });
+
+const Json = z.unknown().openapi({ description: "any JSON value" });
+
+export const BackoffSchema = z
+  .object({
+    baseMs: z.number().int().min(0).max(DAY),
+    factor: z.number().min(1).max(10),
+    maxMs: z.number().int().min(0).max(7 * DAY),
+  })
+  .strict()
+  .openapi("Backoff", { example: { baseMs: 1000, factor: 2, maxMs: 600000 } });
+
+const TimeoutMs = z.number().int().min(LIMITS.timeoutMs.min).max(LIMITS.timeoutMs.max);
+const MaxAttempts = z.number().int().min(1).max(100);
+
+export const EnqueueBody = z
+  .object({
+    name: z.string().min(1).max(200).openapi({ description: "handler name", example: "send-email" }),
+    payload: Json.optional().openapi({ example: { to: "ada@example.com" } }),
+    priority: z.number().int().min(1).max(10).default(5).openapi({ description: "1–10, 10 runs first" }),
+    delayMs: z.number().int().min(0).max(365 * DAY).optional(),
+    runAt: z.iso.datetime({ offset: true }).optional().openapi({ description: "ISO-8601 time before which the task does not run" }),
+    maxAttempts: MaxAttempts.optional(),
+    backoff: BackoffSchema.optional(),
+    timeoutMs: TimeoutMs.optional().openapi({ description: "lease length: heartbeat within it or the lease expires" }),
+    parentId: TaskIdSchema.optional(),
+    idempotencyKey: z.string().min(1).max(200).optional(),
+    groupKey: z.string().min(1).max(200).optional(),
+    tags: z.array(z.string().min(1).max(64)).max(LIMITS.tags).optional(),
+  })
+  .strict()
+  .refine((t) => t.delayMs === undefined || t.runAt === undefined, {
+    message: "Give either delayMs or runAt, not both.",
+    path: ["runAt"],
+  })
+  .openapi("EnqueueTask");
+export type EnqueueInput = z.infer<typeof EnqueueBody>;
+
+export const EnqueueBatchBody = z
+  .object({ tasks: z.array(EnqueueBody).min(1).max(LIMITS.batch) })
+  .strict()
+  .openapi("EnqueueBatch");
+
+export const TaskSchema = z
+  .object({
+    id: TaskIdSchema,
+    queue: QueueName,
+    name: z.string(),
+    payload: Json,
+    priority: z.number().int(),
+    band: z.enum(["high", "medium", "low"]),
+    status: z.enum(STATUSES as [string, ...string[]]),
+    attempts: z.number().int(),
+    maxAttempts: z.number().int(),
+    backoff: BackoffSchema,
+    timeoutMs: z.number().int(),
+    runAt: z.string(),
+    parentId: z.string().nullable(),
+    idempotencyKey: z.string().nullable(),
+    groupKey: z.string().nullable(),
+    workerId: z.string().nullable(),
+    cancelRequested: z.boolean(),
+    progress: Json.nullable(),
+    result: Json.nullable(),
+    error: z.object({ message: z.string(), stack: z.string().optional() }).nullable(),
+    tags: z.array(z.string()),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+    expiresAt: z.string().nullable().openapi({ description: "lease expiry while running" }),
+  })
+  .openapi("Task");
+export type Task = z.infer<typeof TaskSchema>;
+
+export const TaskList = z.object({ items: z.array(TaskSchema), nextCursor: z.string().nullable() }).openapi("TaskList");
+
+export const LeaseBody = z
+  .object({
+    workerId: z.string().min(1).max(200),
+    max: z.number().int().min(1).max(LIMITS.leaseMax).default(1),
+    waitMs: z.number().int().min(0).max(LIMITS.waitMs).default(0).openapi({ description: "long-poll for up to this long" }),
+  })
+  .strict()
+  .openapi("LeaseRequest");
+
+export const LeaseSchema = z
+  .object({ task: TaskSchema, leaseToken: z.string(), expiresAt: z.string() })
+  .openapi("Lease");
+export const LeaseList = z.object({ leases: z.array(LeaseSchema) }).openapi("LeaseList");
+
+const LeaseToken = z.string().min(1).max(200);
+const Progress = z.union([z.number().min(0).max(100), z.record(z.string(), z.unknown())]);
+const TaskErrorSchema = z
+  .object({ message: z.string().min(1).max(10_000), stack: z.string().max(65_536).optional() })
+  .strict();
+
+export const HeartbeatBody = z.object({ leaseToken: LeaseToken, progress: Progress.optional() }).strict().openapi("Heartbeat");
+export const HeartbeatResponse = z.object({ expiresAt: z.string(), cancelRequested: z.boolean() }).openapi("HeartbeatResult");
+export const CompleteBody = z.object({ leaseToken: LeaseToken, result: Json.optional() }).strict().openapi("Complete");
+export const FailBody = z
+  .object({ leaseToken: LeaseToken, error: TaskErrorSchema, retryable: z.boolean().optional() })
+  .strict()
+  .openapi("Fail");
+export const ReleaseBody = z
+  .object({ leaseToken: LeaseToken, delayMs: z.number().int().min(0).max(365 * DAY).optional() })
+  .strict()
+  .openapi("Release");
+
+const batchOf = <T extends z.ZodRawShape>(shape: T, name: string) =>
+  z
+    .object({ items: z.array(z.object({ id: TaskIdSchema, ...shape }).strict()).min(1).max(LIMITS.batch) })
+    .strict()
+    .openapi(name);
+export const CompleteBatchBody = batchOf(CompleteBody.shape, "CompleteBatch");
+export const FailBatchBody = batchOf(FailBody.shape, "FailBatch");
+export const HeartbeatBatchBody = batchOf(HeartbeatBody.shape, "HeartbeatBatch");
+
+export const ProblemSchema = z
+  .object({
+    type: z.string().openapi({ example: "urn:edgeq:error:stale_lease" }),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string().optional(),
+    errors: z.array(z.object({ pointer: z.string(), detail: z.string() })).optional(),
+  })
+  .openapi("Problem");
+
+export const ItemResults = z
+  .object({
+    results: z.array(
+      z.object({ id: z.string(), ok: z.boolean(), value: z.unknown().optional(), problem: ProblemSchema.optional() }),
+    ),
+  })
+  .openapi("ItemResults");
+
+export const SettingsSchema = z
+  .object({
+    shards: z.number().int(),
+    paused: z.boolean(),
+    defaults: z.object({ maxAttempts: z.number().int(), backoff: BackoffSchema, timeoutMs: z.number().int() }),
+    retentionDays: z.number().int(),
+    idempotencyWindowMs: z.number().int(),
+  })
+  .openapi("QueueSettings");
+
+export const SettingsPatch = z
+  .object({
+    shards: z.number().int().min(1).max(LIMITS.shards).optional().openapi({ description: "may only grow" }),
+    defaults: z
+      .object({ maxAttempts: MaxAttempts.optional(), backoff: BackoffSchema.optional(), timeoutMs: TimeoutMs.optional() })
+      .strict()
+      .optional(),
+    retentionDays: z.number().int().min(1).max(365).optional(),
+    idempotencyWindowMs: z.number().int().min(1000).max(30 * DAY).optional(),
+  })
+  .strict()
+  .openapi("QueueSettingsPatch");
+export type SettingsPatchInput = z.infer<typeof SettingsPatch>;
+
+export const Counts = z.record(z.string(), z.number().int()).openapi("StatusCounts");
+
+export const QueueSchema = z
+  .object({ name: QueueName, settings: SettingsSchema, counts: Counts, createdAt: z.string() })
+  .openapi("Queue");
+export const QueueStats = QueueSchema.extend({
+  shards: z.array(z.object({ shard: z.number().int(), counts: Counts, rowsRead: z.number(), rowsWritten: z.number() })),
+}).openapi("QueueStats");
+export const QueueList = z.object({ items: z.array(QueueSchema), nextCursor: z.string().nullable() }).openapi("QueueList");
+
+export const ListQuery = z.object({
+  status: z.enum(STATUSES as [string, ...string[]]).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().max(200).optional(),
+});

@@ -1,0 +1,4 @@
+import init from "./0001_init.sql";
+
+/** QueueRegistry storage migrations, applied in order, each once (see durable/migrate.ts). */
+export const REGISTRY_MIGRATIONS: { name: string; sql: string }[] = [{ name: "0001_init", sql: init }];

@@ -1,0 +1,158 @@
+/**
+ * The task as a QueueShard stores it: one row of the shard's `tasks` table.
+ * JSON-valued fields stay JSON text here; they are parsed only at the edge of
+ * the system (the API view), so the engine never pays to parse a payload.
+ */
+
+export const STATUS = {
+  scheduled: "scheduled",
+  blocked: "blocked",
+  pending: "pending",
+  running: "running",
+  completed: "completed",
+  failed: "failed",
+  cancelled: "cancelled",
+} as const;
+export type Status = keyof typeof STATUS;
+export const STATUSES = Object.keys(STATUS) as Status[];
+
+export const TERMINAL: ReadonlySet<Status> = new Set(["completed", "failed", "cancelled"]);
+
+export const BAND = { high: [8, 10], medium: [4, 7], low: [1, 3] } as const;
+export type Band = keyof typeof BAND;
+
+export function bandOf(priority: number): Band {
+  if (priority >= BAND.high[0]) return "high";
+  if (priority >= BAND.medium[0]) return "medium";
+  return "low";
+}
+
+export interface Backoff {
+  baseMs: number;
+  factor: number;
+  maxMs: number;
+}
+
+export interface TaskRow {
+  id: string;
+  name: string;
+  /** JSON text */
+  payload: string;
+  priority: number;
+  status: Status;
+  /** runs started so far (counted at lease time) */
+  attempts: number;
+  maxAttempts: number;
+  /** JSON text of a Backoff */
+  backoff: string;
+  timeoutMs: number;
+  /** when the task may first run (ms since epoch) */
+  runAt: number;
+  /** when it last became ready; with `seq` it orders tasks of equal priority */
+  readyAt: number | null;
+  seq: number;
+  /**
+   * When the shard must next look at this task: `runAt` while scheduled, the
+   * lease expiry while running, the end of retention once terminal.
+   */
+  dueAt: number | null;
+  /** JSON text of task ids */
+  dependsOn: string | null;
+  parentId: string | null;
+  idempotencyKey: string | null;
+  groupKey: string | null;
+  workerId: string | null;
+  /** the fencing token of the latest lease; never leaves the shard except in a lease */
+  leaseToken: string | null;
+  cancelRequested: number;
+  /** JSON text */
+  progress: string | null;
+  /** JSON text */
+  result: string | null;
+  /** JSON text of {message, stack?} */
+  error: string | null;
+  /** JSON text of string[] */
+  tags: string | null;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+/** Column names in SQL, keyed by the row's field names. */
+export const TASK_COLUMNS: { readonly [K in keyof TaskRow]: string } = {
+  id: "id",
+  name: "name",
+  payload: "payload",
+  priority: "priority",
+  status: "status",
+  attempts: "attempts",
+  maxAttempts: "max_attempts",
+  backoff: "backoff",
+  timeoutMs: "timeout_ms",
+  runAt: "run_at",
+  readyAt: "ready_at",
+  seq: "seq",
+  dueAt: "due_at",
+  dependsOn: "depends_on",
+  parentId: "parent_id",
+  idempotencyKey: "idempotency_key",
+  groupKey: "group_key",
+  workerId: "worker_id",
+  leaseToken: "lease_token",
+  cancelRequested: "cancel_requested",
+  progress: "progress",
+  result: "result",
+  error: "error",
+  tags: "tags",
+  createdAt: "created_at",
+  startedAt: "started_at",
+  finishedAt: "finished_at",
+};
+
+export const TASK_FIELDS = Object.keys(TASK_COLUMNS) as (keyof TaskRow)[];
+
+/** Per-queue settings, held by the QueueRegistry and passed to shards with each call. */
+export interface QueueSettings {
+  shards: number;
+  paused: boolean;
+  defaults: { maxAttempts: number; backoff: Backoff; timeoutMs: number };
+  retentionDays: number;
+  idempotencyWindowMs: number;
+}
+
+export const DEFAULT_SETTINGS: QueueSettings = {
+  shards: 1,
+  paused: false,
+  defaults: {
+    maxAttempts: 3,
+    backoff: { baseMs: 1000, factor: 2, maxMs: 600_000 },
+    timeoutMs: 30_000,
+  },
+  retentionDays: 7,
+  idempotencyWindowMs: 24 * 3600_000,
+};
+
+/** One line of the shard's outbox: what changed, for history and live metrics. */
+export interface TaskEvent {
+  type: EventType;
+  id: string;
+  at: number;
+  /** the fields that changed, with their new values (the whole task for `enqueued`) */
+  changes: Partial<Omit<TaskRow, "leaseToken">>;
+}
+
+export type EventType =
+  | "enqueued"
+  | "promoted"
+  | "leased"
+  | "progress"
+  | "completed"
+  | "retrying"
+  | "failed"
+  | "expired"
+  | "released"
+  | "cancel_requested"
+  | "cancelled"
+  | "retried"
+  | "deleted"
+  | "purged";

@@ -1,0 +1,449 @@
+import { describe, expect, it } from "vitest";
+import type { NewTask } from "../../durable/core/engine";
+import { QueueError } from "../../durable/core/errors";
+import type { TaskRow } from "../../schema/shard";
+import type { Harness, WithHarness } from "./harness";
+
+/**
+ * The queue semantics contract, run against every ShardStore: plain memory in
+ * the unit project, the Durable Object's SQLite in the workerd project.
+ */
+
+const task = (name: string, extra: Partial<NewTask> = {}): NewTask => ({ name, payload: "{}", ...extra });
+
+function add(h: Harness, ...tasks: NewTask[]): TaskRow[] {
+  return h.engine.enqueue(h.address, tasks, h.settings).map((e) => e.task);
+}
+
+function leaseAll(h: Harness, max = 1000) {
+  return h.engine.lease("w1", max, h.settings);
+}
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof QueueError) return e.code;
+    throw e;
+  }
+  return undefined;
+}
+
+export function engineSuite(backend: string, withHarness: WithHarness) {
+  describe(`queue semantics (${backend})`, () => {
+    describe("fencing", () => {
+      it("a stale lease token cannot heartbeat, complete, fail or release, and changes nothing", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a", { timeoutMs: 1000 }));
+          const first = leaseAll(h)[0];
+          h.clock.advance(1500);
+          h.engine.runDue(); // the first lease expires; the task waits for its retry
+          h.clock.advance(10 * 60_000);
+          const second = leaseAll(h)[0];
+          expect(second.leaseToken).not.toBe(first.leaseToken);
+          const before = h.engine.get(t.id);
+          expect(codeOf(() => h.engine.heartbeat(t.id, first.leaseToken))).toBe("stale_lease");
+          expect(codeOf(() => h.engine.complete(t.id, first.leaseToken, '"x"'))).toBe("stale_lease");
+          expect(codeOf(() => h.engine.fail(t.id, first.leaseToken, '{"message":"x"}'))).toBe("stale_lease");
+          expect(codeOf(() => h.engine.release(t.id, first.leaseToken))).toBe("stale_lease");
+          expect(h.engine.get(t.id)).toEqual(before);
+          expect(h.engine.complete(t.id, second.leaseToken, '"ok"').status).toBe("completed");
+        }));
+
+      it("every lease gets a new token", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a"));
+          const tokens = new Set<string>();
+          for (let i = 0; i < 3; i++) {
+            const l = leaseAll(h)[0];
+            tokens.add(l.leaseToken);
+            h.engine.release(t.id, l.leaseToken);
+          }
+          expect(tokens.size).toBe(3);
+        }));
+
+      it("completing again with the current token answers the stored result; any other token is refused", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a"));
+          const l = leaseAll(h)[0];
+          const done = h.engine.complete(t.id, l.leaseToken, '{"n":1}');
+          expect(h.engine.complete(t.id, l.leaseToken, '{"n":2}')).toEqual(done);
+          expect(codeOf(() => h.engine.complete(t.id, "other", "null"))).toBe("stale_lease");
+          expect(h.engine.get(t.id)!.result).toBe('{"n":1}');
+        }));
+
+      it("an unknown task answers not_found", () =>
+        withHarness((h) => {
+          expect(codeOf(() => h.engine.complete("nope", "t"))).toBe("not_found");
+          expect(codeOf(() => h.engine.cancel("nope"))).toBe("not_found");
+        }));
+    });
+
+    describe("ordering", () => {
+      it("higher priority leases first; equal priorities lease in the order they were enqueued", () =>
+        withHarness((h) => {
+          const made = add(
+            h,
+            task("low1", { priority: 1 }),
+            task("mid1", { priority: 5 }),
+            task("high1", { priority: 10 }),
+            task("mid2", { priority: 5 }),
+            task("high2", { priority: 10 }),
+            task("low2", { priority: 1 }),
+          );
+          expect(made.map((t) => t.status)).toEqual(Array(6).fill("pending"));
+          expect(leaseAll(h).map((l) => l.task.name)).toEqual(["high1", "high2", "mid1", "mid2", "low1", "low2"]);
+        }));
+
+      it("FIFO holds across separate calls and a restart", () =>
+        withHarness((h) => {
+          for (let i = 0; i < 5; i++) add(h, task(`t${i}`));
+          h.restart();
+          for (let i = 5; i < 10; i++) add(h, task(`t${i}`));
+          expect(leaseAll(h).map((l) => l.task.name)).toEqual(Array.from({ length: 10 }, (_, i) => `t${i}`));
+        }));
+
+      it("a delayed task is not leased before runAt and is ready at runAt", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("later", { delayMs: 5000 }));
+          expect(t.status).toBe("scheduled");
+          expect(h.engine.nextDueAt()).toBe(h.clock.now() + 5000);
+          h.clock.advance(4999);
+          expect(leaseAll(h)).toHaveLength(0);
+          h.clock.advance(1);
+          expect(leaseAll(h).map((l) => l.task.id)).toEqual([t.id]);
+        }));
+
+      it("retried and delayed tasks re-enter the order by the time they became ready", () =>
+        withHarness((h) => {
+          const [delayed] = add(h, task("delayed", { delayMs: 1000 }));
+          h.clock.advance(2000); // the delayed task became ready at +1000, before the next enqueue
+          add(h, task("fresh"));
+          expect(leaseAll(h).map((l) => l.task.name)).toEqual(["delayed", "fresh"]);
+          expect(delayed.runAt).toBeLessThan(h.clock.now());
+        }));
+
+      it("a released task goes behind tasks that were already waiting", () =>
+        withHarness((h) => {
+          const [a] = add(h, task("a"));
+          const l = h.engine.lease("w1", 1, h.settings)[0];
+          add(h, task("b"));
+          h.clock.advance(1);
+          h.engine.release(a.id, l.leaseToken);
+          expect(leaseAll(h).map((x) => x.task.name)).toEqual(["b", "a"]);
+        }));
+    });
+
+    describe("leases and expiry", () => {
+      it("a lease not heartbeated within timeoutMs expires and the task is retried, having used an attempt", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a", { timeoutMs: 1000, backoff: { baseMs: 100, factor: 2, maxMs: 1000 } }));
+          leaseAll(h);
+          expect(h.engine.nextDueAt()).toBe(h.clock.now() + 1000);
+          h.clock.advance(1000);
+          expect(h.engine.runDue().expired).toBe(1);
+          const after = h.engine.get(t.id)!;
+          expect(["scheduled", "pending"]).toContain(after.status);
+          expect(after.attempts).toBe(1);
+          expect(JSON.parse(after.error!).message).toMatch(/Lease expired/);
+          h.clock.advance(100);
+          expect(leaseAll(h)[0].task.attempts).toBe(2);
+        }));
+
+      it("a heartbeat extends the lease and records progress", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a", { timeoutMs: 1000 }));
+          const l = leaseAll(h)[0];
+          for (let i = 0; i < 5; i++) {
+            h.clock.advance(900);
+            const hb = h.engine.heartbeat(t.id, l.leaseToken, String(i * 10));
+            expect(hb.expiresAt).toBe(h.clock.now() + 1000);
+            h.engine.runDue();
+          }
+          const row = h.engine.get(t.id)!;
+          expect(row.status).toBe("running");
+          expect(row.progress).toBe("40");
+        }));
+
+      it("an expired lease is noticed by the next call even before the alarm runs", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a", { timeoutMs: 1000 }));
+          const l = leaseAll(h)[0];
+          h.clock.advance(1000);
+          expect(codeOf(() => h.engine.heartbeat(t.id, l.leaseToken))).toBe("stale_lease");
+        }));
+
+      it("the next due time is always the earliest of delays, lease expiries and retention", () =>
+        withHarness((h) => {
+          const now = h.clock.now();
+          add(h, task("d", { delayMs: 50_000 }));
+          add(h, task("r", { timeoutMs: 20_000 }));
+          leaseAll(h);
+          expect(h.engine.nextDueAt()).toBe(now + 20_000);
+          h.clock.advance(20_000);
+          h.engine.runDue();
+          expect(h.engine.nextDueAt()).toBeLessThanOrEqual(now + 50_000);
+        }));
+
+      it("nothing stays running forever: with no consumer, every lease ends", () =>
+        withHarness((h) => {
+          add(h, ...Array.from({ length: 20 }, (_, i) => task(`t${i}`, { timeoutMs: 100, maxAttempts: 2 })));
+          for (let round = 0; round < 10; round++) {
+            leaseAll(h);
+            h.clock.advance(20 * 60_000);
+            h.engine.runDue();
+          }
+          const counts = h.engine.counts();
+          expect(counts.running ?? 0).toBe(0);
+          expect(counts.failed).toBe(20);
+        }));
+    });
+
+    describe("retries and dead letters", () => {
+      it("maxAttempts bounds the runs and the last failure lands in the dead letters", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a", { maxAttempts: 3, backoff: { baseMs: 10, factor: 2, maxMs: 100 } }));
+          const runs: string[] = [];
+          for (let i = 0; i < 5; i++) {
+            h.clock.advance(1000);
+            const l = leaseAll(h)[0];
+            if (!l) continue;
+            runs.push(l.leaseToken);
+            h.engine.fail(t.id, l.leaseToken, JSON.stringify({ message: `boom ${i}` }));
+          }
+          expect(runs).toHaveLength(3);
+          const dead = h.engine.get(t.id)!;
+          expect(dead.status).toBe("failed");
+          expect(dead.attempts).toBe(3);
+          expect(JSON.parse(dead.error!).message).toBe("boom 2");
+          expect(h.engine.list({ status: "failed", limit: 10 }).map((r) => r.id)).toEqual([t.id]);
+        }));
+
+      it("a failure that is not retryable is terminal at once", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a", { maxAttempts: 5 }));
+          const l = leaseAll(h)[0];
+          expect(h.engine.fail(t.id, l.leaseToken, '{"message":"bad input"}', false).status).toBe("failed");
+        }));
+
+      it("a failed attempt waits its backoff before it can run again", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a", { backoff: { baseMs: 10_000, factor: 2, maxMs: 10_000 } }), task("b"));
+          const l = h.engine.lease("w1", 1, h.settings)[0];
+          const failed = h.engine.fail(t.id, l.leaseToken, '{"message":"x"}');
+          if (failed.status === "scheduled") {
+            expect(failed.runAt).toBeGreaterThan(h.clock.now());
+            expect(failed.runAt).toBeLessThan(h.clock.now() + 10_000);
+            expect(leaseAll(h).map((x) => x.task.name)).toEqual(["b"]);
+          } else {
+            expect(failed.status).toBe("pending"); // full jitter may draw a zero delay
+          }
+        }));
+
+      it("a manual retry of a dead letter makes it pending with its attempts reset", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a", { maxAttempts: 1 }));
+          const l = leaseAll(h)[0];
+          h.engine.fail(t.id, l.leaseToken, '{"message":"x"}');
+          const retried = h.engine.retry(t.id);
+          expect(retried.status).toBe("pending");
+          expect(retried.attempts).toBe(0);
+          expect(retried.finishedAt).toBeNull();
+          expect(leaseAll(h)[0].task.attempts).toBe(1);
+        }));
+
+      it("only failed or cancelled tasks can be retried by hand", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a"));
+          expect(codeOf(() => h.engine.retry(t.id))).toBe("invalid_state");
+          const l = leaseAll(h)[0];
+          expect(codeOf(() => h.engine.retry(t.id))).toBe("invalid_state");
+          h.engine.complete(t.id, l.leaseToken);
+          expect(codeOf(() => h.engine.retry(t.id))).toBe("invalid_state");
+        }));
+    });
+
+    describe("cancellation", () => {
+      it("cancels pending and scheduled tasks at once", () =>
+        withHarness((h) => {
+          const [p, s] = add(h, task("p"), task("s", { delayMs: 10_000 }));
+          expect(h.engine.cancel(p.id).status).toBe("cancelled");
+          expect(h.engine.cancel(s.id).status).toBe("cancelled");
+          h.clock.advance(20_000);
+          expect(leaseAll(h)).toHaveLength(0);
+        }));
+
+      it("a running task sees cancelRequested on its next heartbeat and ends cancelled when it fails", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a", { maxAttempts: 5 }));
+          const l = leaseAll(h)[0];
+          const c = h.engine.cancel(t.id);
+          expect(c.status).toBe("running");
+          expect(c.cancelRequested).toBe(1);
+          expect(h.engine.heartbeat(t.id, l.leaseToken).cancelRequested).toBe(true);
+          expect(h.engine.fail(t.id, l.leaseToken, '{"message":"stopped"}').status).toBe("cancelled");
+        }));
+
+      it("a running task with cancelRequested ends cancelled when its lease expires", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a", { timeoutMs: 500 }));
+          leaseAll(h);
+          h.engine.cancel(t.id);
+          h.clock.advance(500);
+          h.engine.runDue();
+          expect(h.engine.get(t.id)!.status).toBe("cancelled");
+        }));
+
+      it("a running task with cancelRequested that completes ends completed", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a"));
+          const l = leaseAll(h)[0];
+          h.engine.cancel(t.id);
+          expect(h.engine.complete(t.id, l.leaseToken).status).toBe("completed");
+        }));
+
+      it("cancelling a cancelled task changes nothing; completed and failed tasks cannot be cancelled", () =>
+        withHarness((h) => {
+          const [a, b, c] = add(h, task("a"), task("b", { maxAttempts: 1 }), task("c"));
+          const la = h.engine.lease("w", 1, h.settings)[0];
+          h.engine.complete(a.id, la.leaseToken);
+          const lb = h.engine.lease("w", 1, h.settings)[0];
+          h.engine.fail(b.id, lb.leaseToken, '{"message":"x"}');
+          const cancelled = h.engine.cancel(c.id);
+          expect(h.engine.cancel(c.id)).toEqual(cancelled);
+          expect(codeOf(() => h.engine.cancel(a.id))).toBe("invalid_state");
+          expect(codeOf(() => h.engine.cancel(b.id))).toBe("invalid_state");
+        }));
+    });
+
+    describe("idempotency", () => {
+      it("the same key within the window returns the first task, not a second one", () =>
+        withHarness((h) => {
+          const [first] = h.engine.enqueue(h.address, [task("a", { idempotencyKey: "k1" })], h.settings);
+          h.clock.advance(h.settings.idempotencyWindowMs - 1);
+          const [again] = h.engine.enqueue(h.address, [task("other", { idempotencyKey: "k1" })], h.settings);
+          expect(first.created).toBe(true);
+          expect(again.created).toBe(false);
+          expect(again.task.id).toBe(first.task.id);
+          expect(h.engine.counts().pending).toBe(1);
+        }));
+
+      it("a key seen twice in one batch makes one task", () =>
+        withHarness((h) => {
+          const out = h.engine.enqueue(h.address, [task("a", { idempotencyKey: "k" }), task("a", { idempotencyKey: "k" })], h.settings);
+          expect(out.map((o) => o.created)).toEqual([true, false]);
+          expect(out[1].task.id).toBe(out[0].task.id);
+        }));
+
+      it("after the window the same key makes a new task", () =>
+        withHarness((h) => {
+          const [first] = h.engine.enqueue(h.address, [task("a", { idempotencyKey: "k" })], h.settings);
+          h.clock.advance(h.settings.idempotencyWindowMs);
+          const [second] = h.engine.enqueue(h.address, [task("a", { idempotencyKey: "k" })], h.settings);
+          expect(second.created).toBe(true);
+          expect(second.task.id).not.toBe(first.task.id);
+        }));
+    });
+
+    describe("release", () => {
+      it("release hands a task back without using an attempt", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a", { maxAttempts: 1 }));
+          for (let i = 0; i < 3; i++) {
+            const l = leaseAll(h)[0];
+            expect(l.task.attempts).toBe(1);
+            expect(h.engine.release(t.id, l.leaseToken).status).toBe("pending");
+          }
+          expect(h.engine.get(t.id)!.attempts).toBe(0);
+        }));
+
+      it("release with a delay schedules the task", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a"));
+          const l = leaseAll(h)[0];
+          expect(h.engine.release(t.id, l.leaseToken, 5000).status).toBe("scheduled");
+          expect(leaseAll(h)).toHaveLength(0);
+          h.clock.advance(5000);
+          expect(leaseAll(h)).toHaveLength(1);
+        }));
+    });
+
+    describe("purge, delete and retention", () => {
+      it("purge cancels pending and scheduled tasks and leaves running and finished ones", () =>
+        withHarness((h) => {
+          const [r, d] = add(h, task("r", { priority: 10 }), task("d", { priority: 9 }));
+          const lr = h.engine.lease("w", 1, h.settings)[0];
+          const ld = h.engine.lease("w", 1, h.settings)[0];
+          h.engine.complete(d.id, ld.leaseToken);
+          add(h, task("p1"), task("p2"), task("s", { delayMs: 60_000 }));
+          expect(h.engine.purge()).toBe(3);
+          const counts = h.engine.counts();
+          expect(counts).toEqual({ running: 1, completed: 1, cancelled: 3 });
+          expect(h.engine.complete(r.id, lr.leaseToken).status).toBe("completed");
+        }));
+
+      it("only finished tasks can be deleted", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a"));
+          expect(codeOf(() => h.engine.remove(t.id))).toBe("invalid_state");
+          h.engine.cancel(t.id);
+          h.engine.remove(t.id);
+          expect(h.engine.get(t.id)).toBeNull();
+        }));
+
+      it("finished tasks are dropped from the shard after the retention period", () =>
+        withHarness(
+          (h) => {
+            const [t] = add(h, task("a"));
+            h.engine.cancel(t.id);
+            h.clock.advance(86_400_000 - 1);
+            expect(h.engine.runDue().purged).toBe(0);
+            h.clock.advance(1);
+            expect(h.engine.runDue().purged).toBe(1);
+            expect(h.engine.get(t.id)).toBeNull();
+          },
+          { settings: { retentionDays: 1 } },
+        ));
+    });
+
+    describe("outbox", () => {
+      it("a batch call writes its events as one outbox entry", () =>
+        withHarness((h) => {
+          const before = outboxRows(h);
+          add(h, ...Array.from({ length: 50 }, (_, i) => task(`t${i}`)));
+          expect(outboxRows(h) - before).toBe(1);
+          const leases = leaseAll(h);
+          h.engine.completeMany(leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken })));
+          expect(outboxRows(h) - before).toBe(3);
+        }));
+
+      it("a refused call writes no outbox entry", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a"));
+          const before = outboxRows(h);
+          expect(codeOf(() => h.engine.complete(t.id, "forged"))).toBe("stale_lease");
+          expect(outboxRows(h)).toBe(before);
+        }));
+    });
+
+    describe("batch outcomes", () => {
+      it("a stale token in a batch fails only its own item", () =>
+        withHarness((h) => {
+          add(h, task("a"), task("b"), task("c"));
+          const [a, b, c] = leaseAll(h);
+          const results = h.engine.completeMany([
+            { id: a.task.id, leaseToken: a.leaseToken },
+            { id: b.task.id, leaseToken: "forged" },
+            { id: c.task.id, leaseToken: c.leaseToken },
+          ]);
+          expect(results.map((r) => r.ok)).toEqual([true, false, true]);
+          expect(results[1].ok === false && results[1].problem.code).toBe("stale_lease");
+          expect(h.engine.get(b.task.id)!.status).toBe("running");
+        }));
+    });
+  });
+}
+
+function outboxRows(h: Harness): number {
+  return h.store.outboxSize();
+}

@@ -1,0 +1,10 @@
+import { createApp } from "./app";
+
+export { QueueShard } from "../durable/queue-shard";
+export { QueueRegistry } from "../durable/queue-registry";
+
+const app = createApp();
+
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,28 @@
+import { ProblemSchema } from "../schema/api";
+
+const problem = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: ProblemSchema } },
+});
+
+/** The error responses a route can give, for the OpenAPI document. */
+export function errors(...statuses: (400 | 404 | 409 | 413 | 415)[]) {
+  const text: Record<number, string> = {
+    400: "invalid input (validation_failed, malformed_json)",
+    404: "not found",
+    409: "stale lease token or a state that does not allow this",
+    413: "body or payload too large",
+    415: "body is not JSON",
+  };
+  return Object.fromEntries(statuses.map((s) => [s, problem(text[s])]));
+}
+
+export const jsonBody = <T>(schema: T) => ({
+  required: true,
+  content: { "application/json": { schema } },
+});
+
+export const jsonResponse = <T>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});

@@ -1,0 +1,78 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ZodError } from "zod";
+import { ERROR, QueueError, type ErrorCode, type FieldError } from "../durable/core/errors";
+
+/**
+ * The one place errors become responses: RFC 9457 problem+json with a `type`
+ * from the ERROR map, and for validation a field-level `errors` list.
+ */
+export function problemBody(err: QueueError, instance?: string) {
+  return {
+    type: `urn:edgeq:error:${err.code}`,
+    title: ERROR[err.code].title,
+    status: err.status,
+    detail: err.message,
+    ...(instance ? { instance } : {}),
+    ...(err.errors ? { errors: err.errors } : {}),
+  };
+}
+
+export function problemJson(err: QueueError, instance?: string, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(problemBody(err, instance)), {
+    status: err.status,
+    headers: { "content-type": "application/problem+json", ...headers },
+  });
+}
+
+const HTTP_CODES: Record<number, ErrorCode> = {
+  400: "malformed_json",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  405: "method_not_allowed",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+  429: "rate_limited",
+};
+
+const HTTP_DETAILS: Partial<Record<ErrorCode, string>> = {
+  malformed_json: "The request body is not valid JSON. Send a JSON document with Content-Type: application/json.",
+  unsupported_media_type: "Send the request body as JSON with Content-Type: application/json.",
+};
+
+/** Maps anything thrown while handling a request to a QueueError; the unexpected become `internal`. */
+export function toQueueError(err: unknown): QueueError {
+  if (err instanceof QueueError) return err;
+  if (err instanceof HTTPException) {
+    const code = HTTP_CODES[err.status];
+    if (code) return new QueueError(code, HTTP_DETAILS[code] ?? err.message);
+  }
+  return new QueueError("internal", "The server failed to handle this request; it has been logged.");
+}
+
+/** A JSON pointer or parameter name for each zod issue, with its message. */
+export function validationError(error: ZodError, target: string): QueueError {
+  const errors: FieldError[] = error.issues.map((issue) => ({
+    pointer: pointerFor(target, issue.path as PropertyKey[]),
+    detail: issue.message,
+  }));
+  const detail = errors.map((e) => `${e.pointer}: ${e.detail}`).join("; ");
+  return new QueueError("validation_failed", `The request is not valid: ${detail}`, errors);
+}
+
+function pointerFor(target: string, path: PropertyKey[]): string {
+  const escaped = path.map((p) => String(p).replaceAll("~", "~0").replaceAll("/", "~1"));
+  if (target === "json") return `/${escaped.join("/")}`;
+  if (target === "query") return `?${escaped.join(".")}`;
+  if (target === "param") return `{${escaped.join(".")}}`;
+  return `${target}:${escaped.join(".")}`;
+}
+
+export function onError(err: unknown, c: Context): Response {
+  const qe = toQueueError(err);
+  if (qe.code === "internal") {
+    console.error(JSON.stringify({ level: "error", path: c.req.path, error: String(err), stack: (err as Error)?.stack }));
+  }
+  return problemJson(qe, c.req.path);
+}

@@ -1,0 +1,151 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { ItemResult } from "../../durable/core/engine";
+import { QueueError } from "../../durable/core/errors";
+import { parseTaskId } from "../../durable/core/ids";
+import { unwrap } from "../../durable/outcome";
+import type { QueueShard } from "../../durable/queue-shard";
+import {
+  CompleteBatchBody,
+  FailBatchBody,
+  HeartbeatBatchBody,
+  ItemResults,
+  LeaseBody,
+  LeaseList,
+  LIMITS,
+  QueueName,
+} from "../../schema/api";
+import type { QueueSettings } from "../../schema/shard";
+import type { AppEnv } from "../env";
+import { jsonText } from "../input";
+import { errors, jsonBody, jsonResponse } from "../openapi";
+import { problemBody } from "../problem";
+import { settingsOrDefault, shardOf, shardOrder } from "../shards";
+import { iso, taskView } from "../view";
+
+export const leases = new OpenAPIHono<AppEnv>();
+
+/** With several shards, a long poll waits this long on one shard before looking at all of them again. */
+const MULTI_SHARD_WAIT_MS = 1000;
+
+type Shard = DurableObjectStub<QueueShard>;
+type Leased = Awaited<ReturnType<QueueShard["lease"]>>;
+
+async function leaseFrom(stub: Shard, workerId: string, max: number, settings: QueueSettings, waitMs = 0) {
+  return unwrap((await stub.lease(workerId, max, settings, waitMs)) as Leased);
+}
+
+leases.openapi(
+  createRoute({
+    method: "post",
+    path: "/queues/{queue}/leases",
+    tags: ["leases"],
+    summary: "Lease tasks",
+    description:
+      "Leases up to `max` tasks, highest priority first. With `waitMs`, waits until a task is ready or the time is up; an empty answer is 200 `{leases: []}`.",
+    request: { params: z.object({ queue: QueueName }), body: jsonBody(LeaseBody) },
+    responses: { 200: jsonResponse(LeaseList, "the leases (possibly none)"), ...errors(400, 415) },
+  }),
+  async (c) => {
+    const { queue } = c.req.valid("param");
+    const { workerId, max, waitMs } = c.req.valid("json");
+    const deadline = Date.now() + waitMs;
+    const settings = await settingsOrDefault(c.env, c.var.tenant, queue);
+    const stubs = shardOrder(settings.shards).map((n) => shardOf(c.env, c.var.tenant, queue, n));
+    const got: Awaited<ReturnType<typeof leaseFrom>> = [];
+    for (;;) {
+      for (const stub of stubs) {
+        if (got.length >= max) break;
+        got.push(...(await leaseFrom(stub, workerId, max - got.length, settings)));
+      }
+      const left = deadline - Date.now();
+      if (got.length > 0 || left <= 0) break;
+      if (settings.paused) {
+        await new Promise((r) => setTimeout(r, Math.min(left, MULTI_SHARD_WAIT_MS)));
+        break;
+      }
+      // Wait on one shard's RPC, woken by an enqueue or the alarm: an idle consumer holds one open call.
+      const wait = stubs.length === 1 ? left : Math.min(left, MULTI_SHARD_WAIT_MS);
+      const stub = stubs[Math.floor(Math.random() * stubs.length)];
+      got.push(...(await leaseFrom(stub, workerId, max, settings, wait)));
+      if (got.length > 0 || stubs.length === 1) break;
+    }
+    const out = got.map((l) => ({ task: taskView(l.task), leaseToken: l.leaseToken, expiresAt: iso(l.expiresAt)! }));
+    return c.json({ leases: out }, 200);
+  },
+);
+
+/**
+ * Runs a batch over the shards its ids name, one call per shard, and answers
+ * one result per item in request order.
+ */
+async function perShard<I extends { id: string }, V>(
+  env: Env,
+  tenant: string,
+  items: I[],
+  call: (stub: Shard, items: I[]) => Promise<ItemResult<V>[]>,
+) {
+  const groups = new Map<string, number[]>();
+  const results = new Array<ItemResult<V>>(items.length);
+  items.forEach((item, i) => {
+    const address = parseTaskId(item.id);
+    if (!address) {
+      results[i] = { id: item.id, ok: false, problem: { code: "not_found", detail: `Task ${item.id} does not exist.` } };
+      return;
+    }
+    const key = `${address.queue}:${address.shard}`;
+    groups.set(key, [...(groups.get(key) ?? []), i]);
+  });
+  await Promise.all(
+    [...groups].map(async ([key, indexes]) => {
+      const [queue, shard] = key.split(":");
+      const out = await call(shardOf(env, tenant, queue, Number(shard)), indexes.map((i) => items[i]));
+      out.forEach((r, j) => (results[indexes[j]] = r));
+    }),
+  );
+  return results;
+}
+
+function itemView<V>(r: ItemResult<V>, extra: (v: V) => object = () => ({})) {
+  return r.ok ? { id: r.id, ok: true, ...extra(r.value) } : { id: r.id, ok: false, problem: problemBody(QueueError.from(r.problem)) };
+}
+
+const batchRoute = (path: string, summary: string, body: z.ZodTypeAny) =>
+  createRoute({
+    method: "post",
+    path: `/leases/${path}`,
+    tags: ["leases"],
+    summary,
+    description: "One result per item, in request order; a stale token fails only its own item.",
+    request: { body: jsonBody(body) },
+    responses: { 200: jsonResponse(ItemResults, "per-item outcome"), ...errors(400, 413, 415) },
+  });
+
+leases.openapi(batchRoute("complete", "Complete many leased tasks", CompleteBatchBody), async (c) => {
+  const { items } = c.req.valid("json") as z.infer<typeof CompleteBatchBody>;
+  const input = items.map((it, i) => ({
+    id: it.id,
+    leaseToken: it.leaseToken,
+    result: it.result === undefined ? undefined : jsonText(it.result, LIMITS.resultBytes, `/items/${i}/result`),
+  }));
+  const results = await perShard(c.env, c.var.tenant, input, async (stub, part) => unwrap(await stub.completeMany(part)));
+  return c.json({ results: results.map((r) => itemView(r)) }, 200);
+});
+
+leases.openapi(batchRoute("fail", "Fail many leased tasks", FailBatchBody), async (c) => {
+  const { items } = c.req.valid("json") as z.infer<typeof FailBatchBody>;
+  const input = items.map((it) => ({ id: it.id, leaseToken: it.leaseToken, error: JSON.stringify(it.error), retryable: it.retryable }));
+  const results = await perShard(c.env, c.var.tenant, input, async (stub, part) => unwrap(await stub.failMany(part)));
+  return c.json({ results: results.map((r) => itemView(r)) }, 200);
+});
+
+leases.openapi(batchRoute("heartbeat", "Heartbeat many leases", HeartbeatBatchBody), async (c) => {
+  const { items } = c.req.valid("json") as z.infer<typeof HeartbeatBatchBody>;
+  const input = items.map((it, i) => ({
+    id: it.id,
+    leaseToken: it.leaseToken,
+    progress: it.progress === undefined ? undefined : jsonText(it.progress, LIMITS.resultBytes, `/items/${i}/progress`),
+  }));
+  const results = await perShard(c.env, c.var.tenant, input, async (stub, part) => unwrap(await stub.heartbeatMany(part)));
+  const view = results.map((r) => itemView(r, (v) => ({ expiresAt: iso(v.expiresAt), cancelRequested: v.cancelRequested })));
+  return c.json({ results: view }, 200);
+});

@@ -1,0 +1,178 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { QueueError } from "../../durable/core/errors";
+import { unwrap } from "../../durable/outcome";
+import type { QueueRecord } from "../../durable/queue-registry";
+import { ListQuery, QueueList, QueueName, QueueSchema, QueueStats, SettingsPatch, TaskList } from "../../schema/api";
+import type { Status } from "../../schema/shard";
+import type { AppEnv } from "../env";
+import { errors, jsonBody, jsonResponse } from "../openapi";
+import { findQueue, registryOf, remember, shardOf } from "../shards";
+import { iso, taskView } from "../view";
+
+export const queues = new OpenAPIHono<AppEnv>();
+const QueueParam = z.object({ queue: QueueName });
+
+const shardNumbers = (record: QueueRecord) => Array.from({ length: record.settings.shards }, (_, i) => i);
+
+async function shardStats(env: Env, tenant: string, record: QueueRecord) {
+  return Promise.all(
+    shardNumbers(record).map(async (shard) => ({
+      shard,
+      ...unwrap(await shardOf(env, tenant, record.name, shard).stats()),
+    })),
+  );
+}
+
+function sumCounts(parts: { counts: Partial<Record<Status, number>> }[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.counts)) out[k] = (out[k] ?? 0) + (v ?? 0);
+  return out;
+}
+
+const queueView = (record: QueueRecord, counts: Record<string, number>) => ({
+  name: record.name,
+  settings: record.settings,
+  counts,
+  createdAt: iso(record.createdAt)!,
+});
+
+async function mustFind(env: Env, tenant: string, queue: string): Promise<QueueRecord> {
+  const record = await findQueue(env, tenant, queue);
+  if (!record) throw new QueueError("not_found", `Queue ${queue} does not exist; it is created by its first enqueue.`);
+  return record;
+}
+
+/** Stores new settings and hands them to every shard at once, so a change needs no cache to expire. */
+async function updateSettings(
+  env: Env,
+  tenant: string,
+  queue: string,
+  patch: z.infer<typeof SettingsPatch> & { paused?: boolean },
+) {
+  const record = unwrap(await registryOf(env, tenant).update(queue, patch));
+  remember(tenant, record);
+  await Promise.all(shardNumbers(record).map((n) => shardOf(env, tenant, queue, n).configure(record.settings)));
+  return record;
+}
+
+queues.openapi(
+  createRoute({
+    method: "get",
+    path: "/queues",
+    tags: ["queues"],
+    summary: "List queues with their depth per status",
+    request: { query: z.object({ limit: ListQuery.shape.limit, cursor: ListQuery.shape.cursor }) },
+    responses: { 200: jsonResponse(QueueList, "queues") },
+  }),
+  async (c) => {
+    const { limit, cursor } = c.req.valid("query");
+    const records = await registryOf(c.env, c.var.tenant).list(cursor, limit);
+    const items = await Promise.all(
+      records.map(async (r) => queueView(r, sumCounts(await shardStats(c.env, c.var.tenant, r)))),
+    );
+    const nextCursor = records.length === limit ? records[records.length - 1].name : null;
+    return c.json({ items, nextCursor }, 200);
+  },
+);
+
+queues.openapi(
+  createRoute({
+    method: "get",
+    path: "/queues/{queue}",
+    tags: ["queues"],
+    summary: "Queue settings and statistics, per shard",
+    request: { params: QueueParam },
+    responses: { 200: jsonResponse(QueueStats, "the queue"), ...errors(404) },
+  }),
+  async (c) => {
+    const { queue } = c.req.valid("param");
+    const record = await mustFind(c.env, c.var.tenant, queue);
+    const shards = await shardStats(c.env, c.var.tenant, record);
+    return c.json({ ...queueView(record, sumCounts(shards)), shards }, 200);
+  },
+);
+
+queues.openapi(
+  createRoute({
+    method: "patch",
+    path: "/queues/{queue}",
+    tags: ["queues"],
+    summary: "Change a queue's settings",
+    description: "Creates the queue if it does not exist. `shards` may only grow.",
+    request: { params: QueueParam, body: jsonBody(SettingsPatch) },
+    responses: { 200: jsonResponse(QueueSchema, "the queue"), ...errors(400, 409, 415) },
+  }),
+  async (c) => {
+    const { queue } = c.req.valid("param");
+    const record = await updateSettings(c.env, c.var.tenant, queue, c.req.valid("json"));
+    return c.json(queueView(record, sumCounts(await shardStats(c.env, c.var.tenant, record))), 200);
+  },
+);
+
+for (const [action, paused] of [
+  ["pause", true],
+  ["resume", false],
+] as const) {
+  queues.openapi(
+    createRoute({
+      method: "post",
+      path: `/queues/{queue}/${action}`,
+      tags: ["queues"],
+      summary: paused ? "Pause leasing" : "Resume leasing",
+      description: "Enqueue keeps working while paused; leases answer empty.",
+      request: { params: QueueParam },
+      responses: { 200: jsonResponse(QueueSchema, "the queue"), ...errors(404) },
+    }),
+    async (c) => {
+      const { queue } = c.req.valid("param");
+      await mustFind(c.env, c.var.tenant, queue);
+      const record = await updateSettings(c.env, c.var.tenant, queue, { paused });
+      return c.json(queueView(record, sumCounts(await shardStats(c.env, c.var.tenant, record))), 200);
+    },
+  );
+}
+
+queues.openapi(
+  createRoute({
+    method: "post",
+    path: "/queues/{queue}/purge",
+    tags: ["queues"],
+    summary: "Cancel every pending and scheduled task",
+    request: { params: QueueParam },
+    responses: { 200: jsonResponse(z.object({ cancelled: z.number().int() }), "how many were cancelled"), ...errors(404) },
+  }),
+  async (c) => {
+    const { queue } = c.req.valid("param");
+    const record = await mustFind(c.env, c.var.tenant, queue);
+    const counts = await Promise.all(
+      shardNumbers(record).map(async (n) => unwrap(await shardOf(c.env, c.var.tenant, queue, n).purge())),
+    );
+    return c.json({ cancelled: counts.reduce((a, b) => a + b, 0) }, 200);
+  },
+);
+
+queues.openapi(
+  createRoute({
+    method: "get",
+    path: "/queues/{queue}/tasks",
+    tags: ["queues"],
+    summary: "List a queue's tasks live from its shards",
+    description: "In creation order; filter by status (e.g. `failed` for dead letters). Pass `nextCursor` back as `cursor`.",
+    request: { params: QueueParam, query: ListQuery },
+    responses: { 200: jsonResponse(TaskList, "tasks"), ...errors(400, 404) },
+  }),
+  async (c) => {
+    const { queue } = c.req.valid("param");
+    const { status, limit, cursor } = c.req.valid("query");
+    const record = await mustFind(c.env, c.var.tenant, queue);
+    const parts = await Promise.all(
+      shardNumbers(record).map(async (n) =>
+        unwrap(await shardOf(c.env, c.var.tenant, queue, n).list({ status: status as Status | undefined, after: cursor, limit })),
+      ),
+    );
+    // Ids begin with a ULID, so merging the shards' id-ordered pages by id keeps creation order.
+    const rows = parts.flat().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, limit);
+    const nextCursor = rows.length === limit ? rows[rows.length - 1].id : null;
+    return c.json({ items: rows.map(taskView), nextCursor }, 200);
+  },
+);

@@ -1,0 +1,203 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { NewTask } from "../../durable/core/engine";
+import { QueueError } from "../../durable/core/errors";
+import { shardForKey } from "../../durable/core/ids";
+import { unwrap } from "../../durable/outcome";
+import {
+  CompleteBody,
+  EnqueueBatchBody,
+  EnqueueBody,
+  FailBody,
+  HeartbeatBody,
+  HeartbeatResponse,
+  LIMITS,
+  QueueName,
+  ReleaseBody,
+  TaskIdSchema,
+  TaskSchema,
+} from "../../schema/api";
+import type { AppEnv } from "../env";
+import { jsonText, newTask } from "../input";
+import { errors, jsonBody, jsonResponse } from "../openapi";
+import { ensureQueue, shardOf, shardOfTask } from "../shards";
+import { iso, taskView } from "../view";
+
+const QueueParam = z.object({ queue: QueueName });
+const IdParam = z.object({ id: TaskIdSchema });
+const TaskResponse = (description: string) => ({ 200: jsonResponse(TaskSchema, description) });
+
+export const tasks = new OpenAPIHono<AppEnv>();
+
+/** The shard stub for a task id; an id edgeq could not have made is simply not found. */
+function taskShard(env: Env, tenant: string, id: string) {
+  const stub = shardOfTask(env, tenant, id);
+  if (!stub) throw new QueueError("not_found", `Task ${id} does not exist.`);
+  return stub;
+}
+
+/**
+ * Which shard each task goes to: a task with an idempotency key to hash(key) % S
+ * (so a replay meets the first), the rest round-robin from a random start.
+ */
+function placement(inputs: NewTask[], shards: number): number[] {
+  let next = Math.floor(Math.random() * shards);
+  return inputs.map((t) => (t.idempotencyKey !== undefined ? shardForKey(t.idempotencyKey, shards) : next++ % shards));
+}
+
+tasks.openapi(
+  createRoute({
+    method: "post",
+    path: "/queues/{queue}/tasks",
+    tags: ["tasks"],
+    summary: "Enqueue a task",
+    description: "201 with the new task; 200 with the first task when its idempotencyKey was used within the window.",
+    request: { params: QueueParam, body: jsonBody(EnqueueBody) },
+    responses: {
+      201: jsonResponse(TaskSchema, "created"),
+      200: jsonResponse(TaskSchema, "idempotent replay: the task first made with this key"),
+      ...errors(400, 413, 415),
+    },
+  }),
+  async (c) => {
+    const { queue } = c.req.valid("param");
+    const input = newTask(c.req.valid("json"));
+    const { settings } = await ensureQueue(c.env, c.var.tenant, queue);
+    const [shard] = placement([input], settings.shards);
+    const [out] = unwrap(await shardOf(c.env, c.var.tenant, queue, shard).enqueue({ queue, shard }, [input], settings));
+    return out.created ? c.json(taskView(out.task), 201) : c.json(taskView(out.task), 200);
+  },
+);
+
+tasks.openapi(
+  createRoute({
+    method: "post",
+    path: "/queues/{queue}/tasks/batch",
+    tags: ["tasks"],
+    summary: "Enqueue up to 1000 tasks",
+    description:
+      "Tasks are spread over the queue's shards; each shard takes its part in one transaction (all or nothing per shard). Tasks come back in request order.",
+    request: { params: QueueParam, body: jsonBody(EnqueueBatchBody) },
+    responses: { 201: jsonResponse(z.object({ tasks: z.array(TaskSchema) }), "created"), ...errors(400, 413, 415) },
+  }),
+  async (c) => {
+    const { queue } = c.req.valid("param");
+    const inputs = c.req.valid("json").tasks.map((t, i) => newTask(t, `/tasks/${i}`));
+    const { settings } = await ensureQueue(c.env, c.var.tenant, queue);
+    const shards = placement(inputs, settings.shards);
+    const groups = new Map<number, number[]>();
+    shards.forEach((s, i) => groups.set(s, [...(groups.get(s) ?? []), i]));
+    const out = new Array<ReturnType<typeof taskView>>(inputs.length);
+    await Promise.all(
+      [...groups].map(async ([shard, indexes]) => {
+        const stub = shardOf(c.env, c.var.tenant, queue, shard);
+        const made = unwrap(await stub.enqueue({ queue, shard }, indexes.map((i) => inputs[i]), settings));
+        made.forEach((m, j) => (out[indexes[j]] = taskView(m.task)));
+      }),
+    );
+    return c.json({ tasks: out }, 201);
+  },
+);
+
+tasks.openapi(
+  createRoute({
+    method: "get",
+    path: "/tasks/{id}",
+    tags: ["tasks"],
+    summary: "Get a task",
+    request: { params: IdParam },
+    responses: { ...TaskResponse("the task"), ...errors(404) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const row = unwrap(await taskShard(c.env, c.var.tenant, id).get(id));
+    if (!row) throw new QueueError("not_found", `Task ${id} does not exist.`);
+    return c.json(taskView(row), 200);
+  },
+);
+
+const action = (path: string, summary: string, description: string) =>
+  createRoute({
+    method: "post",
+    path: `/tasks/{id}/${path}`,
+    tags: ["tasks"],
+    summary,
+    description,
+    request: { params: IdParam },
+    responses: { ...TaskResponse("the task after the change"), ...errors(404, 409) },
+  });
+
+tasks.openapi(
+  action("cancel", "Cancel a task", "Immediate unless running; a running task gets cancelRequested, seen on its next heartbeat."),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(taskView(unwrap(await taskShard(c.env, c.var.tenant, id).cancel(id))), 200);
+  },
+);
+
+tasks.openapi(
+  action("retry", "Retry a failed or cancelled task", "Makes the task pending again with its attempt count reset."),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(taskView(unwrap(await taskShard(c.env, c.var.tenant, id).retry(id))), 200);
+  },
+);
+
+tasks.openapi(
+  createRoute({
+    method: "delete",
+    path: "/tasks/{id}",
+    tags: ["tasks"],
+    summary: "Delete a finished task",
+    description: "Only completed, failed or cancelled tasks can be deleted.",
+    request: { params: IdParam },
+    responses: { 204: { description: "deleted" }, ...errors(404, 409) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    unwrap(await taskShard(c.env, c.var.tenant, id).remove(id));
+    return c.body(null, 204);
+  },
+);
+
+const leaseAction = <S extends z.ZodTypeAny>(path: string, summary: string, body: S, response = TaskSchema as z.ZodTypeAny) =>
+  createRoute({
+    method: "post",
+    path: `/tasks/{id}/${path}`,
+    tags: ["leases"],
+    summary,
+    request: { params: IdParam, body: jsonBody(body) },
+    responses: { 200: jsonResponse(response, "done"), ...errors(400, 404, 409, 413, 415) },
+  });
+
+tasks.openapi(
+  leaseAction("heartbeat", "Extend a lease and report progress", HeartbeatBody, HeartbeatResponse),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const { leaseToken, progress } = c.req.valid("json");
+    const text = progress === undefined ? undefined : jsonText(progress, LIMITS.resultBytes, "/progress");
+    const out = unwrap(await taskShard(c.env, c.var.tenant, id).heartbeat(id, leaseToken, text));
+    return c.json({ expiresAt: iso(out.expiresAt)!, cancelRequested: out.cancelRequested }, 200);
+  },
+);
+
+tasks.openapi(leaseAction("complete", "Complete a leased task", CompleteBody), async (c) => {
+  const { id } = c.req.valid("param");
+  const { leaseToken, result } = c.req.valid("json");
+  const text = result === undefined ? undefined : jsonText(result, LIMITS.resultBytes, "/result");
+  return c.json(taskView(unwrap(await taskShard(c.env, c.var.tenant, id).complete(id, leaseToken, text))), 200);
+});
+
+tasks.openapi(leaseAction("fail", "Fail a leased task", FailBody), async (c) => {
+  const { id } = c.req.valid("param");
+  const { leaseToken, error, retryable } = c.req.valid("json");
+  const stub = taskShard(c.env, c.var.tenant, id);
+  return c.json(taskView(unwrap(await stub.fail(id, leaseToken, JSON.stringify(error), retryable))), 200);
+});
+
+tasks.openapi(leaseAction("release", "Hand a leased task back without using an attempt", ReleaseBody), async (c) => {
+  const { id } = c.req.valid("param");
+  const { leaseToken, delayMs } = c.req.valid("json");
+  return c.json(taskView(unwrap(await taskShard(c.env, c.var.tenant, id).release(id, leaseToken, delayMs))), 200);
+});
+
+export { taskShard };

@@ -1,0 +1,59 @@
+import { parseTaskId } from "../durable/core/ids";
+import type { QueueRecord } from "../durable/queue-registry";
+import { DEFAULT_SETTINGS } from "../schema/shard";
+
+/**
+ * Routing from the API Worker to Durable Objects: the tenant's QueueRegistry,
+ * a queue's shards, and the shard a task id names. Queue settings are cached
+ * in the isolate for at most SETTINGS_TTL_MS, so a lease costs no registry call.
+ */
+export const SETTINGS_TTL_MS = 1000;
+const cache = new Map<string, { record: QueueRecord | null; at: number }>();
+
+export function registryOf(env: Env, tenant: string) {
+  return env.QUEUE_REGISTRY.get(env.QUEUE_REGISTRY.idFromName(tenant));
+}
+
+export function shardOf(env: Env, tenant: string, queue: string, shard: number) {
+  return env.QUEUE_SHARD.get(env.QUEUE_SHARD.idFromName(`${tenant}:${queue}:${shard}`));
+}
+
+/** The stub of the shard holding task `id`, or null when the id is not one edgeq makes. */
+export function shardOfTask(env: Env, tenant: string, id: string) {
+  const address = parseTaskId(id);
+  return address ? shardOf(env, tenant, address.queue, address.shard) : null;
+}
+
+/** The queue's record, or null if it does not exist (cached). */
+export async function findQueue(env: Env, tenant: string, queue: string): Promise<QueueRecord | null> {
+  const key = `${tenant}:${queue}`;
+  const hit = cache.get(key);
+  if (hit && Date.now() - hit.at < SETTINGS_TTL_MS) return hit.record;
+  const record = await registryOf(env, tenant).find(queue);
+  cache.set(key, { record, at: Date.now() });
+  return record;
+}
+
+/** The queue's record, creating the queue on first use (cached). */
+export async function ensureQueue(env: Env, tenant: string, queue: string): Promise<QueueRecord> {
+  const known = await findQueue(env, tenant, queue);
+  if (known) return known;
+  const record = await registryOf(env, tenant).ensure(queue);
+  remember(tenant, record);
+  return record;
+}
+
+/** Settings for a queue that may not exist yet: a consumer may start before any producer. */
+export async function settingsOrDefault(env: Env, tenant: string, queue: string) {
+  return (await findQueue(env, tenant, queue))?.settings ?? DEFAULT_SETTINGS;
+}
+
+export function remember(tenant: string, record: QueueRecord): void {
+  cache.set(`${tenant}:${record.name}`, { record, at: Date.now() });
+}
+
+/** Shard numbers 0..n-1, starting at a random one, so no shard is always tried first. */
+export function shardOrder(n: number): number[] {
+  const start = Math.floor(Math.random() * n);
+  return Array.from({ length: n }, (_, i) => (start + i) % n);
+}

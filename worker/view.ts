@@ -1,0 +1,39 @@
+import type { Task } from "../schema/api";
+import { bandOf, type TaskRow } from "../schema/shard";
+import { parseTaskId } from "../durable/core/ids";
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const json = (text: string | null) => (text === null ? null : (JSON.parse(text) as unknown));
+
+/** A stored task as the API shows it: JSON parsed, times in ISO-8601, the lease token left out. */
+export function taskView(row: TaskRow): Task {
+  return {
+    id: row.id,
+    queue: parseTaskId(row.id)?.queue ?? "",
+    name: row.name,
+    payload: json(row.payload),
+    priority: row.priority,
+    band: bandOf(row.priority),
+    status: row.status,
+    attempts: row.attempts,
+    maxAttempts: row.maxAttempts,
+    backoff: JSON.parse(row.backoff) as Task["backoff"],
+    timeoutMs: row.timeoutMs,
+    runAt: iso(row.runAt)!,
+    parentId: row.parentId,
+    idempotencyKey: row.idempotencyKey,
+    groupKey: row.groupKey,
+    workerId: row.workerId,
+    cancelRequested: row.cancelRequested === 1,
+    progress: json(row.progress),
+    result: json(row.result),
+    error: json(row.error) as Task["error"],
+    tags: (json(row.tags) as string[] | null) ?? [],
+    createdAt: iso(row.createdAt)!,
+    startedAt: iso(row.startedAt),
+    finishedAt: iso(row.finishedAt),
+    expiresAt: row.status === "running" ? iso(row.dueAt) : null,
+  };
+}
+
+export { iso };
