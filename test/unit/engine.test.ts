@@ -1,5 +1,9 @@
 import { MemoryStore } from "../../durable/core/memory-store";
 import { engineSuite } from "../suites/engine-suite";
-import { makeHarness } from "../suites/harness";
+import { makeHarness, type WithHarness } from "../suites/harness";
+import { propertySuite } from "../suites/property-suite";
 
-engineSuite("memory", async (body, options) => body(makeHarness(new MemoryStore(), options?.seed, options?.settings)));
+const withMemory: WithHarness = async (body, options) => body(makeHarness(new MemoryStore(), options?.seed, options?.settings));
+
+engineSuite("memory", withMemory);
+propertySuite("memory", withMemory, 200);

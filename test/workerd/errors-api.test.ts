@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { api, expectProblem, freshQueue } from "./helpers";
+
+describe("bad input gets a clear problem+json and changes nothing", () => {
+  it("a payload over 128 KiB is 413 and enqueues nothing", async () => {
+    const q = freshQueue();
+    const res = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "big", payload: "x".repeat(128 * 1024) });
+    expectProblem(res, 413, "payload_too_large");
+    expect(res.body.errors[0].pointer).toBe("/payload");
+    expectProblem(await api("GET", `/api/v1/queues/${q}`), 404, "not_found");
+  });
+
+  it("one oversized payload in a batch refuses the whole batch", async () => {
+    const q = freshQueue();
+    const res = await api("POST", `/api/v1/queues/${q}/tasks/batch`, {
+      tasks: [{ name: "ok" }, { name: "big", payload: "x".repeat(130 * 1024) }],
+    });
+    expectProblem(res, 413, "payload_too_large");
+    expect(res.body.errors[0].pointer).toBe("/tasks/1/payload");
+    expectProblem(await api("GET", `/api/v1/queues/${q}`), 404, "not_found");
+  });
+
+  it("a body over 8 MiB is 413", async () => {
+    const res = await api("POST", `/api/v1/queues/${freshQueue()}/tasks/batch`, `{"tasks":[{"name":"a","payload":"${"x".repeat(8 * 1024 * 1024)}"}]}`);
+    expectProblem(res, 413, "payload_too_large");
+  });
+
+  it("invalid fields are 400 with a pointer per field", async () => {
+    const res = await api("POST", `/api/v1/queues/${freshQueue()}/tasks`, { name: "", priority: 11, timeoutMs: 5, colour: "red" });
+    expectProblem(res, 400, "validation_failed");
+    const pointers = res.body.errors.map((e: any) => e.pointer);
+    expect(pointers).toEqual(expect.arrayContaining(["/name", "/priority", "/timeoutMs"]));
+    expect(res.body.errors.every((e: any) => typeof e.detail === "string" && e.detail.length > 0)).toBe(true);
+  });
+
+  it("a batch over 1000 tasks is 400", async () => {
+    const tasks = Array.from({ length: 1001 }, () => ({ name: "t" }));
+    expectProblem(await api("POST", `/api/v1/queues/${freshQueue()}/tasks/batch`, { tasks }), 400, "validation_failed");
+  });
+
+  it("delayMs and runAt together are refused", async () => {
+    const res = await api("POST", `/api/v1/queues/${freshQueue()}/tasks`, { name: "a", delayMs: 5, runAt: new Date().toISOString() });
+    expectProblem(res, 400, "validation_failed");
+    expect(res.body.errors[0].pointer).toBe("/runAt");
+  });
+
+  it("an invalid queue name is 400", async () => {
+    const res = await api("POST", "/api/v1/queues/Bad.Name/tasks", { name: "a" });
+    expectProblem(res, 400, "validation_failed");
+    expect(res.body.errors[0].pointer).toBe("{queue}");
+  });
+
+  it("malformed JSON is 400", async () => {
+    expectProblem(await api("POST", `/api/v1/queues/${freshQueue()}/tasks`, '{"name": "a",'), 400, "malformed_json");
+  });
+
+  it("a body that is not JSON is 415", async () => {
+    const res = await api("POST", `/api/v1/queues/${freshQueue()}/tasks`, "name=a", { "content-type": "text/plain" });
+    expectProblem(res, 415, "unsupported_media_type");
+  });
+
+  it("an unknown route is 404 and an unknown task is 404", async () => {
+    expectProblem(await api("GET", "/api/v1/nothing-here"), 404, "not_found");
+    expectProblem(await api("GET", "/api/v1/tasks/01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.nowhere"), 404, "not_found");
+    expectProblem(await api("GET", "/api/v1/tasks/not-a-task-id"), 404, "not_found");
+    expectProblem(await api("POST", "/api/v1/tasks/not-a-task-id/complete", { leaseToken: "x" }), 404, "not_found");
+  });
+
+  it("a wrong method on a known path is 405 with Allow", async () => {
+    const res = await api("PUT", `/api/v1/queues/${freshQueue()}/tasks`, { name: "a" });
+    expectProblem(res, 405, "method_not_allowed");
+    expect(res.headers.get("allow")).toBe("POST, GET");
+  });
+
+  it("lease limits are enforced", async () => {
+    const q = freshQueue();
+    expectProblem(await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 1001 }), 400, "validation_failed");
+    expectProblem(await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", waitMs: 30_001 }), 400, "validation_failed");
+  });
+
+  it("a list query with a bad limit is 400 with the parameter named", async () => {
+    const q = freshQueue();
+    await api("POST", `/api/v1/queues/${q}/tasks`, { name: "a" });
+    const res = await api("GET", `/api/v1/queues/${q}/tasks?limit=0`);
+    expectProblem(res, 400, "validation_failed");
+    expect(res.body.errors[0].pointer).toBe("?limit");
+  });
+});

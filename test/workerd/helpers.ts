@@ -1,0 +1,48 @@
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
+import { expect } from "vitest";
+import type { QueueShard } from "../../durable/queue-shard";
+
+/** Calls the API Worker in-process, as a client would over HTTP. */
+export async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const init: RequestInit = { method, headers: { authorization: "Bearer test", ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)["content-type"] ??= "application/json";
+  }
+  const res = await exports.default.fetch(new Request(`http://edgeq.test${path}`, init));
+  const text = await res.text();
+  let json: any = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = text;
+  }
+  return { status: res.status, headers: res.headers, body: json };
+}
+
+/** A queue name no other test uses. */
+export const freshQueue = (prefix = "q") => `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+
+export function shardStub(queue: string, shard = 0, tenant = "default") {
+  return env.QUEUE_SHARD.get(env.QUEUE_SHARD.idFromName(`${tenant}:${queue}:${shard}`));
+}
+
+/** Moves the shard's clock forward by `ms` and runs its alarm, as if that time had passed. */
+export async function advance(queue: string, ms: number, shard = 0): Promise<void> {
+  const stub = shardStub(queue, shard);
+  await runInDurableObject(stub, (instance: QueueShard) => {
+    const offset = ((instance.clock as { offset?: number }).offset ?? 0) + ms;
+    instance.clock = { offset, now: () => Date.now() + offset } as QueueShard["clock"];
+  });
+  await runDurableObjectAlarm(stub);
+}
+
+export function expectProblem(res: { status: number; headers: Headers; body: any }, status: number, code: string) {
+  expect(res.status).toBe(status);
+  expect(res.headers.get("content-type")).toBe("application/problem+json");
+  expect(res.body.type).toBe(`urn:edgeq:error:${code}`);
+  expect(res.body.status).toBe(status);
+  expect(typeof res.body.title).toBe("string");
+  expect(typeof res.body.detail).toBe("string");
+}

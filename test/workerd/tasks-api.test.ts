@@ -1,0 +1,211 @@
+import { abortAllDurableObjects } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { advance, api, expectProblem, freshQueue } from "./helpers";
+
+const enqueue = (queue: string, body: object) => api("POST", `/api/v1/queues/${queue}/tasks`, body);
+const lease = (queue: string, body: object = {}) =>
+  api("POST", `/api/v1/queues/${queue}/leases`, { workerId: "w1", ...body });
+
+describe("tasks over HTTP", () => {
+  it("enqueue, lease, heartbeat, complete and get", async () => {
+    const q = freshQueue();
+    const made = await enqueue(q, { name: "send-email", payload: { to: "ada@example.com" }, priority: 8, tags: ["mail"] });
+    expect(made.status).toBe(201);
+    expect(made.body).toMatchObject({ queue: q, name: "send-email", status: "pending", priority: 8, band: "high", attempts: 0 });
+    expect(made.body).not.toHaveProperty("leaseToken");
+
+    const leased = await lease(q);
+    expect(leased.status).toBe(200);
+    const [{ task, leaseToken, expiresAt }] = leased.body.leases;
+    expect(task).toMatchObject({ id: made.body.id, status: "running", attempts: 1, workerId: "w1" });
+    expect(Date.parse(expiresAt)).toBeGreaterThan(Date.now());
+
+    const hb = await api("POST", `/api/v1/tasks/${task.id}/heartbeat`, { leaseToken, progress: 50 });
+    expect(hb.status).toBe(200);
+    expect(hb.body.cancelRequested).toBe(false);
+
+    const done = await api("POST", `/api/v1/tasks/${task.id}/complete`, { leaseToken, result: { sent: true } });
+    expect(done.status).toBe(200);
+    expect(done.body).toMatchObject({ status: "completed", result: { sent: true }, progress: 50 });
+
+    const got = await api("GET", `/api/v1/tasks/${task.id}`);
+    expect(got.status).toBe(200);
+    expect(got.body).toMatchObject({ status: "completed", tags: ["mail"], payload: { to: "ada@example.com" } });
+    expect(got.body).not.toHaveProperty("leaseToken");
+    expect(got.body.finishedAt).not.toBeNull();
+  });
+
+  it("a stale lease token answers 409 and changes nothing", async () => {
+    const q = freshQueue();
+    const { body: t } = await enqueue(q, { name: "a", timeoutMs: 1000, backoff: { baseMs: 0, factor: 1, maxMs: 0 } });
+    const first = (await lease(q)).body.leases[0];
+    await advance(q, 1000); // the first lease expires and the task is ready again
+    const second = (await lease(q)).body.leases[0];
+    expect(second.leaseToken).not.toBe(first.leaseToken);
+    const before = (await api("GET", `/api/v1/tasks/${t.id}`)).body;
+    for (const [action, body] of [
+      ["complete", { leaseToken: first.leaseToken, result: 1 }],
+      ["fail", { leaseToken: first.leaseToken, error: { message: "x" } }],
+      ["heartbeat", { leaseToken: first.leaseToken }],
+      ["release", { leaseToken: first.leaseToken }],
+    ] as const) {
+      expectProblem(await api("POST", `/api/v1/tasks/${t.id}/${action}`, body), 409, "stale_lease");
+    }
+    expect((await api("GET", `/api/v1/tasks/${t.id}`)).body).toEqual(before);
+  });
+
+  it("completing again with the same token answers 200 with the stored result", async () => {
+    const q = freshQueue();
+    await enqueue(q, { name: "a" });
+    const l = (await lease(q)).body.leases[0];
+    const first = await api("POST", `/api/v1/tasks/${l.task.id}/complete`, { leaseToken: l.leaseToken, result: 1 });
+    const again = await api("POST", `/api/v1/tasks/${l.task.id}/complete`, { leaseToken: l.leaseToken, result: 2 });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+  });
+
+  it("a delayed task becomes ready when the alarm fires at runAt", async () => {
+    const q = freshQueue();
+    const { body: t } = await enqueue(q, { name: "later", delayMs: 60_000 });
+    expect(t.status).toBe("scheduled");
+    expect((await lease(q)).body.leases).toEqual([]);
+    await advance(q, 60_000);
+    expect((await api("GET", `/api/v1/tasks/${t.id}`)).body.status).toBe("pending");
+    expect((await lease(q)).body.leases.map((l: any) => l.task.id)).toEqual([t.id]);
+  });
+
+  it("runAt in the future schedules the task", async () => {
+    const q = freshQueue();
+    const runAt = new Date(Date.now() + 3_600_000).toISOString();
+    const { body: t } = await enqueue(q, { name: "at", runAt });
+    expect(t).toMatchObject({ status: "scheduled", runAt });
+  });
+
+  it("a lease that is not heartbeated expires by the alarm and the task is retried", async () => {
+    const q = freshQueue();
+    const { body: t } = await enqueue(q, { name: "a", timeoutMs: 1000, maxAttempts: 2, backoff: { baseMs: 0, factor: 1, maxMs: 0 } });
+    await lease(q);
+    await advance(q, 1000);
+    const after = (await api("GET", `/api/v1/tasks/${t.id}`)).body;
+    expect(after).toMatchObject({ status: "pending", attempts: 1 });
+    expect(after.error.message).toMatch(/Lease expired/);
+    await lease(q);
+    await advance(q, 1000);
+    expect((await api("GET", `/api/v1/tasks/${t.id}`)).body).toMatchObject({ status: "failed", attempts: 2 });
+  });
+
+  it("the same idempotency key answers 201 with a new task, then 200 with the first", async () => {
+    const q = freshQueue();
+    const a = await enqueue(q, { name: "a", idempotencyKey: "order-42" });
+    const b = await enqueue(q, { name: "a", idempotencyKey: "order-42" });
+    expect(a.status).toBe(201);
+    expect(b.status).toBe(200);
+    expect(b.body.id).toBe(a.body.id);
+  });
+
+  it("a batch of 1000 is enqueued in one call and leased in priority order, FIFO within a priority", async () => {
+    const q = freshQueue();
+    const tasks = Array.from({ length: 1000 }, (_, i) => ({ name: `t${i}`, priority: 1 + ((i * 7) % 10) }));
+    const made = await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks });
+    expect(made.status).toBe(201);
+    expect(made.body.tasks).toHaveLength(1000);
+    expect(made.body.tasks.map((t: any) => t.name)).toEqual(tasks.map((t) => t.name));
+    const leased = (await lease(q, { max: 1000 })).body.leases.map((l: any) => l.task);
+    expect(leased).toHaveLength(1000);
+    const expected = tasks
+      .map((t, i) => ({ ...t, i }))
+      .sort((a, b) => b.priority - a.priority || a.i - b.i)
+      .map((t) => t.name);
+    expect(leased.map((t: any) => t.name)).toEqual(expected);
+  });
+
+  it("state survives a Durable Object restart", async () => {
+    const q = freshQueue();
+    const { body: t } = await enqueue(q, { name: "durable", payload: { n: 1 } });
+    const l = (await lease(q)).body.leases[0];
+    await abortAllDurableObjects();
+    const got = await api("GET", `/api/v1/tasks/${t.id}`);
+    expect(got.body).toMatchObject({ status: "running", payload: { n: 1 } });
+    const done = await api("POST", `/api/v1/tasks/${t.id}/complete`, { leaseToken: l.leaseToken });
+    expect(done.body.status).toBe("completed");
+  });
+
+  it("cancel, retry and delete", async () => {
+    const q = freshQueue();
+    const { body: t } = await enqueue(q, { name: "a" });
+    expect((await api("POST", `/api/v1/tasks/${t.id}/cancel`)).body.status).toBe("cancelled");
+    expect((await api("POST", `/api/v1/tasks/${t.id}/retry`)).body).toMatchObject({ status: "pending", attempts: 0 });
+    expectProblem(await api("DELETE", `/api/v1/tasks/${t.id}`), 409, "invalid_state");
+    await api("POST", `/api/v1/tasks/${t.id}/cancel`);
+    expect((await api("DELETE", `/api/v1/tasks/${t.id}`)).status).toBe(204);
+    expectProblem(await api("GET", `/api/v1/tasks/${t.id}`), 404, "not_found");
+  });
+
+  it("cancelling a running task is seen on its next heartbeat", async () => {
+    const q = freshQueue();
+    await enqueue(q, { name: "a" });
+    const l = (await lease(q)).body.leases[0];
+    expect((await api("POST", `/api/v1/tasks/${l.task.id}/cancel`)).body).toMatchObject({ status: "running", cancelRequested: true });
+    const hb = await api("POST", `/api/v1/tasks/${l.task.id}/heartbeat`, { leaseToken: l.leaseToken });
+    expect(hb.body.cancelRequested).toBe(true);
+    const failed = await api("POST", `/api/v1/tasks/${l.task.id}/fail`, { leaseToken: l.leaseToken, error: { message: "stopped" } });
+    expect(failed.body.status).toBe("cancelled");
+  });
+
+  it("release hands the task back without using an attempt", async () => {
+    const q = freshQueue();
+    await enqueue(q, { name: "a" });
+    const l = (await lease(q)).body.leases[0];
+    const released = await api("POST", `/api/v1/tasks/${l.task.id}/release`, { leaseToken: l.leaseToken });
+    expect(released.body).toMatchObject({ status: "pending", attempts: 0, workerId: null });
+  });
+
+  it("batch complete, fail and heartbeat answer one result per item", async () => {
+    const q = freshQueue();
+    await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: [{ name: "a" }, { name: "b" }, { name: "c" }] });
+    const [a, b, c] = (await lease(q, { max: 3 })).body.leases;
+    const hb = await api("POST", "/api/v1/leases/heartbeat", {
+      items: [{ id: a.task.id, leaseToken: a.leaseToken, progress: { step: 1 } }, { id: "not-an-id", leaseToken: "x" }],
+    });
+    expect(hb.body.results.map((r: any) => r.ok)).toEqual([true, false]);
+    expect(hb.body.results[0].expiresAt).toBeTypeOf("string");
+    expect(hb.body.results[1].problem.type).toBe("urn:edgeq:error:not_found");
+    const done = await api("POST", "/api/v1/leases/complete", {
+      items: [
+        { id: a.task.id, leaseToken: a.leaseToken, result: "A" },
+        { id: b.task.id, leaseToken: "forged" },
+      ],
+    });
+    expect(done.status).toBe(200);
+    expect(done.body.results).toMatchObject([
+      { id: a.task.id, ok: true },
+      { id: b.task.id, ok: false, problem: { status: 409, type: "urn:edgeq:error:stale_lease" } },
+    ]);
+    const failed = await api("POST", "/api/v1/leases/fail", {
+      items: [{ id: c.task.id, leaseToken: c.leaseToken, error: { message: "no" }, retryable: false }],
+    });
+    expect(failed.body.results).toEqual([{ id: c.task.id, ok: true }]);
+    expect((await api("GET", `/api/v1/tasks/${c.task.id}`)).body.status).toBe("failed");
+    expect((await api("GET", `/api/v1/tasks/${b.task.id}`)).body.status).toBe("running");
+  });
+
+  it("a long-polling lease is woken by an enqueue", async () => {
+    const q = freshQueue();
+    await enqueue(q, { name: "warm-up" });
+    await lease(q);
+    const started = Date.now();
+    const waiting = lease(q, { waitMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    const { body: t } = await enqueue(q, { name: "wake" });
+    const got = await waiting;
+    expect(got.body.leases.map((l: any) => l.task.id)).toEqual([t.id]);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("a long-polling lease on an empty queue answers empty when its time is up", async () => {
+    const q = freshQueue();
+    const res = await lease(q, { waitMs: 200 });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ leases: [] });
+  });
+});
