@@ -22,6 +22,7 @@ export function applyPatch(current: QueueSettings, patch: SettingsPatchInput & {
   return {
     ...current,
     ...patch,
+    version: current.version + 1,
     defaults: { ...current.defaults, ...patch.defaults },
   };
 }

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { SHARD_MIGRATIONS } from "../schema/migrations/shard";
 import type { QueueSettings, Status, TaskRow } from "../schema/shard";
-import { ShardEngine, type Clock, type NewTask } from "./core/engine";
+import { ShardEngine, type Clock, type ItemResult, type NewTask } from "./core/engine";
 import type { TaskAddress } from "./core/ids";
 import { migrate } from "./migrate";
 import { outcome, type Outcome } from "./outcome";
@@ -9,9 +9,15 @@ import { SqlStore } from "./sql-store";
 
 export interface ShardStats {
   counts: Partial<Record<Status, number>>;
-  /** SQLite rows read and written since this object started (what Cloudflare bills) */
+  /** RPC requests served, and SQLite rows read and written, since this object started (what Cloudflare bills) */
+  requests: number;
   rowsRead: number;
   rowsWritten: number;
+}
+
+/** A batch item's outcome without the task row: the API answers only ok or the problem. */
+function withoutValue<T>(r: ItemResult<T>): ItemResult<null> {
+  return r.ok ? { id: r.id, ok: true, value: null } : r;
 }
 
 /**
@@ -25,6 +31,7 @@ export class QueueShard extends DurableObject<Env> {
   private readonly store: SqlStore;
   private engine!: ShardEngine;
   private alarmAt: number | null = null;
+  private requests = 0;
   private waiters = new Set<() => void>();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -48,12 +55,15 @@ export class QueueShard extends DurableObject<Env> {
     });
   }
 
-  /** Leases up to `max` tasks; with `waitMs`, waits (without polling) until work arrives or time is up. */
+  /**
+   * Leases up to `max` tasks; with `waitMs`, waits (without polling) until work
+   * arrives or time is up. `paused` tells the caller not to wait on other shards.
+   */
   async lease(workerId: string, max: number, settings: QueueSettings, waitMs = 0) {
     const deadline = Date.now() + waitMs;
-    for (;;) {
-      const leases = this.call(() => this.engine.lease(workerId, max, settings));
-      if (!leases.ok || leases.value.length > 0 || settings.paused) return leases;
+    for (let first = true; ; first = false) {
+      const leases = this.call(() => ({ leases: this.engine.lease(workerId, max, settings), paused: this.engine.paused }), first);
+      if (!leases.ok || leases.value.leases.length > 0 || leases.value.paused) return leases;
       const left = deadline - Date.now();
       if (left <= 0) return leases;
       await this.waitForWork(left);
@@ -77,14 +87,14 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   completeMany(items: { id: string; leaseToken: string; result?: string }[]) {
-    return this.call(() => this.engine.completeMany(items));
+    return this.call(() => this.engine.completeMany(items).map(withoutValue));
   }
 
   failMany(items: { id: string; leaseToken: string; error: string; retryable?: boolean }[]) {
     return this.call(() => {
       const out = this.engine.failMany(items);
       if (out.some((r) => r.ok && r.value.status === "pending")) this.wake();
-      return out;
+      return out.map(withoutValue);
     });
   }
 
@@ -123,6 +133,7 @@ export class QueueShard extends DurableObject<Env> {
   stats(): Outcome<ShardStats> {
     return this.call(() => ({
       counts: this.engine.counts(),
+      requests: this.requests,
       rowsRead: this.store.rowsRead,
       rowsWritten: this.store.rowsWritten,
     }));
@@ -136,7 +147,8 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   /** Runs one engine call and keeps the alarm at the earliest due time. */
-  private call<T>(fn: () => T): Outcome<T> {
+  private call<T>(fn: () => T, isRequest = true): Outcome<T> {
+    if (isRequest) this.requests++;
     try {
       return outcome(fn);
     } finally {

@@ -165,6 +165,7 @@ export const ItemResults = z
 
 export const SettingsSchema = z
   .object({
+    version: z.number().int().openapi({ description: "grows with every change" }),
     shards: z.number().int(),
     paused: z.boolean(),
     defaults: z.object({ maxAttempts: z.number().int(), backoff: BackoffSchema, timeoutMs: z.number().int() }),
@@ -193,7 +194,9 @@ export const QueueSchema = z
   .object({ name: QueueName, settings: SettingsSchema, counts: Counts, createdAt: z.string() })
   .openapi("Queue");
 export const QueueStats = QueueSchema.extend({
-  shards: z.array(z.object({ shard: z.number().int(), counts: Counts, rowsRead: z.number(), rowsWritten: z.number() })),
+  shards: z.array(
+    z.object({ shard: z.number().int(), counts: Counts, requests: z.number(), rowsRead: z.number(), rowsWritten: z.number() }),
+  ),
 }).openapi("QueueStats");
 export const QueueList = z.object({ items: z.array(QueueSchema), nextCursor: z.string().nullable() }).openapi("QueueList");
 

@@ -113,6 +113,8 @@ export const TASK_FIELDS = Object.keys(TASK_COLUMNS) as (keyof TaskRow)[];
 
 /** Per-queue settings, held by the QueueRegistry and passed to shards with each call. */
 export interface QueueSettings {
+  /** grows with every change, so a shard can tell a stale cached copy from a newer one */
+  version: number;
   shards: number;
   paused: boolean;
   defaults: { maxAttempts: number; backoff: Backoff; timeoutMs: number };
@@ -121,6 +123,7 @@ export interface QueueSettings {
 }
 
 export const DEFAULT_SETTINGS: QueueSettings = {
+  version: 0,
   shards: 1,
   paused: false,
   defaults: {

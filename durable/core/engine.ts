@@ -103,8 +103,13 @@ export class ShardEngine {
     return this.nextDue;
   }
 
-  /** Remembers the queue's settings; the alarm uses them when no caller is there to pass them. */
+  /**
+   * Remembers the queue's settings; the alarm uses them when no caller is there
+   * to pass them. Callers may hold a cached copy up to a second old, so settings
+   * older than the ones held (a lower `version`) are ignored.
+   */
   configure(settings: QueueSettings): void {
+    if (settings.version < this.settings.version) return;
     const json = JSON.stringify(settings);
     if (json === this.settingsJson) return;
     this.store.transaction(() => this.store.setMeta(SETTINGS_KEY, json));
@@ -125,7 +130,7 @@ export class ShardEngine {
   // errors: none.
   lease(workerId: string, max: number, settings: QueueSettings): Lease[] {
     this.configure(settings);
-    if (settings.paused) return [];
+    if (this.settings.paused) return [];
     return this.tx(() => {
       const now = this.clock.now();
       return this.store.ready(max).map((row) => {
@@ -172,17 +177,24 @@ export class ShardEngine {
   }
 
   completeMany(items: { id: string; leaseToken: string; result?: string }[]): ItemResult<TaskRow>[] {
-    return this.tx(() => items.map((i) => this.attempt(i.id, () => this.completeOne(i.id, i.leaseToken, i.result))));
+    return this.tx(() => {
+      this.store.prefetch(items.map((i) => i.id));
+      return items.map((i) => this.attempt(i.id, () => this.completeOne(i.id, i.leaseToken, i.result)));
+    });
   }
 
   failMany(items: { id: string; leaseToken: string; error: string; retryable?: boolean }[]): ItemResult<TaskRow>[] {
-    return this.tx(() =>
-      items.map((i) => this.attempt(i.id, () => this.failOne(i.id, i.leaseToken, i.error, i.retryable ?? true))),
-    );
+    return this.tx(() => {
+      this.store.prefetch(items.map((i) => i.id));
+      return items.map((i) => this.attempt(i.id, () => this.failOne(i.id, i.leaseToken, i.error, i.retryable ?? true)));
+    });
   }
 
   heartbeatMany(items: { id: string; leaseToken: string; progress?: string }[]): ItemResult<HeartbeatResult>[] {
-    return this.tx(() => items.map((i) => this.attempt(i.id, () => this.heartbeatOne(i.id, i.leaseToken, i.progress))));
+    return this.tx(() => {
+      this.store.prefetch(items.map((i) => i.id));
+      return items.map((i) => this.attempt(i.id, () => this.heartbeatOne(i.id, i.leaseToken, i.progress)));
+    });
   }
 
   // cancel: input = task id.
@@ -254,6 +266,11 @@ export class ShardEngine {
   // errors: none.
   runDue(): DueResult {
     return this.tx(() => this.processDue(this.clock.now()), false);
+  }
+
+  /** Whether the queue is paused, by the newest settings this shard has seen. */
+  get paused(): boolean {
+    return this.settings.paused;
   }
 
   get(id: string): TaskRow | null {

@@ -25,6 +25,8 @@ export class MemoryStore implements ShardStore {
     return row ? { ...row } : null;
   }
 
+  prefetch(): void {}
+
   byIdempotencyKey(key: string): TaskRow | null {
     for (const row of this.tasks.values()) if (row.idempotencyKey === key) return { ...row };
     return null;

@@ -9,6 +9,8 @@ export interface ShardStore {
   /** Runs `fn` atomically: every write inside commits together or not at all. */
   transaction<T>(fn: () => T): T;
   get(id: string): TaskRow | null;
+  /** Hint that `get` will be called for these ids in this transaction (lets SQL read them in one query). */
+  prefetch(ids: string[]): void;
   byIdempotencyKey(key: string): TaskRow | null;
   insert(row: TaskRow): void;
   update(id: string, changes: Partial<TaskRow>): void;

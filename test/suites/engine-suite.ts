@@ -426,6 +426,20 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
         }));
     });
 
+    describe("settings", () => {
+      it("a paused shard leases nothing, and settings older than the ones held are ignored", () =>
+        withHarness((h) => {
+          add(h, task("a"));
+          const paused = { ...h.settings, version: 2, paused: true };
+          h.engine.configure(paused);
+          expect(h.engine.lease("w", 1, { ...h.settings, version: 1, paused: false })).toEqual([]);
+          expect(h.engine.paused).toBe(true);
+          h.restart(); // remembered across restarts
+          expect(h.engine.paused).toBe(true);
+          expect(h.engine.lease("w", 1, { ...paused, version: 3, paused: false })).toHaveLength(1);
+        }));
+    });
+
     describe("batch outcomes", () => {
       it("a stale token in a batch fails only its own item", () =>
         withHarness((h) => {

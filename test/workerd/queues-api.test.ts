@@ -14,7 +14,7 @@ describe("queues over HTTP", () => {
     const stats = await api("GET", `/api/v1/queues/${q}`);
     expect(stats.status).toBe(200);
     expect(stats.body.counts).toEqual({ pending: 1, running: 1, scheduled: 1 });
-    expect(stats.body.settings).toMatchObject({ shards: 1, paused: false, retentionDays: 7 });
+    expect(stats.body.settings).toMatchObject({ version: 0, shards: 1, paused: false, retentionDays: 7 });
     expect(stats.body.shards[0].rowsWritten).toBeGreaterThan(0);
     const list = await api("GET", "/api/v1/queues?limit=1000");
     expect(list.body.items.find((i: any) => i.name === q).counts).toEqual({ pending: 1, running: 1, scheduled: 1 });
@@ -25,6 +25,8 @@ describe("queues over HTTP", () => {
     await batch(q, [{ name: "a" }]);
     expect((await api("POST", `/api/v1/queues/${q}/pause`)).body.settings.paused).toBe(true);
     expect((await lease(q)).body.leases).toEqual([]);
+    const polled = await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", waitMs: 5000 });
+    expect(polled.body.leases).toEqual([]); // a long poll on a paused queue answers empty within about a second
     expect((await api("POST", `/api/v1/queues/${q}/tasks`, { name: "b" })).status).toBe(201);
     await api("POST", `/api/v1/queues/${q}/resume`);
     expect((await lease(q, 10)).body.leases).toHaveLength(2);

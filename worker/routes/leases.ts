@@ -51,23 +51,28 @@ leases.openapi(
     const deadline = Date.now() + waitMs;
     const settings = await settingsOrDefault(c.env, c.var.tenant, queue);
     const stubs = shardOrder(settings.shards).map((n) => shardOf(c.env, c.var.tenant, queue, n));
-    const got: Awaited<ReturnType<typeof leaseFrom>> = [];
+    const got: Awaited<ReturnType<typeof leaseFrom>>["leases"] = [];
+    let paused = false;
     for (;;) {
       for (const stub of stubs) {
-        if (got.length >= max) break;
-        got.push(...(await leaseFrom(stub, workerId, max - got.length, settings)));
+        if (got.length >= max || paused) break;
+        const out = await leaseFrom(stub, workerId, max - got.length, settings);
+        got.push(...out.leases);
+        paused = out.paused;
       }
       const left = deadline - Date.now();
       if (got.length > 0 || left <= 0) break;
-      if (settings.paused) {
+      if (paused) {
+        // A paused queue answers empty; a long poll still waits a little so consumers do not spin.
         await new Promise((r) => setTimeout(r, Math.min(left, MULTI_SHARD_WAIT_MS)));
         break;
       }
       // Wait on one shard's RPC, woken by an enqueue or the alarm: an idle consumer holds one open call.
       const wait = stubs.length === 1 ? left : Math.min(left, MULTI_SHARD_WAIT_MS);
-      const stub = stubs[Math.floor(Math.random() * stubs.length)];
-      got.push(...(await leaseFrom(stub, workerId, max, settings, wait)));
-      if (got.length > 0 || stubs.length === 1) break;
+      const out = await leaseFrom(stubs[Math.floor(Math.random() * stubs.length)], workerId, max, settings, wait);
+      got.push(...out.leases);
+      paused = out.paused;
+      if (got.length > 0 || (stubs.length === 1 && !paused)) break;
     }
     const out = got.map((l) => ({ task: taskView(l.task), leaseToken: l.leaseToken, expiresAt: iso(l.expiresAt)! }));
     return c.json({ leases: out }, 200);

@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+// `npm run bench`: the queue engine through the HTTP API on the local stack.
+// Prints a table and appends it to docs/BENCHMARKS.md. Bounded: ~45k tasks, loopback only.
+import { call, fmt, percentile, pool, report, sleep, startStack, workerdRssMiB } from "./harness.mjs";
+
+const E2E_TASKS = Number(process.env.BENCH_E2E_TASKS ?? 20_000);
+const BATCH_TASKS = Number(process.env.BENCH_BATCH_TASKS ?? 20_000);
+const SINGLE_TASKS = Number(process.env.BENCH_SINGLE_TASKS ?? 2_000);
+const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 200);
+const CONSUMERS = 4;
+
+const tasksOf = (n, offset = 0) =>
+  Array.from({ length: n }, (_, i) => ({ name: "bench", payload: { n: offset + i }, priority: 1 + Math.floor(Math.random() * 10) }));
+
+async function shardTotals(base, queue) {
+  const stats = await call(base, "GET", `/api/v1/queues/${queue}`);
+  const sum = (k) => stats.shards.reduce((a, s) => a + s[k], 0);
+  return { rowsWritten: sum("rowsWritten"), requests: sum("requests"), shards: stats.shards.length };
+}
+
+async function batchEnqueue(base, queue, total, concurrency) {
+  const calls = Math.ceil(total / 100);
+  const t0 = performance.now();
+  await pool(calls, concurrency, (i) => call(base, "POST", `/api/v1/queues/${queue}/tasks/batch`, { tasks: tasksOf(100, i * 100) }));
+  return total / ((performance.now() - t0) / 1000);
+}
+
+async function singleEnqueue(base, queue, total, concurrency) {
+  const t0 = performance.now();
+  await pool(total, concurrency, (i) => call(base, "POST", `/api/v1/queues/${queue}/tasks`, tasksOf(1, i)[0]));
+  return total / ((performance.now() - t0) / 1000);
+}
+
+/** 4 consumers lease 100 at a time and complete in batches; timed from the first lease to the last completion. */
+async function endToEnd(base, queue, total) {
+  let done = 0;
+  let firstLease = 0;
+  let lastComplete = 0;
+  await Promise.all(
+    Array.from({ length: CONSUMERS }, async (_, c) => {
+      while (done < total) {
+        if (!firstLease) firstLease = performance.now();
+        const { leases } = await call(base, "POST", `/api/v1/queues/${queue}/leases`, { workerId: `c${c}`, max: 100 });
+        if (leases.length === 0) {
+          await sleep(1);
+          continue;
+        }
+        const items = leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, result: { ok: true } }));
+        const { results } = await call(base, "POST", "/api/v1/leases/complete", { items });
+        if (results.some((r) => !r.ok)) throw new Error(`a completion was refused: ${JSON.stringify(results.find((r) => !r.ok))}`);
+        done += results.length;
+        lastComplete = performance.now();
+      }
+    }),
+  );
+  return { rate: total / ((lastComplete - firstLease) / 1000), seconds: (lastComplete - firstLease) / 1000 };
+}
+
+/** One long-polling consumer; a producer enqueues one task at a time into the idle queue. */
+async function latency(base, queue, samples) {
+  const sentAt = new Map();
+  const latencies = [];
+  let stop = false;
+  const consumer = (async () => {
+    while (!stop) {
+      const { leases } = await call(base, "POST", `/api/v1/queues/${queue}/leases`, { workerId: "lat", max: 1, waitMs: 2000 });
+      const now = performance.now();
+      for (const l of leases) {
+        if (sentAt.has(l.task.payload?.n)) latencies.push(now - sentAt.get(l.task.payload.n));
+        await call(base, "POST", `/api/v1/tasks/${l.task.id}/complete`, { leaseToken: l.leaseToken });
+      }
+    }
+  })();
+  await call(base, "POST", `/api/v1/queues/${queue}/tasks`, { name: "warm" });
+  await sleep(200);
+  latencies.length = 0;
+  for (let i = 0; i < samples; i++) {
+    sentAt.set(i, performance.now());
+    await call(base, "POST", `/api/v1/queues/${queue}/tasks`, { name: "lat", payload: { n: i } });
+    await sleep(15);
+  }
+  while (latencies.length < samples) await sleep(10);
+  stop = true;
+  await consumer;
+  return latencies.sort((a, b) => a - b);
+}
+
+const { base, stop } = await startStack();
+try {
+  // Warm-up: compile paths and create the objects before timing anything.
+  await batchEnqueue(base, "bench-warm", 2_000, 4);
+  await endToEnd(base, "bench-warm", 2_000);
+
+  const batchRate = await batchEnqueue(base, "bench-batch", BATCH_TASKS, 4);
+  const singleRate = await singleEnqueue(base, "bench-single", SINGLE_TASKS, 8);
+
+  await call(base, "POST", "/api/v1/queues/bench-e2e/tasks", { name: "create" });
+  await endToEnd(base, "bench-e2e", 1);
+  const before = await shardTotals(base, "bench-e2e");
+  await batchEnqueue(base, "bench-e2e", E2E_TASKS, 4);
+  const e2e = await endToEnd(base, "bench-e2e", E2E_TASKS);
+  const after = await shardTotals(base, "bench-e2e");
+  const rowsPerTask = (after.rowsWritten - before.rowsWritten) / E2E_TASKS;
+  const requestsPerTask = (after.requests - before.requests - after.shards) / E2E_TASKS; // minus the stats call itself
+
+  const lat = await latency(base, "bench-latency", LATENCY_SAMPLES);
+  const rss = workerdRssMiB();
+
+  // List prices: rows written $1.00/M, DO requests $0.15/M; Cloudflare Queues $0.40/M operations, 3 per message.
+  const costPerMillion = rowsPerTask * 1.0 + requestsPerTask * 0.15;
+  report(
+    "Queue engine (npm run bench)",
+    [
+      ["batch enqueue, 100 per call, 4 callers (tasks/s)", fmt(batchRate)],
+      ["single enqueue, 8 callers (tasks/s)", fmt(singleRate)],
+      [`end-to-end, ${fmt(E2E_TASKS)} tasks, ${CONSUMERS} consumers x 100 (tasks/s)`, fmt(e2e.rate)],
+      ["enqueue→lease latency p50, idle long-poll (ms)", fmt(percentile(lat, 50), 1)],
+      ["enqueue→lease latency p99, idle long-poll (ms)", fmt(percentile(lat, 99), 1)],
+      ["DO requests per task, batched path", fmt(requestsPerTask, 3)],
+      ["SQLite rows written per task (enqueue→lease→complete)", fmt(rowsPerTask, 2)],
+      ["list-price cost per million tasks, edgeq ($)", fmt(costPerMillion, 2)],
+      ["list-price cost per million messages, Cloudflare Queues ($)", fmt(3 * 0.4, 2)],
+      ["workerd RSS after the run (MiB)", fmt(rss, 0)],
+    ],
+    [
+      "One shard per queue (the default). On 2 cores every shard shares one workerd process, so adding shards cannot raise these numbers here.",
+      "Cost counts rows written ($1.00/M) and DO requests ($0.15/M) at list price; DO duration and Worker requests are not included.",
+    ],
+  );
+} finally {
+  stop();
+}

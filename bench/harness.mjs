@@ -1,0 +1,118 @@
+// Shared benchmark harness: starts the local stack on its own port and state,
+// talks to it over HTTP, and prints/appends result tables. Loopback only.
+import { execFileSync, spawn } from "node:child_process";
+import http from "node:http";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const HOST = "127.0.0.1";
+
+/** Starts `wrangler dev` (logging at warn) with a fresh state folder; resolves when /health answers. */
+export async function startStack({ port = 8799 } = {}) {
+  const state = mkdtempSync(join(tmpdir(), "edgeq-bench-"));
+  const child = spawn(
+    "node_modules/.bin/wrangler",
+    ["dev", "--ip", HOST, "--port", String(port), "--persist-to", state, "--log-level", "warn"],
+    { detached: true, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" } },
+  );
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  const base = `http://${HOST}:${port}`;
+  const stop = () => {
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {}
+    rmSync(state, { recursive: true, force: true });
+    agent.destroy();
+  };
+  process.on("exit", stop);
+  for (let i = 0; i < 120; i++) {
+    try {
+      if ((await fetch(`${base}/health`)).ok) return { base, stop, pid: child.pid };
+    } catch {}
+    await sleep(250);
+  }
+  stop();
+  throw new Error(`the stack did not start on ${base}:\n${stderr}`);
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// node:http with keep-alive costs the client half what fetch does here, so the
+// numbers below are less about the load generator sharing the 2 cores.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+/** JSON over HTTP; throws on any non-2xx so a benchmark never counts failures as work. */
+export function call(base, method, path, body) {
+  const url = new URL(path, base);
+  const data = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname + url.search,
+        method,
+        agent,
+        headers: { "content-type": "application/json", authorization: "Bearer bench" },
+      },
+      (res) => {
+        const parts = [];
+        res.on("data", (d) => parts.push(d));
+        res.on("end", () => {
+          const text = Buffer.concat(parts).toString("utf8");
+          if (res.statusCode < 200 || res.statusCode > 299) {
+            reject(new Error(`${method} ${path} → ${res.statusCode}: ${text.slice(0, 300)}`));
+          } else resolve(text ? JSON.parse(text) : null);
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(data);
+  });
+}
+
+/** Runs `fn(i)` for i in [0, n) with at most `concurrency` in flight. */
+export async function pool(n, concurrency, fn) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, n) }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
+}
+
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** Resident memory of the workerd processes, in MiB. */
+export function workerdRssMiB() {
+  try {
+    const out = execFileSync("ps", ["-C", "workerd", "-o", "rss="], { encoding: "utf8" });
+    return out.split("\n").filter(Boolean).reduce((a, b) => a + Number(b), 0) / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+export function machine() {
+  const cpu = existsSync("/proc/cpuinfo") ? /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] : "";
+  const pkg = JSON.parse(readFileSync("package.json", "utf8"));
+  return `${cpu?.trim()}, Node ${process.version}, wrangler ${pkg.devDependencies.wrangler}`;
+}
+
+/** Prints a markdown table and appends it, dated, to docs/BENCHMARKS.md. */
+export function report(title, rows, notes = []) {
+  const width = [Math.max(...rows.map((r) => r[0].length), 6), Math.max(...rows.map((r) => String(r[1]).length), 5)];
+  const line = (a, b) => `| ${a.padEnd(width[0])} | ${String(b).padStart(width[1])} |`;
+  const table = [line("metric", "value"), `|${"-".repeat(width[0] + 2)}|${"-".repeat(width[1] + 1)}:|`, ...rows.map(([a, b]) => line(a, b))];
+  const when = new Date().toISOString().replace("T", " ").slice(0, 16);
+  const text = [`\n## ${title} — ${when} UTC`, "", `Machine: ${machine()}.`, "", ...table, "", ...notes.map((n) => `- ${n}`), ""].join("\n");
+  console.log(text);
+  appendFileSync("docs/BENCHMARKS.md", text);
+}
+
+export const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "n/a");
