@@ -14,7 +14,7 @@ export async function startStack({ port = 8799 } = {}) {
   const child = spawn(
     "node_modules/.bin/wrangler",
     ["dev", "--ip", HOST, "--port", String(port), "--persist-to", state, "--log-level", "warn"],
-    { detached: true, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" } },
+    { detached: true, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "1" } },
   );
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));

@@ -15,13 +15,13 @@ if (!token) {
   appendFileSync(".dev.vars", `EDGEQ_ADMIN_TOKEN="${token}"\n`);
   console.log(`Created .dev.vars with a new admin token:\n\n  EDGEQ_ADMIN_TOKEN=${token}\n`);
 }
-console.log(`edgeq API on http://${host}:${port}  (state in .edgeq/state)`);
+console.log(`edgeq API on http://${host}:${port}  (state in .edgeq/state, admin token in .dev.vars)`);
 
 const args = ["dev", "--ip", host, "--port", port, "--persist-to", ".edgeq/state", "--log-level", process.env.EDGEQ_LOG_LEVEL ?? "warn"];
 const child = spawn("wrangler", args, {
   stdio: "inherit",
   detached: true,
-  env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.CI ?? "1" },
+  env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: process.env.CI ?? "1" },
 });
 // wrangler starts several processes (workerd, esbuild): stop the whole group.
 const stop = () => {
