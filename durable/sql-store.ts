@@ -10,6 +10,8 @@ const SELECT = `SELECT ${TASK_FIELDS.map((f) => (TASK_COLUMNS[f] === f ? f : `${
  * the columns that are set.
  */
 const MAX_PARAMS = 100;
+/** characters of event JSON per outbox row; one event is at most ~260 KiB (payload or result ≤ 128 KiB) */
+const MAX_OUTBOX_ROW = 512 * 1024;
 
 type Row = Record<string, SqlStorageValue>;
 
@@ -140,8 +142,22 @@ export class SqlStore implements ShardStore {
     return (this.run("SELECT coalesce(max(seq), 0) AS seq FROM tasks")[0]?.seq as number) ?? 0;
   }
 
+  /** One outbox row per call, split where a row would pass MAX_OUTBOX_ROW (DO SQLite refuses rows over 2 MB). */
   appendOutbox(at: number, events: TaskEvent[]): void {
-    this.run("INSERT INTO outbox (at, events) VALUES (?, ?)", at, JSON.stringify(events));
+    let part: string[] = [];
+    let size = 0;
+    const write = () => this.run("INSERT INTO outbox (at, events) VALUES (?, ?)", at, `[${part.join(",")}]`);
+    for (const event of events) {
+      const text = JSON.stringify(event);
+      if (part.length > 0 && size + text.length > MAX_OUTBOX_ROW) {
+        write();
+        part = [];
+        size = 0;
+      }
+      part.push(text);
+      size += text.length + 1;
+    }
+    if (part.length > 0) write();
   }
 
   outboxSize(): number {

@@ -16,6 +16,11 @@ export function jsonText(value: unknown, limit: number, pointer: string): string
   return text;
 }
 
+/** JSON text of an optional value (a result, a progress report); undefined stays undefined. */
+export function optionalJson(value: unknown, pointer: string): string | undefined {
+  return value === undefined ? undefined : jsonText(value, LIMITS.resultBytes, pointer);
+}
+
 /** A validated enqueue body as the engine takes it. */
 export function newTask(input: EnqueueInput, pointer = ""): NewTask {
   return {

@@ -209,3 +209,20 @@ describe("tasks over HTTP", () => {
     expect(res.body).toEqual({ leases: [] });
   });
 });
+
+describe("large batches", () => {
+  it("a batch just under the body limit, with large payloads, is stored and completed whole", async () => {
+    const q = freshQueue();
+    const payload = "x".repeat(120 * 1024);
+    const tasks = Array.from({ length: 60 }, (_, i) => ({ name: `big${i}`, payload }));
+    const made = await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks });
+    expect(made.status).toBe(201);
+    const leases = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 60 })).body.leases;
+    expect(leases).toHaveLength(60);
+    const done = await api("POST", "/api/v1/leases/complete", {
+      items: leases.map((l: any) => ({ id: l.task.id, leaseToken: l.leaseToken, result: payload })),
+    });
+    expect(done.body.results.every((r: any) => r.ok)).toBe(true);
+    expect((await api("GET", `/api/v1/queues/${q}`)).body.counts).toEqual({ completed: 60 });
+  });
+});

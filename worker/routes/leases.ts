@@ -11,12 +11,11 @@ import {
   ItemResults,
   LeaseBody,
   LeaseList,
-  LIMITS,
   QueueName,
 } from "../../schema/api";
 import type { QueueSettings } from "../../schema/shard";
 import type { AppEnv } from "../env";
-import { jsonText } from "../input";
+import { optionalJson } from "../input";
 import { errors, jsonBody, jsonResponse } from "../openapi";
 import { problemBody } from "../problem";
 import { settingsOrDefault, shardOf, shardOrder } from "../shards";
@@ -127,11 +126,7 @@ const batchRoute = (path: string, summary: string, body: z.ZodTypeAny) =>
 
 leases.openapi(batchRoute("complete", "Complete many leased tasks", CompleteBatchBody), async (c) => {
   const { items } = c.req.valid("json") as z.infer<typeof CompleteBatchBody>;
-  const input = items.map((it, i) => ({
-    id: it.id,
-    leaseToken: it.leaseToken,
-    result: it.result === undefined ? undefined : jsonText(it.result, LIMITS.resultBytes, `/items/${i}/result`),
-  }));
+  const input = items.map((it, i) => ({ id: it.id, leaseToken: it.leaseToken, result: optionalJson(it.result, `/items/${i}/result`) }));
   const results = await perShard(c.env, c.var.tenant, input, async (stub, part) => unwrap(await stub.completeMany(part)));
   return c.json({ results: results.map((r) => itemView(r)) }, 200);
 });
@@ -148,7 +143,7 @@ leases.openapi(batchRoute("heartbeat", "Heartbeat many leases", HeartbeatBatchBo
   const input = items.map((it, i) => ({
     id: it.id,
     leaseToken: it.leaseToken,
-    progress: it.progress === undefined ? undefined : jsonText(it.progress, LIMITS.resultBytes, `/items/${i}/progress`),
+    progress: optionalJson(it.progress, `/items/${i}/progress`),
   }));
   const results = await perShard(c.env, c.var.tenant, input, async (stub, part) => unwrap(await stub.heartbeatMany(part)));
   const view = results.map((r) => itemView(r, (v) => ({ expiresAt: iso(v.expiresAt), cancelRequested: v.cancelRequested })));

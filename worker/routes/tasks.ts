@@ -10,14 +10,13 @@ import {
   FailBody,
   HeartbeatBody,
   HeartbeatResponse,
-  LIMITS,
   QueueName,
   ReleaseBody,
   TaskIdSchema,
   TaskSchema,
 } from "../../schema/api";
 import type { AppEnv } from "../env";
-import { jsonText, newTask } from "../input";
+import { newTask, optionalJson } from "../input";
 import { errors, jsonBody, jsonResponse } from "../openapi";
 import { ensureQueue, shardOf, shardOfTask } from "../shards";
 import { iso, taskView } from "../view";
@@ -174,8 +173,7 @@ tasks.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const { leaseToken, progress } = c.req.valid("json");
-    const text = progress === undefined ? undefined : jsonText(progress, LIMITS.resultBytes, "/progress");
-    const out = unwrap(await taskShard(c.env, c.var.tenant, id).heartbeat(id, leaseToken, text));
+    const out = unwrap(await taskShard(c.env, c.var.tenant, id).heartbeat(id, leaseToken, optionalJson(progress, "/progress")));
     return c.json({ expiresAt: iso(out.expiresAt)!, cancelRequested: out.cancelRequested }, 200);
   },
 );
@@ -183,8 +181,8 @@ tasks.openapi(
 tasks.openapi(leaseAction("complete", "Complete a leased task", CompleteBody), async (c) => {
   const { id } = c.req.valid("param");
   const { leaseToken, result } = c.req.valid("json");
-  const text = result === undefined ? undefined : jsonText(result, LIMITS.resultBytes, "/result");
-  return c.json(taskView(unwrap(await taskShard(c.env, c.var.tenant, id).complete(id, leaseToken, text))), 200);
+  const stub = taskShard(c.env, c.var.tenant, id);
+  return c.json(taskView(unwrap(await stub.complete(id, leaseToken, optionalJson(result, "/result")))), 200);
 });
 
 tasks.openapi(leaseAction("fail", "Fail a leased task", FailBody), async (c) => {
@@ -200,4 +198,4 @@ tasks.openapi(leaseAction("release", "Hand a leased task back without using an a
   return c.json(taskView(unwrap(await taskShard(c.env, c.var.tenant, id).release(id, leaseToken, delayMs))), 200);
 });
 
-export { taskShard };
+
