@@ -53,7 +53,7 @@ export interface TaskRow {
   seq: number;
   /**
    * When the shard must next look at this task: `runAt` while scheduled, the
-   * lease expiry while running, the end of retention once terminal.
+   * lease expiry while running; null otherwise (retention is swept by id order).
    */
   dueAt: number | null;
   /** JSON text of task ids */

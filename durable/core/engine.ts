@@ -76,12 +76,22 @@ export type ItemResult<T> = { id: string; ok: true; value: T } | { id: string; o
 const DAY = 86_400_000;
 /** How many due tasks one pass handles; the alarm re-fires at once while more are due. */
 export const DUE_BATCH = 500;
+/** How many rows one retention sweep reads before it yields to the next alarm. */
+export const SWEEP_BATCH = 2000;
 const SETTINGS_KEY = "settings";
+const SWEEP_KEY = "sweep";
+
+/** When the next retention sweep is due and where it resumes (persisted in the store's meta). */
+interface Sweep {
+  at: number | null;
+  after?: string;
+}
 
 export class ShardEngine {
   private readonly ulid: UlidFactory;
   private seq: number;
   private nextDue: number | null;
+  private sweep: Sweep;
   private settings: QueueSettings;
   private settingsJson: string;
   private events: TaskEvent[] = [];
@@ -94,13 +104,16 @@ export class ShardEngine {
     this.ulid = new UlidFactory(() => entropy.random());
     this.seq = store.maxSeq();
     this.nextDue = store.nextDueAt();
+    this.sweep = JSON.parse(store.getMeta(SWEEP_KEY) ?? '{"at":null}') as Sweep;
     this.settingsJson = store.getMeta(SETTINGS_KEY) ?? JSON.stringify(DEFAULT_SETTINGS);
     this.settings = JSON.parse(this.settingsJson) as QueueSettings;
   }
 
   /** The earliest time at which a task needs the shard's attention (the alarm time). */
   nextDueAt(): number | null {
-    return this.nextDue;
+    const { at } = this.sweep;
+    if (at === null) return this.nextDue;
+    return this.nextDue === null ? at : Math.min(this.nextDue, at);
   }
 
   /**
@@ -112,7 +125,12 @@ export class ShardEngine {
     if (settings.version < this.settings.version) return;
     const json = JSON.stringify(settings);
     if (json === this.settingsJson) return;
-    this.store.transaction(() => this.store.setMeta(SETTINGS_KEY, json));
+    const shorter = settings.retentionDays < this.settings.retentionDays;
+    this.store.transaction(() => {
+      this.store.setMeta(SETTINGS_KEY, json);
+      // Finished tasks may now be past a shorter retention: sweep at the next chance.
+      if (shorter && this.sweep.at !== null) this.setSweep({ at: this.clock.now() });
+    });
     this.settingsJson = json;
     this.settings = settings;
   }
@@ -294,7 +312,7 @@ export class ShardEngine {
   private tx<T>(fn: () => T, catchUp = true): T {
     return this.store.transaction(() => {
       try {
-        if (catchUp && this.nextDue !== null && this.nextDue <= this.clock.now()) this.processDue(this.clock.now());
+        if (catchUp && this.isDue()) this.processDue(this.clock.now());
         const out = fn();
         if (this.events.length > 0) this.store.appendOutbox(this.clock.now(), this.events);
         return out;
@@ -305,7 +323,7 @@ export class ShardEngine {
   }
 
   private catchUp(): void {
-    if (this.nextDue !== null && this.nextDue <= this.clock.now()) this.runDue();
+    if (this.isDue()) this.runDue();
   }
 
   private attempt<T>(id: string, fn: () => T): ItemResult<T> {
@@ -411,13 +429,63 @@ export class ShardEngine {
         const error = JSON.stringify({ message: `Lease expired: no heartbeat within ${row.timeoutMs} ms.` });
         this.afterRun(row, "expired", error, true);
         out.expired++;
-      } else if (TERMINAL.has(row.status)) {
-        this.store.delete(row.id);
-        out.purged++;
+      } else {
+        // A finished task holds no due time (state written by earlier versions may); retention is swept.
+        this.store.update(row.id, { dueAt: null });
+        if (this.sweep.at === null) this.setSweep({ at: now });
       }
     }
     this.nextDue = this.store.nextDueAt();
+    if (this.sweep.at !== null && this.sweep.at <= now) out.purged = this.sweepRetention(now);
     return out;
+  }
+
+  /**
+   * Drops finished tasks past retention. Finished tasks have no index entry (it
+   * would cost a row write per task); instead the sweep walks the ids, which are
+   * in creation order, and stops at the first task too young to have expired.
+   */
+  private sweepRetention(now: number): number {
+    const retention = this.settings.retentionDays * DAY;
+    let after = this.sweep.after;
+    let next: number | null = null;
+    let purged = 0;
+    for (let scanned = 0; scanned < SWEEP_BATCH; ) {
+      const rows = this.store.list({ after, limit: DUE_BATCH });
+      if (rows.length === 0) {
+        after = undefined; // reached the end: the next sweep starts from the oldest task
+        break;
+      }
+      for (const row of rows) {
+        if (row.createdAt + retention > now) {
+          // Nothing from here on can have expired yet.
+          this.setSweep({ at: min(next, row.createdAt + retention) });
+          return purged;
+        }
+        if (TERMINAL.has(row.status)) {
+          const expiry = (row.finishedAt ?? row.createdAt) + retention;
+          if (expiry <= now) {
+            this.store.delete(row.id);
+            purged++;
+          } else next = min(next, expiry);
+        }
+      }
+      scanned += rows.length;
+      after = rows[rows.length - 1].id;
+    }
+    // Out of budget (resume at once from `after`), or at the end of the table.
+    this.setSweep(after !== undefined ? { at: now, after } : { at: next });
+    return purged;
+  }
+
+  private setSweep(sweep: Sweep): void {
+    this.sweep = sweep;
+    this.store.setMeta(SWEEP_KEY, JSON.stringify(sweep));
+  }
+
+  private isDue(): boolean {
+    const next = this.nextDueAt();
+    return next !== null && next <= this.clock.now();
   }
 
   /** What a run that did not complete turns into: a retry, a dead letter, or a cancellation. */
@@ -436,13 +504,9 @@ export class ShardEngine {
 
   private finish(row: TaskRow, type: EventType, status: Status, patch: Partial<TaskRow>): TaskRow {
     const now = this.clock.now();
-    return this.transition(row, type, {
-      ...patch,
-      status,
-      finishedAt: now,
-      dueAt: now + this.settings.retentionDays * DAY,
-      readyAt: null,
-    });
+    const expiry = now + this.settings.retentionDays * DAY;
+    if (this.sweep.at === null || expiry < this.sweep.at) this.setSweep({ at: expiry, after: this.sweep.after });
+    return this.transition(row, type, { ...patch, status, finishedAt: now, dueAt: null, readyAt: null });
   }
 
   private ready(at: number): Partial<TaskRow> {
@@ -489,4 +553,8 @@ export class ShardEngine {
     this.events.push({ type, id, at: this.clock.now(), changes });
     if (changes.dueAt != null) this.noteDue(changes.dueAt);
   }
+}
+
+function min(a: number | null, b: number): number {
+  return a === null ? b : Math.min(a, b);
 }

@@ -406,6 +406,56 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
         ));
     });
 
+    describe("retention sweep", () => {
+      it("drops every finished task past retention, in bounded passes, and keeps the rest", () =>
+        withHarness(
+          (h) => {
+            const [old] = add(h, task("far-future", { delayMs: 30 * 86_400_000 }));
+            const running = add(h, task("still-running", { priority: 10, timeoutMs: 12 * 3600_000 }))[0];
+            const lease = h.engine.lease("w", 1, h.settings)[0];
+            expect(lease.task.id).toBe(running.id);
+            for (let i = 0; i < 5; i++) {
+              add(h, ...Array.from({ length: 1000 }, (_, j) => task(`t${i}-${j}`)));
+              const ls = h.engine.lease("w", 1000, h.settings);
+              h.engine.completeMany(ls.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken })));
+            }
+            expect(h.engine.counts().completed).toBe(5000);
+            for (let i = 0; i < 2; i++) {
+              h.clock.advance(8 * 3600_000);
+              h.engine.heartbeat(running.id, lease.leaseToken);
+            }
+            h.clock.advance(8 * 3600_000); // retention is over; the lease (12 h from the last heartbeat) is not
+            let purged = 0;
+            let passes = 0;
+            while (h.engine.nextDueAt()! <= h.clock.now() && passes < 20) {
+              purged += h.engine.runDue().purged;
+              passes++;
+            }
+            expect(purged).toBe(5000);
+            expect(passes).toBeGreaterThan(1); // no single pass reads the whole table
+            expect(h.engine.counts()).toEqual({ scheduled: 1, running: 1 });
+            expect(h.engine.get(old.id)!.status).toBe("scheduled");
+          },
+          { settings: { retentionDays: 1 } },
+        ));
+
+      it("a shorter retention takes effect at the next sweep", () =>
+        withHarness(
+          (h) => {
+            const [t] = add(h, task("a"));
+            h.engine.cancel(t.id);
+            h.clock.advance(2 * 86_400_000);
+            h.engine.runDue();
+            expect(h.engine.get(t.id)).not.toBeNull();
+            h.engine.configure({ ...h.settings, version: h.settings.version + 1, retentionDays: 1 });
+            expect(h.engine.nextDueAt()).toBeLessThanOrEqual(h.clock.now());
+            h.engine.runDue();
+            expect(h.engine.get(t.id)).toBeNull();
+          },
+          { settings: { retentionDays: 7 } },
+        ));
+    });
+
     describe("outbox", () => {
       it("a batch call writes its events as one outbox entry", () =>
         withHarness((h) => {
