@@ -1,5 +1,12 @@
+import { generateKeyPairSync } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+
+// Signing keys for the JWT tests, made fresh for each run: the Worker gets the public
+// halves as its JWKS, the tests get the private halves to sign with.
+const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
+const ec = generateKeyPairSync("ec", { namedCurve: "P-256" });
+const jwk = (key: { export(o: { format: "jwk" }): object }, kid: string, alg: string) => ({ ...key.export({ format: "jwk" }), kid, alg });
 
 export default defineConfig({
   test: {
@@ -8,7 +15,26 @@ export default defineConfig({
         test: { name: "unit", include: ["test/unit/**/*.test.ts"], environment: "node" },
       },
       {
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                EDGEQ_ADMIN_TOKEN: "test-admin-token",
+                EDGEQ_JWT_SECRET: "test-hs256-secret-that-is-long-enough-0123456789",
+                EDGEQ_JWT_ISSUER: "https://issuer.test",
+                EDGEQ_JWT_AUDIENCE: "edgeq",
+                EDGEQ_JWKS: JSON.stringify({
+                  keys: [jwk(rsa.publicKey, "rsa-1", "RS256"), jwk(ec.publicKey, "ec-1", "ES256")],
+                }),
+                TEST_JWT_PRIVATE: JSON.stringify({
+                  rsa: jwk(rsa.privateKey, "rsa-1", "RS256"),
+                  ec: jwk(ec.privateKey, "ec-1", "ES256"),
+                }),
+              },
+            },
+          }),
+        ],
         test: { name: "workerd", include: ["test/workerd/**/*.test.ts"] },
       },
     ],

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import type { KeyRecord } from "../schema/access";
 import type { SettingsPatchInput } from "../schema/api";
 import { REGISTRY_MIGRATIONS } from "../schema/migrations/registry";
 import { DEFAULT_SETTINGS, type QueueSettings } from "../schema/shard";
@@ -27,7 +28,7 @@ export function applyPatch(current: QueueSettings, patch: SettingsPatchInput & {
   };
 }
 
-/** One per tenant: the tenant's queues and their settings. Queues are created on first use. */
+/** One per tenant: the tenant's queues and their settings (queues are created on first use), and its API keys. */
 export class QueueRegistry extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -62,6 +63,40 @@ export class QueueRegistry extends DurableObject<Env> {
       const current = this.ensure(name);
       return this.write(name, applyPatch(current.settings, patch), current.createdAt);
     });
+  }
+
+  addKey(record: KeyRecord): void {
+    this.ctx.storage.sql.exec(
+      "INSERT INTO keys (id, role, name, limits, created_at) VALUES (?, ?, ?, ?, ?)",
+      record.id,
+      record.role,
+      record.name,
+      record.limits ? JSON.stringify(record.limits) : null,
+      record.createdAt,
+    );
+  }
+
+  /** The tenant's keys in id order after `after`; records only, never a key or its hash. */
+  listKeys(tenant: string, after: string | undefined, limit: number): KeyRecord[] {
+    return this.ctx.storage.sql
+      .exec<{ id: string; role: string; name: string; limits: string | null; created_at: number }>(
+        "SELECT * FROM keys WHERE id > ? ORDER BY id LIMIT ?",
+        after ?? "",
+        limit,
+      )
+      .toArray()
+      .map((r) => ({
+        id: r.id,
+        tenant,
+        role: r.role as KeyRecord["role"],
+        name: r.name,
+        limits: r.limits ? (JSON.parse(r.limits) as KeyRecord["limits"]) : null,
+        createdAt: r.created_at,
+      }));
+  }
+
+  removeKey(id: string): boolean {
+    return this.ctx.storage.sql.exec("DELETE FROM keys WHERE id = ?", id).rowsWritten > 0;
   }
 
   private write(name: string, settings: QueueSettings, createdAt: number): QueueRecord {

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { ROLES } from "./access";
 import { STATUSES } from "./shard";
 
 /**
@@ -205,3 +206,33 @@ export const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   cursor: z.string().max(200).optional(),
 });
+
+export const LimitsSchema = z
+  .object({ perMinute: z.number().int().min(1).max(1_000_000), perHour: z.number().int().min(1).max(100_000_000) })
+  .strict()
+  .openapi("RateLimits", { example: { perMinute: 100, perHour: 1000 } });
+
+export const KeyCreateBody = z
+  .object({
+    tenant: QueueName.optional().openapi({ description: "defaults to the caller's tenant; only the bootstrap admin token may name another" }),
+    role: z.enum(ROLES),
+    name: z.string().min(1).max(200).openapi({ example: "billing-producer" }),
+    limits: LimitsSchema.optional(),
+  })
+  .strict()
+  .openapi("KeyCreate");
+
+export const KeySchema = z
+  .object({
+    id: z.string(),
+    tenant: z.string(),
+    role: z.enum(ROLES),
+    name: z.string(),
+    limits: LimitsSchema.nullable(),
+    createdAt: z.string(),
+  })
+  .openapi("ApiKey");
+export const KeyCreated = KeySchema.extend({
+  key: z.string().openapi({ description: "the key itself: shown only in this response", example: "eq_3f2a…_9c1d…" }),
+}).openapi("ApiKeyCreated");
+export const KeyList = z.object({ items: z.array(KeySchema), nextCursor: z.string().nullable() }).openapi("ApiKeyList");

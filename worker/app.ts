@@ -2,11 +2,12 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { QueueError } from "../durable/core/errors";
 import type { AppEnv } from "./env";
 import { limits } from "./middleware/limits";
-import { tenant } from "./middleware/tenant";
+import { auth } from "./middleware/auth";
 import { onError, problemJson, validationError } from "./problem";
 import { health } from "./routes/health";
 import { leases } from "./routes/leases";
 import { queues } from "./routes/queues";
+import { keys } from "./routes/keys";
 import { tasks } from "./routes/tasks";
 
 export const API_PREFIX = "/api/v1";
@@ -19,9 +20,9 @@ export function createApp() {
     },
   });
 
-  app.use(`${API_PREFIX}/*`, limits(), tenant());
+  app.use(`${API_PREFIX}/*`, auth(), limits());
   app.route("/", health);
-  for (const routes of [tasks, leases, queues]) app.route(API_PREFIX, routes);
+  for (const routes of [tasks, leases, queues, keys]) app.route(API_PREFIX, routes);
 
   // A known path with the wrong method answers 405 with Allow, not 404.
   const allowed = new Map<string, Set<string>>();

@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { HTTPException } from "hono/http-exception";
 import type { ZodError } from "zod";
 import { ERROR, QueueError, type ErrorCode, type FieldError } from "../durable/core/errors";
@@ -69,10 +70,13 @@ function pointerFor(target: string, path: PropertyKey[]): string {
   return `${target}:${escaped.join(".")}`;
 }
 
+/** The app's error handler: headers already set on the context (rate limits, Retry-After, request id) are kept. */
 export function onError(err: unknown, c: Context): Response {
   const qe = toQueueError(err);
   if (qe.code === "internal") {
     console.error(JSON.stringify({ level: "error", path: c.req.path, error: String(err), stack: (err as Error)?.stack }));
   }
-  return problemJson(qe, c.req.path);
+  return c.newResponse(JSON.stringify(problemBody(qe, c.req.path)), qe.status as ContentfulStatusCode, {
+    "content-type": "application/problem+json",
+  });
 }

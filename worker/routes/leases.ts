@@ -15,6 +15,7 @@ import {
 } from "../../schema/api";
 import type { QueueSettings } from "../../schema/shard";
 import type { AppEnv } from "../env";
+import { permit } from "../middleware/auth";
 import { optionalJson } from "../input";
 import { errors, jsonBody, jsonResponse } from "../openapi";
 import { problemBody } from "../problem";
@@ -39,6 +40,7 @@ leases.openapi(
     path: "/queues/{queue}/leases",
     tags: ["leases"],
     summary: "Lease tasks",
+    middleware: [permit("consume")] as const,
     description:
       "Leases up to `max` tasks, highest priority first. With `waitMs`, waits until a task is ready or the time is up; an empty answer is 200 `{leases: []}`.",
     request: { params: z.object({ queue: QueueName }), body: jsonBody(LeaseBody) },
@@ -119,6 +121,7 @@ const batchRoute = (path: string, summary: string, body: z.ZodTypeAny) =>
     path: `/leases/${path}`,
     tags: ["leases"],
     summary,
+    middleware: [permit("consume")] as const,
     description: "One result per item, in request order; a stale token fails only its own item.",
     request: { body: jsonBody(body) },
     responses: { 200: jsonResponse(ItemResults, "per-item outcome"), ...errors(400, 413, 415) },

@@ -5,6 +5,7 @@ import type { QueueRecord } from "../../durable/queue-registry";
 import { ListQuery, QueueList, QueueName, QueueSchema, QueueStats, SettingsPatch, TaskList } from "../../schema/api";
 import type { Status } from "../../schema/shard";
 import type { AppEnv } from "../env";
+import { permit } from "../middleware/auth";
 import { errors, jsonBody, jsonResponse } from "../openapi";
 import { findQueue, registryOf, remember, shardOf } from "../shards";
 import { iso, taskView } from "../view";
@@ -61,6 +62,7 @@ queues.openapi(
     path: "/queues",
     tags: ["queues"],
     summary: "List queues with their depth per status",
+    middleware: [permit("read")] as const,
     request: { query: z.object({ limit: ListQuery.shape.limit, cursor: ListQuery.shape.cursor }) },
     responses: { 200: jsonResponse(QueueList, "queues") },
   }),
@@ -81,6 +83,7 @@ queues.openapi(
     path: "/queues/{queue}",
     tags: ["queues"],
     summary: "Queue settings and statistics, per shard",
+    middleware: [permit("read")] as const,
     request: { params: QueueParam },
     responses: { 200: jsonResponse(QueueStats, "the queue"), ...errors(404) },
   }),
@@ -98,6 +101,7 @@ queues.openapi(
     path: "/queues/{queue}",
     tags: ["queues"],
     summary: "Change a queue's settings",
+    middleware: [permit("manage")] as const,
     description: "Creates the queue if it does not exist. `shards` may only grow.",
     request: { params: QueueParam, body: jsonBody(SettingsPatch) },
     responses: { 200: jsonResponse(QueueSchema, "the queue"), ...errors(400, 409, 415) },
@@ -119,6 +123,7 @@ for (const [action, paused] of [
       path: `/queues/{queue}/${action}`,
       tags: ["queues"],
       summary: paused ? "Pause leasing" : "Resume leasing",
+      middleware: [permit("manage")] as const,
       description: "Enqueue keeps working while paused; leases answer empty.",
       request: { params: QueueParam },
       responses: { 200: jsonResponse(QueueSchema, "the queue"), ...errors(404) },
@@ -138,6 +143,7 @@ queues.openapi(
     path: "/queues/{queue}/purge",
     tags: ["queues"],
     summary: "Cancel every pending and scheduled task",
+    middleware: [permit("manage")] as const,
     request: { params: QueueParam },
     responses: { 200: jsonResponse(z.object({ cancelled: z.number().int() }), "how many were cancelled"), ...errors(404) },
   }),
@@ -157,6 +163,7 @@ queues.openapi(
     path: "/queues/{queue}/tasks",
     tags: ["queues"],
     summary: "List a queue's tasks live from its shards",
+    middleware: [permit("read")] as const,
     description: "In creation order; filter by status (e.g. `failed` for dead letters). Pass `nextCursor` back as `cursor`.",
     request: { params: QueueParam, query: ListQuery },
     responses: { 200: jsonResponse(TaskList, "tasks"), ...errors(400, 404) },

@@ -16,6 +16,7 @@ import {
   TaskSchema,
 } from "../../schema/api";
 import type { AppEnv } from "../env";
+import { permit } from "../middleware/auth";
 import { newTask, optionalJson } from "../input";
 import { errors, jsonBody, jsonResponse } from "../openapi";
 import { ensureQueue, shardOf, shardOfTask } from "../shards";
@@ -49,6 +50,7 @@ tasks.openapi(
     path: "/queues/{queue}/tasks",
     tags: ["tasks"],
     summary: "Enqueue a task",
+    middleware: [permit("produce")] as const,
     description: "201 with the new task; 200 with the first task when its idempotencyKey was used within the window.",
     request: { params: QueueParam, body: jsonBody(EnqueueBody) },
     responses: {
@@ -73,6 +75,7 @@ tasks.openapi(
     path: "/queues/{queue}/tasks/batch",
     tags: ["tasks"],
     summary: "Enqueue up to 1000 tasks",
+    middleware: [permit("produce")] as const,
     description:
       "Tasks are spread over the queue's shards; each shard takes its part in one transaction (all or nothing per shard). Tasks come back in request order.",
     request: { params: QueueParam, body: jsonBody(EnqueueBatchBody) },
@@ -103,6 +106,7 @@ tasks.openapi(
     path: "/tasks/{id}",
     tags: ["tasks"],
     summary: "Get a task",
+    middleware: [permit("read")] as const,
     request: { params: IdParam },
     responses: { ...TaskResponse("the task"), ...errors(404) },
   }),
@@ -121,6 +125,7 @@ const action = (path: string, summary: string, description: string) =>
     tags: ["tasks"],
     summary,
     description,
+    middleware: [permit("produce")] as const,
     request: { params: IdParam },
     responses: { ...TaskResponse("the task after the change"), ...errors(404, 409) },
   });
@@ -147,6 +152,7 @@ tasks.openapi(
     path: "/tasks/{id}",
     tags: ["tasks"],
     summary: "Delete a finished task",
+    middleware: [permit("manage")] as const,
     description: "Only completed, failed or cancelled tasks can be deleted.",
     request: { params: IdParam },
     responses: { 204: { description: "deleted" }, ...errors(404, 409) },
@@ -164,6 +170,7 @@ const leaseAction = <S extends z.ZodTypeAny>(path: string, summary: string, body
     path: `/tasks/{id}/${path}`,
     tags: ["leases"],
     summary,
+    middleware: [permit("consume")] as const,
     request: { params: IdParam, body: jsonBody(body) },
     responses: { 200: jsonResponse(response, "done"), ...errors(400, 404, 409, 413, 415) },
   });

@@ -1,4 +1,8 @@
 import init from "./0001_init.sql";
+import keys from "./0002_keys.sql";
 
 /** QueueRegistry storage migrations, applied in order, each once (see durable/migrate.ts). */
-export const REGISTRY_MIGRATIONS: { name: string; sql: string }[] = [{ name: "0001_init", sql: init }];
+export const REGISTRY_MIGRATIONS: { name: string; sql: string }[] = [
+  { name: "0001_init", sql: init },
+  { name: "0002_keys", sql: keys },
+];

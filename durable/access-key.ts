@@ -1,0 +1,128 @@
+import { DurableObject } from "cloudflare:workers";
+import type { KeyRecord } from "../schema/access";
+import { ACCESS_MIGRATIONS } from "../schema/migrations/access";
+import { NO_WINDOWS, take, type Limits, type RateDecision, type Windows } from "./core/rate-limit";
+import { migrate } from "./migrate";
+
+export type Authorization =
+  | { ok: true; record: KeyRecord; rate: RateDecision }
+  | { ok: false; reason: "unknown" | "revoked" | "mismatch" };
+
+interface CredentialRow extends Record<string, SqlStorageValue> {
+  id: string;
+  tenant: string;
+  role: string;
+  name: string;
+  hash: string;
+  limits: string | null;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+const hexBytes = (hex: string) => new Uint8Array(hex.match(/../g)?.map((b) => parseInt(b, 16)) ?? []);
+
+/**
+ * One per credential: `key:<id>` for an API key, `jwt:<tenant>:<sub>` for a
+ * JWT subject. It checks the key's hash and counts the request in one call, so
+ * verification and rate limiting cost one Durable Object request, and the
+ * limit is exact under any concurrency (the object is single-threaded).
+ */
+export class AccessKey extends DurableObject<Env> {
+  private record: CredentialRow | null = null;
+  private windows: Windows = NO_WINDOWS;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    void ctx.blockConcurrencyWhile(async () => {
+      migrate(ctx.storage, ACCESS_MIGRATIONS);
+      this.record = ctx.storage.sql.exec<CredentialRow>("SELECT * FROM credential").toArray()[0] ?? null;
+      const usage = ctx.storage.sql
+        .exec<{ minute_start: number; minute_count: number; hour_start: number; hour_count: number }>("SELECT * FROM usage")
+        .toArray()[0];
+      if (usage) {
+        this.windows = {
+          minuteStart: usage.minute_start,
+          minuteCount: usage.minute_count,
+          hourStart: usage.hour_start,
+          hourCount: usage.hour_count,
+        };
+      }
+    });
+  }
+
+  /** Stores a new key's record and hash; refuses to overwrite an existing key. */
+  create(record: KeyRecord, hash: string): boolean {
+    if (this.record) return false;
+    this.ctx.storage.sql.exec(
+      "INSERT INTO credential (one, id, tenant, role, name, hash, limits, created_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
+      record.id,
+      record.tenant,
+      record.role,
+      record.name,
+      hash,
+      record.limits ? JSON.stringify(record.limits) : null,
+      record.createdAt,
+    );
+    this.record = this.ctx.storage.sql.exec<CredentialRow>("SELECT * FROM credential").toArray()[0];
+    return true;
+  }
+
+  /** Checks the presented key's hash (in constant time) and, if it matches, counts the request. */
+  authorize(hash: string, defaults: Limits): Authorization {
+    const row = this.record;
+    if (!row) return { ok: false, reason: "unknown" };
+    if (row.revoked_at !== null) return { ok: false, reason: "revoked" };
+    const a = hexBytes(hash);
+    const b = hexBytes(row.hash);
+    if (a.length !== b.length || !crypto.subtle.timingSafeEqual(a, b)) return { ok: false, reason: "mismatch" };
+    const record = toRecord(row);
+    return { ok: true, record, rate: this.count(record.limits ?? defaults) };
+  }
+
+  /** Counts a request of a credential with no stored record (a JWT subject). */
+  limit(limits: Limits): RateDecision {
+    return this.count(limits);
+  }
+
+  /** The key's record, revoked or not (null if no key is stored here). */
+  info(): (KeyRecord & { revokedAt: number | null }) | null {
+    return this.record ? { ...toRecord(this.record), revokedAt: this.record.revoked_at } : null;
+  }
+
+  /** Revokes the key; every later request with it is refused. */
+  revoke(): boolean {
+    if (!this.record || this.record.revoked_at !== null) return false;
+    const now = Date.now();
+    this.ctx.storage.sql.exec("UPDATE credential SET revoked_at = ?", now);
+    this.record = { ...this.record, revoked_at: now };
+    return true;
+  }
+
+  private count(limits: Limits): RateDecision {
+    const { decision, windows } = take(this.windows, limits, Date.now());
+    if (decision.allowed) {
+      this.windows = windows;
+      this.ctx.storage.sql.exec(
+        "INSERT INTO usage (one, minute_start, minute_count, hour_start, hour_count) VALUES (1, ?, ?, ?, ?) " +
+          "ON CONFLICT (one) DO UPDATE SET minute_start = excluded.minute_start, minute_count = excluded.minute_count, " +
+          "hour_start = excluded.hour_start, hour_count = excluded.hour_count",
+        windows.minuteStart,
+        windows.minuteCount,
+        windows.hourStart,
+        windows.hourCount,
+      );
+    }
+    return decision;
+  }
+}
+
+function toRecord(row: CredentialRow): KeyRecord {
+  return {
+    id: row.id,
+    tenant: row.tenant,
+    role: row.role as KeyRecord["role"],
+    name: row.name,
+    limits: row.limits ? (JSON.parse(row.limits) as Limits) : null,
+    createdAt: row.created_at,
+  };
+}

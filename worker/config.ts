@@ -1,0 +1,41 @@
+import type { HonoJsonWebKey } from "hono/utils/jwt/jws";
+import type { Limits } from "../durable/core/rate-limit";
+
+/**
+ * Deployment settings from `[vars]` in wrangler.toml and secrets (`wrangler
+ * secret put`, locally `.dev.vars`). Read through one loose view of `env`,
+ * since secrets may be absent and are not in the generated types then.
+ */
+export interface Config {
+  adminToken: string | null;
+  jwtSecret: string | null;
+  jwks: HonoJsonWebKey[];
+  jwtIssuer: string | null;
+  jwtAudience: string | null;
+  limits: Limits;
+  corsOrigins: string[];
+}
+
+const cache = new WeakMap<object, Config>();
+
+export function config(env: Env): Config {
+  const hit = cache.get(env);
+  if (hit) return hit;
+  const vars = env as unknown as Record<string, string | undefined>;
+  const text = (name: string) => (vars[name] && vars[name]!.trim() !== "" ? vars[name]!.trim() : null);
+  const jwks = text("EDGEQ_JWKS");
+  const made: Config = {
+    adminToken: text("EDGEQ_ADMIN_TOKEN"),
+    jwtSecret: text("EDGEQ_JWT_SECRET"),
+    jwks: jwks ? ((JSON.parse(jwks) as { keys: HonoJsonWebKey[] }).keys ?? []) : [],
+    jwtIssuer: text("EDGEQ_JWT_ISSUER"),
+    jwtAudience: text("EDGEQ_JWT_AUDIENCE"),
+    limits: {
+      perMinute: Number(text("EDGEQ_RATE_PER_MINUTE") ?? 100),
+      perHour: Number(text("EDGEQ_RATE_PER_HOUR") ?? 1000),
+    },
+    corsOrigins: (text("EDGEQ_CORS_ORIGINS") ?? "").split(",").map((o) => o.trim()).filter(Boolean),
+  };
+  cache.set(env, made);
+  return made;
+}
