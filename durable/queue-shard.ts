@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { SHARD_MIGRATIONS } from "../schema/migrations/shard";
 import type { QueueSettings, Status, TaskRow } from "../schema/shard";
-import { ShardEngine, type Clock, type ItemResult, type NewTask } from "./core/engine";
+import { ShardEngine, type Clock, type ItemResult, type NewTask, type Totals } from "./core/engine";
 import type { TaskAddress } from "./core/ids";
 import { migrate } from "./migrate";
 import { outcome, type Outcome } from "./outcome";
@@ -9,6 +9,8 @@ import { SqlStore } from "./sql-store";
 
 export interface ShardStats {
   counts: Partial<Record<Status, number>>;
+  /** what happened since this object started */
+  totals: Totals;
   /** RPC requests served, and SQLite rows read and written, since this object started (what Cloudflare bills) */
   requests: number;
   rowsRead: number;
@@ -133,6 +135,7 @@ export class QueueShard extends DurableObject<Env> {
   stats(): Outcome<ShardStats> {
     return this.call(() => ({
       counts: this.engine.counts(),
+      totals: { ...this.engine.totals },
       requests: this.requests,
       rowsRead: this.store.rowsRead,
       rowsWritten: this.store.rowsWritten,

@@ -196,7 +196,14 @@ export const QueueSchema = z
   .openapi("Queue");
 export const QueueStats = QueueSchema.extend({
   shards: z.array(
-    z.object({ shard: z.number().int(), counts: Counts, requests: z.number(), rowsRead: z.number(), rowsWritten: z.number() }),
+    z.object({
+      shard: z.number().int(),
+      counts: Counts,
+      totals: z.record(z.string(), z.number().int()).openapi({ description: "events since the shard object started" }),
+      requests: z.number(),
+      rowsRead: z.number(),
+      rowsWritten: z.number(),
+    }),
   ),
 }).openapi("QueueStats");
 export const QueueList = z.object({ items: z.array(QueueSchema), nextCursor: z.string().nullable() }).openapi("QueueList");

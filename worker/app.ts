@@ -1,18 +1,24 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
+import { swaggerUI } from "@hono/swagger-ui";
+import { compress } from "hono/compress";
+import { cors } from "hono/cors";
+import { secureHeaders } from "hono/secure-headers";
 import { QueueError } from "../durable/core/errors";
+import { config } from "./config";
 import type { AppEnv } from "./env";
-import { limits } from "./middleware/limits";
 import { auth } from "./middleware/auth";
-import { onError, problemJson, validationError } from "./problem";
+import { limits } from "./middleware/limits";
+import { observe } from "./middleware/observe";
+import { onError, respond, validationError } from "./problem";
 import { health } from "./routes/health";
+import { keys } from "./routes/keys";
 import { leases } from "./routes/leases";
 import { queues } from "./routes/queues";
-import { keys } from "./routes/keys";
 import { tasks } from "./routes/tasks";
 
 export const API_PREFIX = "/api/v1";
 
-/** The API Worker's Hono app: middleware, the routes of each resource, and the error boundary. */
+/** The API Worker's Hono app: middleware, the routes of each resource, the API document and the error boundary. */
 export function createApp() {
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
@@ -20,6 +26,21 @@ export function createApp() {
     },
   });
 
+  app.use(
+    "*",
+    observe(),
+    secureHeaders(),
+    cors({
+      // Credentials are sent, so the allowed origins are listed, never `*`.
+      origin: (origin, c) => (config(c.env as Env).corsOrigins.includes(origin) ? origin : null),
+      credentials: true,
+      allowHeaders: ["authorization", "content-type", "x-request-id"],
+      allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+      exposeHeaders: ["x-request-id", "retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"],
+      maxAge: 600,
+    }),
+    compress(),
+  );
   app.use(`${API_PREFIX}/*`, auth(), limits());
   app.route("/", health);
   for (const routes of [tasks, leases, queues, keys]) app.route(API_PREFIX, routes);
@@ -33,13 +54,27 @@ export function createApp() {
   for (const [path, methods] of allowed) {
     const allow = [...methods].join(", ");
     app.all(path, (c) =>
-      problemJson(new QueueError("method_not_allowed", `${c.req.method} is not allowed here; use ${allow}.`), c.req.path, {
-        allow,
-      }),
+      respond(c, new QueueError("method_not_allowed", `${c.req.method} is not allowed here; use ${allow}.`), { allow }),
     );
   }
 
-  app.notFound((c) => problemJson(new QueueError("not_found", `There is no route ${c.req.method} ${c.req.path}.`), c.req.path));
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "An API key (`eq_<id>_<secret>`), a JWT with `sub`, `tenant` and `role` claims, or the bootstrap admin token.",
+  });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "edgeq",
+      version: "1",
+      description: "A durable, distributed task queue on Cloudflare Workers and Durable Objects. Errors are RFC 9457 problem+json.",
+    },
+    security: [{ bearer: [] }],
+  });
+  app.get("/docs", swaggerUI({ url: "/openapi.json", title: "edgeq API" }));
+
+  app.notFound((c) => respond(c, new QueueError("not_found", `There is no route ${c.req.method} ${c.req.path}.`)));
   app.onError(onError);
   return app;
 }

@@ -19,13 +19,6 @@ export function problemBody(err: QueueError, instance?: string) {
   };
 }
 
-export function problemJson(err: QueueError, instance?: string, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(problemBody(err, instance)), {
-    status: err.status,
-    headers: { "content-type": "application/problem+json", ...headers },
-  });
-}
-
 const HTTP_CODES: Record<number, ErrorCode> = {
   400: "malformed_json",
   401: "unauthorized",
@@ -70,13 +63,19 @@ function pointerFor(target: string, path: PropertyKey[]): string {
   return `${target}:${escaped.join(".")}`;
 }
 
-/** The app's error handler: headers already set on the context (rate limits, Retry-After, request id) are kept. */
+/** A problem+json response that keeps the headers already set on the context (rate limits, Retry-After, request id). */
+export function respond(c: Context, err: QueueError, headers: Record<string, string> = {}): Response {
+  return c.newResponse(JSON.stringify(problemBody(err, c.req.path)), err.status as ContentfulStatusCode, {
+    ...headers,
+    "content-type": "application/problem+json",
+  });
+}
+
+/** The app's error handler: the unexpected are logged and answered as `internal`. */
 export function onError(err: unknown, c: Context): Response {
   const qe = toQueueError(err);
   if (qe.code === "internal") {
     console.error(JSON.stringify({ level: "error", path: c.req.path, error: String(err), stack: (err as Error)?.stack }));
   }
-  return c.newResponse(JSON.stringify(problemBody(qe, c.req.path)), qe.status as ContentfulStatusCode, {
-    "content-type": "application/problem+json",
-  });
+  return respond(c, qe);
 }

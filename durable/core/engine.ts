@@ -71,6 +71,20 @@ export interface DueResult {
   purged: number;
 }
 
+/** Counts of what happened since this engine started (Prometheus counters: they reset on restart). */
+export interface Totals {
+  enqueued: number;
+  leased: number;
+  completed: number;
+  /** terminal failures (dead letters) */
+  failed: number;
+  /** runs that will be tried again after a failure or an expired lease */
+  retried: number;
+  /** leases that ran out without a heartbeat */
+  expired: number;
+  cancelled: number;
+}
+
 export type ItemResult<T> = { id: string; ok: true; value: T } | { id: string; ok: false; problem: Problem };
 
 const DAY = 86_400_000;
@@ -95,6 +109,7 @@ export class ShardEngine {
   private settings: QueueSettings;
   private settingsJson: string;
   private events: TaskEvent[] = [];
+  readonly totals: Totals = { enqueued: 0, leased: 0, completed: 0, failed: 0, retried: 0, expired: 0, cancelled: 0 };
 
   constructor(
     private readonly store: ShardStore,
@@ -310,16 +325,34 @@ export class ShardEngine {
 
   /** One transaction: due work first (so no call sees an expired lease as live), then `fn`, then the outbox row. */
   private tx<T>(fn: () => T, catchUp = true): T {
-    return this.store.transaction(() => {
+    let written: TaskEvent[] = [];
+    const out = this.store.transaction(() => {
       try {
         if (catchUp && this.isDue()) this.processDue(this.clock.now());
-        const out = fn();
+        const result = fn();
         if (this.events.length > 0) this.store.appendOutbox(this.clock.now(), this.events);
-        return out;
+        written = this.events;
+        return result;
       } finally {
         this.events = [];
       }
     });
+    this.tally(written);
+    return out;
+  }
+
+  /** Counts a committed call's events. */
+  private tally(events: TaskEvent[]): void {
+    const t = this.totals;
+    for (const e of events) {
+      if (e.type === "enqueued") t.enqueued++;
+      else if (e.type === "leased") t.leased++;
+      if (e.type === "expired") t.expired++;
+      if (e.type === "retrying" || (e.type === "expired" && (e.changes.status === "scheduled" || e.changes.status === "pending"))) t.retried++;
+      if (e.changes.status === "completed") t.completed++;
+      else if (e.changes.status === "failed") t.failed++;
+      else if (e.changes.status === "cancelled") t.cancelled++;
+    }
   }
 
   private catchUp(): void {

@@ -490,6 +490,24 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
         }));
     });
 
+    describe("totals", () => {
+      it("counts enqueues, leases, completions, retries, expiries, dead letters and cancellations", () =>
+        withHarness((h) => {
+          const backoff = { baseMs: 0, factor: 1, maxMs: 0 };
+          const [a, b, c, d] = add(h, task("a"), task("b", { maxAttempts: 1 }), task("c", { timeoutMs: 100, backoff }), task("d"));
+          h.engine.cancel(d.id);
+          const leases = h.engine.lease("w", 3, h.settings);
+          const token = (id: string) => leases.find((l) => l.task.id === id)!.leaseToken;
+          h.engine.complete(a.id, token(a.id));
+          expect(codeOf(() => h.engine.complete(a.id, "forged"))).toBe("stale_lease");
+          h.engine.fail(b.id, token(b.id), '{"message":"x"}');
+          h.clock.advance(100);
+          h.engine.runDue();
+          expect(h.engine.totals).toEqual({ enqueued: 4, leased: 3, completed: 1, failed: 1, retried: 1, expired: 1, cancelled: 1 });
+          expect(c.status).toBe("pending");
+        }));
+    });
+
     describe("batch outcomes", () => {
       it("a stale token in a batch fails only its own item", () =>
         withHarness((h) => {

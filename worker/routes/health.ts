@@ -1,16 +1,122 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { unwrap } from "../../durable/outcome";
+import { STATUSES } from "../../schema/shard";
 import type { AppEnv } from "../env";
-import { jsonResponse } from "../openapi";
+import { accessObject } from "../keys";
+import { label, requestMetrics } from "../metrics";
+import { auth, permit } from "../middleware/auth";
+import { errors, jsonResponse } from "../openapi";
+import { registryOf, shardOf } from "../shards";
 
 export const health = new OpenAPIHono<AppEnv>();
+
+/** How long one readiness check may take before it counts as failed. */
+const CHECK_TIMEOUT_MS = 2000;
 
 health.openapi(
   createRoute({
     method: "get",
     path: "/health",
     tags: ["health"],
-    summary: "Liveness",
+    summary: "Liveness (open)",
+    security: [],
     responses: { 200: jsonResponse(z.object({ status: z.literal("ok") }), "the Worker is up") },
   }),
   (c) => c.json({ status: "ok" as const }, 200),
+);
+
+const Check = z.object({ ok: z.boolean(), ms: z.number(), error: z.string().optional() });
+const Readiness = z
+  .object({ status: z.enum(["ready", "degraded"]), checks: z.record(z.string(), Check) })
+  .openapi("Readiness");
+
+async function timed(run: () => Promise<unknown>): Promise<z.infer<typeof Check>> {
+  const started = Date.now();
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  try {
+    await Promise.race([
+      run(),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS))),
+    ]);
+    return { ok: true, ms: Date.now() - started };
+  } catch (e) {
+    return { ok: false, ms: Date.now() - started, error: e instanceof Error ? e.message : String(e) };
+  } finally {
+    if (timer !== null) clearTimeout(timer);
+  }
+}
+
+health.openapi(
+  createRoute({
+    method: "get",
+    path: "/health/ready",
+    tags: ["health"],
+    summary: "Readiness: each Durable Object namespace, D1 and KV answer",
+    middleware: [auth(), permit("read")] as const,
+    responses: {
+      200: jsonResponse(Readiness, "every dependency answered"),
+      503: jsonResponse(Readiness, "at least one dependency failed or timed out"),
+      ...errors(),
+    },
+  }),
+  async (c) => {
+    const env = c.env;
+    const probe = "health:probe";
+    const entries = await Promise.all(
+      Object.entries({
+        queueShard: () => shardOf(env, probe, probe, 0).stats(),
+        queueRegistry: () => registryOf(env, probe).find(probe),
+        accessKey: () => accessObject(env, probe).info(),
+        d1: () => env.DB.prepare("SELECT 1").first(),
+        kv: () => env.CACHE.get(probe),
+      }).map(async ([name, run]) => [name, await timed(run)] as const),
+    );
+    const checks = Object.fromEntries(entries);
+    const ready = entries.every(([, r]) => r.ok);
+    return c.json({ status: ready ? ("ready" as const) : ("degraded" as const), checks }, ready ? 200 : 503);
+  },
+);
+
+health.openapi(
+  createRoute({
+    method: "get",
+    path: "/metrics",
+    tags: ["health"],
+    summary: "Prometheus metrics of the caller's tenant",
+    description:
+      "Queue depth per status; enqueued, leased, completed, failed, retried, expired and cancelled totals per queue (since each shard object started); HTTP requests and latencies of the answering isolate.",
+    middleware: [auth(), permit("metrics")] as const,
+    responses: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: z.string() } } }, ...errors() },
+  }),
+  async (c) => {
+    const tenant = c.var.tenant;
+    const queues = await registryOf(c.env, tenant).list(undefined, 1000);
+    const depth = ["# HELP edgeq_queue_tasks Tasks held by the queue's shards, by status.", "# TYPE edgeq_queue_tasks gauge"];
+    const totals = new Map<string, string[]>();
+    for (const q of queues) {
+      const shards = await Promise.all(
+        Array.from({ length: q.settings.shards }, async (_, n) => unwrap(await shardOf(c.env, tenant, q.name, n).stats())),
+      );
+      for (const status of STATUSES) {
+        const n = shards.reduce((a, s) => a + (s.counts[status] ?? 0), 0);
+        depth.push(`edgeq_queue_tasks{queue="${label(q.name)}",status="${status}"} ${n}`);
+      }
+      for (const key of Object.keys(shards[0]?.totals ?? {}) as (keyof (typeof shards)[0]["totals"])[]) {
+        const n = shards.reduce((a, s) => a + s.totals[key], 0);
+        const lines = totals.get(key) ?? [];
+        lines.push(`edgeq_tasks_${key}_total{queue="${label(q.name)}"} ${n}`);
+        totals.set(key, lines);
+      }
+    }
+    const body = [
+      ...depth,
+      ...[...totals].flatMap(([key, lines]) => [
+        `# HELP edgeq_tasks_${key}_total Tasks ${key} since each shard object started.`,
+        `# TYPE edgeq_tasks_${key}_total counter`,
+        ...lines,
+      ]),
+      ...requestMetrics(),
+    ].join("\n");
+    return c.text(`${body}\n`, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+  },
 );
