@@ -21,6 +21,7 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 EDGEQ_ADMIN_TOKEN: "test-admin-token",
+                EDGEQ_LOG_REQUESTS: "false",
                 EDGEQ_JWT_SECRET: "test-hs256-secret-that-is-long-enough-0123456789",
                 EDGEQ_JWT_ISSUER: "https://issuer.test",
                 EDGEQ_JWT_AUDIENCE: "edgeq",
