@@ -8,12 +8,24 @@ import { join } from "node:path";
 
 export const HOST = "127.0.0.1";
 
-/** Starts `wrangler dev` (logging at warn) with a fresh state folder; resolves when /health answers. */
-export async function startStack({ port = 8799 } = {}) {
+/** The bootstrap admin token the benchmark stack runs with (not rate limited). */
+export const ADMIN_TOKEN = `bench-${Math.random().toString(36).slice(2)}`;
+
+/** Starts `wrangler dev` (logging at warn, no request logs) with a fresh state folder; resolves when /health answers. */
+export async function startStack({ port = 8799, vars = {} } = {}) {
   const state = mkdtempSync(join(tmpdir(), "edgeq-bench-"));
   const child = spawn(
     "node_modules/.bin/wrangler",
-    ["dev", "--ip", HOST, "--port", String(port), "--persist-to", state, "--log-level", "warn"],
+    [
+      "dev",
+      "--ip", HOST,
+      "--port", String(port),
+      "--persist-to", state,
+      "--log-level", "warn",
+      "--var", `EDGEQ_ADMIN_TOKEN:${ADMIN_TOKEN}`,
+      "--var", "EDGEQ_LOG_REQUESTS:false",
+      ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+    ],
     { detached: true, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "1" } },
   );
   let stderr = "";
@@ -43,8 +55,8 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // numbers below are less about the load generator sharing the 2 cores.
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
-/** JSON over HTTP; throws on any non-2xx so a benchmark never counts failures as work. */
-export function call(base, method, path, body) {
+/** JSON over HTTP as the admin (or `token`); throws on any non-2xx so a benchmark never counts failures as work. */
+export function call(base, method, path, body, token = ADMIN_TOKEN) {
   const url = new URL(path, base);
   const data = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
@@ -55,7 +67,7 @@ export function call(base, method, path, body) {
         path: url.pathname + url.search,
         method,
         agent,
-        headers: { "content-type": "application/json", authorization: "Bearer bench" },
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
       },
       (res) => {
         const parts = [];

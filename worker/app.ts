@@ -1,12 +1,12 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
-import { compress } from "hono/compress";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
 import { QueueError } from "../durable/core/errors";
 import { config } from "./config";
 import type { AppEnv } from "./env";
 import { auth } from "./middleware/auth";
+import { compression } from "./middleware/compression";
 import { limits } from "./middleware/limits";
 import { observe } from "./middleware/observe";
 import { onError, respond, validationError } from "./problem";
@@ -39,7 +39,7 @@ export function createApp() {
       exposeHeaders: ["x-request-id", "retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"],
       maxAge: 600,
     }),
-    compress(),
+    compression(),
   );
   app.use(`${API_PREFIX}/*`, auth(), limits());
   app.route("/", health);

@@ -3,7 +3,9 @@
  * served them (a Worker has many isolates at the edge; each /metrics scrape
  * sees the one that answers it, labelled with its `isolate` id).
  */
-export const ISOLATE = crypto.randomUUID().slice(0, 8);
+let isolate: string | null = null;
+/** Made on first use: Workers forbid random values at global scope. */
+const isolateId = () => (isolate ??= crypto.randomUUID().slice(0, 8));
 
 /** Latency buckets in ms (Prometheus `le`). */
 const BUCKETS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000];
@@ -41,7 +43,7 @@ export function requestMetrics(): string[] {
   ];
   for (const [key, s] of requests) {
     const [method, route, status] = key.split(" ");
-    const l = `isolate="${ISOLATE}",method="${method}",route="${label(route)}",status="${status}"`;
+    const l = `isolate="${isolateId()}",method="${method}",route="${label(route)}",status="${status}"`;
     lines.push(`edgeq_http_requests_total{${l}} ${s.count}`);
     BUCKETS.forEach((le, i) => hist.push(`edgeq_http_request_duration_ms_bucket{${l},le="${le}"} ${s.buckets[i]}`));
     hist.push(`edgeq_http_request_duration_ms_bucket{${l},le="+Inf"} ${s.count}`);
