@@ -1,4 +1,5 @@
 import { parseTaskId } from "../durable/core/ids";
+import { unwrap } from "../durable/outcome";
 import type { QueueRecord } from "../durable/queue-registry";
 import { DEFAULT_SETTINGS } from "../schema/shard";
 
@@ -56,4 +57,13 @@ export function remember(tenant: string, record: QueueRecord): void {
 export function shardOrder(n: number): number[] {
   const start = Math.floor(Math.random() * n);
   return Array.from({ length: n }, (_, i) => (start + i) % n);
+}
+
+export const shardNumbers = (record: QueueRecord) => Array.from({ length: record.settings.shards }, (_, i) => i);
+
+/** Every shard's counts, totals and storage figures, in shard order. */
+export async function shardStats(env: Env, tenant: string, record: QueueRecord) {
+  return Promise.all(
+    shardNumbers(record).map(async (shard) => ({ shard, ...unwrap(await shardOf(env, tenant, record.name, shard).stats()) })),
+  );
 }

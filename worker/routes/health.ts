@@ -1,12 +1,11 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { unwrap } from "../../durable/outcome";
 import { STATUSES } from "../../schema/shard";
 import type { AppEnv } from "../env";
 import { accessObject } from "../keys";
 import { label, requestMetrics } from "../metrics";
 import { auth, permit } from "../middleware/auth";
 import { errors, jsonResponse } from "../openapi";
-import { registryOf, shardOf } from "../shards";
+import { registryOf, shardOf, shardStats } from "../shards";
 
 export const health = new OpenAPIHono<AppEnv>();
 
@@ -94,9 +93,7 @@ health.openapi(
     const depth = ["# HELP edgeq_queue_tasks Tasks held by the queue's shards, by status.", "# TYPE edgeq_queue_tasks gauge"];
     const totals = new Map<string, string[]>();
     for (const q of queues) {
-      const shards = await Promise.all(
-        Array.from({ length: q.settings.shards }, async (_, n) => unwrap(await shardOf(c.env, tenant, q.name, n).stats())),
-      );
+      const shards = await shardStats(c.env, tenant, q);
       for (const status of STATUSES) {
         const n = shards.reduce((a, s) => a + (s.counts[status] ?? 0), 0);
         depth.push(`edgeq_queue_tasks{queue="${label(q.name)}",status="${status}"} ${n}`);

@@ -7,22 +7,12 @@ import type { Status } from "../../schema/shard";
 import type { AppEnv } from "../env";
 import { permit } from "../middleware/auth";
 import { errors, jsonBody, jsonResponse } from "../openapi";
-import { findQueue, registryOf, remember, shardOf } from "../shards";
+import { findQueue, registryOf, remember, shardNumbers, shardOf, shardStats } from "../shards";
 import { iso, taskView } from "../view";
 
 export const queues = new OpenAPIHono<AppEnv>();
 const QueueParam = z.object({ queue: QueueName });
 
-const shardNumbers = (record: QueueRecord) => Array.from({ length: record.settings.shards }, (_, i) => i);
-
-async function shardStats(env: Env, tenant: string, record: QueueRecord) {
-  return Promise.all(
-    shardNumbers(record).map(async (shard) => ({
-      shard,
-      ...unwrap(await shardOf(env, tenant, record.name, shard).stats()),
-    })),
-  );
-}
 
 function sumCounts(parts: { counts: Partial<Record<Status, number>> }[]): Record<string, number> {
   const out: Record<string, number> = {};
