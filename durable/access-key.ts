@@ -17,6 +17,7 @@ interface CredentialRow extends Record<string, SqlStorageValue> {
   limits: string | null;
   created_at: number;
   revoked_at: number | null;
+  tenant_limits: string | null;
 }
 
 const hexBytes = (hex: string) => new Uint8Array(hex.match(/../g)?.map((b) => parseInt(b, 16)) ?? []);
@@ -50,11 +51,11 @@ export class AccessKey extends DurableObject<Env> {
     });
   }
 
-  /** Stores a new key's record and hash; refuses to overwrite an existing key. */
-  create(record: KeyRecord, hash: string): boolean {
+  /** Stores a new key's record and hash (and its tenant's limits); refuses to overwrite an existing key. */
+  create(record: KeyRecord, hash: string, tenantLimits: Limits | null): boolean {
     if (this.record) return false;
     this.ctx.storage.sql.exec(
-      "INSERT INTO credential (one, id, tenant, role, name, hash, limits, created_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO credential (one, id, tenant, role, name, hash, limits, created_at, tenant_limits) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
       record.id,
       record.tenant,
       record.role,
@@ -62,12 +63,24 @@ export class AccessKey extends DurableObject<Env> {
       hash,
       record.limits ? JSON.stringify(record.limits) : null,
       record.createdAt,
+      tenantLimits ? JSON.stringify(tenantLimits) : null,
     );
     this.record = this.ctx.storage.sql.exec<CredentialRow>("SELECT * FROM credential").toArray()[0];
     return true;
   }
 
-  /** Checks the presented key's hash (in constant time) and, if it matches, counts the request. */
+  /** Keeps the tenant's current default limits, used when the key has none of its own. */
+  setTenantLimits(limits: Limits | null): void {
+    if (!this.record) return;
+    const text = limits ? JSON.stringify(limits) : null;
+    this.ctx.storage.sql.exec("UPDATE credential SET tenant_limits = ?", text);
+    this.record = { ...this.record, tenant_limits: text };
+  }
+
+  /**
+   * Checks the presented key's hash (in constant time) and, if it matches,
+   * counts the request against the key's limits, else its tenant's, else `defaults`.
+   */
   authorize(hash: string, defaults: Limits): Authorization {
     const row = this.record;
     if (!row) return { ok: false, reason: "unknown" };
@@ -76,7 +89,8 @@ export class AccessKey extends DurableObject<Env> {
     const b = hexBytes(row.hash);
     if (a.length !== b.length || !crypto.subtle.timingSafeEqual(a, b)) return { ok: false, reason: "mismatch" };
     const record = toRecord(row);
-    return { ok: true, record, rate: this.count(record.limits ?? defaults) };
+    const tenantLimits = row.tenant_limits ? (JSON.parse(row.tenant_limits) as Limits) : null;
+    return { ok: true, record, rate: this.count(record.limits ?? tenantLimits ?? defaults) };
   }
 
   /** Counts a request of a credential with no stored record (a JWT subject). */

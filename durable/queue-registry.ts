@@ -4,6 +4,7 @@ import type { SettingsPatchInput } from "../schema/api";
 import { REGISTRY_MIGRATIONS } from "../schema/migrations/registry";
 import { DEFAULT_SETTINGS, type QueueSettings } from "../schema/shard";
 import { check } from "./core/errors";
+import type { Limits } from "./core/rate-limit";
 import { migrate } from "./migrate";
 import { outcome, type Outcome } from "./outcome";
 
@@ -93,6 +94,24 @@ export class QueueRegistry extends DurableObject<Env> {
         limits: r.limits ? (JSON.parse(r.limits) as KeyRecord["limits"]) : null,
         createdAt: r.created_at,
       }));
+  }
+
+  /** The tenant's default rate limits, or null for the deployment's. */
+  limits(): Limits | null {
+    const row = this.ctx.storage.sql.exec<{ limits: string | null }>("SELECT limits FROM tenant").toArray()[0];
+    return row?.limits ? (JSON.parse(row.limits) as Limits) : null;
+  }
+
+  /** Sets the tenant's default limits; returns the ids of its keys, which hold a copy. */
+  setLimits(limits: Limits | null): string[] {
+    this.ctx.storage.sql.exec(
+      "INSERT INTO tenant (one, limits) VALUES (1, ?) ON CONFLICT (one) DO UPDATE SET limits = excluded.limits",
+      limits ? JSON.stringify(limits) : null,
+    );
+    return this.ctx.storage.sql
+      .exec<{ id: string }>("SELECT id FROM keys")
+      .toArray()
+      .map((r) => r.id);
   }
 
   removeKey(id: string): boolean {

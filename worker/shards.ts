@@ -1,4 +1,5 @@
 import { parseTaskId } from "../durable/core/ids";
+import type { Limits } from "../durable/core/rate-limit";
 import { unwrap } from "../durable/outcome";
 import type { QueueRecord } from "../durable/queue-registry";
 import { DEFAULT_SETTINGS } from "../schema/shard";
@@ -47,6 +48,21 @@ export async function ensureQueue(env: Env, tenant: string, queue: string): Prom
 /** Settings for a queue that may not exist yet: a consumer may start before any producer. */
 export async function settingsOrDefault(env: Env, tenant: string, queue: string) {
   return (await findQueue(env, tenant, queue))?.settings ?? DEFAULT_SETTINGS;
+}
+
+const limitsCache = new Map<string, { limits: Limits | null; at: number }>();
+
+/** The tenant's default rate limits (cached like settings, ≤ SETTINGS_TTL_MS). */
+export async function tenantLimits(env: Env, tenant: string): Promise<Limits | null> {
+  const hit = limitsCache.get(tenant);
+  if (hit && Date.now() - hit.at < SETTINGS_TTL_MS) return hit.limits;
+  const limits = await registryOf(env, tenant).limits();
+  limitsCache.set(tenant, { limits, at: Date.now() });
+  return limits;
+}
+
+export function forgetTenantLimits(tenant: string): void {
+  limitsCache.delete(tenant);
 }
 
 export function remember(tenant: string, record: QueueRecord): void {

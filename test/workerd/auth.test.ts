@@ -184,6 +184,28 @@ describe("rate limits", () => {
     expect(res.headers.get("ratelimit-remaining")).toBe("99");
   });
 
+  it("a tenant's limits apply to its keys without their own and to its JWT subjects", async () => {
+    const tenant = "limits-tenant";
+    const before = (await api("POST", "/api/v1/keys", { role: "read-only", name: "old", tenant })).body.key;
+    const own = (await api("POST", "/api/v1/keys", { role: "read-only", name: "own", tenant, limits: { perMinute: 7, perHour: 70 } })).body.key;
+    const set = await api("PUT", `/api/v1/tenant/limits?tenant=${tenant}`, { limits: { perMinute: 3, perHour: 30 } });
+    expect(set.body).toMatchObject({ tenant, limits: { perMinute: 3, perHour: 30 }, effective: { perMinute: 3, perHour: 30 } });
+    const after = (await api("POST", "/api/v1/keys", { role: "read-only", name: "new", tenant })).body.key;
+    const jwt = await sign(claims({ tenant, sub: "limited", role: "read-only" }), SECRET, "HS256");
+    const limitOf = async (token: string) => (await api("GET", "/api/v1/queues?limit=1", undefined, as(token))).headers.get("ratelimit-limit");
+    expect(await limitOf(before)).toBe("3");
+    expect(await limitOf(after)).toBe("3");
+    expect(await limitOf(own)).toBe("7");
+    expect(await limitOf(jwt)).toBe("3");
+    const burst = await Promise.all(Array.from({ length: 5 }, () => api("GET", "/api/v1/queues?limit=1", undefined, as(after))));
+    expect(burst.filter((r) => r.status === 429)).toHaveLength(3); // one was used above
+    const reset = await api("PUT", `/api/v1/tenant/limits?tenant=${tenant}`, { limits: null });
+    expect(reset.body).toMatchObject({ limits: null, effective: { perMinute: 100, perHour: 1000 } });
+    expect((await api("GET", `/api/v1/tenant/limits?tenant=${tenant}`)).body.limits).toBeNull();
+    const tenantAdmin = (await api("POST", "/api/v1/keys", { role: "admin", name: "a", tenant })).body.key;
+    expectProblem(await api("PUT", "/api/v1/tenant/limits?tenant=default", { limits: null }, as(tenantAdmin)), 403, "forbidden");
+  });
+
   it("the bootstrap admin token is not rate limited", async () => {
     const results = await Promise.all(Array.from({ length: 120 }, () => api("GET", "/api/v1/queues?limit=1")));
     expect(results.every((r) => r.status === 200)).toBe(true);

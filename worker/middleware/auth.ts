@@ -7,6 +7,7 @@ import { PERMISSIONS, ROLES, type Permission, type Principal, type Role } from "
 import { config } from "../config";
 import type { AppEnv } from "../env";
 import { accessKeyOf, accessObject, hashKey, parseKey } from "../keys";
+import { tenantLimits } from "../shards";
 
 const encoder = new TextEncoder();
 
@@ -63,7 +64,8 @@ async function authenticate(c: Context<AppEnv>, token: string): Promise<{ princi
   }
   if (token.split(".").length === 3 && (cfg.jwtSecret || cfg.jwks.length > 0)) {
     const claims = await verifyJwt(c, token);
-    const rate = await accessObject(c.env, `jwt:${claims.tenant}:${claims.sub}`).limit(cfg.limits);
+    const limits = (await tenantLimits(c.env, claims.tenant)) ?? cfg.limits;
+    const rate = await accessObject(c.env, `jwt:${claims.tenant}:${claims.sub}`).limit(limits);
     return { principal: { tenant: claims.tenant, role: claims.role, subject: `jwt:${claims.sub}`, bootstrap: false }, rate };
   }
   throw unauthorized("The bearer credential is not a valid API key, JWT or admin token.");

@@ -1,12 +1,13 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { QueueError } from "../../durable/core/errors";
 import type { KeyRecord } from "../../schema/access";
-import { KeyCreateBody, KeyCreated, KeyList, ListQuery, QueueName } from "../../schema/api";
+import { KeyCreateBody, KeyCreated, KeyList, LimitsSchema, ListQuery, QueueName } from "../../schema/api";
+import { config } from "../config";
 import type { AppEnv } from "../env";
 import { accessKeyOf, hashKey, newKey } from "../keys";
 import { permit } from "../middleware/auth";
 import { errors, jsonBody, jsonResponse } from "../openapi";
-import { registryOf } from "../shards";
+import { forgetTenantLimits, registryOf } from "../shards";
 import { iso } from "../view";
 
 export const keys = new OpenAPIHono<AppEnv>();
@@ -36,7 +37,8 @@ keys.openapi(
     const tenant = targetTenant(c.var.principal, body.tenant);
     const { id, key } = newKey();
     const record: KeyRecord = { id, tenant, role: body.role, name: body.name, limits: body.limits ?? null, createdAt: Date.now() };
-    if (!(await accessKeyOf(c.env, id).create(record, await hashKey(key)))) {
+    const tenantLimits = await registryOf(c.env, tenant).limits();
+    if (!(await accessKeyOf(c.env, id).create(record, await hashKey(key), tenantLimits))) {
       throw new QueueError("internal", "A key id collided; try again.");
     }
     await registryOf(c.env, tenant).addKey(record);
@@ -84,5 +86,55 @@ keys.openapi(
     await object.revoke();
     await registryOf(c.env, info.tenant).removeKey(id);
     return c.body(null, 204);
+  },
+);
+
+const TenantLimits = z
+  .object({
+    tenant: z.string(),
+    limits: LimitsSchema.nullable().openapi({ description: "the tenant's own defaults; null uses the deployment's" }),
+    effective: LimitsSchema.openapi({ description: "what a credential without limits of its own gets" }),
+  })
+  .openapi("TenantLimits");
+const TenantQuery = z.object({ tenant: QueueName.optional() });
+
+async function tenantLimitsView(env: Env, tenant: string) {
+  const limits = await registryOf(env, tenant).limits();
+  return { tenant, limits, effective: limits ?? config(env).limits };
+}
+
+keys.openapi(
+  createRoute({
+    method: "get",
+    path: "/tenant/limits",
+    tags: ["keys"],
+    summary: "The tenant's default rate limits",
+    middleware: [permit("manage")] as const,
+    request: { query: TenantQuery },
+    responses: { 200: jsonResponse(TenantLimits, "the limits"), ...errors(400) },
+  }),
+  async (c) => c.json(await tenantLimitsView(c.env, targetTenant(c.var.principal, c.req.valid("query").tenant)), 200),
+);
+
+keys.openapi(
+  createRoute({
+    method: "put",
+    path: "/tenant/limits",
+    tags: ["keys"],
+    summary: "Set the tenant's default rate limits",
+    description:
+      "Applies to the tenant's API keys made without limits of their own, and to its JWT subjects. `{\"limits\": null}` goes back to the deployment's defaults.",
+    middleware: [permit("manage")] as const,
+    request: { query: TenantQuery, body: jsonBody(z.object({ limits: LimitsSchema.nullable() }).strict()) },
+    responses: { 200: jsonResponse(TenantLimits, "the limits now"), ...errors(400, 415) },
+  }),
+  async (c) => {
+    const tenant = targetTenant(c.var.principal, c.req.valid("query").tenant);
+    const { limits } = c.req.valid("json");
+    const keyIds = await registryOf(c.env, tenant).setLimits(limits);
+    // Each key holds a copy so that a request still costs one Durable Object call; PUT again to repair a partial update.
+    await Promise.all(keyIds.map((id) => accessKeyOf(c.env, id).setTenantLimits(limits)));
+    forgetTenantLimits(tenant);
+    return c.json(await tenantLimitsView(c.env, tenant), 200);
   },
 );
