@@ -204,5 +204,3 @@ tasks.openapi(leaseAction("release", "Hand a leased task back without using an a
   const { leaseToken, delayMs } = c.req.valid("json");
   return c.json(taskView(unwrap(await taskShard(c.env, c.var.tenant, id).release(id, leaseToken, delayMs))), 200);
 });
-
-
