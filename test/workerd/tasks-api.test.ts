@@ -1,6 +1,7 @@
-import { abortAllDurableObjects } from "cloudflare:test";
+import { abortAllDurableObjects, createExecutionContext, env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { advance, api, expectProblem, freshQueue } from "./helpers";
+import worker from "../../worker/index";
+import { ADMIN_TOKEN, advance, api, expectProblem, freshQueue } from "./helpers";
 
 const enqueue = (queue: string, body: object) => api("POST", `/api/v1/queues/${queue}/tasks`, body);
 const lease = (queue: string, body: object = {}) =>
@@ -200,6 +201,27 @@ describe("tasks over HTTP", () => {
     const got = await waiting;
     expect(got.body.leases.map((l: any) => l.task.id)).toEqual([t.id]);
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("a task that arrives after a long-polling consumer left is handed back, its attempt unused", async () => {
+    const q = freshQueue();
+    const left = new AbortController();
+    const waiting = worker.fetch(
+      new Request(`http://edgeq.test/api/v1/queues/${q}/leases`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ workerId: "gone", waitMs: 10_000 }),
+        signal: left.signal,
+      }),
+      env,
+      createExecutionContext(),
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    left.abort();
+    const { body: t } = await enqueue(q, { name: "arrives-late" });
+    expect(((await (await waiting).json()) as any).leases).toEqual([]);
+    expect((await api("GET", `/api/v1/tasks/${t.id}`)).body).toMatchObject({ status: "pending", attempts: 0 });
+    expect((await lease(q)).body.leases[0].task.id).toBe(t.id);
   });
 
   it("a long-polling lease on an empty queue answers empty when its time is up", async () => {

@@ -75,6 +75,16 @@ leases.openapi(
       paused = out.paused;
       if (got.length > 0 || (stubs.length === 1 && !paused)) break;
     }
+    if (c.req.raw.signal?.aborted && got.length > 0) {
+      // The consumer left while it waited: hand the tasks back at once instead of letting their leases expire.
+      await Promise.all(
+        got.map(async (l) => {
+          const address = parseTaskId(l.task.id)!;
+          await shardOf(c.env, c.var.tenant, address.queue, address.shard).release(l.task.id, l.leaseToken, 0);
+        }),
+      );
+      return c.json({ leases: [] }, 200);
+    }
     const out = got.map((l) => ({ task: taskView(l.task), leaseToken: l.leaseToken, expiresAt: iso(l.expiresAt)! }));
     return c.json({ leases: out }, 200);
   },
