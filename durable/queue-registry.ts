@@ -8,6 +8,45 @@ import type { Limits } from "./core/rate-limit";
 import { migrate } from "./migrate";
 import { outcome, type Outcome } from "./outcome";
 
+export interface WorkerRecord {
+  id: string;
+  name: string;
+  queues: string[];
+  concurrency: number;
+  registeredAt: number;
+  lastSeenAt: number;
+  currentTasks: string[];
+  completed: number;
+  failed: number;
+  busyMs: number;
+}
+
+interface WorkerRow extends Record<string, SqlStorageValue> {
+  id: string;
+  name: string;
+  queues: string;
+  concurrency: number;
+  registered_at: number;
+  last_seen_at: number;
+  current_tasks: string;
+  completed: number;
+  failed: number;
+  busy_ms: number;
+}
+
+const workerRecord = (r: WorkerRow): WorkerRecord => ({
+  id: r.id,
+  name: r.name,
+  queues: JSON.parse(r.queues) as string[],
+  concurrency: r.concurrency,
+  registeredAt: r.registered_at,
+  lastSeenAt: r.last_seen_at,
+  currentTasks: JSON.parse(r.current_tasks) as string[],
+  completed: r.completed,
+  failed: r.failed,
+  busyMs: r.busy_ms,
+});
+
 export interface QueueRecord {
   name: string;
   settings: QueueSettings;
@@ -116,6 +155,49 @@ export class QueueRegistry extends DurableObject<Env> {
 
   removeKey(id: string): boolean {
     return this.ctx.storage.sql.exec("DELETE FROM keys WHERE id = ?", id).rowsWritten > 0;
+  }
+
+  registerWorker(id: string, name: string, queues: string[], concurrency: number, now: number): WorkerRecord {
+    this.ctx.storage.sql.exec(
+      "INSERT INTO workers (id, name, queues, concurrency, registered_at, last_seen_at, current_tasks) VALUES (?, ?, ?, ?, ?, ?, '[]')",
+      id,
+      name,
+      JSON.stringify(queues),
+      concurrency,
+      now,
+      now,
+    );
+    return this.worker(id)!;
+  }
+
+  /** Records a heartbeat: the tasks in hand now, and counts since the previous heartbeat. */
+  workerHeartbeat(
+    id: string,
+    report: { currentTasks: string[]; completed: number; failed: number; busyMs: number },
+    now: number,
+  ): WorkerRecord | null {
+    const written = this.ctx.storage.sql.exec(
+      "UPDATE workers SET last_seen_at = ?, current_tasks = ?, completed = completed + ?, failed = failed + ?, busy_ms = busy_ms + ? WHERE id = ?",
+      now,
+      JSON.stringify(report.currentTasks),
+      report.completed,
+      report.failed,
+      report.busyMs,
+      id,
+    ).rowsWritten;
+    return written > 0 ? this.worker(id) : null;
+  }
+
+  worker(id: string): WorkerRecord | null {
+    const row = this.ctx.storage.sql.exec<WorkerRow>("SELECT * FROM workers WHERE id = ?", id).toArray()[0];
+    return row ? workerRecord(row) : null;
+  }
+
+  listWorkers(after: string | undefined, limit: number): WorkerRecord[] {
+    return this.ctx.storage.sql
+      .exec<WorkerRow>("SELECT * FROM workers WHERE id > ? ORDER BY id LIMIT ?", after ?? "", limit)
+      .toArray()
+      .map(workerRecord);
   }
 
   private write(name: string, settings: QueueSettings, createdAt: number): QueueRecord {
