@@ -11,6 +11,7 @@
  * ```
  */
 import type { z } from "@hono/zod-openapi";
+import { request, type ClientOptions } from "./http";
 import type {
   EnqueueBody,
   LeaseSchema,
@@ -26,8 +27,107 @@ export type Task = z.infer<typeof TaskSchema>;
 export type Lease = z.infer<typeof LeaseSchema>;
 export type EnqueueTask = z.input<typeof EnqueueBody>;
 export type Problem = z.infer<typeof ProblemSchema>;
-export type Queue = z.infer<typeof QueueSchema>;
+export type QueueInfo = z.infer<typeof QueueSchema>;
 export type QueueStatistics = z.infer<typeof QueueStats>;
 export type QueueSettings = z.infer<typeof SettingsSchema>;
 export type QueueSettingsPatch = z.input<typeof SettingsPatch>;
-export type { Status } from "../schema/shard";
+import type { Status } from "../schema/shard";
+export type { Status };
+
+
+export { EdgeqError, UnrecoverableError } from "./errors";
+export type { ClientOptions } from "./http";
+
+type Page<T> = { items: T[]; nextCursor: string | null };
+
+/**
+ * A connection to an edgeq API.
+ *
+ * @example
+ * ```ts
+ * const edgeq = new EdgeqClient({ url: "http://127.0.0.1:8787", token: process.env.EDGEQ_TOKEN! });
+ * const email = edgeq.queue("email");
+ * const task = await email.add("send-welcome", { to: "ada@example.com" }, { priority: 8 });
+ * ```
+ */
+export class EdgeqClient {
+  constructor(readonly options: ClientOptions) {}
+
+  queue(name: string): Queue {
+    return new Queue(this, name);
+  }
+
+  /** One call of the API under /api/v1 (errors are thrown as EdgeqError). */
+  call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    return request<T>(this.options, method, `/api/v1${path}`, body, signal);
+  }
+
+  get(id: string): Promise<Task> {
+    return this.call("GET", `/tasks/${encodeURIComponent(id)}`);
+  }
+
+  cancel(id: string): Promise<Task> {
+    return this.call("POST", `/tasks/${encodeURIComponent(id)}/cancel`);
+  }
+
+  retry(id: string): Promise<Task> {
+    return this.call("POST", `/tasks/${encodeURIComponent(id)}/retry`);
+  }
+
+  queues(): Promise<Page<QueueInfo>> {
+    return this.call("GET", "/queues");
+  }
+}
+
+/** A named queue: producer calls, and what the queue holds. */
+export class Queue {
+  constructor(
+    readonly client: EdgeqClient,
+    readonly name: string,
+  ) {}
+
+  private path(rest = ""): string {
+    return `/queues/${encodeURIComponent(this.name)}${rest}`;
+  }
+
+  /** Enqueues one task. */
+  add(name: string, payload?: unknown, options: Omit<EnqueueTask, "name" | "payload"> = {}): Promise<Task> {
+    return this.client.call("POST", this.path("/tasks"), { name, payload, ...options });
+  }
+
+  /** Enqueues many, in calls of up to `chunkSize` (≤ 1000), reporting progress after each. */
+  async addBulk(
+    tasks: EnqueueTask[],
+    options: { chunkSize?: number; onProgress?: (done: number, total: number) => void } = {},
+  ): Promise<Task[]> {
+    const size = Math.min(1000, options.chunkSize ?? 1000);
+    const out: Task[] = [];
+    for (let i = 0; i < tasks.length; i += size) {
+      const { tasks: made } = await this.client.call<{ tasks: Task[] }>("POST", this.path("/tasks/batch"), {
+        tasks: tasks.slice(i, i + size),
+      });
+      out.push(...made);
+      options.onProgress?.(out.length, tasks.length);
+    }
+    return out;
+  }
+
+  /** Tasks held by the queue, optionally of one status (e.g. `failed` for dead letters). */
+  list(options: { status?: Status; limit?: number; cursor?: string } = {}): Promise<Page<Task>> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(options)) if (v !== undefined) q.set(k, String(v));
+    return this.client.call("GET", this.path(`/tasks?${q}`));
+  }
+
+  stats(): Promise<QueueStatistics> {
+    return this.client.call("GET", this.path());
+  }
+
+  pause(): Promise<QueueInfo> {
+    return this.client.call("POST", this.path("/pause"));
+  }
+
+  resume(): Promise<QueueInfo> {
+    return this.client.call("POST", this.path("/resume"));
+  }
+}

@@ -1,65 +1,26 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { LocalStack } from "./stack";
 
 /**
  * The local stack as `npm start` runs it (wrangler dev on workerd, state on
  * disk), driven over real HTTP: it must start, serve a task's whole life, and
  * keep its state across a restart.
  */
-const PORT = 8700 + Math.floor(Math.random() * 80);
-const BASE = `http://127.0.0.1:${PORT}`;
-const TOKEN = `e2e-${Math.random().toString(36).slice(2)}`;
-const state = mkdtempSync(join(tmpdir(), "edgeq-e2e-"));
-let child: ChildProcess | null = null;
-
-async function start(): Promise<void> {
-  child = spawn(
-    "node_modules/.bin/wrangler",
-    ["dev", "--ip", "127.0.0.1", "--port", String(PORT), "--persist-to", state, "--log-level", "warn",
-      "--var", `EDGEQ_ADMIN_TOKEN:${TOKEN}`, "--var", "EDGEQ_LOG_REQUESTS:false"],
-    {
-      detached: true,
-      stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "1" },
-    },
-  );
-  let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => (stderr += d));
-  for (let i = 0; i < 240; i++) {
-    try {
-      if ((await fetch(`${BASE}/health`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`wrangler dev did not answer on ${BASE}: ${stderr}`);
-}
-
-async function stop(): Promise<void> {
-  if (!child) return;
-  const exited = new Promise((r) => child!.once("exit", r));
-  try {
-    process.kill(-child.pid!, "SIGTERM");
-  } catch {}
-  await exited;
-  child = null;
-}
+const stack = new LocalStack();
+const BASE = stack.url;
+const start = () => stack.start();
+const stop = () => stack.stop();
 
 async function call(method: string, path: string, body?: unknown) {
   const res = await fetch(`${BASE}${path}`, {
     method,
-    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as any };
 }
 
-afterAll(async () => {
-  await stop();
-  rmSync(state, { recursive: true, force: true });
-});
+afterAll(() => stack.dispose());
 
 describe("the local stack", () => {
   it("starts, runs a task's whole life over HTTP, and keeps state across a restart", { timeout: 120_000 }, async () => {

@@ -1,0 +1,271 @@
+/**
+ * `edgeq/consumer`: a worker that leases tasks from a queue and runs a handler
+ * on each, with a concurrency limit, batched leasing and completion, automatic
+ * heartbeats, cancellation as an AbortSignal and graceful shutdown.
+ *
+ * @example
+ * ```ts
+ * const worker = new Worker(edgeq, "email", async (task, { signal, progress }) => {
+ *   await progress(50);
+ *   return { sent: true };
+ * }, { concurrency: 16 });
+ * worker.on("failed", (task, error) => console.error(task.id, error));
+ * await worker.run();            // until worker.close()
+ * ```
+ */
+import { EdgeqError, UnrecoverableError } from "./errors";
+import type { EdgeqClient, Lease, Task } from "./index";
+
+export interface TaskContext {
+  /** aborted when the task's cancellation is requested, or the worker is closing without waiting */
+  signal: AbortSignal;
+  /** reports progress (0–100 or an object) with the next heartbeat */
+  progress(value: number | Record<string, unknown>): void;
+}
+
+export type Handler = (task: Task, context: TaskContext) => Promise<unknown> | unknown;
+
+export interface WorkerOptions {
+  /** tasks run at once; default 1 */
+  concurrency?: number;
+  /** how long one lease call waits for work (long poll), ms; default 20,000 */
+  waitMs?: number;
+  /** heartbeat at this fraction of the lease length; default 1/3 */
+  heartbeatFraction?: number;
+  /** completions are sent together every this many ms; default 20 */
+  flushMs?: number;
+  /** a name for the worker registry; default `edgeq-worker` */
+  name?: string;
+}
+
+type Events = {
+  completed: [task: Task, result: unknown];
+  failed: [task: Task, error: Error];
+  error: [error: Error];
+};
+
+interface InFlight {
+  lease: Lease;
+  controller: AbortController;
+  progress?: number | Record<string, unknown>;
+  started: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Worker {
+  readonly id: Promise<string>;
+  private readonly inFlight = new Map<string, InFlight>();
+  private readonly listeners = new Map<keyof Events, ((...args: unknown[]) => void)[]>();
+  private pendingCompletions: { id: string; leaseToken: string; result?: unknown }[] = [];
+  private running = false;
+  private stopping: Promise<void> | null = null;
+  private counts = { completed: 0, failed: 0, busyMs: 0 };
+  private heartbeatTimer: ReturnType<typeof setTimeout> | null = null;
+  private nextHeartbeatAt = Infinity;
+  /** aborts an outstanding long-poll lease when the worker closes */
+  private readonly polling = new AbortController();
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  private wakeLoop: (() => void) | null = null;
+
+  constructor(
+    private readonly client: EdgeqClient,
+    readonly queue: string,
+    private readonly handler: Handler,
+    private readonly options: WorkerOptions = {},
+  ) {
+    const body = { name: options.name ?? "edgeq-worker", queues: [queue], concurrency: this.concurrency };
+    this.id = client.call<{ id: string }>("POST", "/workers", body).then((w) => w.id);
+    this.id.catch((e) => this.emit("error", e as Error));
+  }
+
+  private get concurrency(): number {
+    return Math.max(1, this.options.concurrency ?? 1);
+  }
+
+  on<K extends keyof Events>(event: K, listener: (...args: Events[K]) => void): this {
+    this.listeners.set(event, [...(this.listeners.get(event) ?? []), listener as unknown as (...args: unknown[]) => void]);
+    return this;
+  }
+
+  /** Leases and runs tasks until `close()`. */
+  async run(): Promise<void> {
+    const workerId = await this.id;
+    this.running = true;
+    this.scheduleHeartbeat(1000);
+    while (this.running) {
+      const slots = this.concurrency - this.inFlight.size;
+      if (slots <= 0) {
+        await new Promise<void>((r) => (this.wakeLoop = r));
+        continue;
+      }
+      let leases: Lease[] = [];
+      try {
+        ({ leases } = await this.client.call<{ leases: Lease[] }>(
+          "POST",
+          `/queues/${encodeURIComponent(this.queue)}/leases`,
+          { workerId, max: slots, waitMs: this.options.waitMs ?? 20_000 },
+          this.polling.signal,
+        ));
+      } catch (e) {
+        if (!this.running) break;
+        this.emit("error", e as Error);
+        await sleep(1000);
+        continue;
+      }
+      if (!this.running) {
+        await this.release(leases);
+        break;
+      }
+      for (const lease of leases) this.start(lease);
+    }
+  }
+
+  /**
+   * Stops leasing. In-flight tasks finish (up to `timeoutMs`, default 30 s); what
+   * is still running then is aborted and handed back without using an attempt.
+   */
+  close(options: { timeoutMs?: number } = {}): Promise<void> {
+    this.stopping ??= (async () => {
+      this.running = false;
+      this.polling.abort();
+      this.wakeLoop?.();
+      const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+      while (this.inFlight.size > 0 && Date.now() < deadline) await sleep(20);
+      const left = [...this.inFlight.values()];
+      for (const f of left) f.controller.abort(new Error("worker closing"));
+      this.inFlight.clear();
+      await this.release(left.map((f) => f.lease));
+      await this.flush();
+      if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+      this.heartbeatTimer = null;
+      await this.heartbeat().catch(() => undefined);
+    })();
+    return this.stopping;
+  }
+
+  private start(lease: Lease): void {
+    const entry: InFlight = { lease, controller: new AbortController(), started: Date.now() };
+    this.inFlight.set(lease.task.id, entry);
+    // A short lease may need a heartbeat sooner than the one planned.
+    const due = this.heartbeatEvery();
+    if (Date.now() + due < this.nextHeartbeatAt) this.scheduleHeartbeat(due);
+    const context: TaskContext = {
+      signal: entry.controller.signal,
+      progress: (value) => {
+        entry.progress = value;
+      },
+    };
+    void (async () => {
+      try {
+        const result = await this.handler(lease.task, context);
+        if (!this.inFlight.has(lease.task.id)) return; // handed back while closing
+        this.pendingCompletions.push({ id: lease.task.id, leaseToken: lease.leaseToken, result: result ?? undefined });
+        this.scheduleFlush();
+        this.counts.completed++;
+        this.emit("completed", lease.task, result);
+      } catch (e) {
+        if (!this.inFlight.has(lease.task.id)) return;
+        const error = e instanceof Error ? e : new Error(String(e));
+        this.counts.failed++;
+        try {
+          await this.client.call("POST", `/tasks/${encodeURIComponent(lease.task.id)}/fail`, {
+            leaseToken: lease.leaseToken,
+            error: { message: error.message.slice(0, 10_000) || "failed", stack: error.stack?.slice(0, 65_536) },
+            retryable: !(error instanceof UnrecoverableError),
+          });
+        } catch (failError) {
+          this.emit("error", failError as Error);
+        }
+        this.emit("failed", lease.task, error);
+      } finally {
+        this.counts.busyMs += Date.now() - entry.started;
+        this.inFlight.delete(lease.task.id);
+        this.wakeLoop?.();
+      }
+    })();
+  }
+
+  private scheduleFlush(): void {
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = null;
+      void this.flush();
+    }, this.options.flushMs ?? 20);
+  }
+
+  /** Sends the completions gathered so far in one call; a stale token fails only its own item. */
+  private async flush(): Promise<void> {
+    const items = this.pendingCompletions;
+    this.pendingCompletions = [];
+    if (items.length === 0) return;
+    try {
+      const { results } = await this.client.call<{ results: { id: string; ok: boolean; problem?: unknown }[] }>(
+        "POST",
+        "/leases/complete",
+        { items },
+      );
+      for (const r of results) if (!r.ok) this.emit("error", new EdgeqError(r.problem as EdgeqError["problem"]));
+    } catch (e) {
+      this.emit("error", e as Error);
+    }
+  }
+
+  private scheduleHeartbeat(ms: number): void {
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    this.nextHeartbeatAt = Date.now() + ms;
+    this.heartbeatTimer = setTimeout(() => {
+      this.nextHeartbeatAt = Infinity;
+      void this.heartbeat()
+        .catch((e) => this.emit("error", e as Error))
+        .finally(() => {
+          if (this.running || this.inFlight.size > 0) this.scheduleHeartbeat(this.heartbeatEvery());
+        });
+    }, ms);
+  }
+
+  /** Shortest lease in hand times the heartbeat fraction (at most 10 s, the registry's beat). */
+  private heartbeatEvery(): number {
+    const fraction = this.options.heartbeatFraction ?? 1 / 3;
+    let every = 10_000;
+    for (const f of this.inFlight.values()) every = Math.min(every, f.lease.task.timeoutMs * fraction);
+    return Math.max(50, every);
+  }
+
+  /** Extends every lease in hand (one call), surfaces cancellation, and reports to the worker registry. */
+  private async heartbeat(): Promise<void> {
+    const entries = [...this.inFlight.values()];
+    if (entries.length > 0) {
+      const items = entries.map((f) => ({
+        id: f.lease.task.id,
+        leaseToken: f.lease.leaseToken,
+        ...(f.progress === undefined ? {} : { progress: f.progress }),
+      }));
+      const { results } = await this.client.call<{ results: { id: string; ok: boolean; cancelRequested?: boolean }[] }>(
+        "POST",
+        "/leases/heartbeat",
+        { items },
+      );
+      for (const r of results) {
+        const f = this.inFlight.get(r.id);
+        if (f && (!r.ok || r.cancelRequested)) f.controller.abort(new Error(r.ok ? "cancel requested" : "lease lost"));
+      }
+    }
+    const counts = this.counts;
+    this.counts = { completed: 0, failed: 0, busyMs: 0 };
+    await this.client.call("POST", `/workers/${await this.id}/heartbeat`, { currentTasks: [...this.inFlight.keys()], ...counts });
+  }
+
+  private async release(leases: Lease[]): Promise<void> {
+    await Promise.all(
+      leases.map((l) =>
+        this.client
+          .call("POST", `/tasks/${encodeURIComponent(l.task.id)}/release`, { leaseToken: l.leaseToken })
+          .catch((e) => this.emit("error", e as Error)),
+      ),
+    );
+  }
+
+  private emit<K extends keyof Events>(event: K, ...args: Events[K]): void {
+    for (const listener of this.listeners.get(event) ?? []) listener(...args);
+  }
+}

@@ -1,0 +1,60 @@
+import { EdgeqError } from "./errors";
+import type { Problem } from "./index";
+
+export interface ClientOptions {
+  /** e.g. `http://127.0.0.1:8787` */
+  url: string;
+  /** an API key, a JWT or the admin token */
+  token: string;
+  /** tries for a request that failed transiently (network, 429, 502–504); default 5 */
+  retries?: number;
+  fetch?: typeof fetch;
+}
+
+const TRANSIENT = new Set([429, 502, 503, 504]);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** JSON over HTTP with retries of transient failures (exponential backoff with jitter, Retry-After honoured). */
+export async function request<T>(
+  options: ClientOptions,
+  method: string,
+  path: string,
+  body?: unknown,
+  signal?: AbortSignal,
+): Promise<T> {
+  const attempts = (options.retries ?? 5) + 1;
+  const doFetch = options.fetch ?? fetch;
+  for (let attempt = 1; ; attempt++) {
+    let res: Response;
+    try {
+      res = await doFetch(`${options.url.replace(/\/$/, "")}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${options.token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      });
+    } catch (e) {
+      if (attempt >= attempts || signal?.aborted) throw e;
+      await sleep(backoff(attempt));
+      continue;
+    }
+    if (res.ok) return (res.status === 204 ? undefined : await res.json()) as T;
+    const text = await res.text();
+    if (TRANSIENT.has(res.status) && attempt < attempts) {
+      const retryAfter = Number(res.headers.get("retry-after"));
+      await sleep(retryAfter > 0 ? retryAfter * 1000 : backoff(attempt));
+      continue;
+    }
+    let problem: Problem;
+    try {
+      problem = JSON.parse(text) as Problem;
+    } catch {
+      problem = { type: "urn:edgeq:error:http", title: res.statusText, status: res.status, detail: text.slice(0, 500) };
+    }
+    throw new EdgeqError(problem);
+  }
+}
+
+function backoff(attempt: number): number {
+  return Math.random() * Math.min(5000, 100 * 2 ** attempt);
+}

@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Worker } from "../../client/consumer";
+import { EdgeqClient, EdgeqError, UnrecoverableError } from "../../client/index";
+import { LocalStack } from "./stack";
+
+const stack = new LocalStack();
+let edgeq: EdgeqClient;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const fresh = (p: string) => `${p}-${Math.random().toString(36).slice(2, 8)}`;
+
+async function until<T>(check: () => Promise<T | undefined | false>, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await sleep(50);
+  }
+}
+
+beforeAll(async () => {
+  await stack.start();
+  edgeq = new EdgeqClient({ url: stack.url, token: stack.token });
+}, 120_000);
+afterAll(() => stack.dispose());
+
+describe("the SDK against the local stack", { timeout: 60_000 }, () => {
+  it("add → a worker processes it → completed with its result", async () => {
+    const queue = edgeq.queue(fresh("sdk"));
+    const task = await queue.add("double", { n: 21 }, { priority: 9 });
+    const worker = new Worker(edgeq, queue.name, async (t) => ({ n: (t.payload as { n: number }).n * 2 }));
+    const done: string[] = [];
+    worker.on("completed", (t) => done.push(t.id));
+    const running = worker.run();
+    const got = await until(async () => {
+      const t = await edgeq.get(task.id);
+      return t.status === "completed" && t;
+    });
+    expect(got.result).toEqual({ n: 42 });
+    expect(done).toEqual([task.id]);
+    await worker.close();
+    await running;
+    const registered = await edgeq.call<{ status: string; completed: number }>("GET", `/workers/${await worker.id}`);
+    expect(registered.completed).toBe(1);
+  });
+
+  it("never runs more than `concurrency` tasks at once, and runs them all", async () => {
+    const queue = edgeq.queue(fresh("conc"));
+    const progress: number[] = [];
+    await queue.addBulk(
+      Array.from({ length: 24 }, (_, i) => ({ name: "t", payload: { i } })),
+      { chunkSize: 10, onProgress: (done) => progress.push(done) },
+    );
+    expect(progress).toEqual([10, 20, 24]);
+    let now = 0;
+    let peak = 0;
+    const worker = new Worker(
+      edgeq,
+      queue.name,
+      async () => {
+        now++;
+        peak = Math.max(peak, now);
+        await sleep(60);
+        now--;
+      },
+      { concurrency: 4, waitMs: 500 },
+    );
+    const running = worker.run();
+    await until(async () => (await queue.stats()).counts.completed === 24);
+    await worker.close();
+    await running;
+    expect(peak).toBe(4);
+  });
+
+  it("heartbeats keep a task alive past its lease length", async () => {
+    const queue = edgeq.queue(fresh("long"));
+    const task = await queue.add("slow", null, { timeoutMs: 600 });
+    const worker = new Worker(edgeq, queue.name, async () => {
+      await sleep(2000);
+      return "done";
+    });
+    const running = worker.run();
+    const got = await until(async () => {
+      const t = await edgeq.get(task.id);
+      return t.status === "completed" && t;
+    });
+    expect(got.attempts).toBe(1);
+    await worker.close();
+    await running;
+  });
+
+  it("a cancel request reaches the handler as an aborted signal, and the task ends cancelled", async () => {
+    const queue = edgeq.queue(fresh("cancel"));
+    const task = await queue.add("waits", null, { timeoutMs: 600 });
+    let aborted = false;
+    const worker = new Worker(edgeq, queue.name, (_t, { signal }) => {
+      return new Promise((_, reject) =>
+        signal.addEventListener("abort", () => {
+          aborted = true;
+          reject(new Error("stopped on request"));
+        }),
+      );
+    });
+    const running = worker.run();
+    await until(async () => (await edgeq.get(task.id)).status === "running");
+    await edgeq.cancel(task.id);
+    const got = await until(async () => {
+      const t = await edgeq.get(task.id);
+      return t.status === "cancelled" && t;
+    });
+    expect(aborted).toBe(true);
+    expect(got.error?.message).toBe("stopped on request");
+    await worker.close();
+    await running;
+  });
+
+  it("closing hands back tasks still running, without using their attempt", async () => {
+    const queue = edgeq.queue(fresh("close"));
+    const task = await queue.add("forever", null, { maxAttempts: 1 });
+    const worker = new Worker(edgeq, queue.name, () => sleep(60_000));
+    const running = worker.run();
+    await until(async () => (await edgeq.get(task.id)).status === "running");
+    await worker.close({ timeoutMs: 100 });
+    await running;
+    const after = await edgeq.get(task.id);
+    expect(after).toMatchObject({ status: "pending", attempts: 0 });
+  });
+
+  it("an UnrecoverableError fails the task at once; API errors carry their problem+json", async () => {
+    const queue = edgeq.queue(fresh("unrecoverable"));
+    const task = await queue.add("bad", null, { maxAttempts: 5 });
+    const worker = new Worker(edgeq, queue.name, () => {
+      throw new UnrecoverableError("bad input");
+    });
+    const running = worker.run();
+    const got = await until(async () => {
+      const t = await edgeq.get(task.id);
+      return t.status === "failed" && t;
+    });
+    expect(got).toMatchObject({ attempts: 1, error: { message: "bad input" } });
+    await worker.close();
+    await running;
+    const err = await edgeq.get("not-a-task").catch((e) => e);
+    expect(err).toBeInstanceOf(EdgeqError);
+    expect((err as EdgeqError).code).toBe("not_found");
+    expect((err as EdgeqError).status).toBe(404);
+  });
+});
