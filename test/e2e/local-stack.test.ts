@@ -7,12 +7,11 @@ import { LocalStack } from "./stack";
  * keep its state across a restart.
  */
 const stack = new LocalStack();
-const BASE = stack.url;
 const start = () => stack.start();
 const stop = () => stack.stop();
 
 async function call(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${BASE}${path}`, {
+  const res = await fetch(`${stack.url}${path}`, {
     method,
     headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -34,14 +33,14 @@ describe("the local stack", () => {
     expect((await call("POST", `/api/v1/tasks/${lease.task.id}/heartbeat`, { leaseToken: lease.leaseToken, progress: 50 })).status).toBe(200);
     const done = await call("POST", `/api/v1/tasks/${lease.task.id}/complete`, { leaseToken: lease.leaseToken, result: { ok: true } });
     expect(done.body.status).toBe("completed");
-    expect((await fetch(`${BASE}/api/v1/queues/e2e`)).status).toBe(401);
+    expect((await fetch(`${stack.url}/api/v1/queues/e2e`)).status).toBe(401);
 
     await stop();
     await start();
     expect((await call("GET", `/api/v1/tasks/${made.body.id}`)).body).toMatchObject({ status: "completed", result: { ok: true } });
     expect((await call("GET", `/api/v1/tasks/${delayed.body.id}`)).body.status).toBe("scheduled");
     expect((await call("GET", "/api/v1/queues/e2e")).body.counts).toEqual({ completed: 1, scheduled: 1 });
-    const docs = await fetch(`${BASE}/openapi.json`);
+    const docs = await fetch(`${stack.url}/openapi.json`);
     expect(docs.status).toBe(200);
   });
 });

@@ -1,17 +1,35 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /** The local stack as `npm start` runs it (wrangler dev, state on disk), on a port and state folder of its own. */
+/** A port nothing listens on now (the OS picks it), so parallel test files never collide. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 export class LocalStack {
-  readonly port = 8700 + Math.floor(Math.random() * 80);
-  readonly url = `http://127.0.0.1:${this.port}`;
+  private port = 0;
   readonly token = `e2e-${Math.random().toString(36).slice(2)}`;
   private readonly state = mkdtempSync(join(tmpdir(), "edgeq-e2e-"));
   private child: ChildProcess | null = null;
 
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts wrangler dev; a restart keeps the port and the state. */
   async start(): Promise<void> {
+    this.port ||= await freePort();
     const child = spawn(
       "node_modules/.bin/wrangler",
       ["dev", "--ip", "127.0.0.1", "--port", String(this.port), "--persist-to", this.state, "--log-level", "warn",
