@@ -50,11 +50,7 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   enqueue(address: TaskAddress, tasks: NewTask[], settings: QueueSettings) {
-    return this.call(() => {
-      const out = this.engine.enqueue(address, tasks, settings);
-      if (out.some((e) => e.created && e.task.status === "pending")) this.wake();
-      return out;
-    });
+    return this.call(() => this.engine.enqueue(address, tasks, settings));
   }
 
   /**
@@ -81,11 +77,11 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   fail(id: string, leaseToken: string, error: string, retryable?: boolean) {
-    return this.call(() => this.readyAfter(this.engine.fail(id, leaseToken, error, retryable)));
+    return this.call(() => this.engine.fail(id, leaseToken, error, retryable));
   }
 
   release(id: string, leaseToken: string, delayMs?: number) {
-    return this.call(() => this.readyAfter(this.engine.release(id, leaseToken, delayMs)));
+    return this.call(() => this.engine.release(id, leaseToken, delayMs));
   }
 
   completeMany(items: { id: string; leaseToken: string; result?: string }[]) {
@@ -93,11 +89,7 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   failMany(items: { id: string; leaseToken: string; error: string; retryable?: boolean }[]) {
-    return this.call(() => {
-      const out = this.engine.failMany(items);
-      if (out.some((r) => r.ok && r.value.status === "pending")) this.wake();
-      return out.map(withoutValue);
-    });
+    return this.call(() => this.engine.failMany(items).map(withoutValue));
   }
 
   heartbeatMany(items: { id: string; leaseToken: string; progress?: string }[]) {
@@ -109,7 +101,7 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   retry(id: string) {
-    return this.call(() => this.readyAfter(this.engine.retry(id)));
+    return this.call(() => this.engine.retry(id));
   }
 
   remove(id: string) {
@@ -144,24 +136,22 @@ export class QueueShard extends DurableObject<Env> {
 
   async alarm(): Promise<void> {
     this.alarmAt = null;
-    const due = this.engine.runDue();
-    if (due.promoted + due.expired > 0) this.wake();
-    this.syncAlarm();
+    this.call(() => this.engine.runDue(), false);
   }
 
-  /** Runs one engine call and keeps the alarm at the earliest due time. */
+  /**
+   * Runs one engine call, wakes long-polling consumers if any task became ready
+   * (enqueue, promotion, retry, release…), and keeps the alarm at the earliest due time.
+   */
   private call<T>(fn: () => T, isRequest = true): Outcome<T> {
     if (isRequest) this.requests++;
+    const ready = this.engine.readySeq;
     try {
       return outcome(fn);
     } finally {
+      if (this.engine.readySeq !== ready) this.wake();
       this.syncAlarm();
     }
-  }
-
-  private readyAfter(row: TaskRow): TaskRow {
-    if (row.status === "pending") this.wake();
-    return row;
   }
 
   private syncAlarm(): void {

@@ -185,7 +185,8 @@ export class SqlStore implements ShardStore {
     }
     if (this.updates.size > 0) {
       const changed = [...this.updates].map(([id, changes]) => ({ id, ...changes }) as Partial<TaskRow> & { id: string });
-      for (const [fields, rows] of groupByKeys(changed)) {
+      // Updates grouped by the fields they change (besides id).
+      for (const [fields, rows] of groupByFields(changed, (r) => (Object.keys(r) as (keyof TaskRow)[]).filter((f) => f !== "id"))) {
         const names = ["id", ...fields.map((f) => TASK_COLUMNS[f])];
         const tuple = `(${names.map(() => "?").join(", ")})`;
         const set = fields.map((f) => `${TASK_COLUMNS[f]} = v.${TASK_COLUMNS[f]}`).join(", ");
@@ -200,7 +201,8 @@ export class SqlStore implements ShardStore {
       this.updates.clear();
     }
     if (this.inserts.size > 0) {
-      for (const [fields, rows] of groupBySetFields(this.inserts.values(), TASK_FIELDS)) {
+      // Inserts grouped by their non-null fields, so unset columns take their defaults unbound.
+      for (const [fields, rows] of groupByFields(this.inserts.values(), (r) => TASK_FIELDS.filter((f) => r[f] !== null))) {
         const columns = fields.map((f) => TASK_COLUMNS[f]).join(", ");
         const tuple = `(${fields.map(() => "?").join(", ")})`;
         for (const part of chunks(rows, Math.floor(MAX_PARAMS / fields.length))) {
@@ -237,23 +239,11 @@ function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
-/** Rows grouped by which of `fields` are non-null, so unset columns take their defaults unbound. */
-function groupBySetFields(rows: Iterable<TaskRow>, fields: (keyof TaskRow)[]) {
-  const groups = new Map<string, [(keyof TaskRow)[], TaskRow[]]>();
+/** Rows grouped by the fields `fieldsOf` picks for each, so each group can share one statement. */
+function groupByFields<R>(rows: Iterable<R>, fieldsOf: (row: R) => (keyof TaskRow)[]) {
+  const groups = new Map<string, [(keyof TaskRow)[], R[]]>();
   for (const row of rows) {
-    const set = fields.filter((f) => row[f] !== null);
-    const key = set.join(",");
-    const group = groups.get(key) ?? groups.set(key, [set, []]).get(key)!;
-    group[1].push(row);
-  }
-  return groups.values();
-}
-
-/** Partial rows grouped by the fields they change (besides id). */
-function groupByKeys(rows: (Partial<TaskRow> & { id: string })[]) {
-  const groups = new Map<string, [(keyof TaskRow)[], (Partial<TaskRow> & { id: string })[]]>();
-  for (const row of rows) {
-    const fields = (Object.keys(row) as (keyof TaskRow)[]).filter((f) => f !== "id");
+    const fields = fieldsOf(row);
     const key = fields.join(",");
     const group = groups.get(key) ?? groups.set(key, [fields, []]).get(key)!;
     group[1].push(row);

@@ -126,9 +126,12 @@ export class ShardEngine {
 
   /** The earliest time at which a task needs the shard's attention (the alarm time). */
   nextDueAt(): number | null {
-    const { at } = this.sweep;
-    if (at === null) return this.nextDue;
-    return this.nextDue === null ? at : Math.min(this.nextDue, at);
+    return this.sweep.at === null ? this.nextDue : min(this.nextDue, this.sweep.at);
+  }
+
+  /** Grows whenever a task becomes ready (pending), so a caller can tell when to wake waiting consumers. */
+  get readySeq(): number {
+    return this.seq;
   }
 
   /**
@@ -210,24 +213,15 @@ export class ShardEngine {
   }
 
   completeMany(items: { id: string; leaseToken: string; result?: string }[]): ItemResult<TaskRow>[] {
-    return this.tx(() => {
-      this.store.prefetch(items.map((i) => i.id));
-      return items.map((i) => this.attempt(i.id, () => this.completeOne(i.id, i.leaseToken, i.result)));
-    });
+    return this.batch(items, (i) => this.completeOne(i.id, i.leaseToken, i.result));
   }
 
   failMany(items: { id: string; leaseToken: string; error: string; retryable?: boolean }[]): ItemResult<TaskRow>[] {
-    return this.tx(() => {
-      this.store.prefetch(items.map((i) => i.id));
-      return items.map((i) => this.attempt(i.id, () => this.failOne(i.id, i.leaseToken, i.error, i.retryable ?? true)));
-    });
+    return this.batch(items, (i) => this.failOne(i.id, i.leaseToken, i.error, i.retryable ?? true));
   }
 
   heartbeatMany(items: { id: string; leaseToken: string; progress?: string }[]): ItemResult<HeartbeatResult>[] {
-    return this.tx(() => {
-      this.store.prefetch(items.map((i) => i.id));
-      return items.map((i) => this.attempt(i.id, () => this.heartbeatOne(i.id, i.leaseToken, i.progress)));
-    });
+    return this.batch(items, (i) => this.heartbeatOne(i.id, i.leaseToken, i.progress));
   }
 
   // cancel: input = task id.
@@ -359,13 +353,19 @@ export class ShardEngine {
     if (this.isDue()) this.runDue();
   }
 
-  private attempt<T>(id: string, fn: () => T): ItemResult<T> {
-    try {
-      return { id, ok: true, value: fn() };
-    } catch (e) {
-      if (e instanceof QueueError) return { id, ok: false, problem: e.toProblem() };
-      throw e;
-    }
+  /** One transaction for many items, their rows read in one go; a refused item answers its problem, the rest go on. */
+  private batch<I extends { id: string }, T>(items: I[], one: (item: I) => T): ItemResult<T>[] {
+    return this.tx(() => {
+      this.store.prefetch(items.map((i) => i.id));
+      return items.map((item): ItemResult<T> => {
+        try {
+          return { id: item.id, ok: true, value: one(item) };
+        } catch (e) {
+          if (e instanceof QueueError) return { id: item.id, ok: false, problem: e.toProblem() };
+          throw e;
+        }
+      });
+    });
   }
 
   private enqueueOne(address: TaskAddress, input: NewTask): Enqueued {

@@ -203,6 +203,17 @@ describe("tasks over HTTP", () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
+  it("a long-polling lease is woken when the alarm makes a delayed task ready", async () => {
+    const q = freshQueue();
+    const { body: t } = await enqueue(q, { name: "later", delayMs: 60_000 });
+    const started = Date.now();
+    const waiting = lease(q, { waitMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    await advance(q, 60_000);
+    expect((await waiting).body.leases.map((l: any) => l.task.id)).toEqual([t.id]);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   it("a task that arrives after a long-polling consumer left is handed back, its attempt unused", async () => {
     const q = freshQueue();
     const left = new AbortController();
