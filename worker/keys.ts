@@ -13,9 +13,12 @@ export function parseKey(token: string): { id: string } | null {
   return m ? { id: m[1] } : null;
 }
 
+/** `bytes` random bytes as hex. */
+export const randomHex = (bytes: number) => hex(crypto.getRandomValues(new Uint8Array(bytes)));
+
 export function newKey(): { id: string; key: string } {
-  const id = hex(crypto.getRandomValues(new Uint8Array(8)));
-  return { id, key: `eq_${id}_${hex(crypto.getRandomValues(new Uint8Array(32)))}` };
+  const id = randomHex(8);
+  return { id, key: `eq_${id}_${randomHex(32)}` };
 }
 
 export async function hashKey(key: string): Promise<string> {

@@ -36,4 +36,9 @@ export function taskView(row: TaskRow): Task {
   };
 }
 
+/** The cursor of a page: the last item's, when the page is full (there may be more). */
+export function nextCursor<T>(page: T[], limit: number, cursorOf: (item: T) => string): string | null {
+  return page.length === limit ? cursorOf(page[page.length - 1]) : null;
+}
+
 export { iso };

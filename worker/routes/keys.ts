@@ -8,7 +8,7 @@ import { accessKeyOf, hashKey, newKey } from "../keys";
 import { permit } from "../middleware/auth";
 import { errors, jsonBody, jsonResponse } from "../openapi";
 import { forgetTenantLimits, registryOf } from "../shards";
-import { iso } from "../view";
+import { iso, nextCursor } from "../view";
 
 export const keys = new OpenAPIHono<AppEnv>();
 
@@ -60,7 +60,7 @@ keys.openapi(
     const { tenant: asked, limit, cursor } = c.req.valid("query");
     const tenant = targetTenant(c.var.principal, asked);
     const items = await registryOf(c.env, tenant).listKeys(tenant, cursor, limit);
-    return c.json({ items: items.map(keyView), nextCursor: items.length === limit ? items[items.length - 1].id : null }, 200);
+    return c.json({ items: items.map(keyView), nextCursor: nextCursor(items, limit, (k) => k.id) }, 200);
   },
 );
 

@@ -19,7 +19,7 @@ import { permit } from "../middleware/auth";
 import { optionalJson } from "../input";
 import { errors, jsonBody, jsonResponse } from "../openapi";
 import { problemBody } from "../problem";
-import { settingsOrDefault, shardOf, shardOrder } from "../shards";
+import { settingsOrDefault, shardOf, shardOfTask, shardOrder } from "../shards";
 import { iso, taskView } from "../view";
 
 export const leases = new OpenAPIHono<AppEnv>();
@@ -78,10 +78,7 @@ leases.openapi(
     if (c.req.raw.signal?.aborted && got.length > 0) {
       // The consumer left while it waited: hand the tasks back at once instead of letting their leases expire.
       await Promise.all(
-        got.map(async (l) => {
-          const address = parseTaskId(l.task.id)!;
-          await shardOf(c.env, c.var.tenant, address.queue, address.shard).release(l.task.id, l.leaseToken, 0);
-        }),
+        got.map((l) => shardOfTask(c.env, c.var.tenant, l.task.id)!.release(l.task.id, l.leaseToken, 0)),
       );
       return c.json({ leases: [] }, 200);
     }

@@ -8,7 +8,7 @@ import type { AppEnv } from "../env";
 import { permit } from "../middleware/auth";
 import { errors, jsonBody, jsonResponse } from "../openapi";
 import { findQueue, registryOf, remember, shardNumbers, shardOf, shardStats } from "../shards";
-import { iso, taskView } from "../view";
+import { iso, nextCursor, taskView } from "../view";
 
 export const queues = new OpenAPIHono<AppEnv>();
 const QueueParam = z.object({ queue: QueueName });
@@ -62,8 +62,7 @@ queues.openapi(
     const items = await Promise.all(
       records.map(async (r) => queueView(r, sumCounts(await shardStats(c.env, c.var.tenant, r)))),
     );
-    const nextCursor = records.length === limit ? records[records.length - 1].name : null;
-    return c.json({ items, nextCursor }, 200);
+    return c.json({ items, nextCursor: nextCursor(records, limit, (r) => r.name) }, 200);
   },
 );
 
@@ -169,7 +168,6 @@ queues.openapi(
     );
     // Ids begin with a ULID, so merging the shards' id-ordered pages by id keeps creation order.
     const rows = parts.flat().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, limit);
-    const nextCursor = rows.length === limit ? rows[rows.length - 1].id : null;
-    return c.json({ items: rows.map(taskView), nextCursor }, 200);
+    return c.json({ items: rows.map(taskView), nextCursor: nextCursor(rows, limit, (r) => r.id) }, 200);
   },
 );

@@ -4,10 +4,11 @@ import { workerStatus } from "../../durable/core/workers";
 import type { WorkerRecord } from "../../durable/queue-registry";
 import { ListQuery, WorkerHeartbeatBody, WorkerList, WorkerRegisterBody, WorkerSchema } from "../../schema/api";
 import type { AppEnv } from "../env";
+import { randomHex } from "../keys";
 import { permit } from "../middleware/auth";
 import { errors, jsonBody, jsonResponse } from "../openapi";
 import { registryOf } from "../shards";
-import { iso } from "../view";
+import { iso, nextCursor } from "../view";
 
 export const workers = new OpenAPIHono<AppEnv>();
 
@@ -35,7 +36,7 @@ workers.openapi(
   }),
   async (c) => {
     const { name, queues, concurrency } = c.req.valid("json");
-    const id = `w_${[...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+    const id = `w_${randomHex(8)}`;
     const record = await registryOf(c.env, c.var.tenant).registerWorker(id, name, queues, concurrency, Date.now());
     return c.json(workerView(record), 201);
   },
@@ -72,7 +73,7 @@ workers.openapi(
   async (c) => {
     const { limit, cursor } = c.req.valid("query");
     const items = await registryOf(c.env, c.var.tenant).listWorkers(cursor, limit);
-    return c.json({ items: items.map((w) => workerView(w)), nextCursor: items.length === limit ? items[items.length - 1].id : null }, 200);
+    return c.json({ items: items.map((w) => workerView(w)), nextCursor: nextCursor(items, limit, (w) => w.id) }, 200);
   },
 );
 
