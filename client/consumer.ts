@@ -14,13 +14,19 @@
  * ```
  */
 import { EdgeqError, UnrecoverableError } from "./errors";
-import type { EdgeqClient, Lease, Task } from "./index";
+import type { EdgeqClient } from "./index";
+import type { Lease, Problem, Task } from "./types";
 
 export interface TaskContext {
   /** aborted when the task's cancellation is requested, or the worker is closing without waiting */
   signal: AbortSignal;
   /** reports progress (0–100 or an object) with the next heartbeat */
   progress(value: number | Record<string, unknown>): void;
+  /**
+   * This attempt's fencing token: it changes on every lease, and only its holder
+   * can complete the task. Pass it to side effects that must apply once per attempt.
+   */
+  leaseToken: string;
 }
 
 export type Handler = (task: Task, context: TaskContext) => Promise<unknown> | unknown;
@@ -57,7 +63,7 @@ export class Worker {
   readonly id: Promise<string>;
   private readonly inFlight = new Map<string, InFlight>();
   private readonly listeners = new Map<keyof Events, ((...args: unknown[]) => void)[]>();
-  private pendingCompletions: { id: string; leaseToken: string; result?: unknown }[] = [];
+  private pendingCompletions: { task: Task; leaseToken: string; result: unknown }[] = [];
   private running = false;
   private stopping: Promise<void> | null = null;
   private counts = { completed: 0, failed: 0, busyMs: 0 };
@@ -155,15 +161,14 @@ export class Worker {
       progress: (value) => {
         entry.progress = value;
       },
+      leaseToken: lease.leaseToken,
     };
     void (async () => {
       try {
         const result = await this.handler(lease.task, context);
         if (!this.inFlight.has(lease.task.id)) return; // handed back while closing
-        this.pendingCompletions.push({ id: lease.task.id, leaseToken: lease.leaseToken, result: result ?? undefined });
+        this.pendingCompletions.push({ task: lease.task, leaseToken: lease.leaseToken, result: result ?? undefined });
         this.scheduleFlush();
-        this.counts.completed++;
-        this.emit("completed", lease.task, result);
       } catch (e) {
         if (!this.inFlight.has(lease.task.id)) return;
         const error = e instanceof Error ? e : new Error(String(e));
@@ -193,20 +198,30 @@ export class Worker {
     }, this.options.flushMs ?? 20);
   }
 
-  /** Sends the completions gathered so far in one call; a stale token fails only its own item. */
+  /**
+   * Sends the completions gathered so far in one call. `completed` is emitted once
+   * the API has accepted a completion; a stale token fails only its own item.
+   */
   private async flush(): Promise<void> {
     const items = this.pendingCompletions;
     this.pendingCompletions = [];
     if (items.length === 0) return;
-    try {
-      const { results } = await this.client.call<{ results: { id: string; ok: boolean; problem?: unknown }[] }>(
-        "POST",
-        "/leases/complete",
-        { items },
-      );
-      for (const r of results) if (!r.ok) this.emit("error", new EdgeqError(r.problem as EdgeqError["problem"]));
-    } catch (e) {
-      this.emit("error", e as Error);
+    for (let at = 0; at < items.length; at += 500) {
+      const part = items.slice(at, at + 500);
+      try {
+        const { results } = await this.client.call<{ results: { id: string; ok: boolean; problem?: Problem }[] }>(
+          "POST",
+          "/leases/complete",
+          { items: part.map((i) => ({ id: i.task.id, leaseToken: i.leaseToken, result: i.result })) },
+        );
+        results.forEach((r, n) => {
+          if (!r.ok) return this.emit("error", new EdgeqError(r.problem as Problem));
+          this.counts.completed++;
+          this.emit("completed", part[n].task, part[n].result);
+        });
+      } catch (e) {
+        this.emit("error", e as Error);
+      }
     }
   }
 

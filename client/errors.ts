@@ -1,4 +1,4 @@
-import type { Problem } from "./index";
+import type { Problem } from "./types";
 
 /** An error answered by the edgeq API, carrying its problem+json. */
 export class EdgeqError extends Error {

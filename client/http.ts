@@ -1,5 +1,5 @@
 import { EdgeqError } from "./errors";
-import type { Problem } from "./index";
+import type { Problem } from "./types";
 
 export interface ClientOptions {
   /** e.g. `http://127.0.0.1:8787` */

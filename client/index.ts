@@ -1,5 +1,5 @@
 /**
- * `edgeq/client`: the types of edgeq's HTTP API, taken from the same zod
+ * `edgeq/client`: a client of edgeq's HTTP API, typed by the same zod
  * schemas the server validates with (type-only imports: nothing server-side
  * is bundled into a client).
  *
@@ -10,35 +10,21 @@
  * const { leases } = (await res.json()) as { leases: Lease[] };
  * ```
  */
-import type { z } from "@hono/zod-openapi";
 import { request, type ClientOptions } from "./http";
-import type {
-  EnqueueBody,
-  LeaseSchema,
-  ProblemSchema,
-  QueueSchema,
-  QueueStats,
-  SettingsPatch,
-  SettingsSchema,
-  TaskSchema,
-} from "../schema/api";
+import type { ApiKey, ApiKeyCreate, CreatedApiKey, EnqueueTask, QueueInfo, QueueStatistics, Status, Task, WorkerInfo } from "./types";
 
-export type Task = z.infer<typeof TaskSchema>;
-export type Lease = z.infer<typeof LeaseSchema>;
-export type EnqueueTask = z.input<typeof EnqueueBody>;
-export type Problem = z.infer<typeof ProblemSchema>;
-export type QueueInfo = z.infer<typeof QueueSchema>;
-export type QueueStatistics = z.infer<typeof QueueStats>;
-export type QueueSettings = z.infer<typeof SettingsSchema>;
-export type QueueSettingsPatch = z.input<typeof SettingsPatch>;
-import type { Status } from "../schema/shard";
-export type { Status };
-
-
+export type * from "./types";
 export { EdgeqError, UnrecoverableError } from "./errors";
 export type { ClientOptions } from "./http";
 
-type Page<T> = { items: T[]; nextCursor: string | null };
+export type Page<T> = { items: T[]; nextCursor: string | null };
+export type PageOptions = { limit?: number; cursor?: string };
+
+const query = (options: Record<string, unknown>) => {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(options)) if (v !== undefined) q.set(k, String(v));
+  return q.size > 0 ? `?${q}` : "";
+};
 
 /**
  * A connection to an edgeq API.
@@ -74,9 +60,21 @@ export class EdgeqClient {
     return this.call("POST", `/tasks/${encodeURIComponent(id)}/retry`);
   }
 
-  queues(): Promise<Page<QueueInfo>> {
-    return this.call("GET", "/queues");
+  queues(options: PageOptions = {}): Promise<Page<QueueInfo>> {
+    return this.call("GET", `/queues${query(options)}`);
   }
+
+  /** Registered workers with their status (active / idle / lost) and counters. */
+  workers(options: PageOptions = {}): Promise<Page<WorkerInfo>> {
+    return this.call("GET", `/workers${query(options)}`);
+  }
+
+  /** API keys: the secret is in the answer of `create` only. */
+  readonly keys = {
+    create: (body: ApiKeyCreate): Promise<CreatedApiKey> => this.call("POST", "/keys", body),
+    list: (options: PageOptions & { tenant?: string } = {}): Promise<Page<ApiKey>> => this.call("GET", `/keys${query(options)}`),
+    revoke: (id: string): Promise<void> => this.call("DELETE", `/keys/${encodeURIComponent(id)}`),
+  };
 }
 
 /** A named queue: producer calls, and what the queue holds. */
@@ -112,11 +110,9 @@ export class Queue {
     return out;
   }
 
-  /** Tasks held by the queue, optionally of one status (e.g. `failed` for dead letters). */
-  list(options: { status?: Status; limit?: number; cursor?: string } = {}): Promise<Page<Task>> {
-    const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(options)) if (v !== undefined) q.set(k, String(v));
-    return this.client.call("GET", this.path(`/tasks?${q}`));
+  /** Tasks held by the queue, optionally of one status (e.g. `failed` for dead letters), in creation order. */
+  search(options: PageOptions & { status?: Status } = {}): Promise<Page<Task>> {
+    return this.client.call("GET", this.path(`/tasks${query(options)}`));
   }
 
   stats(): Promise<QueueStatistics> {

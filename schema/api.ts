@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { ROLES } from "./access";
-import { STATUSES } from "./shard";
+import { STATUSES, type Status } from "./shard";
 
 /**
  * The wire contract: every request and response body of /api/v1, as zod
@@ -79,7 +79,7 @@ export const TaskSchema = z
     payload: Json,
     priority: z.number().int(),
     band: z.enum(["high", "medium", "low"]),
-    status: z.enum(STATUSES as [string, ...string[]]),
+    status: z.enum(STATUSES as [Status, ...Status[]]),
     attempts: z.number().int(),
     maxAttempts: z.number().int(),
     backoff: BackoffSchema,
@@ -209,7 +209,7 @@ export const QueueStats = QueueSchema.extend({
 export const QueueList = z.object({ items: z.array(QueueSchema), nextCursor: z.string().nullable() }).openapi("QueueList");
 
 export const ListQuery = z.object({
-  status: z.enum(STATUSES as [string, ...string[]]).optional(),
+  status: z.enum(STATUSES as [Status, ...Status[]]).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   cursor: z.string().max(200).optional(),
 });

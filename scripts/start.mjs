@@ -2,7 +2,7 @@
 // `npm start`: the API on workerd (wrangler dev) with state kept on disk in .edgeq/state.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, appendFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 
 const port = process.env.EDGEQ_PORT ?? "8787";
 const host = process.env.EDGEQ_HOST ?? "127.0.0.1";
@@ -15,7 +15,11 @@ if (!token) {
   appendFileSync(".dev.vars", `EDGEQ_ADMIN_TOKEN="${token}"\n`);
   console.log(`Created .dev.vars with a new admin token:\n\n  EDGEQ_ADMIN_TOKEN=${token}\n`);
 }
+// The CLI (`npx edgeq ...`) and the examples read .edgeq/config.json when no flag or env says otherwise.
+mkdirSync(".edgeq", { recursive: true });
+writeFileSync(".edgeq/config.json", `${JSON.stringify({ url: `http://${host}:${port}`, token }, null, 2)}\n`, { mode: 0o600 });
 console.log(`edgeq API on http://${host}:${port}  (state in .edgeq/state, admin token in .dev.vars)`);
+console.log("CLI: npx edgeq --help   (reads .edgeq/config.json)");
 
 const args = ["dev", "--ip", host, "--port", port, "--persist-to", ".edgeq/state", "--log-level", process.env.EDGEQ_LOG_LEVEL ?? "warn"];
 const child = spawn("wrangler", args, {

@@ -37,6 +37,8 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
       return t.status === "completed" && t;
     });
     expect(got.result).toEqual({ n: 42 });
+    // `completed` is emitted once the API has accepted the completion.
+    await until(async () => done.length > 0);
     expect(done).toEqual([task.id]);
     await worker.close();
     await running;

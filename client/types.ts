@@ -1,0 +1,35 @@
+/**
+ * The shapes of edgeq's HTTP API, inferred from the zod schemas the server
+ * validates with. The package build replaces this file's declarations with the
+ * expanded types, so SDK users need neither zod nor the server's sources.
+ */
+import type { z } from "@hono/zod-openapi";
+import type {
+  KeySchema,
+  KeyCreated,
+  EnqueueBody,
+  KeyCreateBody,
+  LeaseSchema,
+  ProblemSchema,
+  QueueSchema,
+  QueueStats,
+  SettingsPatch,
+  SettingsSchema,
+  TaskSchema,
+  WorkerSchema,
+} from "../schema/api";
+import type { Status as ShardStatus } from "../schema/shard";
+
+export type Status = ShardStatus;
+export type Task = z.infer<typeof TaskSchema>;
+export type Lease = z.infer<typeof LeaseSchema>;
+export type EnqueueTask = z.input<typeof EnqueueBody>;
+export type Problem = z.infer<typeof ProblemSchema>;
+export type QueueInfo = z.infer<typeof QueueSchema>;
+export type QueueStatistics = z.infer<typeof QueueStats>;
+export type QueueSettings = z.infer<typeof SettingsSchema>;
+export type QueueSettingsPatch = z.input<typeof SettingsPatch>;
+export type WorkerInfo = z.infer<typeof WorkerSchema>;
+export type ApiKey = z.infer<typeof KeySchema>;
+export type CreatedApiKey = z.infer<typeof KeyCreated>;
+export type ApiKeyCreate = z.input<typeof KeyCreateBody>;

@@ -1,0 +1,239 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EdgeqClient } from "../../client/index";
+import { LocalStack } from "./stack";
+
+// The built bin (`npm test` builds dist/ first), run as a user runs it.
+const stack = new LocalStack();
+const dir = mkdtempSync(join(tmpdir(), "edgeq-cli-"));
+const bin = resolve("dist/cli.js");
+let edgeq: EdgeqClient;
+const fresh = (p: string) => `${p}-${Math.random().toString(36).slice(2, 8)}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts `edgeq ...`; `done` settles when it exits. */
+function start(args: string[], env: Record<string, string | undefined> = {}) {
+  const child = spawn(process.execPath, [bin, ...args], {
+    cwd: dir, // no ./.edgeq/config.json here, and HOME is the same empty folder
+    env: { PATH: process.env.PATH, HOME: dir, EDGEQ_URL: stack.url, EDGEQ_TOKEN: stack.token, ...env },
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d));
+  child.stderr.on("data", (d: Buffer) => (stderr += d));
+  const done = new Promise<Run>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+  return { child, done, stdout: () => stdout };
+}
+
+const cli = (args: string[], env?: Record<string, string | undefined>) => start(args, env).done;
+
+async function until<T>(check: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await sleep(50);
+  }
+}
+
+beforeAll(async () => {
+  await stack.start();
+  edgeq = new EdgeqClient({ url: stack.url, token: stack.token });
+}, 120_000);
+afterAll(async () => {
+  await stack.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("the edgeq CLI against the local stack", { timeout: 60_000 }, () => {
+  it("--help lists every command; bad usage exits 2, no server exits 3", async () => {
+    const help = await cli(["--help"]);
+    expect(help.code).toBe(0);
+    for (const command of ["enqueue", "get", "search", "cancel", "retry", "queues", "stats", "workers", "work", "tail", "keys create"])
+      expect(help.stdout).toContain(command);
+    expect(await cli(["frobnicate"])).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown command "frobnicate"') });
+    expect(await cli(["queues"], { EDGEQ_TOKEN: undefined })).toMatchObject({ code: 2, stderr: expect.stringContaining("no token") });
+    expect(await cli(["enqueue", "q", "n", "--priority", "high"])).toMatchObject({ code: 2, stderr: expect.stringContaining("--priority") });
+    expect(await cli(["enqueue", "q", "n", "--payload", "{nope"])).toMatchObject({ code: 2, stderr: expect.stringContaining("--payload") });
+    const unreachable = await cli(["queues"], { EDGEQ_URL: "http://127.0.0.1:47" });
+    expect(unreachable.code).toBe(3);
+    expect(unreachable.stderr).toContain("cannot reach the API");
+  });
+
+  it("reads url and token from a config file when flags and env are absent", async () => {
+    const config = join(dir, "config.json");
+    writeFileSync(config, JSON.stringify({ url: stack.url, token: stack.token }));
+    const run = await cli(["queues", "--json", "--config", config], { EDGEQ_URL: undefined, EDGEQ_TOKEN: undefined });
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toHaveProperty("items");
+    expect(await cli(["queues", "--config", join(dir, "missing.json")])).toMatchObject({ code: 2 });
+  });
+
+  it("enqueue, get, search, cancel and retry print what the API answered", async () => {
+    const queue = fresh("cli");
+    const made = await cli(["enqueue", queue, "send", "--payload", '{"to":"ada"}', "--priority", "9", "--tag", "a", "--tag", "b"]);
+    expect(made.code).toBe(0);
+    const id = made.stdout.trim();
+    expect(id).toMatch(new RegExp(`^[0-9A-Z]{26}\\.\\d+\\.${queue}$`));
+
+    const got = await cli(["get", id]);
+    expect(got.stdout).toMatch(/^status\s+pending$/m);
+    expect(got.stdout).toMatch(/^priority\s+9$/m);
+    expect(got.stdout).toMatch(/^payload\s+\{"to":"ada"\}$/m);
+    expect(JSON.parse((await cli(["get", id, "--json"])).stdout)).toMatchObject({ id, tags: ["a", "b"], payload: { to: "ada" } });
+
+    await cli(["enqueue", queue, "other"]);
+    const search = await cli(["search", queue, "--limit", "1"]);
+    const lines = search.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^ID\s+NAME\s+STATUS\s+PRIORITY\s+ATTEMPTS\s+CREATEDAT$/);
+    expect(lines[1]).toMatch(new RegExp(`^${id.replace(/\./g, "\\.")}\\s+send\\s+pending\\s+9\\s+0\\s`));
+    expect(search.stdout).toContain(`more: --cursor ${id}`);
+
+    expect(await cli(["cancel", id])).toMatchObject({ code: 0, stdout: `${id} cancelled\n` });
+    const cancelled = JSON.parse((await cli(["search", queue, "--status", "cancelled", "--json"])).stdout);
+    expect(cancelled.items.map((t: { id: string }) => t.id)).toEqual([id]);
+    expect(await cli(["retry", id])).toMatchObject({ code: 0, stdout: `${id} pending\n` });
+  });
+
+  it("an API error exits 1 with the problem's title, detail and pointers", async () => {
+    const run = await cli(["enqueue", fresh("cli"), "x", "--priority", "11"]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^edgeq: .*\(400\): /);
+    expect(run.stderr).toContain("/priority");
+    const missing = await cli(["get", "01M8JJMGYR397F017DPK9H43YG.0.nowhere"]);
+    expect(missing).toMatchObject({ code: 1, stderr: expect.stringContaining("(404)") });
+  });
+
+  it("enqueue --file sends a JSON lines file in chunks; a bad line enqueues nothing", async () => {
+    const queue = fresh("bulk");
+    const file = join(dir, "tasks.jsonl");
+    writeFileSync(file, Array.from({ length: 250 }, (_, i) => JSON.stringify({ name: "row", payload: { i }, priority: 1 + (i % 10) })).join("\n") + "\n");
+    const run = await cli(["enqueue", queue, "--file", file, "--chunk", "100"]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(`enqueued 250 tasks on ${queue}\n`);
+    expect(run.stderr).toContain("250/250");
+    expect((await edgeq.queue(queue).stats()).counts.pending).toBe(250);
+
+    const bad = join(dir, "bad.jsonl");
+    writeFileSync(bad, `{"name":"ok"}\n{"name":\n`);
+    const refused = await cli(["enqueue", fresh("bulk"), "--file", bad]);
+    expect(refused).toMatchObject({ code: 2, stderr: expect.stringContaining("line 2") });
+    const stats = JSON.parse((await cli(["stats", queue, "--json"])).stdout);
+    expect(stats.counts.pending).toBe(250);
+  });
+
+  it("queues, stats, pause and resume", async () => {
+    const queue = fresh("ops");
+    await cli(["enqueue", queue, "a"]);
+    await cli(["enqueue", queue, "b"]);
+    const queues = await cli(["queues"]);
+    expect(queues.stdout.split("\n")[0]).toMatch(/^NAME\s+SHARDS\s+PAUSED\s+PENDING\s+RUNNING\s+SCHEDULED\s+COMPLETED\s+FAILED$/);
+    expect(queues.stdout).toMatch(new RegExp(`^${queue}\\s+\\d+\\s+false\\s+2\\s+0\\s+0\\s+0\\s+0$`, "m"));
+    expect((await cli(["stats", queue])).stdout).toMatch(/^pending\s+2$/m);
+    expect(await cli(["pause", queue])).toMatchObject({ code: 0, stdout: `${queue} paused\n` });
+    expect(await cli(["resume", queue])).toMatchObject({ code: 0, stdout: `${queue} running\n` });
+  });
+
+  it("work runs a shell command per task: stdout is the result, a failing exit fails the attempt", async () => {
+    const queue = fresh("work");
+    const ok = await edgeq.queue(queue).add("double", { n: 21 });
+    const bad = await edgeq.queue(queue).add("boom", null, { maxAttempts: 1 });
+    const script = `input=$(cat); if [ "$EDGEQ_TASK_NAME" = boom ]; then echo "it broke" >&2; exit 3; fi; ` +
+      `echo "{\\"got\\":$input,\\"id\\":\\"$EDGEQ_TASK_ID\\",\\"attempt\\":$EDGEQ_TASK_ATTEMPT}"`;
+    const worker = start(["work", queue, "--concurrency", "2", "--", "sh", "-c", script]);
+    const done = await until(async () => {
+      const [a, b] = await Promise.all([edgeq.get(ok.id), edgeq.get(bad.id)]);
+      return a.status === "completed" && b.status === "failed" && [a, b];
+    });
+    expect(done[0].result).toEqual({ got: { n: 21 }, id: ok.id, attempt: 1 });
+    expect(done[1].error?.message).toMatch(/exited with code 3: it broke/);
+    const workers = await cli(["workers"]);
+    expect(workers.stdout).toMatch(new RegExp(`edgeq-cli ${queue}\\s+(active|idle)\\s+\\["${queue}"\\]\\s+2\\s`));
+    worker.child.kill("SIGTERM");
+    const exit = await worker.done;
+    expect(exit.code).toBe(0);
+    expect(exit.stderr).toContain(`completed ${ok.id}`);
+    expect(exit.stderr).toContain(`failed    ${bad.id}`);
+  });
+
+  it("work --module runs a module's default export, and SIGTERM lets the running task finish", async () => {
+    const queue = fresh("module");
+    const handler = join(dir, "handler.mjs");
+    writeFileSync(handler, `export default async (task) => { await new Promise((r) => setTimeout(r, 1500)); return { upper: task.payload.toUpperCase() }; };\n`);
+    const task = await edgeq.queue(queue).add("shout", "hello");
+    const worker = start(["work", queue, "--module", handler]);
+    await until(async () => (await edgeq.get(task.id)).status === "running");
+    worker.child.kill("SIGTERM");
+    const exit = await worker.done;
+    expect(exit.code).toBe(0);
+    expect(await edgeq.get(task.id)).toMatchObject({ status: "completed", result: { upper: "HELLO" } });
+  });
+
+  it("tail --task prints each change of a task until it finishes", async () => {
+    const queue = fresh("tail");
+    const task = await edgeq.queue(queue).add("watched");
+    const tail = start(["tail", "--task", task.id, "--interval", "100"]);
+    await until(async () => tail.stdout().includes("pending"));
+    const [lease] = (await edgeq.call<{ leases: { leaseToken: string }[] }>("POST", `/queues/${queue}/leases`, { workerId: "w", max: 1 })).leases;
+    await sleep(300);
+    await edgeq.call("POST", `/tasks/${task.id}/complete`, { leaseToken: lease.leaseToken, result: 1 });
+    const exit = await tail.done;
+    expect(exit.code).toBe(0);
+    const states = exit.stdout.trim().split("\n").map((l) => l.split(" ").slice(2).join(" "));
+    expect(states).toEqual(["pending attempts=0", "running attempts=1", "completed attempts=1"]);
+  });
+
+  it("keys create / list / revoke, and the created key works until revoked", async () => {
+    const created = await cli(["keys", "create", "--role", "producer", "--name", "cli-test", "--per-minute", "50", "--per-hour", "500", "--json"]);
+    expect(created.code).toBe(0);
+    const key = JSON.parse(created.stdout) as { id: string; key: string };
+    expect(key.key).toMatch(/^eq_/);
+    const human = await cli(["keys", "create", "--role", "read-only", "--name", "shown-once"]);
+    expect(human.stdout).toMatch(/^key \(shown once\): eq_/m);
+
+    const list = await cli(["keys", "list"]);
+    expect(list.stdout).toMatch(new RegExp(`^${key.id}\\s+default\\s+producer\\s+cli-test\\s+\\{"perMinute":50,"perHour":500\\}`, "m"));
+    expect(list.stdout).not.toContain(key.key);
+
+    const asProducer = await cli(["enqueue", fresh("keyed"), "x"], { EDGEQ_TOKEN: key.key });
+    expect(asProducer.code).toBe(0);
+    expect(await cli(["keys", "revoke", key.id])).toMatchObject({ code: 0, stdout: `revoked ${key.id}\n` });
+    const afterRevoke = await cli(["enqueue", fresh("keyed"), "x"], { EDGEQ_TOKEN: key.key });
+    expect(afterRevoke).toMatchObject({ code: 1, stderr: expect.stringContaining("(401)") });
+    expect(await cli(["keys", "create", "--role", "producer", "--name", "x", "--per-minute", "5"])).toMatchObject({ code: 2 });
+  });
+});
+
+describe("examples/ against the local stack", { timeout: 60_000 }, () => {
+  const node = (file: string) =>
+    spawn(process.execPath, [file], { env: { PATH: process.env.PATH, EDGEQ_URL: stack.url, EDGEQ_TOKEN: stack.token } });
+
+  it("the producer enqueues, the consumer runs every task and stops cleanly on SIGTERM", async () => {
+    const producer = node("examples/producer.mjs");
+    let printed = "";
+    producer.stdout.on("data", (d: Buffer) => (printed += d));
+    expect(await new Promise((r) => producer.on("close", r))).toBe(0);
+    expect(printed).toContain("batch      20/20");
+
+    const consumer = node("examples/consumer.mjs");
+    let log = "";
+    consumer.stdout.on("data", (d: Buffer) => (log += d));
+    const images = edgeq.queue("images");
+    await until(async () => (await images.stats()).counts.completed === 21);
+    consumer.kill("SIGTERM");
+    expect(await new Promise((r) => consumer.on("close", r))).toBe(0);
+    expect(log.match(/^done /gm)).toHaveLength(21);
+    expect(log).toMatch(/stopped\n$/);
+    expect((await images.stats()).counts).toMatchObject({ completed: 21, scheduled: 1 });
+  });
+});
