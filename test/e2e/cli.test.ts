@@ -4,15 +4,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EdgeqClient } from "../../client/index";
-import { LocalStack } from "./stack";
+import { LocalStack, fresh, sleep, until } from "./stack";
 
 // The built bin (`npm test` builds dist/ first), run as a user runs it.
 const stack = new LocalStack();
 const dir = mkdtempSync(join(tmpdir(), "edgeq-cli-"));
 const bin = resolve("dist/cli.js");
 let edgeq: EdgeqClient;
-const fresh = (p: string) => `${p}-${Math.random().toString(36).slice(2, 8)}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Run {
   code: number | null;
@@ -36,15 +34,6 @@ function start(args: string[], env: Record<string, string | undefined> = {}) {
 
 const cli = (args: string[], env?: Record<string, string | undefined>) => start(args, env).done;
 
-async function until<T>(check: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await sleep(50);
-  }
-}
 
 beforeAll(async () => {
   await stack.start();

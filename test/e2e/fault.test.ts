@@ -4,11 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { EdgeqClient } from "../../client/index";
-import { LocalStack } from "./stack";
+import { LocalStack, sleep } from "./stack";
 
 const stack = new LocalStack();
 const dir = mkdtempSync(join(tmpdir(), "edgeq-fault-"));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(() => stack.start(), 120_000);
 afterAll(async () => {

@@ -1,22 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Worker } from "../../client/consumer";
 import { EdgeqClient, EdgeqError, UnrecoverableError } from "../../client/index";
-import { LocalStack } from "./stack";
+import { LocalStack, fresh, sleep, until } from "./stack";
 
 const stack = new LocalStack();
 let edgeq: EdgeqClient;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const fresh = (p: string) => `${p}-${Math.random().toString(36).slice(2, 8)}`;
 
-async function until<T>(check: () => Promise<T | undefined | false>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await sleep(50);
-  }
-}
 
 beforeAll(async () => {
   await stack.start();
@@ -87,6 +76,26 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
       return t.status === "completed" && t;
     });
     expect(got.attempts).toBe(1);
+    await worker.close();
+    await running;
+  });
+
+  it("progress reported by the handler reaches the task with the next heartbeat", async () => {
+    const queue = edgeq.queue(fresh("progress"));
+    const task = await queue.add("report", null, { timeoutMs: 600 });
+    let release!: () => void;
+    const worker = new Worker(edgeq, queue.name, async (_t, { progress }) => {
+      progress({ step: "upload", percent: 40 });
+      await new Promise<void>((r) => (release = r));
+    });
+    const running = worker.run();
+    const seen = await until(async () => {
+      const t = await edgeq.get(task.id);
+      return t.status === "running" && t.progress !== null && t;
+    });
+    expect(seen.progress).toEqual({ step: "upload", percent: 40 });
+    release();
+    await until(async () => (await edgeq.get(task.id)).status === "completed");
     await worker.close();
     await running;
   });

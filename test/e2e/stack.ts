@@ -68,3 +68,19 @@ export class LocalStack {
     rmSync(this.state, { recursive: true, force: true });
   }
 }
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A queue name of its own for each test. */
+export const fresh = (prefix: string) => `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
+
+/** Polls `check` every 50 ms until it returns something truthy, which is returned. */
+export async function until<T>(check: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await sleep(50);
+  }
+}
