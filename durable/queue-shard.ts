@@ -1,8 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { SHARD_MIGRATIONS } from "../schema/migrations/shard";
 import type { QueueSettings, Status, TaskRow } from "../schema/shard";
-import { ShardEngine, type Clock, type ItemResult, type NewTask, type Totals } from "./core/engine";
-import type { TaskAddress } from "./core/ids";
+import { ShardEngine, type Clock, type ItemResult, type Mail, type NewTask, type OutgoingMail, type ShardAddress, type Totals } from "./core/engine";
 import { migrate } from "./migrate";
 import { outcome, type Outcome } from "./outcome";
 import { SqlStore } from "./sql-store";
@@ -30,6 +29,8 @@ function withoutValue<T>(r: ItemResult<T>): ItemResult<null> {
 export class QueueShard extends DurableObject<Env> {
   /** Time source of the engine; tests move it forward. */
   clock: Clock = { now: () => Date.now() };
+  /** Fault injection for tests: the next `receive` calls throw, before applying anything. */
+  faults = { receive: 0 };
   private readonly store: SqlStore;
   private engine!: ShardEngine;
   private alarmAt: number | null = null;
@@ -49,8 +50,22 @@ export class QueueShard extends DurableObject<Env> {
     });
   }
 
-  enqueue(address: TaskAddress, tasks: NewTask[], settings: QueueSettings) {
+  enqueue(address: ShardAddress, tasks: NewTask[], settings: QueueSettings) {
     return this.call(() => this.engine.enqueue(address, tasks, settings));
+  }
+
+  /** Messages from other shards of the tenant (dependencies); idempotent. */
+  receive(address: ShardAddress, mails: Mail[]) {
+    if (this.faults.receive > 0) {
+      this.faults.receive--;
+      throw new Error("injected fault: receive");
+    }
+    return this.call(() => this.engine.receive(address, mails));
+  }
+
+  /** The status of each id (null: no such task here). */
+  peek(ids: string[]) {
+    return this.call(() => this.engine.peek(ids));
   }
 
   /**
@@ -137,6 +152,34 @@ export class QueueShard extends DurableObject<Env> {
   async alarm(): Promise<void> {
     this.alarmAt = null;
     this.call(() => this.engine.runDue(), false);
+    await this.deliverMail();
+  }
+
+  /**
+   * Delivers due messages, one RPC per receiving shard. Acknowledged ones are
+   * deleted; the rest are retried with backoff by a later alarm, so a message is
+   * delivered at least once and applied once (the receiver is idempotent).
+   */
+  private async deliverMail(): Promise<void> {
+    const tenant = this.engine.tenant;
+    const due = tenant === undefined ? [] : this.engine.mailDue();
+    const byTarget = new Map<string, OutgoingMail[]>();
+    for (const m of due) byTarget.set(m.target, [...(byTarget.get(m.target) ?? []), m]);
+    await Promise.all(
+      [...byTarget].map(async ([target, mails]) => {
+        const cut = target.lastIndexOf(":");
+        const address = { tenant, queue: target.slice(0, cut), shard: Number(target.slice(cut + 1)) };
+        try {
+          const stub = this.env.QUEUE_SHARD.get(this.env.QUEUE_SHARD.idFromName(`${tenant}:${target}`));
+          const answer = await stub.receive(address, mails.map((m) => m.mail));
+          if (!answer.ok) throw new Error(answer.problem.detail);
+          this.engine.mailDelivered(mails.map((m) => m.seq));
+        } catch {
+          this.engine.mailFailed(mails);
+        }
+      }),
+    );
+    this.syncAlarm();
   }
 
   /**
@@ -155,7 +198,9 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   private syncAlarm(): void {
-    const next = this.engine.nextDueAt();
+    const due = this.engine.nextDueAt();
+    const mail = this.engine.nextMailAt();
+    const next = due === null ? mail : mail === null ? due : Math.min(due, mail);
     if (next === this.alarmAt) return;
     this.alarmAt = next;
     if (next === null) void this.ctx.storage.deleteAlarm();

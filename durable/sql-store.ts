@@ -1,5 +1,5 @@
 import { TASK_COLUMNS, TASK_FIELDS, type Status, type TaskEvent, type TaskRow } from "../schema/shard";
-import type { ShardStore } from "./core/store";
+import type { MailRow, ShardStore } from "./core/store";
 
 const SELECT = `SELECT ${TASK_FIELDS.map((f) => (TASK_COLUMNS[f] === f ? f : `${TASK_COLUMNS[f]} AS ${f}`)).join(", ")} FROM tasks`;
 
@@ -170,6 +170,36 @@ export class SqlStore implements ShardStore {
 
   setMeta(key: string, value: string): void {
     this.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
+  }
+
+  addDependent(dep: string, dependent: string): void {
+    this.run("INSERT OR IGNORE INTO edges (dep_id, dependent_id) VALUES (?, ?)", dep, dependent);
+  }
+
+  takeDependents(dep: string): string[] {
+    return this.run("DELETE FROM edges WHERE dep_id = ? RETURNING dependent_id", dep)
+      .map((r) => r.dependent_id as string)
+      .sort();
+  }
+
+  appendMail(target: string, body: string, at: number): void {
+    this.run("INSERT INTO mail (target, body, next_at) VALUES (?, ?, ?)", target, body, at);
+  }
+
+  dueMail(now: number, limit: number): MailRow[] {
+    return this.run("SELECT seq, target, body, attempts FROM mail WHERE next_at <= ? ORDER BY next_at, seq LIMIT ?", now, limit) as unknown as MailRow[];
+  }
+
+  nextMailAt(): number | null {
+    return (this.run("SELECT min(next_at) AS next FROM mail")[0]?.next as number | null) ?? null;
+  }
+
+  deleteMail(seqs: number[]): void {
+    for (const part of chunks(seqs, MAX_PARAMS)) this.run(`DELETE FROM mail WHERE seq IN (${part.map(() => "?").join(", ")})`, ...part);
+  }
+
+  retryMail(seq: number, attempts: number, nextAt: number): void {
+    this.run("UPDATE mail SET attempts = ?, next_at = ? WHERE seq = ?", attempts, nextAt, seq);
   }
 
   /**

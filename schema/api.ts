@@ -17,6 +17,7 @@ export const LIMITS = {
   waitMs: 30_000,
   timeoutMs: { min: 100, max: 12 * 3600_000 },
   tags: 20,
+  dependsOn: 100,
   shards: 256,
 } as const;
 
@@ -57,6 +58,20 @@ export const EnqueueBody = z
     idempotencyKey: z.string().min(1).max(200).optional(),
     groupKey: z.string().min(1).max(200).optional(),
     tags: z.array(z.string().min(1).max(64)).max(LIMITS.tags).optional(),
+    ref: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+      .optional()
+      .openapi({ description: "a name for this task within its batch, so others in the batch can depend on it as `ref:<name>`" }),
+    dependsOn: z
+      .array(TaskIdSchema)
+      .max(LIMITS.dependsOn)
+      .optional()
+      .openapi({ description: "task ids (or `ref:<name>` of batch members) that must complete before this task runs", example: ["ref:upload"] }),
+    onDependencyFailure: z
+      .enum(["cancel", "run"])
+      .optional()
+      .openapi({ description: "when a dependency fails for good or is cancelled: cancel this task (default) or run it anyway" }),
   })
   .strict()
   .refine((t) => t.delayMs === undefined || t.runAt === undefined, {
@@ -86,6 +101,9 @@ export const TaskSchema = z
     timeoutMs: z.number().int(),
     runAt: z.string(),
     parentId: z.string().nullable(),
+    dependsOn: z.array(z.string()),
+    waitingOn: z.array(z.string()).openapi({ description: "dependencies not yet resolved (while blocked)" }),
+    onDependencyFailure: z.enum(["cancel", "run"]),
     idempotencyKey: z.string().nullable(),
     groupKey: z.string().nullable(),
     workerId: z.string().nullable(),

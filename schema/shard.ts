@@ -58,6 +58,12 @@ export interface TaskRow {
   dueAt: number | null;
   /** JSON text of task ids */
   dependsOn: string | null;
+  /** JSON text of the ids of dependencies not yet resolved; set while `blocked` */
+  depsWaiting: string | null;
+  /** what a failed or cancelled dependency does: `run` anyway; null means cancel */
+  onDependencyFailure: "run" | null;
+  /** 1 once another task depends on this one (its shard holds the edges) */
+  hasDependents: number | null;
   parentId: string | null;
   idempotencyKey: string | null;
   groupKey: string | null;
@@ -94,6 +100,9 @@ export const TASK_COLUMNS: { readonly [K in keyof TaskRow]: string } = {
   seq: "seq",
   dueAt: "due_at",
   dependsOn: "depends_on",
+  depsWaiting: "deps_waiting",
+  onDependencyFailure: "on_dependency_failure",
+  hasDependents: "has_dependents",
   parentId: "parent_id",
   idempotencyKey: "idempotency_key",
   groupKey: "group_key",
@@ -147,6 +156,7 @@ export interface TaskEvent {
 export type EventType =
   | "enqueued"
   | "promoted"
+  | "unblocked"
   | "leased"
   | "progress"
   | "completed"

@@ -36,5 +36,7 @@ export function newTask(input: EnqueueInput, pointer = ""): NewTask {
     idempotencyKey: input.idempotencyKey,
     groupKey: input.groupKey,
     tags: input.tags,
+    dependsOn: input.dependsOn,
+    onDependencyFailure: input.onDependencyFailure,
   };
 }

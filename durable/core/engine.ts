@@ -9,8 +9,9 @@ import {
   type TaskRow,
 } from "../../schema/shard";
 import { backoffDelay } from "./backoff";
+import { resolveDependency } from "./dag";
 import { QueueError, check, type Problem } from "./errors";
-import { taskId, UlidFactory, type TaskAddress } from "./ids";
+import { parseTaskId, taskId, UlidFactory, type TaskAddress } from "./ids";
 import type { ShardStore } from "./store";
 
 /**
@@ -46,6 +47,34 @@ export interface NewTask {
   idempotencyKey?: string;
   groupKey?: string;
   tags?: string[];
+  /** ids of tasks this one waits for (any shard of the tenant) */
+  dependsOn?: string[];
+  /** of `dependsOn`: the ones the caller saw completed (satisfied at once) */
+  satisfied?: string[];
+  /** of `dependsOn`: the ones the caller saw failed or cancelled */
+  broken?: string[];
+  onDependencyFailure?: "cancel" | "run";
+}
+
+/**
+ * A message between shards about dependencies. Both kinds are idempotent at the
+ * receiver: an edge is a set member, and a dependency leaves `depsWaiting` once.
+ */
+export type Mail =
+  | { kind: "register"; dep: string; dependent: string }
+  | { kind: "resolved"; dep: string; dependent: string; ok: boolean; status: string };
+
+/** Where a shard is: its queue and number, and the tenant it belongs to (for addressing other shards). */
+export interface ShardAddress extends TaskAddress {
+  tenant?: string;
+}
+
+export interface OutgoingMail {
+  seq: number;
+  /** `queue:shard` of the receiving shard (same tenant) */
+  target: string;
+  attempts: number;
+  mail: Mail;
 }
 
 export interface Enqueued {
@@ -94,6 +123,11 @@ export const DUE_BATCH = 500;
 export const SWEEP_BATCH = 2000;
 const SETTINGS_KEY = "settings";
 const SWEEP_KEY = "sweep";
+const ADDRESS_KEY = "address";
+/** Delivery retries back off from 100 ms, doubling, to at most a minute. */
+export function mailRetryDelay(attempts: number): number {
+  return Math.min(60_000, 100 * 2 ** Math.min(attempts, 10));
+}
 
 /** When the next retention sweep is due and where it resumes (persisted in the store's meta). */
 interface Sweep {
@@ -109,6 +143,10 @@ export class ShardEngine {
   private settings: QueueSettings;
   private settingsJson: string;
   private events: TaskEvent[] = [];
+  /** messages for tasks of this shard, applied before the transaction ends */
+  private local: Mail[] = [];
+  private address: ShardAddress | null;
+  private nextMail: number | null;
   readonly totals: Totals = { enqueued: 0, leased: 0, completed: 0, failed: 0, retried: 0, expired: 0, cancelled: 0 };
 
   constructor(
@@ -122,6 +160,14 @@ export class ShardEngine {
     this.sweep = JSON.parse(store.getMeta(SWEEP_KEY) ?? '{"at":null}') as Sweep;
     this.settingsJson = store.getMeta(SETTINGS_KEY) ?? JSON.stringify(DEFAULT_SETTINGS);
     this.settings = JSON.parse(this.settingsJson) as QueueSettings;
+    const address = store.getMeta(ADDRESS_KEY);
+    this.address = address ? (JSON.parse(address) as ShardAddress) : null;
+    this.nextMail = store.nextMailAt();
+  }
+
+  /** When the next message to another shard is due (the DO's alarm covers it too). */
+  nextMailAt(): number | null {
+    return this.nextMail;
   }
 
   /** The earliest time at which a task needs the shard's attention (the alarm time). */
@@ -156,9 +202,52 @@ export class ShardEngine {
   // enqueue: inputs = validated tasks, the shard's address, queue settings.
   // output: one Enqueued per input, in order (an idempotent replay returns the first task).
   // errors: none; inputs are validated at the edge.
-  enqueue(address: TaskAddress, inputs: NewTask[], settings: QueueSettings): Enqueued[] {
+  enqueue(address: ShardAddress, inputs: NewTask[], settings: QueueSettings): Enqueued[] {
     this.configure(settings);
-    return this.tx(() => inputs.map((input) => this.enqueueOne(address, input)));
+    return this.tx(() => {
+      this.know(address);
+      const made = inputs.map((input) => this.enqueueOne(address, input));
+      // A dependency in this shard may resolve at once (completed, failed): answer with the state after that.
+      this.drain();
+      return made.map((m) => (m.created && m.task.status === "blocked" ? { ...m, task: this.store.get(m.task.id) ?? m.task } : m));
+    });
+  }
+
+  // receive: inputs = this shard's address, messages from other shards.
+  // output: none; each message is applied once however often it arrives.
+  // errors: none.
+  receive(address: ShardAddress, mails: Mail[]): void {
+    this.tx(() => {
+      this.know(address);
+      this.local.push(...mails);
+    });
+  }
+
+  // peek: input = task ids of this shard. output: each one's status, or null when it does not exist.
+  peek(ids: string[]): (Status | null)[] {
+    this.catchUp();
+    this.store.prefetch(ids);
+    return ids.map((id) => this.store.get(id)?.status ?? null);
+  }
+
+  /** Messages due for delivery to other shards. */
+  mailDue(limit = DUE_BATCH): OutgoingMail[] {
+    return this.store.dueMail(this.clock.now(), limit).map((m) => ({ seq: m.seq, target: m.target, attempts: m.attempts, mail: JSON.parse(m.body) as Mail }));
+  }
+
+  /** The receiver acknowledged these: they are done. */
+  mailDelivered(seqs: number[]): void {
+    this.store.transaction(() => this.store.deleteMail(seqs));
+    this.nextMail = this.store.nextMailAt();
+  }
+
+  /** Delivery failed: each is tried again after a growing delay. */
+  mailFailed(mails: OutgoingMail[]): void {
+    const now = this.clock.now();
+    this.store.transaction(() => {
+      for (const m of mails) this.store.retryMail(m.seq, m.attempts + 1, now + mailRetryDelay(m.attempts));
+    });
+    this.nextMail = this.store.nextMailAt();
   }
 
   // lease: inputs = worker id, how many, queue settings.
@@ -324,11 +413,13 @@ export class ShardEngine {
       try {
         if (catchUp && this.isDue()) this.processDue(this.clock.now());
         const result = fn();
+        this.drain();
         if (this.events.length > 0) this.store.appendOutbox(this.clock.now(), this.events);
         written = this.events;
         return result;
       } finally {
         this.events = [];
+        this.local = [];
       }
     });
     this.tally(written);
@@ -393,7 +484,10 @@ export class ShardEngine {
       readyAt: null,
       seq: 0,
       dueAt: runAt,
-      dependsOn: null,
+      dependsOn: input.dependsOn && input.dependsOn.length > 0 ? JSON.stringify(input.dependsOn) : null,
+      depsWaiting: null,
+      onDependencyFailure: input.onDependencyFailure === "run" ? "run" : null,
+      hasDependents: null,
       parentId: input.parentId ?? null,
       idempotencyKey: input.idempotencyKey ?? null,
       groupKey: input.groupKey ?? null,
@@ -408,11 +502,77 @@ export class ShardEngine {
       startedAt: null,
       finishedAt: null,
     };
-    Object.assign(row, runAt > now ? this.schedule(runAt) : this.ready(now));
+    const satisfied = new Set(input.satisfied);
+    const waiting = [...new Set(input.dependsOn ?? [])].filter((d) => !satisfied.has(d));
+    if (waiting.length > 0) Object.assign(row, { status: "blocked", depsWaiting: JSON.stringify(waiting), dueAt: null });
+    else Object.assign(row, runAt > now ? this.schedule(runAt) : this.ready(now));
     this.store.insert(row);
     const { leaseToken: _hidden, ...changes } = row;
     this.emit("enqueued", row.id, changes);
+    const broken = new Set(input.broken);
+    for (const dep of waiting) {
+      if (broken.has(dep)) this.local.push({ kind: "resolved", dep, dependent: row.id, ok: false, status: "failed or cancelled" });
+      else this.send(dep, { kind: "register", dep, dependent: row.id });
+    }
     return { task: row, created: true };
+  }
+
+  /** The tenant this shard belongs to, once a call has said so. */
+  get tenant(): string | undefined {
+    return this.address?.tenant;
+  }
+
+  private know(address: ShardAddress): void {
+    const a = this.address;
+    if (a?.queue === address.queue && a.shard === address.shard && (a.tenant === address.tenant || address.tenant === undefined)) return;
+    this.address = { queue: address.queue, shard: address.shard, tenant: address.tenant ?? a?.tenant };
+    this.store.setMeta(ADDRESS_KEY, JSON.stringify(this.address));
+  }
+
+  /** Sends `mail` to the shard of task `to`: applied in this transaction when that is this shard, else queued for delivery. */
+  private send(to: string, mail: Mail): void {
+    const at = parseTaskId(to);
+    if (!at) return; // ids are validated at the edge; an id no shard can hold has no one to tell
+    if (this.address && at.queue === this.address.queue && at.shard === this.address.shard) {
+      this.local.push(mail);
+      return;
+    }
+    const now = this.clock.now();
+    this.store.appendMail(`${at.queue}:${at.shard}`, JSON.stringify(mail), now);
+    this.nextMail = min(this.nextMail, now);
+  }
+
+  /** Applies messages for this shard until none is left (a cancellation can cascade). */
+  private drain(): void {
+    for (let mail = this.local.shift(); mail; mail = this.local.shift()) this.apply(mail);
+  }
+
+  private apply(mail: Mail): void {
+    if (mail.kind === "register") {
+      const dep = this.store.get(mail.dep);
+      const answer = (ok: boolean, status: string) => this.send(mail.dependent, { kind: "resolved", dep: mail.dep, dependent: mail.dependent, ok, status });
+      if (!dep) return answer(false, "missing");
+      if (dep.status === "completed") return answer(true, dep.status);
+      if (dep.status === "failed" || dep.status === "cancelled") return answer(false, dep.status);
+      this.store.addDependent(dep.id, mail.dependent);
+      if (!dep.hasDependents) this.store.update(dep.id, { hasDependents: 1 });
+      return;
+    }
+    const row = this.store.get(mail.dependent);
+    if (!row || row.status !== "blocked") return; // cancelled meanwhile, or a duplicate
+    const waiting = JSON.parse(row.depsWaiting ?? "[]") as string[];
+    const next = resolveDependency(waiting, mail.dep, mail.ok, row.onDependencyFailure ?? "cancel");
+    if (next.action === "none") return;
+    const depsWaiting = next.waiting.length > 0 ? JSON.stringify(next.waiting) : null;
+    if (next.action === "wait") {
+      this.store.update(row.id, { depsWaiting });
+    } else if (next.action === "cancel") {
+      const error = JSON.stringify({ message: `Dependency ${mail.dep} ${mail.status === "missing" ? "no longer exists" : `ended ${mail.status}`}.` });
+      this.finish(row, "cancelled", "cancelled", { depsWaiting, error });
+    } else {
+      const now = this.clock.now();
+      this.transition(row, "unblocked", { ...(row.runAt > now ? this.schedule(row.runAt) : this.ready(now)), depsWaiting });
+    }
   }
 
   private heartbeatOne(id: string, leaseToken: string, progress?: string): HeartbeatResult {
@@ -539,7 +699,13 @@ export class ShardEngine {
     const now = this.clock.now();
     const expiry = now + this.settings.retentionDays * DAY;
     if (this.sweep.at === null || expiry < this.sweep.at) this.setSweep({ at: expiry, after: this.sweep.after });
-    return this.transition(row, type, { ...patch, status, finishedAt: now, dueAt: null, readyAt: null });
+    const done = this.transition(row, type, { ...patch, status, finishedAt: now, dueAt: null, readyAt: null });
+    if (row.hasDependents) {
+      for (const dependent of this.store.takeDependents(row.id)) {
+        this.send(dependent, { kind: "resolved", dep: row.id, dependent, ok: status === "completed", status });
+      }
+    }
+    return done;
   }
 
   private ready(at: number): Partial<TaskRow> {

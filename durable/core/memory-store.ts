@@ -1,21 +1,30 @@
 import { type Status, type TaskEvent, type TaskRow } from "../../schema/shard";
-import type { ShardStore } from "./store";
+import type { MailRow, ShardStore } from "./store";
 
 /** ShardStore over plain maps: the reference the SQL store is checked against, and the unit tests' storage. */
 export class MemoryStore implements ShardStore {
   readonly tasks = new Map<string, TaskRow>();
   readonly outbox: { at: number; events: TaskEvent[] }[] = [];
   private readonly meta = new Map<string, string>();
+  /** `dep dependent` pairs */
+  readonly edges = new Set<string>();
+  readonly mail: (MailRow & { nextAt: number })[] = [];
+  private mailSeq = 0;
 
   transaction<T>(fn: () => T): T {
     const tasks = new Map(this.tasks);
     const outbox = this.outbox.length;
+    const edges = new Set(this.edges);
+    const mail = this.mail.map((m) => ({ ...m }));
     try {
       return fn();
     } catch (e) {
       this.tasks.clear();
       for (const [k, v] of tasks) this.tasks.set(k, v);
       this.outbox.length = outbox;
+      this.edges.clear();
+      for (const edge of edges) this.edges.add(edge);
+      this.mail.splice(0, this.mail.length, ...mail);
       throw e;
     }
   }
@@ -103,6 +112,48 @@ export class MemoryStore implements ShardStore {
 
   setMeta(key: string, value: string): void {
     this.meta.set(key, value);
+  }
+
+  addDependent(dep: string, dependent: string): void {
+    this.edges.add(`${dep} ${dependent}`);
+  }
+
+  takeDependents(dep: string): string[] {
+    const out: string[] = [];
+    for (const edge of this.edges) {
+      const [from, to] = edge.split(" ");
+      if (from === dep) {
+        out.push(to);
+        this.edges.delete(edge);
+      }
+    }
+    return out.sort();
+  }
+
+  appendMail(target: string, body: string, at: number): void {
+    this.mail.push({ seq: ++this.mailSeq, target, body, attempts: 0, nextAt: at });
+  }
+
+  dueMail(now: number, limit: number): MailRow[] {
+    return this.mail
+      .filter((m) => m.nextAt <= now)
+      .sort((a, b) => a.nextAt - b.nextAt || a.seq - b.seq)
+      .slice(0, limit)
+      .map(({ seq, target, body, attempts }) => ({ seq, target, body, attempts }));
+  }
+
+  nextMailAt(): number | null {
+    return this.mail.reduce<number | null>((next, m) => (next === null || m.nextAt < next ? m.nextAt : next), null);
+  }
+
+  deleteMail(seqs: number[]): void {
+    const gone = new Set(seqs);
+    this.mail.splice(0, this.mail.length, ...this.mail.filter((m) => !gone.has(m.seq)));
+  }
+
+  retryMail(seq: number, attempts: number, nextAt: number): void {
+    const m = this.mail.find((x) => x.seq === seq);
+    if (m) Object.assign(m, { attempts, nextAt });
   }
 
   private where(pred: (r: TaskRow) => boolean): TaskRow[] {

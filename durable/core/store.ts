@@ -31,4 +31,23 @@ export interface ShardStore {
   outboxSize(): number;
   getMeta(key: string): string | null;
   setMeta(key: string, value: string): void;
+  /** Remembers that `dependent` waits on `dep` (a task of this shard); twice is once. */
+  addDependent(dep: string, dependent: string): void;
+  /** The dependents recorded for `dep`, removed as they are returned. */
+  takeDependents(dep: string): string[];
+  /** A message for another shard (`target` = `queue:shard`), to deliver from `at` on. */
+  appendMail(target: string, body: string, at: number): void;
+  /** Messages due for delivery, oldest first. */
+  dueMail(now: number, limit: number): MailRow[];
+  nextMailAt(): number | null;
+  deleteMail(seqs: number[]): void;
+  /** A failed delivery: try again at `nextAt`. */
+  retryMail(seq: number, attempts: number, nextAt: number): void;
+}
+
+export interface MailRow {
+  seq: number;
+  target: string;
+  body: string;
+  attempts: number;
 }

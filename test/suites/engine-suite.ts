@@ -316,6 +316,37 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
         }));
     });
 
+    describe("dependencies", () => {
+      it("a task waits (blocked) until all its dependencies complete, then becomes ready", () =>
+        withHarness((h) => {
+          const [a, b] = add(h, task("a", { priority: 9 }), task("b", { priority: 8 }));
+          const [d] = add(h, task("d", { dependsOn: [a.id, b.id] }));
+          expect(d).toMatchObject({ status: "blocked", depsWaiting: JSON.stringify([a.id, b.id]) });
+          const leases = leaseAll(h);
+          expect(leases.map((l) => l.task.id)).toEqual([a.id, b.id]);
+          h.engine.complete(a.id, leases[0].leaseToken);
+          expect(h.engine.get(d.id)).toMatchObject({ status: "blocked", depsWaiting: JSON.stringify([b.id]) });
+          h.engine.complete(b.id, leases[1].leaseToken);
+          expect(h.engine.get(d.id)).toMatchObject({ status: "pending", depsWaiting: null });
+          expect(leaseAll(h).map((l) => l.task.id)).toEqual([d.id]);
+        }));
+
+      it("when a dependency fails terminally or is cancelled, its dependents are cancelled (or, by policy, run anyway)", () =>
+        withHarness((h) => {
+          const [root, other] = add(h, task("root", { maxAttempts: 1 }), task("other"));
+          const [child, runs] = add(h, task("child", { dependsOn: [root.id] }), task("runs", { dependsOn: [root.id], onDependencyFailure: "run" }));
+          const [grandchild] = add(h, task("grandchild", { dependsOn: [child.id] }));
+          const [onOther] = add(h, task("onOther", { dependsOn: [other.id] }));
+          const lease = leaseAll(h, 1)[0];
+          h.engine.fail(root.id, lease.leaseToken, '{"message":"x"}');
+          expect(h.engine.get(child.id)?.status).toBe("cancelled");
+          expect(h.engine.get(grandchild.id)?.status).toBe("cancelled");
+          expect(h.engine.get(runs.id)?.status).toBe("pending");
+          h.engine.cancel(other.id);
+          expect(h.engine.get(onOther.id)?.status).toBe("cancelled");
+        }));
+    });
+
     describe("idempotency", () => {
       it("the same key within the window returns the first task, not a second one", () =>
         withHarness((h) => {

@@ -53,3 +53,14 @@ export function expectProblem(res: { status: number; headers: Headers; body: any
   expect(typeof res.body.title).toBe("string");
   expect(typeof res.body.detail).toBe("string");
 }
+
+/** Polls `check` every 10 ms until it returns something truthy (alarms and cross-shard messages run on their own). */
+export async function until<T>(check: () => Promise<T | undefined | false>, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,7 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { NewTask } from "../../durable/core/engine";
 import { QueueError } from "../../durable/core/errors";
-import { shardForKey } from "../../durable/core/ids";
 import { unwrap } from "../../durable/outcome";
 import {
   CompleteBody,
@@ -19,7 +17,8 @@ import type { AppEnv } from "../env";
 import { permit } from "../middleware/auth";
 import { newTask, optionalJson } from "../input";
 import { errors, jsonBody, jsonResponse } from "../openapi";
-import { ensureQueue, shardOf, shardOfTask } from "../shards";
+import { ensureQueue, shardOfTask } from "../shards";
+import { submit } from "../submit";
 import { iso, taskView } from "../view";
 
 const QueueParam = z.object({ queue: QueueName });
@@ -33,15 +32,6 @@ function taskShard(env: Env, tenant: string, id: string) {
   const stub = shardOfTask(env, tenant, id);
   if (!stub) throw new QueueError("not_found", `Task ${id} does not exist.`);
   return stub;
-}
-
-/**
- * Which shard each task goes to: a task with an idempotency key to hash(key) % S
- * (so a replay meets the first), the rest round-robin from a random start.
- */
-function placement(inputs: NewTask[], shards: number): number[] {
-  let next = Math.floor(Math.random() * shards);
-  return inputs.map((t) => (t.idempotencyKey !== undefined ? shardForKey(t.idempotencyKey, shards) : next++ % shards));
 }
 
 tasks.openapi(
@@ -61,10 +51,10 @@ tasks.openapi(
   }),
   async (c) => {
     const { queue } = c.req.valid("param");
-    const input = newTask(c.req.valid("json"));
+    const body = c.req.valid("json");
+    const input = { ...newTask(body), ref: body.ref };
     const { settings } = await ensureQueue(c.env, c.var.tenant, queue);
-    const [shard] = placement([input], settings.shards);
-    const [out] = unwrap(await shardOf(c.env, c.var.tenant, queue, shard).enqueue({ queue, shard }, [input], settings));
+    const [out] = await submit(c.env, c.var.tenant, queue, settings, [input], () => "");
     return out.created ? c.json(taskView(out.task), 201) : c.json(taskView(out.task), 200);
   },
 );
@@ -77,26 +67,16 @@ tasks.openapi(
     summary: "Enqueue up to 1000 tasks",
     middleware: [permit("produce")] as const,
     description:
-      "Tasks are spread over the queue's shards; each shard takes its part in one transaction (all or nothing per shard). Tasks come back in request order.",
+      "Tasks are spread over the queue's shards; each shard takes its part in one transaction (all or nothing per shard). Members may depend on each other by `ref:<name>`; they are written after the tasks they name. Tasks come back in request order.",
     request: { params: QueueParam, body: jsonBody(EnqueueBatchBody) },
     responses: { 201: jsonResponse(z.object({ tasks: z.array(TaskSchema) }), "created"), ...errors(400, 413, 415) },
   }),
   async (c) => {
     const { queue } = c.req.valid("param");
-    const inputs = c.req.valid("json").tasks.map((t, i) => newTask(t, `/tasks/${i}`));
+    const inputs = c.req.valid("json").tasks.map((t, i) => ({ ...newTask(t, `/tasks/${i}`), ref: t.ref }));
     const { settings } = await ensureQueue(c.env, c.var.tenant, queue);
-    const shards = placement(inputs, settings.shards);
-    const groups = new Map<number, number[]>();
-    shards.forEach((s, i) => groups.set(s, [...(groups.get(s) ?? []), i]));
-    const out = new Array<ReturnType<typeof taskView>>(inputs.length);
-    await Promise.all(
-      [...groups].map(async ([shard, indexes]) => {
-        const stub = shardOf(c.env, c.var.tenant, queue, shard);
-        const made = unwrap(await stub.enqueue({ queue, shard }, indexes.map((i) => inputs[i]), settings));
-        made.forEach((m, j) => (out[indexes[j]] = taskView(m.task)));
-      }),
-    );
-    return c.json({ tasks: out }, 201);
+    const made = await submit(c.env, c.var.tenant, queue, settings, inputs, (i) => `/tasks/${i}`);
+    return c.json({ tasks: made.map((m) => taskView(m.task)) }, 201);
   },
 );
 

@@ -1,4 +1,8 @@
 import init from "./0001_init.sql";
+import dependencies from "./0002_dependencies.sql";
 
 /** QueueShard storage migrations, applied in order, each once (see durable/migrate.ts). */
-export const SHARD_MIGRATIONS: { name: string; sql: string }[] = [{ name: "0001_init", sql: init }];
+export const SHARD_MIGRATIONS: { name: string; sql: string }[] = [
+  { name: "0001_init", sql: init },
+  { name: "0002_dependencies", sql: dependencies },
+];

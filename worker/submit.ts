@@ -1,0 +1,108 @@
+import { planBatch, REF_PREFIX, type DagProblem } from "../durable/core/dag";
+import type { Enqueued, NewTask } from "../durable/core/engine";
+import { QueueError, type FieldError } from "../durable/core/errors";
+import { parseTaskId, shardForKey } from "../durable/core/ids";
+import { unwrap } from "../durable/outcome";
+import type { QueueSettings, Status } from "../schema/shard";
+import { shardOf } from "./shards";
+
+/** A task to enqueue, with the batch-local name others may depend on. */
+export type Submission = NewTask & { ref?: string };
+
+/**
+ * Which shard each task goes to: a task with an idempotency key to hash(key) % S
+ * (so a replay meets the first), the rest round-robin from a random start.
+ */
+function placement(inputs: NewTask[], shards: number): number[] {
+  let next = Math.floor(Math.random() * shards);
+  return inputs.map((t) => (t.idempotencyKey !== undefined ? shardForKey(t.idempotencyKey, shards) : next++ % shards));
+}
+
+function refused(problems: DagProblem[], pointer: (i: number) => string): QueueError {
+  const errors: FieldError[] = problems.map((p) =>
+    p.kind === "cycle"
+      ? { pointer: pointer(0).replace(/\/\d+$/, "") || "/", detail: `dependency cycle through ${p.refs.map((r) => `ref:${r}`).join(" → ")}` }
+      : p.kind === "duplicate_ref"
+        ? { pointer: `${pointer(p.index)}/ref`, detail: `ref "${p.ref}" is used by an earlier task of the batch` }
+        : { pointer: `${pointer(p.index)}/dependsOn`, detail: `no task of this batch has ref "${p.ref}"` },
+  );
+  return new QueueError("validation_failed", errors.map((e) => e.detail).join("; "), errors);
+}
+
+/** The status of each existing task named, by asking the shards that hold them (one call per shard). */
+async function peek(env: Env, tenant: string, ids: string[]): Promise<Map<string, Status | null>> {
+  const byShard = new Map<string, string[]>();
+  const out = new Map<string, Status | null>();
+  for (const id of ids) {
+    const at = parseTaskId(id);
+    if (!at) out.set(id, null);
+    else byShard.set(`${at.queue}:${at.shard}`, [...(byShard.get(`${at.queue}:${at.shard}`) ?? []), id]);
+  }
+  await Promise.all(
+    [...byShard.values()].map(async (part) => {
+      const at = parseTaskId(part[0])!;
+      const statuses = unwrap(await shardOf(env, tenant, at.queue, at.shard).peek(part));
+      part.forEach((id, i) => out.set(id, statuses[i]));
+    }),
+  );
+  return out;
+}
+
+/**
+ * Enqueues tasks that may depend on existing tasks and on each other (`ref:`).
+ * Everything is checked before anything is written: refs, cycles, and that every
+ * named task exists in this tenant (a 400 names the ones that do not). Tasks are
+ * then written in waves, each after the ones it names, so their ids are known.
+ */
+export async function submit(
+  env: Env,
+  tenant: string,
+  queue: string,
+  settings: QueueSettings,
+  inputs: Submission[],
+  pointer: (i: number) => string,
+): Promise<Enqueued[]> {
+  const planned = planBatch(inputs);
+  if (!planned.ok) throw refused(planned.problems, pointer);
+  const { waves, external } = planned.plan;
+
+  const known = external.length > 0 ? await peek(env, tenant, external) : new Map<string, Status | null>();
+  const unknown: FieldError[] = [];
+  inputs.forEach((t, i) => {
+    t.dependsOn?.forEach((id, j) => {
+      if (!id.startsWith(REF_PREFIX) && known.get(id) === null) unknown.push({ pointer: `${pointer(i)}/dependsOn/${j}`, detail: `task ${id} does not exist` });
+    });
+  });
+  if (unknown.length > 0) {
+    const ids = [...new Set(unknown.map((u) => u.detail.split(" ")[1]))];
+    throw new QueueError("validation_failed", `Unknown dependencies: ${ids.join(", ")}. A task can depend only on existing tasks of its tenant, or on members of its batch by ref.`, unknown);
+  }
+
+  const out = new Array<Enqueued>(inputs.length);
+  const idOfRef = new Map<string, string>();
+  for (const wave of waves) {
+    const tasks = wave.map((i): NewTask => {
+      const { ref: _ref, ...task } = inputs[i];
+      if (!task.dependsOn?.length) return task;
+      const dependsOn = task.dependsOn.map((d) => (d.startsWith(REF_PREFIX) ? idOfRef.get(d.slice(REF_PREFIX.length))! : d));
+      return {
+        ...task,
+        dependsOn,
+        satisfied: dependsOn.filter((d) => known.get(d) === "completed"),
+        broken: dependsOn.filter((d) => known.get(d) === "failed" || known.get(d) === "cancelled"),
+      };
+    });
+    const shards = placement(tasks, settings.shards);
+    const groups = new Map<number, number[]>();
+    shards.forEach((s, j) => groups.set(s, [...(groups.get(s) ?? []), j]));
+    await Promise.all(
+      [...groups].map(async ([shard, members]) => {
+        const stub = shardOf(env, tenant, queue, shard);
+        const made = unwrap(await stub.enqueue({ tenant, queue, shard }, members.map((j) => tasks[j]), settings));
+        made.forEach((m, k) => (out[wave[members[k]]] = m));
+      }),
+    );
+    for (const i of wave) if (inputs[i].ref !== undefined) idOfRef.set(inputs[i].ref!, out[i].task.id);
+  }
+  return out;
+}
