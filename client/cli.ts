@@ -11,7 +11,7 @@ import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { Worker, type Handler } from "./consumer";
-import { EdgeqClient, EdgeqError } from "./index";
+import { EdgeqClient, EdgeqError, type Page } from "./index";
 import type { EnqueueTask, Status, Task } from "./types";
 
 /** set by the build from package.json */
@@ -24,12 +24,16 @@ Usage: edgeq <command> [arguments] [options]
 Tasks
   enqueue <queue> <name> [--payload JSON] [--priority 1-10] [--delay MS]
           [--max-attempts N] [--timeout MS] [--idempotency-key K] [--group K] [--tag T]...
+          [--depends-on ID]... [--on-dependency-failure cancel|run]
+          [--parent ID] [--wait-for-children]
   enqueue <queue> --file tasks.jsonl [--chunk N]
                                  one task per line: {"name": ..., "payload": ..., ...}
   get <task-id>
   search <queue> [--status S] [--limit N] [--cursor C]
   cancel <task-id>
   retry <task-id>
+  children <task-id> [--limit N] [--cursor C]
+  seal <task-id>                 no more children will come
 
 Queues and workers
   queues
@@ -78,6 +82,10 @@ const options = {
   "idempotency-key": { type: "string" },
   group: { type: "string" },
   tag: { type: "string", multiple: true },
+  "depends-on": { type: "string", multiple: true },
+  "on-dependency-failure": { type: "string" },
+  parent: { type: "string" },
+  "wait-for-children": { type: "boolean" },
   file: { type: "string" },
   chunk: { type: "string" },
   status: { type: "string" },
@@ -167,6 +175,11 @@ function show(flags: Flags, data: unknown, human: () => string): void {
 
 const TASK_COLUMNS = ["id", "name", "status", "priority", "attempts", "createdAt"];
 
+/** A page of tasks as a table, with the cursor of the next page. */
+function showTasks(flags: Flags, page: Page<Task>): void {
+  show(flags, page, () => [table(page.items, TASK_COLUMNS), ...(page.nextCursor ? [`\nmore: --cursor ${page.nextCursor}`] : [])].join("\n"));
+}
+
 function progressBar(done: number, total: number): void {
   if (!process.stderr.isTTY && done < total) return;
   const width = 30;
@@ -206,6 +219,10 @@ async function enqueue(edgeq: EdgeqClient, flags: Flags, args: string[]): Promis
     idempotencyKey: flags["idempotency-key"],
     groupKey: flags.group,
     tags: flags.tag,
+    dependsOn: flags["depends-on"],
+    onDependencyFailure: flags["on-dependency-failure"] as "cancel" | "run" | undefined,
+    parentId: flags.parent,
+    waitForChildren: flags["wait-for-children"],
   });
   show(flags, task, () => task.id);
 }
@@ -355,7 +372,7 @@ async function run(argv: string[]): Promise<void> {
   if (flags.version) return out(EDGEQ_VERSION);
   const [command, ...args] = positionals;
   if (flags.help || !command || command === "help") return out(HELP);
-  const known = ["enqueue", "get", "search", "cancel", "retry", "queues", "stats", "pause", "resume", "workers", "work", "tail", "keys"];
+  const known = ["enqueue", "get", "search", "cancel", "retry", "seal", "children", "queues", "stats", "pause", "resume", "workers", "work", "tail", "keys"];
   if (!known.includes(command)) throw new UsageError(`unknown command "${command}" (see edgeq --help)`);
   const edgeq = new EdgeqClient({ ...resolveConfig(flags), retries: 2 });
   switch (command) {
@@ -369,14 +386,17 @@ async function run(argv: string[]): Promise<void> {
       const page = await edgeq
         .queue(need(args[0], "<queue>"))
         .search({ status: flags.status as Status | undefined, limit: int(flags, "limit"), cursor: flags.cursor });
-      return show(flags, page, () =>
-        [table(page.items, TASK_COLUMNS), ...(page.nextCursor ? [`\nmore: --cursor ${page.nextCursor}`] : [])].join("\n"),
-      );
+      return showTasks(flags, page);
+    }
+    case "children": {
+      const page = await edgeq.children(need(args[0], "<task-id>"), { limit: int(flags, "limit"), cursor: flags.cursor });
+      return showTasks(flags, page);
     }
     case "cancel":
-    case "retry": {
+    case "retry":
+    case "seal": {
       const task: Task = await edgeq[command](need(args[0], "<task-id>"));
-      return show(flags, task, () => `${task.id} ${task.status}${task.cancelRequested ? " (cancel requested)" : ""}`);
+      return show(flags, task, () => `${task.id} ${task.status}${task.cancelRequested ? " (cancel requested)" : ""}${command === "seal" ? " (sealed)" : ""}`);
     }
     case "queues": {
       const page = await edgeq.queues();

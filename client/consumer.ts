@@ -27,6 +27,8 @@ export interface TaskContext {
    * can complete the task. Pass it to side effects that must apply once per attempt.
    */
   leaseToken: string;
+  /** for a parent that waited for its children: child id → result (null unless that child completed) */
+  childResults?: Record<string, unknown>;
 }
 
 export type Handler = (task: Task, context: TaskContext) => Promise<unknown> | unknown;
@@ -162,6 +164,7 @@ export class Worker {
         entry.progress = value;
       },
       leaseToken: lease.leaseToken,
+      ...(lease.childResults ? { childResults: lease.childResults } : {}),
     };
     void (async () => {
       try {

@@ -60,6 +60,16 @@ export class EdgeqClient {
     return this.call("POST", `/tasks/${encodeURIComponent(id)}/retry`);
   }
 
+  /** Says no more children will come, so a parent with `waitForChildren` may run once they finish. */
+  seal(id: string): Promise<Task> {
+    return this.call("POST", `/tasks/${encodeURIComponent(id)}/seal`);
+  }
+
+  /** A parent's children, in creation order. */
+  children(id: string, options: PageOptions = {}): Promise<Page<Task>> {
+    return this.call("GET", `/tasks/${encodeURIComponent(id)}/children${query(options)}`);
+  }
+
   queues(options: PageOptions = {}): Promise<Page<QueueInfo>> {
     return this.call("GET", `/queues${query(options)}`);
   }

@@ -68,6 +68,19 @@ export class QueueShard extends DurableObject<Env> {
     return this.call(() => this.engine.peek(ids));
   }
 
+  /** The tasks of these ids that exist here. */
+  getMany(ids: string[]) {
+    return this.call(() => ids.map((id) => this.engine.get(id)).filter((row): row is TaskRow => row !== null));
+  }
+
+  seal(id: string) {
+    return this.call(() => this.engine.seal(id));
+  }
+
+  children(parent: string, after: string | undefined, limit: number) {
+    return this.call(() => this.engine.children(parent, after, limit));
+  }
+
   /**
    * Leases up to `max` tasks; with `waitMs`, waits (without polling) until work
    * arrives or time is up. `paused` tells the caller not to wait on other shards.

@@ -1,5 +1,5 @@
 import { TASK_COLUMNS, TASK_FIELDS, type Status, type TaskEvent, type TaskRow } from "../schema/shard";
-import type { MailRow, ShardStore } from "./core/store";
+import type { ChildRow, MailRow, ShardStore } from "./core/store";
 
 const SELECT = `SELECT ${TASK_FIELDS.map((f) => (TASK_COLUMNS[f] === f ? f : `${TASK_COLUMNS[f]} AS ${f}`)).join(", ")} FROM tasks`;
 
@@ -200,6 +200,24 @@ export class SqlStore implements ShardStore {
 
   retryMail(seq: number, attempts: number, nextAt: number): void {
     this.run("UPDATE mail SET attempts = ?, next_at = ? WHERE seq = ?", attempts, nextAt, seq);
+  }
+
+  getChild(parent: string, child: string): ChildRow | null {
+    const row = this.run("SELECT child_id AS child, status, result FROM children WHERE parent_id = ? AND child_id = ?", parent, child)[0];
+    return (row as unknown as ChildRow | undefined) ?? null;
+  }
+
+  putChild(parent: string, child: string, status: string, result: string | null): void {
+    this.run("INSERT OR REPLACE INTO children (parent_id, child_id, status, result) VALUES (?, ?, ?, ?)", parent, child, status, result);
+  }
+
+  listChildren(parent: string, after: string | undefined, limit: number): ChildRow[] {
+    return this.run(
+      "SELECT child_id AS child, status, result FROM children WHERE parent_id = ? AND child_id > ? ORDER BY child_id LIMIT ?",
+      parent,
+      after ?? "",
+      limit,
+    ) as unknown as ChildRow[];
   }
 
   /**

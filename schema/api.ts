@@ -72,6 +72,10 @@ export const EnqueueBody = z
       .enum(["cancel", "run"])
       .optional()
       .openapi({ description: "when a dependency fails for good or is cancelled: cancel this task (default) or run it anyway" }),
+    waitForChildren: z
+      .boolean()
+      .optional()
+      .openapi({ description: "run only after every child (tasks naming this one as parentId) has finished; needs sealing" }),
   })
   .strict()
   .refine((t) => t.delayMs === undefined || t.runAt === undefined, {
@@ -104,6 +108,11 @@ export const TaskSchema = z
     dependsOn: z.array(z.string()),
     waitingOn: z.array(z.string()).openapi({ description: "dependencies not yet resolved (while blocked)" }),
     onDependencyFailure: z.enum(["cancel", "run"]),
+    waitForChildren: z.boolean(),
+    sealed: z.boolean().openapi({ description: "no more children will come" }),
+    children: z
+      .object({ total: z.number().int(), active: z.number().int(), completed: z.number().int(), failed: z.number().int(), cancelled: z.number().int() })
+      .openapi({ description: "this task's children by outcome" }),
     idempotencyKey: z.string().nullable(),
     groupKey: z.string().nullable(),
     workerId: z.string().nullable(),
@@ -132,7 +141,15 @@ export const LeaseBody = z
   .openapi("LeaseRequest");
 
 export const LeaseSchema = z
-  .object({ task: TaskSchema, leaseToken: z.string(), expiresAt: z.string() })
+  .object({
+    task: TaskSchema,
+    leaseToken: z.string(),
+    expiresAt: z.string(),
+    childResults: z
+      .record(z.string(), Json)
+      .optional()
+      .openapi({ description: "for a task that waited for its children: child id → its result (null unless it completed)" }),
+  })
   .openapi("Lease");
 export const LeaseList = z.object({ leases: z.array(LeaseSchema) }).openapi("LeaseList");
 

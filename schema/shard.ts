@@ -65,6 +65,12 @@ export interface TaskRow {
   /** 1 once another task depends on this one (its shard holds the edges) */
   hasDependents: number | null;
   parentId: string | null;
+  /** 1: runs only after its children finish (and it is sealed) */
+  waitForChildren: number | null;
+  /** 1 once no more children will come */
+  sealed: number | null;
+  /** JSON text of ChildCounts, once it has children */
+  children: string | null;
   idempotencyKey: string | null;
   groupKey: string | null;
   workerId: string | null;
@@ -82,6 +88,14 @@ export interface TaskRow {
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;
+}
+
+/** A parent's children by outcome; `total - completed - failed - cancelled` are still active. */
+export interface ChildCounts {
+  total: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
 }
 
 /** Column names in SQL, keyed by the row's field names. */
@@ -104,6 +118,9 @@ export const TASK_COLUMNS: { readonly [K in keyof TaskRow]: string } = {
   onDependencyFailure: "on_dependency_failure",
   hasDependents: "has_dependents",
   parentId: "parent_id",
+  waitForChildren: "wait_for_children",
+  sealed: "sealed",
+  children: "children",
   idempotencyKey: "idempotency_key",
   groupKey: "group_key",
   workerId: "worker_id",
@@ -157,6 +174,9 @@ export type EventType =
   | "enqueued"
   | "promoted"
   | "unblocked"
+  | "sealed"
+  | "child_added"
+  | "child_finished"
   | "leased"
   | "progress"
   | "completed"

@@ -38,5 +38,6 @@ export function newTask(input: EnqueueInput, pointer = ""): NewTask {
     tags: input.tags,
     dependsOn: input.dependsOn,
     onDependencyFailure: input.onDependencyFailure,
+    waitForChildren: input.waitForChildren,
   };
 }

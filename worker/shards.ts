@@ -26,6 +26,22 @@ export function shardOfTask(env: Env, tenant: string, id: string) {
   return address ? shardOf(env, tenant, address.queue, address.shard) : null;
 }
 
+/**
+ * Items grouped by the shard of the task id `idOf` names, so each shard gets one
+ * call; items whose id edgeq could not have made are left out.
+ */
+export function groupByShard<T>(items: T[], idOf: (item: T) => string): { queue: string; shard: number; items: T[] }[] {
+  const groups = new Map<string, { queue: string; shard: number; items: T[] }>();
+  for (const item of items) {
+    const at = parseTaskId(idOf(item));
+    if (!at) continue;
+    const key = `${at.queue}:${at.shard}`;
+    const group = groups.get(key) ?? groups.set(key, { queue: at.queue, shard: at.shard, items: [] }).get(key)!;
+    group.items.push(item);
+  }
+  return [...groups.values()];
+}
+
 /** The queue's record, or null if it does not exist (cached). */
 export async function findQueue(env: Env, tenant: string, queue: string): Promise<QueueRecord | null> {
   const key = `${tenant}:${queue}`;

@@ -1,10 +1,10 @@
 import { planBatch, REF_PREFIX, type DagProblem } from "../durable/core/dag";
-import type { Enqueued, NewTask } from "../durable/core/engine";
+import type { Enqueued, Mail, NewTask } from "../durable/core/engine";
 import { QueueError, type FieldError } from "../durable/core/errors";
-import { parseTaskId, shardForKey } from "../durable/core/ids";
+import { shardForKey } from "../durable/core/ids";
 import { unwrap } from "../durable/outcome";
 import type { QueueSettings, Status } from "../schema/shard";
-import { shardOf } from "./shards";
+import { groupByShard, shardOf } from "./shards";
 
 /** A task to enqueue, with the batch-local name others may depend on. */
 export type Submission = NewTask & { ref?: string };
@@ -31,18 +31,11 @@ function refused(problems: DagProblem[], pointer: (i: number) => string): QueueE
 
 /** The status of each existing task named, by asking the shards that hold them (one call per shard). */
 async function peek(env: Env, tenant: string, ids: string[]): Promise<Map<string, Status | null>> {
-  const byShard = new Map<string, string[]>();
-  const out = new Map<string, Status | null>();
-  for (const id of ids) {
-    const at = parseTaskId(id);
-    if (!at) out.set(id, null);
-    else byShard.set(`${at.queue}:${at.shard}`, [...(byShard.get(`${at.queue}:${at.shard}`) ?? []), id]);
-  }
+  const out = new Map<string, Status | null>(ids.map((id) => [id, null]));
   await Promise.all(
-    [...byShard.values()].map(async (part) => {
-      const at = parseTaskId(part[0])!;
-      const statuses = unwrap(await shardOf(env, tenant, at.queue, at.shard).peek(part));
-      part.forEach((id, i) => out.set(id, statuses[i]));
+    groupByShard(ids, (id) => id).map(async (g) => {
+      const statuses = unwrap(await shardOf(env, tenant, g.queue, g.shard).peek(g.items));
+      g.items.forEach((id, i) => out.set(id, statuses[i]));
     }),
   );
   return out;
@@ -68,14 +61,20 @@ export async function submit(
 
   const known = external.length > 0 ? await peek(env, tenant, external) : new Map<string, Status | null>();
   const unknown: FieldError[] = [];
+  const missing = (id: string) => !id.startsWith(REF_PREFIX) && known.get(id) === null;
   inputs.forEach((t, i) => {
     t.dependsOn?.forEach((id, j) => {
-      if (!id.startsWith(REF_PREFIX) && known.get(id) === null) unknown.push({ pointer: `${pointer(i)}/dependsOn/${j}`, detail: `task ${id} does not exist` });
+      if (missing(id)) unknown.push({ pointer: `${pointer(i)}/dependsOn/${j}`, detail: `task ${id} does not exist` });
     });
+    if (t.parentId && missing(t.parentId)) unknown.push({ pointer: `${pointer(i)}/parentId`, detail: `task ${t.parentId} does not exist` });
   });
   if (unknown.length > 0) {
     const ids = [...new Set(unknown.map((u) => u.detail.split(" ")[1]))];
-    throw new QueueError("validation_failed", `Unknown dependencies: ${ids.join(", ")}. A task can depend only on existing tasks of its tenant, or on members of its batch by ref.`, unknown);
+    throw new QueueError(
+      "validation_failed",
+      `Unknown tasks: ${ids.join(", ")}. A task can name (as dependency or parent) only existing tasks of its tenant, or members of its batch by ref.`,
+      unknown,
+    );
   }
 
   const out = new Array<Enqueued>(inputs.length);
@@ -83,6 +82,7 @@ export async function submit(
   for (const wave of waves) {
     const tasks = wave.map((i): NewTask => {
       const { ref: _ref, ...task } = inputs[i];
+      if (task.parentId?.startsWith(REF_PREFIX)) task.parentId = idOfRef.get(task.parentId.slice(REF_PREFIX.length))!;
       if (!task.dependsOn?.length) return task;
       const dependsOn = task.dependsOn.map((d) => (d.startsWith(REF_PREFIX) ? idOfRef.get(d.slice(REF_PREFIX.length))! : d));
       return {
@@ -104,5 +104,36 @@ export async function submit(
     );
     for (const i of wave) if (inputs[i].ref !== undefined) idOfRef.set(inputs[i].ref!, out[i].task.id);
   }
+  await registerChildren(env, tenant, inputs, out);
   return out;
+}
+
+/**
+ * Tells each parent about its new children before the enqueue is answered, so a
+ * client that seals a parent after its children's 201s cannot seal too early.
+ * (Each child's shard also sends the news through its mail: if this call fails,
+ * the answer is 503 and the news still arrives.) A parent whose children came in
+ * its own batch is sealed here, after they are all registered.
+ */
+async function registerChildren(env: Env, tenant: string, inputs: Submission[], made: Enqueued[]): Promise<void> {
+  const news: { to: string; mail: Mail }[] = [];
+  const sealed = new Set<string>();
+  made.forEach((m, i) => {
+    const parent = m.task.parentId;
+    if (!parent || !m.created) return;
+    news.push({ to: parent, mail: { kind: "child_added", parent, child: m.task.id } });
+    if (inputs[i].parentId?.startsWith(REF_PREFIX)) sealed.add(parent);
+  });
+  for (const parent of sealed) news.push({ to: parent, mail: { kind: "seal", parent } });
+  try {
+    await Promise.all(
+      groupByShard(news, (n) => n.to).map(async (g) => {
+        const address = { tenant, queue: g.queue, shard: g.shard };
+        unwrap(await shardOf(env, tenant, g.queue, g.shard).receive(address, g.items.map((n) => n.mail)));
+      }),
+    );
+  } catch (e) {
+    if (e instanceof QueueError) throw e;
+    throw new QueueError("unavailable", "The tasks were created, but their parents could not be told yet (they will be shortly). Wait before sealing a parent.");
+  }
 }

@@ -1,5 +1,5 @@
 import type { Task } from "../schema/api";
-import { bandOf, type TaskRow } from "../schema/shard";
+import { bandOf, type ChildCounts, type TaskRow } from "../schema/shard";
 import { parseTaskId } from "../durable/core/ids";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -24,6 +24,9 @@ export function taskView(row: TaskRow): Task {
     dependsOn: (json(row.dependsOn) as string[] | null) ?? [],
     waitingOn: (json(row.depsWaiting) as string[] | null) ?? [],
     onDependencyFailure: row.onDependencyFailure ?? "cancel",
+    waitForChildren: row.waitForChildren === 1,
+    sealed: row.sealed === 1,
+    children: childView(json(row.children) as ChildCounts | null),
     idempotencyKey: row.idempotencyKey,
     groupKey: row.groupKey,
     workerId: row.workerId,
@@ -37,6 +40,11 @@ export function taskView(row: TaskRow): Task {
     finishedAt: iso(row.finishedAt),
     expiresAt: row.status === "running" ? iso(row.dueAt) : null,
   };
+}
+
+function childView(c: ChildCounts | null): Task["children"] {
+  const counts = c ?? { total: 0, completed: 0, failed: 0, cancelled: 0 };
+  return { ...counts, active: counts.total - counts.completed - counts.failed - counts.cancelled };
 }
 
 /** The cursor of a page: the last item's, when the page is full (there may be more). */

@@ -2,6 +2,7 @@ import {
   DEFAULT_SETTINGS,
   TERMINAL,
   type Backoff,
+  type ChildCounts,
   type EventType,
   type QueueSettings,
   type Status,
@@ -54,6 +55,8 @@ export interface NewTask {
   /** of `dependsOn`: the ones the caller saw failed or cancelled */
   broken?: string[];
   onDependencyFailure?: "cancel" | "run";
+  /** run only after every child has finished (and the task is sealed) */
+  waitForChildren?: boolean;
 }
 
 /**
@@ -62,7 +65,10 @@ export interface NewTask {
  */
 export type Mail =
   | { kind: "register"; dep: string; dependent: string }
-  | { kind: "resolved"; dep: string; dependent: string; ok: boolean; status: string };
+  | { kind: "resolved"; dep: string; dependent: string; ok: boolean; status: string }
+  | { kind: "child_added"; parent: string; child: string }
+  | { kind: "child_finished"; parent: string; child: string; status: string; result: string | null }
+  | { kind: "seal"; parent: string };
 
 /** Where a shard is: its queue and number, and the tenant it belongs to (for addressing other shards). */
 export interface ShardAddress extends TaskAddress {
@@ -87,6 +93,8 @@ export interface Lease {
   task: TaskRow;
   leaseToken: string;
   expiresAt: number;
+  /** for a task that waited for its children: each child's result (JSON text; null unless it completed) */
+  childResults?: Record<string, string | null>;
 }
 
 export interface HeartbeatResult {
@@ -230,6 +238,23 @@ export class ShardEngine {
     return ids.map((id) => this.store.get(id)?.status ?? null);
   }
 
+  // seal: input = a parent's id. output: the parent; no more children will come, so it may run once they finish.
+  // errors: not_found.
+  seal(id: string): TaskRow {
+    return this.tx(() => {
+      this.mustGet(id);
+      this.local.push({ kind: "seal", parent: id });
+      this.drain();
+      return this.store.get(id)!;
+    });
+  }
+
+  // children: input = a parent's id, a cursor. output: its children's ids in id order, with how each finished (or `active`).
+  children(parent: string, after: string | undefined, limit: number) {
+    this.catchUp();
+    return this.store.listChildren(parent, after, limit).map(({ child, status }) => ({ id: child, status }));
+  }
+
   /** Messages due for delivery to other shards. */
   mailDue(limit = DUE_BATCH): OutgoingMail[] {
     return this.store.dueMail(this.clock.now(), limit).map((m) => ({ seq: m.seq, target: m.target, attempts: m.attempts, mail: JSON.parse(m.body) as Mail }));
@@ -268,7 +293,9 @@ export class ShardEngine {
           startedAt: now,
           dueAt: now + row.timeoutMs,
         });
-        return { task, leaseToken, expiresAt: now + row.timeoutMs };
+        const lease: Lease = { task, leaseToken, expiresAt: now + row.timeoutMs };
+        if (row.waitForChildren) lease.childResults = this.childResults(row.id);
+        return lease;
       });
     });
   }
@@ -489,6 +516,9 @@ export class ShardEngine {
       onDependencyFailure: input.onDependencyFailure === "run" ? "run" : null,
       hasDependents: null,
       parentId: input.parentId ?? null,
+      waitForChildren: input.waitForChildren ? 1 : null,
+      sealed: null,
+      children: null,
       idempotencyKey: input.idempotencyKey ?? null,
       groupKey: input.groupKey ?? null,
       workerId: null,
@@ -504,8 +534,9 @@ export class ShardEngine {
     };
     const satisfied = new Set(input.satisfied);
     const waiting = [...new Set(input.dependsOn ?? [])].filter((d) => !satisfied.has(d));
-    if (waiting.length > 0) Object.assign(row, { status: "blocked", depsWaiting: JSON.stringify(waiting), dueAt: null });
-    else Object.assign(row, runAt > now ? this.schedule(runAt) : this.ready(now));
+    if (waiting.length > 0 || input.waitForChildren) {
+      Object.assign(row, { status: "blocked", depsWaiting: waiting.length > 0 ? JSON.stringify(waiting) : null, dueAt: null });
+    } else Object.assign(row, runAt > now ? this.schedule(runAt) : this.ready(now));
     this.store.insert(row);
     const { leaseToken: _hidden, ...changes } = row;
     this.emit("enqueued", row.id, changes);
@@ -514,6 +545,7 @@ export class ShardEngine {
       if (broken.has(dep)) this.local.push({ kind: "resolved", dep, dependent: row.id, ok: false, status: "failed or cancelled" });
       else this.send(dep, { kind: "register", dep, dependent: row.id });
     }
+    if (row.parentId) this.send(row.parentId, { kind: "child_added", parent: row.parentId, child: row.id });
     return { task: row, created: true };
   }
 
@@ -548,30 +580,96 @@ export class ShardEngine {
   }
 
   private apply(mail: Mail): void {
-    if (mail.kind === "register") {
-      const dep = this.store.get(mail.dep);
-      const answer = (ok: boolean, status: string) => this.send(mail.dependent, { kind: "resolved", dep: mail.dep, dependent: mail.dependent, ok, status });
-      if (!dep) return answer(false, "missing");
-      if (dep.status === "completed") return answer(true, dep.status);
-      if (dep.status === "failed" || dep.status === "cancelled") return answer(false, dep.status);
-      this.store.addDependent(dep.id, mail.dependent);
-      if (!dep.hasDependents) this.store.update(dep.id, { hasDependents: 1 });
-      return;
+    switch (mail.kind) {
+      case "register":
+        return this.register(mail.dep, mail.dependent);
+      case "resolved":
+        return this.resolved(mail);
+      case "child_added":
+      case "child_finished":
+        return this.childNews(mail);
+      case "seal": {
+        const row = this.store.get(mail.parent);
+        if (!row || row.sealed) return;
+        if (row.status === "blocked") return this.unblockIfReady(row, { sealed: 1 }, "sealed");
+        this.transition(row, "sealed", { sealed: 1 });
+      }
     }
+  }
+
+  /** At the dependency's shard: answer at once if it has finished, else remember who waits. */
+  private register(depId: string, dependent: string): void {
+    const dep = this.store.get(depId);
+    const answer = (ok: boolean, status: string) => this.send(dependent, { kind: "resolved", dep: depId, dependent, ok, status });
+    if (!dep) return answer(false, "missing");
+    if (dep.status === "completed") return answer(true, dep.status);
+    if (dep.status === "failed" || dep.status === "cancelled") return answer(false, dep.status);
+    this.store.addDependent(dep.id, dependent);
+    if (!dep.hasDependents) this.store.update(dep.id, { hasDependents: 1 });
+  }
+
+  /** At the dependent's shard: one dependency has finished. */
+  private resolved(mail: Extract<Mail, { kind: "resolved" }>): void {
     const row = this.store.get(mail.dependent);
     if (!row || row.status !== "blocked") return; // cancelled meanwhile, or a duplicate
     const waiting = JSON.parse(row.depsWaiting ?? "[]") as string[];
     const next = resolveDependency(waiting, mail.dep, mail.ok, row.onDependencyFailure ?? "cancel");
     if (next.action === "none") return;
     const depsWaiting = next.waiting.length > 0 ? JSON.stringify(next.waiting) : null;
-    if (next.action === "wait") {
-      this.store.update(row.id, { depsWaiting });
-    } else if (next.action === "cancel") {
+    if (next.action === "cancel") {
       const error = JSON.stringify({ message: `Dependency ${mail.dep} ${mail.status === "missing" ? "no longer exists" : `ended ${mail.status}`}.` });
       this.finish(row, "cancelled", "cancelled", { depsWaiting, error });
     } else {
-      const now = this.clock.now();
-      this.transition(row, "unblocked", { ...(row.runAt > now ? this.schedule(row.runAt) : this.ready(now)), depsWaiting });
+      this.unblockIfReady(row, { depsWaiting }, "unblocked");
+    }
+  }
+
+  /** At the parent's shard: a child was added or has finished. Each child counts once, whatever the order of the news. */
+  private childNews(mail: Extract<Mail, { kind: "child_added" | "child_finished" }>): void {
+    const parent = this.store.get(mail.parent);
+    if (!parent) return;
+    const known = this.store.getChild(mail.parent, mail.child);
+    const counts = childCounts(parent);
+    if (mail.kind === "child_added") {
+      if (known) return;
+      this.store.putChild(mail.parent, mail.child, "active", null);
+      counts.total++;
+    } else {
+      if (known && known.status !== "active") return;
+      this.store.putChild(mail.parent, mail.child, mail.status, mail.result);
+      if (!known) counts.total++;
+      if (mail.status === "completed" || mail.status === "failed" || mail.status === "cancelled") counts[mail.status]++;
+    }
+    const patch = { children: JSON.stringify(counts) };
+    if (parent.status === "blocked") this.unblockIfReady(parent, patch, "child_finished");
+    else this.store.update(parent.id, patch);
+  }
+
+  /**
+   * Applies `patch` to a blocked task and lets it run if nothing holds it any more:
+   * no open dependency and, for a parent that waits, sealed with every child finished.
+   */
+  private unblockIfReady(row: TaskRow, patch: Partial<TaskRow>, type: "sealed" | "unblocked" | "child_finished"): void {
+    const after = { ...row, ...patch };
+    const counts = childCounts(after);
+    const childrenDone = !after.waitForChildren || (after.sealed === 1 && counts.completed + counts.failed + counts.cancelled === counts.total);
+    if (after.depsWaiting !== null || !childrenDone) {
+      if (type === "sealed") this.transition(row, type, patch);
+      else this.store.update(row.id, patch);
+      return;
+    }
+    const now = this.clock.now();
+    this.transition(row, "unblocked", { ...patch, ...(row.runAt > now ? this.schedule(row.runAt) : this.ready(now)) });
+  }
+
+  /** Each child's result, for the lease of a parent that waited for them. */
+  private childResults(parent: string): Record<string, string | null> {
+    const out: Record<string, string | null> = {};
+    for (let after: string | undefined; ; ) {
+      const page = this.store.listChildren(parent, after, 1000);
+      for (const c of page) out[c.child] = c.status === "completed" ? c.result : null;
+      if (page.length < 1000) return out;
+      after = page[page.length - 1].child;
     }
   }
 
@@ -705,6 +803,7 @@ export class ShardEngine {
         this.send(dependent, { kind: "resolved", dep: row.id, dependent, ok: status === "completed", status });
       }
     }
+    if (row.parentId) this.send(row.parentId, { kind: "child_finished", parent: row.parentId, child: row.id, status, result: done.result });
     return done;
   }
 
@@ -752,6 +851,10 @@ export class ShardEngine {
     this.events.push({ type, id, at: this.clock.now(), changes });
     if (changes.dueAt != null) this.noteDue(changes.dueAt);
   }
+}
+
+function childCounts(row: TaskRow): ChildCounts {
+  return row.children ? (JSON.parse(row.children) as ChildCounts) : { total: 0, completed: 0, failed: 0, cancelled: 0 };
 }
 
 function min(a: number | null, b: number): number {

@@ -1,5 +1,5 @@
 import { type Status, type TaskEvent, type TaskRow } from "../../schema/shard";
-import type { MailRow, ShardStore } from "./store";
+import type { ChildRow, MailRow, ShardStore } from "./store";
 
 /** ShardStore over plain maps: the reference the SQL store is checked against, and the unit tests' storage. */
 export class MemoryStore implements ShardStore {
@@ -9,6 +9,8 @@ export class MemoryStore implements ShardStore {
   /** `dep dependent` pairs */
   readonly edges = new Set<string>();
   readonly mail: (MailRow & { nextAt: number })[] = [];
+  /** keyed `parent child` */
+  readonly children = new Map<string, ChildRow>();
   private mailSeq = 0;
 
   transaction<T>(fn: () => T): T {
@@ -16,6 +18,7 @@ export class MemoryStore implements ShardStore {
     const outbox = this.outbox.length;
     const edges = new Set(this.edges);
     const mail = this.mail.map((m) => ({ ...m }));
+    const children = new Map(this.children);
     try {
       return fn();
     } catch (e) {
@@ -25,6 +28,8 @@ export class MemoryStore implements ShardStore {
       this.edges.clear();
       for (const edge of edges) this.edges.add(edge);
       this.mail.splice(0, this.mail.length, ...mail);
+      this.children.clear();
+      for (const [k, v] of children) this.children.set(k, v);
       throw e;
     }
   }
@@ -154,6 +159,23 @@ export class MemoryStore implements ShardStore {
   retryMail(seq: number, attempts: number, nextAt: number): void {
     const m = this.mail.find((x) => x.seq === seq);
     if (m) Object.assign(m, { attempts, nextAt });
+  }
+
+  getChild(parent: string, child: string): ChildRow | null {
+    const row = this.children.get(`${parent} ${child}`);
+    return row ? { ...row } : null;
+  }
+
+  putChild(parent: string, child: string, status: string, result: string | null): void {
+    this.children.set(`${parent} ${child}`, { child, status, result });
+  }
+
+  listChildren(parent: string, after: string | undefined, limit: number): ChildRow[] {
+    return [...this.children]
+      .filter(([k, v]) => k.startsWith(`${parent} `) && (after === undefined || v.child > after))
+      .map(([, v]) => ({ ...v }))
+      .sort((a, b) => (a.child < b.child ? -1 : 1))
+      .slice(0, limit);
   }
 
   private where(pred: (r: TaskRow) => boolean): TaskRow[] {

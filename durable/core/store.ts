@@ -43,6 +43,19 @@ export interface ShardStore {
   deleteMail(seqs: number[]): void;
   /** A failed delivery: try again at `nextAt`. */
   retryMail(seq: number, attempts: number, nextAt: number): void;
+  getChild(parent: string, child: string): ChildRow | null;
+  /** Inserts or replaces the record of `child` under `parent`. */
+  putChild(parent: string, child: string, status: string, result: string | null): void;
+  /** Children of `parent` in id order after `after`. */
+  listChildren(parent: string, after: string | undefined, limit: number): ChildRow[];
+}
+
+export interface ChildRow {
+  child: string;
+  /** `active`, or how the child finished */
+  status: string;
+  /** JSON text */
+  result: string | null;
 }
 
 export interface MailRow {

@@ -94,6 +94,20 @@ describe("the edgeq CLI against the local stack", { timeout: 60_000 }, () => {
     expect(await cli(["retry", id])).toMatchObject({ code: 0, stdout: `${id} pending\n` });
   });
 
+  it("dependencies and children from the command line: --depends-on, --parent, --wait-for-children, children, seal", async () => {
+    const queue = fresh("dag");
+    const first = (await cli(["enqueue", queue, "upload"])).stdout.trim();
+    const after = (await cli(["enqueue", queue, "resize", "--depends-on", first])).stdout.trim();
+    expect((await cli(["get", after])).stdout).toMatch(/^status\s+blocked$/m);
+    const parent = (await cli(["enqueue", queue, "digest", "--wait-for-children"])).stdout.trim();
+    const child = (await cli(["enqueue", queue, "page", "--parent", parent])).stdout.trim();
+    const children = await cli(["children", parent]);
+    expect(children.stdout).toMatch(new RegExp(`^${child.replace(/\./g, "\\.")}\\s+page\\s+pending`, "m"));
+    expect(await cli(["seal", parent])).toMatchObject({ code: 0, stdout: `${parent} blocked (sealed)\n` });
+    const bad = await cli(["enqueue", queue, "x", "--depends-on", "01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.nowhere"]);
+    expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining("/dependsOn/0: task 01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.nowhere does not exist") });
+  });
+
   it("an API error exits 1 with the problem's title, detail and pointers", async () => {
     const run = await cli(["enqueue", fresh("cli"), "x", "--priority", "11"]);
     expect(run.code).toBe(1);

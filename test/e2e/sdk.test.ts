@@ -100,6 +100,30 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
     await running;
   });
 
+  it("a parent that waits for its children gets their results in its handler", async () => {
+    const queue = edgeq.queue(fresh("fanin"));
+    const [parent, ...kids] = await queue.addBulk([
+      { name: "sum", ref: "sum", waitForChildren: true },
+      ...[1, 2, 3].map((n) => ({ name: "square", parentId: "ref:sum", payload: { n } })),
+    ]);
+    let seen: Record<string, unknown> | undefined;
+    const worker = new Worker(edgeq, queue.name, async (task, { childResults }) => {
+      if (task.name === "square") return ((task.payload as { n: number }).n) ** 2;
+      seen = childResults;
+      return Object.values(childResults ?? {}).reduce((a: number, b) => a + (b as number), 0);
+    }, { concurrency: 4, waitMs: 500 });
+    const running = worker.run();
+    const done = await until(async () => {
+      const t = await edgeq.get(parent.id);
+      return t.status === "completed" && t;
+    });
+    expect(done.result).toBe(14);
+    expect(seen).toEqual(Object.fromEntries(kids.map((k, i) => [k.id, (i + 1) ** 2])));
+    expect((await edgeq.children(parent.id)).items.map((t) => t.status)).toEqual(["completed", "completed", "completed"]);
+    await worker.close();
+    await running;
+  });
+
   it("a cancel request reaches the handler as an aborted signal, and the task ends cancelled", async () => {
     const queue = edgeq.queue(fresh("cancel"));
     const task = await queue.add("waits", null, { timeoutMs: 600 });

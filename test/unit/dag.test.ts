@@ -157,3 +157,46 @@ describe("dependencies across shards (engine, messages carried by hand)", () => 
     expect(c.get(b.id).status).toBe("cancelled");
   });
 });
+
+describe("parents and children across shards (engine)", () => {
+  it("a parent that waits runs after it is sealed and every child has finished, with their results", () => {
+    const c = cluster(3);
+    const parent = c.add(0, { name: "digest", payload: "null", waitForChildren: true });
+    expect(parent.status).toBe("blocked");
+    const kids = [1, 2, 0].map((shard, i) => c.add(shard, { name: `render-${i}`, payload: "null", parentId: parent.id, maxAttempts: 1 }));
+    c.deliver();
+    expect(JSON.parse(c.get(parent.id).children!)).toEqual({ total: 3, completed: 0, failed: 0, cancelled: 0 });
+    c.run(kids[0].id, "complete");
+    c.run(kids[1].id, "fail");
+    c.engines[0].cancel(kids[2].id);
+    c.deliver();
+    expect(c.get(parent.id).status).toBe("blocked"); // not sealed: more children may come
+    expect(c.engines[0].seal(parent.id).status).toBe("pending");
+    expect(JSON.parse(c.get(parent.id).children!)).toEqual({ total: 3, completed: 1, failed: 1, cancelled: 1 });
+    const lease = c.engines[0].lease("w", 10, { ...DEFAULT_SETTINGS, shards: 3 }).find((l) => l.task.id === parent.id)!;
+    expect(lease.childResults).toEqual({ [kids[0].id]: '"ok"', [kids[1].id]: null, [kids[2].id]: null });
+  });
+
+  it("sealed before the children finish, it waits for them; news arriving out of order counts each child once", () => {
+    const c = cluster(2);
+    const parent = c.add(0, { name: "p", payload: "null", waitForChildren: true });
+    const kid = c.add(1, { name: "k", payload: "null", parentId: parent.id });
+    // The child finishes before its 'added' news is delivered: both messages then arrive, finished first.
+    c.run(kid.id, "complete");
+    const due = c.engines[1].mailDue();
+    expect(due.map((m) => m.mail.kind)).toEqual(["child_added", "child_finished"]);
+    c.engines[0].receive({ tenant: "t", queue: "q", shard: 0 }, [due[1].mail, due[0].mail, due[1].mail]);
+    c.engines[1].mailDelivered(due.map((m) => m.seq));
+    expect(JSON.parse(c.get(parent.id).children!)).toEqual({ total: 1, completed: 1, failed: 0, cancelled: 0 });
+    expect(c.engines[0].seal(parent.id).status).toBe("pending");
+    expect(c.engines[0].children(parent.id, undefined, 10)).toEqual([{ id: kid.id, status: "completed" }]);
+  });
+
+  it("a parent without waitForChildren runs at once and still counts its children", () => {
+    const c = cluster(1);
+    const parent = c.add(0, { name: "p", payload: "null" });
+    c.add(0, { name: "k", payload: "null", parentId: parent.id });
+    expect(c.get(parent.id).status).toBe("pending");
+    expect(JSON.parse(c.get(parent.id).children!).total).toBe(1);
+  });
+});

@@ -50,13 +50,18 @@ describe("dependencies (DAG) across shards", () => {
     expect(report).toMatchObject({ status: "blocked", dependsOn: [left.id, right.id], waitingOn: [left.id, right.id] });
     expect(upload.status).toBe("pending");
 
-    const order: string[][] = [];
-    for (let round = 0; order.flat().length < 4 && round < 50; round++) {
+    // Each round leases what is ready and completes it; a task's round must come after its dependencies' rounds.
+    const roundOf = new Map<string, number>();
+    for (let round = 0; roundOf.size < 4 && round < 100; round++) {
       const ran = await runReady(q);
-      if (ran.length > 0) order.push(ran.sort());
-      else await new Promise((r) => setTimeout(r, 20));
+      for (const id of ran) roundOf.set(id, round);
+      if (ran.length === 0) await new Promise((r) => setTimeout(r, 20));
     }
-    expect(order).toEqual([[upload.id], [left.id, right.id].sort(), [report.id]]);
+    expect(roundOf.size).toBe(4);
+    const at = (t: { id: string }) => roundOf.get(t.id)!;
+    expect(at(left)).toBeGreaterThan(at(upload));
+    expect(at(right)).toBeGreaterThan(at(upload));
+    expect(at(report)).toBeGreaterThan(Math.max(at(left), at(right)));
     expect((await api("GET", `/api/v1/tasks/${report.id}`)).body).toMatchObject({ status: "completed", waitingOn: [] });
   });
 
@@ -155,4 +160,74 @@ describe("dependencies (DAG) across shards", () => {
     expectProblem(missingRef, 400, "validation_failed");
     expect((await api("GET", `/api/v1/queues/${q}`)).body.counts).toEqual({});
   });
+
+  it("parentId across queues must exist, like a dependency", async () => {
+    const q = await queueWith(1);
+    const ghost = "01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.nowhere";
+    const res = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "orphan", parentId: ghost });
+    expectProblem(res, 400, "validation_failed");
+    expect(res.body.errors).toEqual([{ pointer: "/parentId", detail: `task ${ghost} does not exist` }]);
+  });
 });
+
+describe("parents and children across shards", () => {
+  it("a fan-in of 200 children to one parent: the parent runs last and receives every result", async () => {
+    const q = await queueWith(4);
+    const children = Array.from({ length: 200 }, (_, i) => ({ name: "render", parentId: "ref:digest", payload: { page: i } }));
+    const { status: code, body } = await api("POST", `/api/v1/queues/${q}/tasks/batch`, {
+      tasks: [{ name: "digest", ref: "digest", waitForChildren: true, priority: 10 }, ...children],
+    });
+    expect(code).toBe(201);
+    const parent = body.tasks[0];
+    // Sealed by its batch, and every child registered before the answer.
+    const before = (await api("GET", `/api/v1/tasks/${parent.id}`)).body;
+    expect(before).toMatchObject({ status: "blocked", waitForChildren: true, sealed: true, children: { total: 200, active: 200 } });
+
+    let leased: { task: { id: string; name: string; payload: { page: number }; children: unknown }; leaseToken: string; childResults?: Record<string, unknown> }[] = [];
+    const ran: string[] = [];
+    for (let round = 0; !ran.includes(parent.id) && round < 100; round++) {
+      leased = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 100 })).body.leases;
+      if (leased.length === 0) {
+        await new Promise((r) => setTimeout(r, 20));
+        continue;
+      }
+      const items = leased
+        .filter((l) => l.task.id !== parent.id)
+        .map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, result: { page: l.task.payload.page } }));
+      if (items.length > 0) await api("POST", "/api/v1/leases/complete", { items });
+      ran.push(...leased.map((l) => l.task.id));
+    }
+    expect(ran.at(-1)).toBe(parent.id);
+    expect(ran).toHaveLength(201);
+    const lease = leased.find((l) => l.task.id === parent.id)!;
+    expect(Object.keys(lease.childResults!)).toHaveLength(200);
+    body.tasks.slice(1).forEach((child: { id: string }, i: number) => expect(lease.childResults![child.id]).toEqual({ page: i }));
+    expect(lease.task.children).toEqual({ total: 200, active: 0, completed: 200, failed: 0, cancelled: 0 });
+
+    const page1 = (await api("GET", `/api/v1/tasks/${parent.id}/children?limit=150`)).body;
+    const page2 = (await api("GET", `/api/v1/tasks/${parent.id}/children?limit=150&cursor=${page1.nextCursor}`)).body;
+    const listed = [...page1.items, ...page2.items];
+    expect(listed.map((t: { id: string }) => t.id)).toEqual(body.tasks.slice(1).map((t: { id: string }) => t.id).sort());
+    expect(listed.every((t: { status: string; parentId: string }) => t.status === "completed" && t.parentId === parent.id)).toBe(true);
+    expect(page2.nextCursor).toBeNull();
+  });
+
+  it("children added by later calls: the parent waits for POST /seal, then for the children still running", async () => {
+    const q = await queueWith(2);
+    const parent = (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "parent", waitForChildren: true })).body;
+    expect(parent).toMatchObject({ status: "blocked", sealed: false });
+    const a = (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "a", parentId: parent.id })).body;
+    const b = (await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: [{ name: "b", parentId: parent.id }] })).body.tasks[0];
+    // Registered with the parent by the time the enqueue answered.
+    expect((await api("GET", `/api/v1/tasks/${parent.id}`)).body.children).toMatchObject({ total: 2, active: 2 });
+    expect(await runReady(q, (id) => (id === a.id ? "complete" : "fail"))).toHaveLength(2);
+    await until(async () => (await api("GET", `/api/v1/tasks/${parent.id}`)).body.children.active === 0);
+    expect(await status(parent.id)).toBe("blocked");
+    const sealed = await api("POST", `/api/v1/tasks/${parent.id}/seal`);
+    expect(sealed.body).toMatchObject({ status: "pending", sealed: true, children: { total: 2, completed: 1, failed: 1 } });
+    const [lease] = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 1 })).body.leases;
+    expect(lease.childResults).toEqual({ [a.id]: null, [b.id]: null });
+    expectProblem(await api("POST", "/api/v1/tasks/01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.nowhere/seal"), 404, "not_found");
+  });
+});
+

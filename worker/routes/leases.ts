@@ -82,7 +82,12 @@ leases.openapi(
       );
       return c.json({ leases: [] }, 200);
     }
-    const out = got.map((l) => ({ task: taskView(l.task), leaseToken: l.leaseToken, expiresAt: iso(l.expiresAt)! }));
+    const out = got.map((l) => ({
+      task: taskView(l.task),
+      leaseToken: l.leaseToken,
+      expiresAt: iso(l.expiresAt)!,
+      ...(l.childResults ? { childResults: Object.fromEntries(Object.entries(l.childResults).map(([id, r]) => [id, r === null ? null : JSON.parse(r)])) } : {}),
+    }));
     return c.json({ leases: out }, 200);
   },
 );

@@ -8,18 +8,21 @@ import {
   FailBody,
   HeartbeatBody,
   HeartbeatResponse,
+  ListQuery,
   QueueName,
   ReleaseBody,
   TaskIdSchema,
+  TaskList,
   TaskSchema,
 } from "../../schema/api";
+import type { TaskRow } from "../../schema/shard";
 import type { AppEnv } from "../env";
 import { permit } from "../middleware/auth";
 import { newTask, optionalJson } from "../input";
 import { errors, jsonBody, jsonResponse } from "../openapi";
-import { ensureQueue, shardOfTask } from "../shards";
+import { ensureQueue, groupByShard, shardOf, shardOfTask } from "../shards";
 import { submit } from "../submit";
-import { iso, taskView } from "../view";
+import { iso, nextCursor, taskView } from "../view";
 
 const QueueParam = z.object({ queue: QueueName });
 const IdParam = z.object({ id: TaskIdSchema });
@@ -123,6 +126,48 @@ tasks.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     return c.json(taskView(unwrap(await taskShard(c.env, c.var.tenant, id).retry(id))), 200);
+  },
+);
+
+tasks.openapi(
+  action(
+    "seal",
+    "Seal a parent: no more children will come",
+    "A parent with waitForChildren runs once it is sealed and all its children have finished. A parent whose children were enqueued in its own batch is sealed already.",
+  ),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(taskView(unwrap(await taskShard(c.env, c.var.tenant, id).seal(id))), 200);
+  },
+);
+
+tasks.openapi(
+  createRoute({
+    method: "get",
+    path: "/tasks/{id}/children",
+    tags: ["tasks"],
+    summary: "List a parent's children",
+    middleware: [permit("read")] as const,
+    description: "In id (creation) order. Pass `nextCursor` back as `cursor`. The parent's `children` field has the counts by outcome.",
+    request: { params: IdParam, query: z.object({ limit: ListQuery.shape.limit, cursor: ListQuery.shape.cursor }) },
+    responses: { 200: jsonResponse(TaskList, "the children"), ...errors(404) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const { limit, cursor } = c.req.valid("query");
+    const stub = taskShard(c.env, c.var.tenant, id);
+    if (!unwrap(await stub.get(id))) throw new QueueError("not_found", `Task ${id} does not exist.`);
+    const page = unwrap(await stub.children(id, cursor, limit));
+    // The children themselves live in their own shards: one call per shard.
+    const rows = new Map<string, TaskRow>();
+    await Promise.all(
+      groupByShard(page, (child) => child.id).map(async (g) => {
+        const found = unwrap(await shardOf(c.env, c.var.tenant, g.queue, g.shard).getMany(g.items.map((child) => child.id)));
+        for (const row of found) rows.set(row.id, row);
+      }),
+    );
+    const items = page.flatMap((child) => (rows.has(child.id) ? [taskView(rows.get(child.id)!)] : []));
+    return c.json({ items, nextCursor: nextCursor(page, limit, (child) => child.id) }, 200);
   },
 );
 
