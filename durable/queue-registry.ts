@@ -60,12 +60,34 @@ export function applyPatch(current: QueueSettings, patch: SettingsPatchInput & {
     "invalid_state",
     `The queue has ${current.shards} shards; the count may only grow, so ask for ${current.shards} or more.`,
   );
-  return {
+  const { groupLimits, ...rest } = patch;
+  const groups = current.groupLimits ?? DEFAULT_SETTINGS.groupLimits!;
+  const overrides = { ...groups.overrides };
+  for (const [key, limits] of Object.entries(groupLimits?.overrides ?? {})) {
+    if (limits === null) delete overrides[key];
+    else overrides[key] = limits;
+  }
+  const next: QueueSettings = {
+    ...DEFAULT_SETTINGS,
     ...current,
-    ...patch,
+    ...rest,
     version: current.version + 1,
     defaults: { ...current.defaults, ...patch.defaults },
+    groupLimits: { default: groupLimits?.default === undefined ? groups.default : groupLimits.default, overrides },
   };
+  // A queue-wide limit is split over the shards (docs/ARCHITECTURE.md, Flow control): each needs a part of at least 1.
+  const { shards } = next;
+  check(
+    next.concurrency == null || next.concurrency >= shards,
+    "invalid_state",
+    `A concurrency cap of ${next.concurrency} cannot be split over ${shards} shards; use a cap of at least ${shards}.`,
+  );
+  check(
+    next.startLimit == null || next.startLimit.count >= shards,
+    "invalid_state",
+    `A start limit of ${next.startLimit?.count} cannot be split over ${shards} shards; allow at least ${shards} starts per interval.`,
+  );
+  return next;
 }
 
 /** One per tenant: the tenant's queues and their settings (queues are created on first use), and its API keys. */

@@ -73,6 +73,10 @@ export class QueueShard extends DurableObject<Env> {
     return this.call(() => ids.map((id) => this.engine.get(id)).filter((row): row is TaskRow => row !== null));
   }
 
+  groups() {
+    return this.call(() => this.engine.groups());
+  }
+
   seal(id: string) {
     return this.call(() => this.engine.seal(id));
   }

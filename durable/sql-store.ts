@@ -96,6 +96,26 @@ export class SqlStore implements ShardStore {
     return this.all(`${SELECT} WHERE status = 'pending' ORDER BY priority DESC, ready_at, seq LIMIT ?`, limit);
   }
 
+  readyInGroup(group: string, limit: number, offset: number): TaskRow[] {
+    this.flush();
+    if (group === "") {
+      return this.all(`${SELECT} WHERE status = 'pending' AND group_key IS NULL ORDER BY priority DESC, ready_at, seq LIMIT ? OFFSET ?`, limit, offset);
+    }
+    return this.all(
+      `${SELECT} WHERE status = 'pending' AND group_key = ? ORDER BY priority DESC, ready_at, seq LIMIT ? OFFSET ?`,
+      group,
+      limit,
+      offset,
+    );
+  }
+
+  flowCounts(): { group: string; status: "pending" | "running"; n: number }[] {
+    this.flush();
+    return this.run(
+      "SELECT coalesce(group_key, '') AS grp, status, count(*) AS n FROM tasks WHERE status IN ('pending', 'running') GROUP BY grp, status",
+    ).map((r) => ({ group: r.grp as string, status: r.status as "pending" | "running", n: r.n as number }));
+  }
+
   scheduled(limit: number): TaskRow[] {
     this.flush();
     return this.all(`${SELECT} WHERE due_at IS NOT NULL AND status = 'scheduled' ORDER BY due_at LIMIT ?`, limit);

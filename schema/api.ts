@@ -199,6 +199,19 @@ export const ItemResults = z
   })
   .openapi("ItemResults");
 
+export const StartLimitSchema = z
+  .object({ count: z.number().int().min(1).max(1_000_000), perMs: z.number().int().min(100).max(DAY) })
+  .strict()
+  .openapi("StartLimit", { description: "at most `count` task starts in any `perMs` window", example: { count: 50, perMs: 1000 } });
+
+export const GroupLimitsSchema = z
+  .object({
+    concurrency: z.number().int().min(1).max(1_000_000).nullable().optional(),
+    startLimit: StartLimitSchema.nullable().optional(),
+  })
+  .strict()
+  .openapi("GroupLimits");
+
 export const SettingsSchema = z
   .object({
     version: z.number().int().openapi({ description: "grows with every change" }),
@@ -207,6 +220,9 @@ export const SettingsSchema = z
     defaults: z.object({ maxAttempts: z.number().int(), backoff: BackoffSchema, timeoutMs: z.number().int() }),
     retentionDays: z.number().int(),
     idempotencyWindowMs: z.number().int(),
+    concurrency: z.number().int().nullable().openapi({ description: "most tasks running at once across the queue" }),
+    startLimit: StartLimitSchema.nullable(),
+    groupLimits: z.object({ default: GroupLimitsSchema.nullable(), overrides: z.record(z.string(), GroupLimitsSchema) }),
   })
   .openapi("QueueSettings");
 
@@ -219,10 +235,35 @@ export const SettingsPatch = z
       .optional(),
     retentionDays: z.number().int().min(1).max(365).optional(),
     idempotencyWindowMs: z.number().int().min(1000).max(30 * DAY).optional(),
+    concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .nullable()
+      .optional()
+      .openapi({ description: "most tasks running at once across the queue; null removes the cap" }),
+    startLimit: StartLimitSchema.nullable().optional().openapi({ description: "most task starts per interval; null removes it" }),
+    groupLimits: z
+      .object({
+        default: GroupLimitsSchema.nullable().optional().openapi({ description: "limits of every group without an override" }),
+        overrides: z
+          .record(z.string().min(1).max(200), GroupLimitsSchema.nullable())
+          .optional()
+          .openapi({ description: "limits by group key, merged into the current ones; null removes an override" }),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .openapi("QueueSettingsPatch");
 export type SettingsPatchInput = z.infer<typeof SettingsPatch>;
+
+export const GroupList = z
+  .object({
+    items: z.array(z.object({ group: z.string(), pending: z.number().int(), running: z.number().int() })),
+  })
+  .openapi("GroupList");
 
 export const Counts = z.record(z.string(), z.number().int()).openapi("StatusCounts");
 

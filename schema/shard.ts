@@ -137,6 +137,18 @@ export const TASK_COLUMNS: { readonly [K in keyof TaskRow]: string } = {
 
 export const TASK_FIELDS = Object.keys(TASK_COLUMNS) as (keyof TaskRow)[];
 
+/** At most `count` task starts in any window of `perMs`. */
+export interface StartLimit {
+  count: number;
+  perMs: number;
+}
+
+/** Flow control for one group of a queue's tasks (tasks with the same groupKey). */
+export interface GroupLimits {
+  concurrency?: number | null;
+  startLimit?: StartLimit | null;
+}
+
 /** Per-queue settings, held by the QueueRegistry and passed to shards with each call. */
 export interface QueueSettings {
   /** grows with every change, so a shard can tell a stale cached copy from a newer one */
@@ -146,6 +158,12 @@ export interface QueueSettings {
   defaults: { maxAttempts: number; backoff: Backoff; timeoutMs: number };
   retentionDays: number;
   idempotencyWindowMs: number;
+  /** most tasks running at once across the queue (null: no cap); absent in settings stored before flow control */
+  concurrency?: number | null;
+  /** most task starts per interval across the queue */
+  startLimit?: StartLimit | null;
+  /** per-group limits: one default for every group, overrides by group key */
+  groupLimits?: { default: GroupLimits | null; overrides: Record<string, GroupLimits> };
 }
 
 export const DEFAULT_SETTINGS: QueueSettings = {
@@ -159,6 +177,9 @@ export const DEFAULT_SETTINGS: QueueSettings = {
   },
   retentionDays: 7,
   idempotencyWindowMs: 24 * 3600_000,
+  concurrency: null,
+  startLimit: null,
+  groupLimits: { default: null, overrides: {} },
 };
 
 /** One line of the shard's outbox: what changed, for history and live metrics. */

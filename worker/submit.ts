@@ -10,12 +10,17 @@ import { groupByShard, shardOf } from "./shards";
 export type Submission = NewTask & { ref?: string };
 
 /**
- * Which shard each task goes to: a task with an idempotency key to hash(key) % S
- * (so a replay meets the first), the rest round-robin from a random start.
+ * Which shard each task goes to: a task with a group key to hash(group) % S, so a
+ * group lives in one shard and its limits hold there exactly; else one with an
+ * idempotency key to hash(key) % S (so a replay meets the first); the rest
+ * round-robin from a random start.
  */
 function placement(inputs: NewTask[], shards: number): number[] {
   let next = Math.floor(Math.random() * shards);
-  return inputs.map((t) => (t.idempotencyKey !== undefined ? shardForKey(t.idempotencyKey, shards) : next++ % shards));
+  return inputs.map((t) => {
+    const key = t.groupKey ?? t.idempotencyKey;
+    return key !== undefined ? shardForKey(key, shards) : next++ % shards;
+  });
 }
 
 function refused(problems: DagProblem[], pointer: (i: number) => string): QueueError {

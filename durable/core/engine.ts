@@ -11,6 +11,7 @@ import {
 } from "../../schema/shard";
 import { backoffDelay } from "./backoff";
 import { resolveDependency } from "./dag";
+import { limitsOf, shareOf, startShare, StartWindow } from "./flow";
 import { QueueError, check, type Problem } from "./errors";
 import { parseTaskId, taskId, UlidFactory, type TaskAddress } from "./ids";
 import type { ShardStore } from "./store";
@@ -132,6 +133,25 @@ export const SWEEP_BATCH = 2000;
 const SETTINGS_KEY = "settings";
 const SWEEP_KEY = "sweep";
 const ADDRESS_KEY = "address";
+const STARTS_KEY = "starts";
+
+/** What the shard knows of its running and ready work by group, kept current by every transition once loaded. */
+interface FlowState {
+  running: number;
+  /** per group ("" = no group): tasks pending and running */
+  groups: Map<string, { pending: number; running: number }>;
+  /** start times under the queue's start limit, and under each group's */
+  starts: StartWindow;
+  groupStarts: Map<string, StartWindow>;
+  /** the group served last, so the next lease starts after it */
+  cursor: string;
+}
+
+export interface GroupDepth {
+  group: string;
+  pending: number;
+  running: number;
+}
 /** Delivery retries back off from 100 ms, doubling, to at most a minute. */
 export function mailRetryDelay(attempts: number): number {
   return Math.min(60_000, 100 * 2 ** Math.min(attempts, 10));
@@ -155,6 +175,7 @@ export class ShardEngine {
   private local: Mail[] = [];
   private address: ShardAddress | null;
   private nextMail: number | null;
+  private flow: FlowState | null = null;
   readonly totals: Totals = { enqueued: 0, leased: 0, completed: 0, failed: 0, retried: 0, expired: 0, cancelled: 0 };
 
   constructor(
@@ -283,7 +304,7 @@ export class ShardEngine {
     if (this.settings.paused) return [];
     return this.tx(() => {
       const now = this.clock.now();
-      return this.store.ready(max).map((row) => {
+      const leases = this.pick(max, now).map((row) => {
         const leaseToken = this.entropy.token();
         const task = this.transition(row, "leased", {
           status: "running",
@@ -297,7 +318,19 @@ export class ShardEngine {
         if (row.waitForChildren) lease.childResults = this.childResults(row.id);
         return lease;
       });
+      this.recordStarts(leases.map((l) => l.task), now);
+      return leases;
     });
+  }
+
+  // groups: no input. output: each group with ready or running tasks here, with how many of each.
+  groups(): GroupDepth[] {
+    this.catchUp();
+    const flow = this.loadFlow();
+    return [...flow.groups]
+      .filter(([key]) => key !== "")
+      .map(([group, e]) => ({ group, ...e }))
+      .sort((a, b) => (a.group < b.group ? -1 : 1));
   }
 
   // heartbeat: inputs = task id, its current lease token, optional progress (JSON text).
@@ -444,6 +477,9 @@ export class ShardEngine {
         if (this.events.length > 0) this.store.appendOutbox(this.clock.now(), this.events);
         written = this.events;
         return result;
+      } catch (e) {
+        this.flow = null; // counts moved by a call that rolled back: read them again
+        throw e;
       } finally {
         this.events = [];
         this.local = [];
@@ -538,6 +574,7 @@ export class ShardEngine {
       Object.assign(row, { status: "blocked", depsWaiting: waiting.length > 0 ? JSON.stringify(waiting) : null, dueAt: null });
     } else Object.assign(row, runAt > now ? this.schedule(runAt) : this.ready(now));
     this.store.insert(row);
+    this.track(row.groupKey, null, row.status);
     const { leaseToken: _hidden, ...changes } = row;
     this.emit("enqueued", row.id, changes);
     const broken = new Set(input.broken);
@@ -671,6 +708,125 @@ export class ShardEngine {
       if (page.length < 1000) return out;
       after = page[page.length - 1].child;
     }
+  }
+
+  /**
+   * The tasks to lease now: at most `max`, within this shard's part of the queue's
+   * concurrency cap and start limit. With groups, one task per group in turn
+   * (from where the last lease stopped), each group within its own limits;
+   * without, simply the next in priority order.
+   */
+  private pick(max: number, now: number): TaskRow[] {
+    const s = this.settings;
+    const flow = this.loadFlow();
+    const shards = s.shards;
+    const index = this.address?.shard ?? 0;
+    let allowed = max;
+    if (s.concurrency != null) allowed = Math.min(allowed, shareOf(s.concurrency, shards, index) - flow.running);
+    if (s.startLimit) allowed = Math.min(allowed, flow.starts.room(startShare(s.startLimit, shards, index), now));
+    if (allowed <= 0) return [];
+    const keys = [...flow.groups].filter(([, e]) => e.pending > 0).map(([key]) => key).sort();
+    if (!keys.some((k) => k !== "")) return this.store.ready(allowed);
+
+    const from = keys.findIndex((k) => k > flow.cursor);
+    const order = from <= 0 ? keys : [...keys.slice(from), ...keys.slice(0, from)];
+    const taken = new Map<string, number>();
+    const picked: TaskRow[] = [];
+    for (let progress = true; progress && picked.length < allowed; ) {
+      progress = false;
+      for (const key of order) {
+        if (picked.length >= allowed) break;
+        const n = taken.get(key) ?? 0;
+        const group = flow.groups.get(key)!;
+        if (group.pending - n <= 0) continue;
+        const limits = limitsOf(s, key);
+        if (limits?.concurrency != null && group.running + n >= limits.concurrency) continue;
+        if (limits?.startLimit && this.groupWindow(key).room(limits.startLimit, now) - n <= 0) continue;
+        const [row] = this.store.readyInGroup(key, 1, n);
+        if (!row) continue;
+        picked.push(row);
+        taken.set(key, n + 1);
+        flow.cursor = key;
+        progress = true;
+      }
+    }
+    return picked;
+  }
+
+  /** The shard's flow state, read from storage once after a start (or a rolled-back call). */
+  private loadFlow(): FlowState {
+    if (this.flow) return this.flow;
+    const groups = new Map<string, { pending: number; running: number }>();
+    let running = 0;
+    for (const c of this.store.flowCounts()) {
+      const entry = groups.get(c.group) ?? { pending: 0, running: 0 };
+      entry[c.status] += c.n;
+      groups.set(c.group, entry);
+      if (c.status === "running") running += c.n;
+    }
+    const saved = JSON.parse(this.store.getMeta(STARTS_KEY) ?? '{"queue":[],"groups":{}}') as { queue: number[]; groups: Record<string, number[]> };
+    this.flow = {
+      running,
+      groups,
+      starts: new StartWindow(saved.queue),
+      groupStarts: new Map(Object.entries(saved.groups).map(([k, v]) => [k, new StartWindow(v)])),
+      cursor: "",
+    };
+    return this.flow;
+  }
+
+  private groupWindow(key: string): StartWindow {
+    const flow = this.loadFlow();
+    return flow.groupStarts.get(key) ?? flow.groupStarts.set(key, new StartWindow()).get(key)!;
+  }
+
+  /** Remembers start times where a start limit needs them, and stores them with the call. */
+  private recordStarts(started: TaskRow[], now: number): void {
+    const s = this.settings;
+    const flow = this.loadFlow();
+    let changed = false;
+    if (s.startLimit && started.length > 0) {
+      flow.starts.forget(s.startLimit, now);
+      for (let i = 0; i < started.length; i++) flow.starts.record(now);
+      changed = true;
+    }
+    for (const task of started) {
+      const limit = limitsOf(s, task.groupKey ?? "")?.startLimit;
+      if (!limit) continue;
+      const window = this.groupWindow(task.groupKey!);
+      window.forget(limit, now);
+      window.record(now);
+      changed = true;
+    }
+    if (!changed) return;
+    const groups: Record<string, number[]> = {};
+    for (const [key, window] of flow.groupStarts) {
+      const limit = limitsOf(s, key)?.startLimit;
+      if (limit) window.forget(limit, now);
+      if (limit && window.times.length > 0) groups[key] = window.times;
+      else flow.groupStarts.delete(key);
+    }
+    this.store.setMeta(STARTS_KEY, JSON.stringify({ queue: s.startLimit ? flow.starts.times : [], groups }));
+  }
+
+  /** Keeps the flow counts current as a task moves between statuses. */
+  private track(group: string | null, from: Status | null, to: Status | null): void {
+    const flow = this.flow;
+    if (!flow || from === to) return;
+    const key = group ?? "";
+    const entry = flow.groups.get(key) ?? { pending: 0, running: 0 };
+    if (from === "pending") entry.pending--;
+    if (to === "pending") entry.pending++;
+    if (from === "running") {
+      entry.running--;
+      flow.running--;
+    }
+    if (to === "running") {
+      entry.running++;
+      flow.running++;
+    }
+    if (entry.pending === 0 && entry.running === 0) flow.groups.delete(key);
+    else flow.groups.set(key, entry);
   }
 
   private heartbeatOne(id: string, leaseToken: string, progress?: string): HeartbeatResult {
@@ -838,6 +994,7 @@ export class ShardEngine {
       if (after[key] !== row[key]) (changes as Record<string, unknown>)[key] = after[key];
     }
     this.store.update(row.id, changes);
+    if (changes.status !== undefined) this.track(row.groupKey, row.status, changes.status);
     const { leaseToken: _hidden, ...visible } = changes;
     this.emit(type, row.id, visible);
     return after;

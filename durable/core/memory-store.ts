@@ -66,6 +66,25 @@ export class MemoryStore implements ShardStore {
       .slice(0, limit);
   }
 
+  readyInGroup(group: string, limit: number, offset: number): TaskRow[] {
+    return this.where((r) => r.status === "pending" && (r.groupKey ?? "") === group)
+      .sort((a, b) => b.priority - a.priority || a.readyAt! - b.readyAt! || a.seq - b.seq)
+      .slice(offset, offset + limit);
+  }
+
+  flowCounts(): { group: string; status: "pending" | "running"; n: number }[] {
+    const counts = new Map<string, number>();
+    for (const r of this.tasks.values()) {
+      if (r.status !== "pending" && r.status !== "running") continue;
+      const key = `${r.status} ${r.groupKey ?? ""}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return [...counts].map(([key, n]) => {
+      const cut = key.indexOf(" ");
+      return { status: key.slice(0, cut) as "pending" | "running", group: key.slice(cut + 1), n };
+    });
+  }
+
   scheduled(limit: number): TaskRow[] {
     return this.where((r) => r.status === "scheduled")
       .sort((a, b) => a.dueAt! - b.dueAt!)

@@ -17,6 +17,10 @@ export interface ShardStore {
   delete(id: string): void;
   /** Pending tasks in lease order: priority desc, then readyAt, then seq. */
   ready(limit: number): TaskRow[];
+  /** Pending tasks of one group ("" = no group) in lease order, skipping the first `offset`. */
+  readyInGroup(group: string, limit: number, offset: number): TaskRow[];
+  /** How many tasks are pending and running, per group ("" = no group). */
+  flowCounts(): { group: string; status: "pending" | "running"; n: number }[];
   /** Scheduled tasks, soonest first. */
   scheduled(limit: number): TaskRow[];
   /** Tasks whose dueAt has come, soonest first. */

@@ -181,3 +181,59 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
     expect((err as EdgeqError).status).toBe(404);
   });
 });
+
+describe("flow control, as consumers see it", { timeout: 90_000 }, () => {
+  it("a concurrency cap holds across 8 consumers and 2 shards, and a change at runtime takes effect", async () => {
+    const queue = edgeq.queue(fresh("capped"));
+    await edgeq.call("PATCH", `/queues/${queue.name}`, { shards: 2, concurrency: 6 });
+    await queue.addBulk(Array.from({ length: 500 }, (_, i) => ({ name: "t", payload: { i } })));
+    let running = 0;
+    let peak = 0;
+    let raised = false;
+    let peakAfterRaise = 0;
+    const workers = Array.from(
+      { length: 8 },
+      () =>
+        new Worker(
+          edgeq,
+          queue.name,
+          async () => {
+            running++;
+            peak = Math.max(peak, running);
+            if (raised) peakAfterRaise = Math.max(peakAfterRaise, running);
+            await sleep(15);
+            running--;
+          },
+          { concurrency: 4, waitMs: 500, flushMs: 5 },
+        ),
+    );
+    const runs = workers.map((w) => w.run());
+    await until(async () => (await queue.stats()).counts.completed >= 150, 60_000);
+    expect(peak).toBeLessThanOrEqual(6);
+    await edgeq.call("PATCH", `/queues/${queue.name}`, { concurrency: 12 });
+    raised = true;
+    await until(async () => (await queue.stats()).counts.completed === 500, 60_000);
+    await Promise.all(workers.map((w) => w.close()));
+    await Promise.all(runs);
+    expect(peak).toBeLessThanOrEqual(12);
+    expect(peakAfterRaise).toBeGreaterThan(6);
+    expect(peakAfterRaise).toBeLessThanOrEqual(12);
+  });
+
+  it("a start limit holds in every window of its interval", async () => {
+    const queue = edgeq.queue(fresh("rated"));
+    await edgeq.call("PATCH", `/queues/${queue.name}`, { startLimit: { count: 10, perMs: 500 } });
+    await queue.addBulk(Array.from({ length: 40 }, () => ({ name: "t" })));
+    const starts: number[] = [];
+    const workers = Array.from({ length: 4 }, () => new Worker(edgeq, queue.name, (t) => void starts.push(Date.parse(t.startedAt!)), { concurrency: 8, waitMs: 300 }));
+    const runs = workers.map((w) => w.run());
+    await until(async () => (await queue.stats()).counts.completed === 40, 30_000);
+    await Promise.all(workers.map((w) => w.close()));
+    await Promise.all(runs);
+    starts.sort((a, b) => a - b);
+    expect(starts).toHaveLength(40);
+    // Any 11 consecutive starts span at least the interval.
+    for (let i = 0; i + 10 < starts.length; i++) expect(starts[i + 10] - starts[i]).toBeGreaterThanOrEqual(500);
+  });
+});
+

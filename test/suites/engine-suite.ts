@@ -347,6 +347,79 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
         }));
     });
 
+    describe("flow control", () => {
+      it("a concurrency cap is never exceeded: leases stop at the cap and resume as tasks finish", () =>
+        withHarness(
+          (h) => {
+            add(h, ...Array.from({ length: 10 }, (_, i) => task(`t${i}`)));
+            const first = leaseAll(h, 10);
+            expect(first).toHaveLength(3);
+            expect(leaseAll(h, 10)).toHaveLength(0);
+            h.engine.complete(first[0].task.id, first[0].leaseToken);
+            h.engine.fail(first[1].task.id, first[1].leaseToken, '{"message":"x"}', false);
+            expect(leaseAll(h, 10)).toHaveLength(2);
+            h.restart(); // the running count is rebuilt from storage
+            expect(leaseAll(h, 10)).toHaveLength(0);
+          },
+          { settings: { concurrency: 3 } },
+        ));
+
+      it("a start limit is never exceeded in any window, across a restart", () =>
+        withHarness(
+          (h) => {
+            add(h, ...Array.from({ length: 20 }, (_, i) => task(`t${i}`)));
+            const started = (n: number) => {
+              const got = leaseAll(h, n);
+              for (const l of got) h.engine.complete(l.task.id, l.leaseToken);
+              return got.length;
+            };
+            expect(started(10)).toBe(4);
+            h.clock.advance(600);
+            expect(started(10)).toBe(0);
+            h.restart();
+            h.clock.advance(399);
+            expect(started(10)).toBe(0); // 999 ms after the first four
+            h.clock.advance(1);
+            expect(started(10)).toBe(4);
+          },
+          { settings: { startLimit: { count: 4, perMs: 1000 } } },
+        ));
+
+      it("groups take turns at lease time: small groups are not starved by a big one", () =>
+        withHarness((h) => {
+          add(h, ...Array.from({ length: 200 }, (_, i) => task(`big${i}`, { groupKey: "big", priority: 10 })));
+          for (let g = 0; g < 4; g++) add(h, ...Array.from({ length: 5 }, (_, i) => task(`s${g}-${i}`, { groupKey: `small${g}` })));
+          add(h, ...Array.from({ length: 3 }, (_, i) => task(`plain${i}`)));
+          const order: string[] = [];
+          for (let round = 0; round < 10; round++) {
+            for (const l of leaseAll(h, 6)) {
+              order.push(l.task.groupKey ?? "");
+              h.engine.complete(l.task.id, l.leaseToken);
+            }
+          }
+          const bigBeforeLastSmall = order.slice(0, order.lastIndexOf("small3") + 1).filter((g) => g === "big").length;
+          expect(bigBeforeLastSmall).toBeLessThanOrEqual(5);
+          expect(order.filter((g) => g === "").length).toBe(3);
+          expect(h.engine.groups()).toEqual([{ group: "big", pending: 200 - order.filter((g) => g === "big").length, running: 0 }]);
+        }));
+
+      it("per-group limits: a default for every group and overrides by key", () =>
+        withHarness(
+          (h) => {
+            for (const g of ["a", "b", "vip"]) add(h, ...Array.from({ length: 10 }, (_, i) => task(`${g}${i}`, { groupKey: g })));
+            const leased = leaseAll(h, 100);
+            const per = (g: string) => leased.filter((l) => l.task.groupKey === g).length;
+            expect([per("a"), per("b"), per("vip")]).toEqual([2, 2, 5]);
+            expect(h.engine.groups()).toEqual([
+              { group: "a", pending: 8, running: 2 },
+              { group: "b", pending: 8, running: 2 },
+              { group: "vip", pending: 5, running: 5 },
+            ]);
+          },
+          { settings: { groupLimits: { default: { concurrency: 2 }, overrides: { vip: { concurrency: 5 } } } } },
+        ));
+    });
+
     describe("idempotency", () => {
       it("the same key within the window returns the first task, not a second one", () =>
         withHarness((h) => {

@@ -2,7 +2,16 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { QueueError } from "../../durable/core/errors";
 import { unwrap } from "../../durable/outcome";
 import type { QueueRecord } from "../../durable/queue-registry";
-import { ListQuery, QueueList, QueueName, QueueSchema, QueueStats, SettingsPatch, TaskList } from "../../schema/api";
+import {
+  GroupList,
+  ListQuery,
+  QueueList,
+  QueueName,
+  QueueSchema,
+  QueueStats,
+  SettingsPatch,
+  TaskList,
+} from "../../schema/api";
 import type { Status } from "../../schema/shard";
 import type { AppEnv } from "../env";
 import { permit } from "../middleware/auth";
@@ -22,7 +31,13 @@ function sumCounts(parts: { counts: Partial<Record<Status, number>> }[]): Record
 
 const queueView = (record: QueueRecord, counts: Record<string, number>) => ({
   name: record.name,
-  settings: record.settings,
+  // Settings stored before a field existed show its default.
+  settings: {
+    ...record.settings,
+    concurrency: record.settings.concurrency ?? null,
+    startLimit: record.settings.startLimit ?? null,
+    groupLimits: record.settings.groupLimits ?? { default: null, overrides: {} },
+  },
   counts,
   createdAt: iso(record.createdAt)!,
 });
@@ -91,7 +106,8 @@ queues.openapi(
     tags: ["queues"],
     summary: "Change a queue's settings",
     middleware: [permit("manage")] as const,
-    description: "Creates the queue if it does not exist. `shards` may only grow.",
+    description:
+      "Creates the queue if it does not exist. `shards` may only grow. Flow control (`concurrency`, `startLimit`, `groupLimits`) takes effect on every shard at once.",
     request: { params: QueueParam, body: jsonBody(SettingsPatch) },
     responses: { 200: jsonResponse(QueueSchema, "the queue"), ...errors(400, 409, 415) },
   }),
@@ -125,6 +141,26 @@ for (const [action, paused] of [
     },
   );
 }
+
+queues.openapi(
+  createRoute({
+    method: "get",
+    path: "/queues/{queue}/groups",
+    tags: ["queues"],
+    summary: "Groups with ready or running tasks, and their depth",
+    middleware: [permit("read")] as const,
+    description: "A group is the tasks sharing a groupKey; each group lives in one shard.",
+    request: { params: QueueParam },
+    responses: { 200: jsonResponse(GroupList, "groups by key"), ...errors(404) },
+  }),
+  async (c) => {
+    const { queue } = c.req.valid("param");
+    const record = await mustFind(c.env, c.var.tenant, queue);
+    const parts = await Promise.all(shardNumbers(record).map(async (n) => unwrap(await shardOf(c.env, c.var.tenant, queue, n).groups())));
+    const items = parts.flat().sort((a, b) => (a.group < b.group ? -1 : 1));
+    return c.json({ items }, 200);
+  },
+);
 
 queues.openapi(
   createRoute({

@@ -1,10 +1,12 @@
 import init from "./0001_init.sql";
 import dependencies from "./0002_dependencies.sql";
 import children from "./0003_children.sql";
+import groups from "./0004_groups.sql";
 
 /** QueueShard storage migrations, applied in order, each once (see durable/migrate.ts). */
 export const SHARD_MIGRATIONS: { name: string; sql: string }[] = [
   { name: "0001_init", sql: init },
   { name: "0002_dependencies", sql: dependencies },
   { name: "0003_children", sql: children },
+  { name: "0004_groups", sql: groups },
 ];
