@@ -40,6 +40,10 @@ Queues and workers
   stats <queue>
   pause <queue> | resume <queue>
   workers
+  limits <queue> [--concurrency N|off] [--start-limit COUNT/MS|off]
+                 [--group-concurrency N|off] [--group-override KEY=N|KEY=off]...
+                                 flow control: a cap on running tasks, starts per interval, per group
+  groups <queue>                 groups (tasks sharing a --group key) with their depth
   work <queue> --module FILE [--concurrency N]
                                  FILE's default export runs each task: (task, {signal, progress, leaseToken})
   work <queue> [--concurrency N] -- COMMAND [ARGS...]
@@ -48,6 +52,12 @@ Queues and workers
                                  any other exit fails the attempt
   tail <queue> [--task ID] [--interval MS]
                                  prints changes as they happen (polling)
+
+Schedules
+  schedules <queue>
+  schedule add <queue> <id> --cron EXPR --name TASK [--payload JSON] [--timezone TZ]
+               [--overlap skip|allow] [--priority N]
+  schedule pause|resume|run|rm <queue> <id>
 
 API keys
   keys create --role admin|producer|consumer|read-only --name NAME [--tenant T]
@@ -100,6 +110,12 @@ const options = {
   concurrency: { type: "string" },
   task: { type: "string" },
   interval: { type: "string" },
+  "start-limit": { type: "string" },
+  "group-concurrency": { type: "string" },
+  "group-override": { type: "string", multiple: true },
+  cron: { type: "string" },
+  timezone: { type: "string" },
+  overlap: { type: "string" },
 } as const;
 
 type Flags = ReturnType<typeof parse>["values"];
@@ -367,12 +383,89 @@ async function keys(edgeq: EdgeqClient, flags: Flags, args: string[]): Promise<v
   throw new UsageError("keys needs create, list or revoke");
 }
 
+/** `N`, or `off` for null. */
+function limitOrOff(raw: string | undefined, what: string): number | null | undefined {
+  if (raw === undefined) return undefined;
+  if (raw === "off") return null;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${what} must be a whole number ≥ 1 or "off", got "${raw}"`);
+  return n;
+}
+
+async function limits(edgeq: EdgeqClient, flags: Flags, args: string[]): Promise<void> {
+  const queue = edgeq.queue(need(args[0], "<queue>"));
+  let startLimit: { count: number; perMs: number } | null | undefined;
+  if (flags["start-limit"] === "off") startLimit = null;
+  else if (flags["start-limit"] !== undefined) {
+    const m = /^(\d+)\/(\d+)$/.exec(flags["start-limit"]);
+    if (!m) throw new UsageError(`--start-limit is COUNT/MS (e.g. 50/1000) or "off", got "${flags["start-limit"]}"`);
+    startLimit = { count: Number(m[1]), perMs: Number(m[2]) };
+  }
+  const overrides: Record<string, { concurrency: number } | null> = {};
+  for (const item of flags["group-override"] ?? []) {
+    const cut = item.lastIndexOf("=");
+    if (cut <= 0) throw new UsageError(`--group-override is KEY=N or KEY=off, got "${item}"`);
+    const n = limitOrOff(item.slice(cut + 1), "--group-override");
+    overrides[item.slice(0, cut)] = n === null || n === undefined ? null : { concurrency: n };
+  }
+  const groupConcurrency = limitOrOff(flags["group-concurrency"], "--group-concurrency");
+  const info = await queue.update({
+    concurrency: limitOrOff(flags.concurrency, "--concurrency"),
+    startLimit,
+    ...(groupConcurrency !== undefined || Object.keys(overrides).length > 0
+      ? { groupLimits: { ...(groupConcurrency === undefined ? {} : { default: groupConcurrency === null ? null : { concurrency: groupConcurrency } }), overrides } }
+      : {}),
+  });
+  const s = info.settings;
+  show(flags, info, () =>
+    fields({
+      concurrency: s.concurrency ?? "off",
+      startLimit: s.startLimit ? `${s.startLimit.count}/${s.startLimit.perMs}ms` : "off",
+      groupDefault: s.groupLimits.default ?? "off",
+      groupOverrides: s.groupLimits.overrides,
+    }),
+  );
+}
+
+async function schedule(edgeq: EdgeqClient, flags: Flags, args: string[]): Promise<void> {
+  const [action, queueName, id] = args;
+  const queue = edgeq.queue(need(queueName, "<queue>"));
+  const scheduleId = need(id, "<id>");
+  if (action === "add") {
+    const made = await queue.schedules.put({
+      id: scheduleId,
+      cron: need(flags.cron, "--cron"),
+      timezone: flags.timezone,
+      overlap: flags.overlap as "skip" | "allow" | undefined,
+      task: {
+        name: need(flags.name, "--name"),
+        payload: flags.payload === undefined ? undefined : json(flags.payload, "--payload"),
+        priority: int(flags, "priority"),
+      },
+    });
+    return show(flags, made, () => `${made.id}: next runs\n${made.nextRuns.map((t) => `  ${t}`).join("\n")}`);
+  }
+  if (action === "rm") {
+    await queue.schedules.remove(scheduleId);
+    return show(flags, { removed: scheduleId }, () => `removed ${scheduleId}`);
+  }
+  if (action === "run") {
+    const task = await queue.schedules.run(scheduleId);
+    return show(flags, task, () => task.id);
+  }
+  if (action === "pause" || action === "resume") {
+    const s = await queue.schedules[action](scheduleId);
+    return show(flags, s, () => `${s.id} ${s.paused ? "paused" : `resumed, next ${s.nextRuns[0] ?? "-"}`}`);
+  }
+  throw new UsageError("schedule needs add, pause, resume, run or rm");
+}
+
 async function run(argv: string[]): Promise<void> {
   const { values: flags, positionals } = parse(argv);
   if (flags.version) return out(EDGEQ_VERSION);
   const [command, ...args] = positionals;
   if (flags.help || !command || command === "help") return out(HELP);
-  const known = ["enqueue", "get", "search", "cancel", "retry", "seal", "children", "queues", "stats", "pause", "resume", "workers", "work", "tail", "keys"];
+  const known = ["enqueue", "get", "search", "cancel", "retry", "seal", "children", "queues", "stats", "pause", "resume", "workers", "work", "tail", "keys", "limits", "groups", "schedules", "schedule"];
   if (!known.includes(command)) throw new UsageError(`unknown command "${command}" (see edgeq --help)`);
   const edgeq = new EdgeqClient({ ...resolveConfig(flags), retries: 2 });
   switch (command) {
@@ -429,6 +522,19 @@ async function run(argv: string[]): Promise<void> {
       return tail(edgeq, flags, args);
     case "keys":
       return keys(edgeq, flags, args);
+    case "limits":
+      return limits(edgeq, flags, args);
+    case "groups": {
+      const items = await edgeq.queue(need(args[0], "<queue>")).groups();
+      return show(flags, { items }, () => table(items, ["group", "pending", "running"]));
+    }
+    case "schedules": {
+      const items = await edgeq.queue(need(args[0], "<queue>")).schedules.list();
+      const rows = items.map((s) => ({ ...s, task: s.task.name, next: s.nextRuns[0] ?? null }));
+      return show(flags, { items }, () => table(rows, ["id", "cron", "timezone", "task", "overlap", "paused", "next", "fired", "skipped"]));
+    }
+    case "schedule":
+      return schedule(edgeq, flags, args);
   }
 }
 

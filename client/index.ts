@@ -11,7 +11,21 @@
  * ```
  */
 import { request, type ClientOptions } from "./http";
-import type { ApiKey, ApiKeyCreate, CreatedApiKey, EnqueueTask, QueueInfo, QueueStatistics, Status, Task, WorkerInfo } from "./types";
+import type {
+  ApiKey,
+  ApiKeyCreate,
+  CreatedApiKey,
+  EnqueueTask,
+  GroupDepth,
+  QueueInfo,
+  QueueSettingsPatch,
+  QueueStatistics,
+  Schedule,
+  ScheduleCreate,
+  Status,
+  Task,
+  WorkerInfo,
+} from "./types";
 
 export type * from "./types";
 export { EdgeqError, UnrecoverableError } from "./errors";
@@ -127,6 +141,33 @@ export class Queue {
 
   stats(): Promise<QueueStatistics> {
     return this.client.call("GET", this.path());
+  }
+
+  /** Changes settings: shards, defaults, retention, and flow control (`concurrency`, `startLimit`, `groupLimits`). */
+  update(patch: QueueSettingsPatch): Promise<QueueInfo> {
+    return this.client.call("PATCH", this.path(), patch);
+  }
+
+  /** Groups (tasks sharing a groupKey) with ready or running tasks. */
+  async groups(): Promise<GroupDepth[]> {
+    return (await this.client.call<{ items: GroupDepth[] }>("GET", this.path("/groups"))).items;
+  }
+
+  /** Cron schedules that enqueue a task on this queue. */
+  readonly schedules = {
+    /** Creates, or replaces the one with the same id. */
+    put: (schedule: ScheduleCreate): Promise<Schedule> => this.client.call("POST", this.path("/schedules"), schedule),
+    list: async (): Promise<Schedule[]> => (await this.client.call<{ items: Schedule[] }>("GET", this.path("/schedules"))).items,
+    get: (id: string): Promise<Schedule> => this.client.call("GET", this.schedulePath(id)),
+    remove: (id: string): Promise<void> => this.client.call("DELETE", this.schedulePath(id)),
+    pause: (id: string): Promise<Schedule> => this.client.call("POST", this.schedulePath(id, "/pause")),
+    resume: (id: string): Promise<Schedule> => this.client.call("POST", this.schedulePath(id, "/resume")),
+    /** Enqueues the schedule's task now. */
+    run: (id: string): Promise<Task> => this.client.call("POST", this.schedulePath(id, "/run")),
+  };
+
+  private schedulePath(id: string, rest = ""): string {
+    return this.path(`/schedules/${encodeURIComponent(id)}${rest}`);
   }
 
   pause(): Promise<QueueInfo> {

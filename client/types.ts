@@ -13,6 +13,9 @@ import type {
   ProblemSchema,
   QueueSchema,
   QueueStats,
+  ScheduleBody,
+  ScheduleSchema,
+  GroupList,
   SettingsPatch,
   SettingsSchema,
   TaskSchema,
@@ -33,3 +36,6 @@ export type WorkerInfo = z.infer<typeof WorkerSchema>;
 export type ApiKey = z.infer<typeof KeySchema>;
 export type CreatedApiKey = z.infer<typeof KeyCreated>;
 export type ApiKeyCreate = z.input<typeof KeyCreateBody>;
+export type Schedule = z.infer<typeof ScheduleSchema>;
+export type ScheduleCreate = z.input<typeof ScheduleBody>;
+export type GroupDepth = z.infer<typeof GroupList>["items"][number];

@@ -2,11 +2,14 @@ import { DurableObject } from "cloudflare:workers";
 import type { KeyRecord } from "../schema/access";
 import type { SettingsPatchInput } from "../schema/api";
 import { REGISTRY_MIGRATIONS } from "../schema/migrations/registry";
-import { DEFAULT_SETTINGS, type QueueSettings } from "../schema/shard";
+import { DEFAULT_SETTINGS, TERMINAL, type QueueSettings, type TaskRow } from "../schema/shard";
+import type { NewTask } from "./core/engine";
 import { check } from "./core/errors";
+import { parseTaskId, shardForKey } from "./core/ids";
+import { dueFire, nextFires } from "./core/schedule";
 import type { Limits } from "./core/rate-limit";
 import { migrate } from "./migrate";
-import { outcome, type Outcome } from "./outcome";
+import { outcome, unwrap, type Outcome } from "./outcome";
 
 export interface WorkerRecord {
   id: string;
@@ -46,6 +49,62 @@ const workerRecord = (r: WorkerRow): WorkerRecord => ({
   failed: r.failed,
   busyMs: r.busy_ms,
 });
+
+export interface ScheduleInput {
+  queue: string;
+  id: string;
+  cron: string;
+  timezone: string;
+  /** the task each fire enqueues (payload as JSON text) */
+  task: NewTask;
+  overlap: "skip" | "allow";
+}
+
+export interface ScheduleRecord extends ScheduleInput {
+  paused: boolean;
+  nextAt: number | null;
+  lastFireAt: number | null;
+  lastTaskId: string | null;
+  fired: number;
+  /** fires not run: the previous run still going (overlap "skip"), or missed during downtime */
+  skipped: number;
+  createdAt: number;
+}
+
+interface ScheduleRow extends Record<string, SqlStorageValue> {
+  queue: string;
+  id: string;
+  cron: string;
+  timezone: string;
+  task: string;
+  overlap: string;
+  paused: number;
+  next_at: number | null;
+  last_fire_at: number | null;
+  last_task_id: string | null;
+  fired: number;
+  skipped: number;
+  created_at: number;
+}
+
+const scheduleRecord = (r: ScheduleRow): ScheduleRecord => ({
+  queue: r.queue,
+  id: r.id,
+  cron: r.cron,
+  timezone: r.timezone,
+  task: JSON.parse(r.task) as NewTask,
+  overlap: r.overlap as ScheduleRecord["overlap"],
+  paused: r.paused === 1,
+  nextAt: r.next_at,
+  lastFireAt: r.last_fire_at,
+  lastTaskId: r.last_task_id,
+  fired: r.fired,
+  skipped: r.skipped,
+  createdAt: r.created_at,
+});
+
+/** How many due schedules one alarm handles; it fires again at once while more are due. */
+const SCHEDULE_BATCH = 50;
 
 export interface QueueRecord {
   name: string;
@@ -92,6 +151,9 @@ export function applyPatch(current: QueueSettings, patch: SettingsPatchInput & {
 
 /** One per tenant: the tenant's queues and their settings (queues are created on first use), and its API keys. */
 export class QueueRegistry extends DurableObject<Env> {
+  /** Time source of the schedules; tests move it forward. */
+  clock = { now: () => Date.now() };
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     void ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, REGISTRY_MIGRATIONS));
@@ -220,6 +282,147 @@ export class QueueRegistry extends DurableObject<Env> {
       .exec<WorkerRow>("SELECT * FROM workers WHERE id > ? ORDER BY id LIMIT ?", after ?? "", limit)
       .toArray()
       .map(workerRecord);
+  }
+
+  // ---------------------------------------------------------------- schedules
+
+  /** Creates or replaces a schedule (its counters and pause survive a replace). */
+  putSchedule(tenant: string, input: ScheduleInput): Outcome<{ schedule: ScheduleRecord; created: boolean }> {
+    return outcome(() => {
+      this.know(tenant);
+      this.ensure(input.queue);
+      const now = this.clock.now();
+      const next = nextFires(input.cron, input.timezone, now, 1)[0] ?? null; // validates cron and time zone
+      const old = this.schedule(input.queue, input.id);
+      this.ctx.storage.sql.exec(
+        `INSERT INTO schedules (queue, id, cron, timezone, task, overlap, paused, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)
+         ON CONFLICT (queue, id) DO UPDATE SET cron = excluded.cron, timezone = excluded.timezone, task = excluded.task,
+           overlap = excluded.overlap, next_at = CASE WHEN schedules.paused = 1 THEN NULL ELSE excluded.next_at END`,
+        input.queue,
+        input.id,
+        input.cron,
+        input.timezone,
+        JSON.stringify(input.task),
+        input.overlap,
+        next,
+        now,
+      );
+      this.syncAlarm();
+      return { schedule: this.schedule(input.queue, input.id)!, created: old === null };
+    });
+  }
+
+  schedule(queue: string, id: string): ScheduleRecord | null {
+    const row = this.ctx.storage.sql.exec<ScheduleRow>("SELECT * FROM schedules WHERE queue = ? AND id = ?", queue, id).toArray()[0];
+    return row ? scheduleRecord(row) : null;
+  }
+
+  schedules(queue: string): ScheduleRecord[] {
+    return this.ctx.storage.sql.exec<ScheduleRow>("SELECT * FROM schedules WHERE queue = ? ORDER BY id", queue).toArray().map(scheduleRecord);
+  }
+
+  deleteSchedule(queue: string, id: string): boolean {
+    const gone = this.ctx.storage.sql.exec("DELETE FROM schedules WHERE queue = ? AND id = ?", queue, id).rowsWritten > 0;
+    this.syncAlarm();
+    return gone;
+  }
+
+  /** Pauses (no fires, none caught up later) or resumes (from the next fire after now). */
+  pauseSchedule(queue: string, id: string, paused: boolean): ScheduleRecord | null {
+    const s = this.schedule(queue, id);
+    if (!s) return null;
+    const next = paused ? null : (nextFires(s.cron, s.timezone, this.clock.now(), 1)[0] ?? null);
+    this.ctx.storage.sql.exec("UPDATE schedules SET paused = ?, next_at = ? WHERE queue = ? AND id = ?", paused ? 1 : 0, next, queue, id);
+    this.syncAlarm();
+    return this.schedule(queue, id);
+  }
+
+  /** Enqueues the schedule's task now, outside its cron. */
+  async runSchedule(tenant: string, queue: string, id: string): Promise<Outcome<TaskRow | null>> {
+    this.know(tenant);
+    const s = this.schedule(queue, id);
+    if (!s) return { ok: true, value: null };
+    const now = this.clock.now();
+    try {
+      const task = await this.enqueue(tenant, s, `schedule:${s.id}:run:${now}`);
+      this.ctx.storage.sql.exec("UPDATE schedules SET last_task_id = ?, fired = fired + 1 WHERE queue = ? AND id = ?", task.id, queue, id);
+      return { ok: true, value: task };
+    } catch (e) {
+      return outcome(() => {
+        throw e;
+      });
+    }
+  }
+
+  /** Fires the schedules that are due, each at most once per alarm however late it runs. */
+  async alarm(): Promise<void> {
+    const tenant = this.ctx.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'tenant'").toArray()[0]?.value;
+    const now = this.clock.now();
+    const due = this.ctx.storage.sql
+      .exec<ScheduleRow>("SELECT * FROM schedules WHERE next_at IS NOT NULL AND next_at <= ? ORDER BY next_at LIMIT ?", now, SCHEDULE_BATCH)
+      .toArray()
+      .map(scheduleRecord);
+    let failed = false;
+    for (const s of due) {
+      try {
+        if (tenant !== undefined) await this.fire(tenant, s, now);
+      } catch (e) {
+        // The shard could not be reached: this fire is tried again (same fire time, same key) in 5 s.
+        failed = true;
+        console.error(JSON.stringify({ level: "error", msg: "schedule fire failed", queue: s.queue, schedule: s.id, error: String(e) }));
+      }
+    }
+    this.syncAlarm(failed ? now + 5000 : undefined);
+  }
+
+  /**
+   * One fire: the task is enqueued with the idempotency key `schedule:<id>:<fire time>`,
+   * so an alarm retried after a crash meets the task it already made instead of a second.
+   */
+  private async fire(tenant: string, s: ScheduleRecord, now: number): Promise<void> {
+    const { fireAt, missed, nextAt } = dueFire(s.cron, s.timezone, s.nextAt!, now);
+    let skip = false;
+    if (s.overlap === "skip" && s.lastTaskId) {
+      const at = parseTaskId(s.lastTaskId);
+      const status = at ? unwrap(await this.shard(tenant, at.queue, at.shard).peek([s.lastTaskId]))[0] : null;
+      skip = status !== null && !TERMINAL.has(status);
+    }
+    const task = skip ? null : await this.enqueue(tenant, s, `schedule:${s.id}:${fireAt}`);
+    // Only if the schedule was not replaced, paused or deleted meanwhile.
+    this.ctx.storage.sql.exec(
+      `UPDATE schedules SET next_at = ?, last_fire_at = ?, last_task_id = coalesce(?, last_task_id), fired = fired + ?, skipped = skipped + ?
+       WHERE queue = ? AND id = ? AND next_at = ?`,
+      nextAt,
+      fireAt,
+      task?.id ?? null,
+      task ? 1 : 0,
+      (skip ? 1 : 0) + Math.max(0, missed),
+      s.queue,
+      s.id,
+      s.nextAt,
+    );
+  }
+
+  private async enqueue(tenant: string, s: ScheduleRecord, key: string): Promise<TaskRow> {
+    const { settings } = this.ensure(s.queue);
+    const shard = shardForKey(s.task.groupKey ?? key, settings.shards);
+    const made = unwrap(await this.shard(tenant, s.queue, shard).enqueue({ tenant, queue: s.queue, shard }, [{ ...s.task, idempotencyKey: key }], settings));
+    return made[0].task;
+  }
+
+  private shard(tenant: string, queue: string, shard: number) {
+    return this.env.QUEUE_SHARD.get(this.env.QUEUE_SHARD.idFromName(`${tenant}:${queue}:${shard}`));
+  }
+
+  private know(tenant: string): void {
+    this.ctx.storage.sql.exec("INSERT INTO meta (key, value) VALUES ('tenant', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", tenant);
+  }
+
+  /** The alarm at the earliest fire time (not before `notBefore`, after a failed fire). */
+  private syncAlarm(notBefore?: number): void {
+    const next = this.ctx.storage.sql.exec<{ next: number | null }>("SELECT min(next_at) AS next FROM schedules WHERE next_at IS NOT NULL").one().next;
+    if (next === null) void this.ctx.storage.deleteAlarm();
+    else void this.ctx.storage.setAlarm(Math.max(next, notBefore ?? next));
   }
 
   private write(name: string, settings: QueueSettings, createdAt: number): QueueRecord {

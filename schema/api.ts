@@ -259,6 +259,53 @@ export const SettingsPatch = z
   .openapi("QueueSettingsPatch");
 export type SettingsPatchInput = z.infer<typeof SettingsPatch>;
 
+export const ScheduleTaskSchema = z
+  .object({
+    name: z.string().min(1).max(200),
+    payload: Json.optional(),
+    priority: z.number().int().min(1).max(10).optional(),
+    maxAttempts: MaxAttempts.optional(),
+    backoff: BackoffSchema.optional(),
+    timeoutMs: TimeoutMs.optional(),
+    groupKey: z.string().min(1).max(200).optional(),
+    tags: z.array(z.string().min(1).max(64)).max(LIMITS.tags).optional(),
+  })
+  .strict()
+  .openapi("ScheduleTask");
+
+export const ScheduleBody = z
+  .object({
+    id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).openapi({ example: "nightly-report" }),
+    cron: z.string().min(1).max(200).openapi({ description: "5 fields, or 6 with seconds first", example: "0 2 * * *" }),
+    timezone: z.string().min(1).max(64).default("UTC").openapi({ description: "IANA time zone", example: "Europe/Berlin" }),
+    task: ScheduleTaskSchema,
+    overlap: z
+      .enum(["skip", "allow"])
+      .default("allow")
+      .openapi({ description: "skip: no new run while the previous one has not finished" }),
+  })
+  .strict()
+  .openapi("ScheduleCreate");
+
+export const ScheduleSchema = z
+  .object({
+    id: z.string(),
+    queue: z.string(),
+    cron: z.string(),
+    timezone: z.string(),
+    task: ScheduleTaskSchema,
+    overlap: z.enum(["skip", "allow"]),
+    paused: z.boolean(),
+    nextRuns: z.array(z.string()).openapi({ description: "the next five fire times (none while paused)" }),
+    lastFireAt: z.string().nullable(),
+    lastTaskId: z.string().nullable(),
+    fired: z.number().int(),
+    skipped: z.number().int().openapi({ description: "fires not run: the previous run still going (skip), or missed during downtime" }),
+    createdAt: z.string(),
+  })
+  .openapi("Schedule");
+export const ScheduleList = z.object({ items: z.array(ScheduleSchema) }).openapi("ScheduleList");
+
 export const GroupList = z
   .object({
     items: z.array(z.object({ group: z.string(), pending: z.number().int(), running: z.number().int() })),

@@ -15,6 +15,7 @@ import { keys } from "./routes/keys";
 import { leases } from "./routes/leases";
 import { queues } from "./routes/queues";
 import { tasks } from "./routes/tasks";
+import { schedules } from "./routes/schedules";
 import { workers } from "./routes/workers";
 
 export const API_PREFIX = "/api/v1";
@@ -44,7 +45,7 @@ export function createApp() {
   );
   app.use(`${API_PREFIX}/*`, auth(), limits());
   app.route("/", health);
-  for (const routes of [tasks, leases, queues, keys, workers]) app.route(API_PREFIX, routes);
+  for (const routes of [tasks, leases, queues, schedules, keys, workers]) app.route(API_PREFIX, routes);
 
   // A known path with the wrong method answers 405 with Allow, not 404.
   const allowed = new Map<string, Set<string>>();

@@ -81,6 +81,11 @@ export function forgetTenantLimits(tenant: string): void {
   limitsCache.delete(tenant);
 }
 
+/** Drops a cached answer about a queue (e.g. "does not exist" after something created it). */
+export function forgetQueue(tenant: string, queue: string): void {
+  cache.delete(`${tenant}:${queue}`);
+}
+
 export function remember(tenant: string, record: QueueRecord): void {
   cache.set(`${tenant}:${record.name}`, { record, at: Date.now() });
 }

@@ -48,7 +48,7 @@ describe("the edgeq CLI against the local stack", { timeout: 60_000 }, () => {
   it("--help lists every command; bad usage exits 2, no server exits 3", async () => {
     const help = await cli(["--help"]);
     expect(help.code).toBe(0);
-    for (const command of ["enqueue", "get", "search", "cancel", "retry", "queues", "stats", "workers", "work", "tail", "keys create"])
+    for (const command of ["enqueue", "get", "search", "cancel", "retry", "queues", "stats", "workers", "work", "tail", "keys create", "limits", "groups", "schedule add"])
       expect(help.stdout).toContain(command);
     expect(await cli(["frobnicate"])).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown command "frobnicate"') });
     expect(await cli(["queues"], { EDGEQ_TOKEN: undefined })).toMatchObject({ code: 2, stderr: expect.stringContaining("no token") });
@@ -106,6 +106,34 @@ describe("the edgeq CLI against the local stack", { timeout: 60_000 }, () => {
     expect(await cli(["seal", parent])).toMatchObject({ code: 0, stdout: `${parent} blocked (sealed)\n` });
     const bad = await cli(["enqueue", queue, "x", "--depends-on", "01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.nowhere"]);
     expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining("/dependsOn/0: task 01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.nowhere does not exist") });
+  });
+
+  it("limits, groups and schedules from the command line", async () => {
+    const queue = fresh("flow");
+    const set = await cli(["limits", queue, "--concurrency", "4", "--start-limit", "20/1000", "--group-concurrency", "2", "--group-override", "vip=3"]);
+    expect(set.code).toBe(0);
+    expect(set.stdout).toMatch(/^concurrency\s+4$/m);
+    expect(set.stdout).toMatch(/^startLimit\s+20\/1000ms$/m);
+    expect(set.stdout).toMatch(/^groupOverrides\s+\{"vip":\{"concurrency":3\}\}$/m);
+    const off = await cli(["limits", queue, "--concurrency", "off", "--group-override", "vip=off", "--json"]);
+    expect(JSON.parse(off.stdout).settings).toMatchObject({ concurrency: null, groupLimits: { overrides: {} } });
+    expect(await cli(["limits", queue, "--start-limit", "fast"])).toMatchObject({ code: 2 });
+
+    await cli(["enqueue", queue, "t", "--group", "acme"]);
+    await cli(["enqueue", queue, "t", "--group", "acme"]);
+    expect((await cli(["groups", queue])).stdout).toMatch(/^acme\s+2\s+0$/m);
+
+    const added = await cli(["schedule", "add", queue, "nightly", "--cron", "0 3 * * *", "--timezone", "Europe/Berlin", "--name", "report", "--overlap", "skip"]);
+    expect(added.code).toBe(0);
+    expect(added.stdout.split("\n")[0]).toBe("nightly: next runs");
+    expect(added.stdout.trim().split("\n")).toHaveLength(6);
+    expect((await cli(["schedules", queue])).stdout).toMatch(/^nightly\s+0 3 \* \* \*\s+Europe\/Berlin\s+report\s+skip\s+false\s/m);
+    const ran = (await cli(["schedule", "run", queue, "nightly"])).stdout.trim();
+    expect((await cli(["get", ran])).stdout).toMatch(/^name\s+report$/m);
+    expect((await cli(["schedule", "pause", queue, "nightly"])).stdout).toBe("nightly paused\n");
+    expect(await cli(["schedule", "rm", queue, "nightly"])).toMatchObject({ code: 0, stdout: "removed nightly\n" });
+    const bad = await cli(["schedule", "add", queue, "x", "--cron", "whenever", "--name", "t"]);
+    expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining("/cron") });
   });
 
   it("an API error exits 1 with the problem's title, detail and pointers", async () => {
