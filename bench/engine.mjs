@@ -1,60 +1,12 @@
 #!/usr/bin/env node
 // `npm run bench`: the queue engine through the HTTP API on the local stack.
 // Prints a table and appends it to docs/BENCHMARKS.md. Bounded: ~45k tasks, loopback only.
-import { call, fmt, percentile, pool, report, sleep, startStack, workerdRssMiB } from "./harness.mjs";
+import { batchEnqueue, call, CONSUMERS, endToEnd, fmt, percentile, report, shardTotals, singleEnqueue, sleep, startStack, workerdRssMiB } from "./harness.mjs";
 
 const E2E_TASKS = Number(process.env.BENCH_E2E_TASKS ?? 20_000);
 const BATCH_TASKS = Number(process.env.BENCH_BATCH_TASKS ?? 20_000);
 const SINGLE_TASKS = Number(process.env.BENCH_SINGLE_TASKS ?? 2_000);
 const LATENCY_SAMPLES = Number(process.env.BENCH_LATENCY_SAMPLES ?? 200);
-const CONSUMERS = 4;
-
-const tasksOf = (n, offset = 0) =>
-  Array.from({ length: n }, (_, i) => ({ name: "bench", payload: { n: offset + i }, priority: 1 + Math.floor(Math.random() * 10) }));
-
-async function shardTotals(base, queue) {
-  const stats = await call(base, "GET", `/api/v1/queues/${queue}`);
-  const sum = (k) => stats.shards.reduce((a, s) => a + s[k], 0);
-  return { rowsWritten: sum("rowsWritten"), requests: sum("requests"), shards: stats.shards.length };
-}
-
-async function batchEnqueue(base, queue, total, concurrency) {
-  const calls = Math.ceil(total / 100);
-  const t0 = performance.now();
-  await pool(calls, concurrency, (i) => call(base, "POST", `/api/v1/queues/${queue}/tasks/batch`, { tasks: tasksOf(100, i * 100) }));
-  return total / ((performance.now() - t0) / 1000);
-}
-
-async function singleEnqueue(base, queue, total, concurrency) {
-  const t0 = performance.now();
-  await pool(total, concurrency, (i) => call(base, "POST", `/api/v1/queues/${queue}/tasks`, tasksOf(1, i)[0]));
-  return total / ((performance.now() - t0) / 1000);
-}
-
-/** 4 consumers lease 100 at a time and complete in batches; timed from the first lease to the last completion. */
-async function endToEnd(base, queue, total) {
-  let done = 0;
-  let firstLease = 0;
-  let lastComplete = 0;
-  await Promise.all(
-    Array.from({ length: CONSUMERS }, async (_, c) => {
-      while (done < total) {
-        if (!firstLease) firstLease = performance.now();
-        const { leases } = await call(base, "POST", `/api/v1/queues/${queue}/leases`, { workerId: `c${c}`, max: 100 });
-        if (leases.length === 0) {
-          await sleep(1);
-          continue;
-        }
-        const items = leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, result: { ok: true } }));
-        const { results } = await call(base, "POST", "/api/v1/leases/complete", { items });
-        if (results.some((r) => !r.ok)) throw new Error(`a completion was refused: ${JSON.stringify(results.find((r) => !r.ok))}`);
-        done += results.length;
-        lastComplete = performance.now();
-      }
-    }),
-  );
-  return { rate: total / ((lastComplete - firstLease) / 1000), seconds: (lastComplete - firstLease) / 1000 };
-}
 
 /** One long-polling consumer; a producer enqueues one task at a time into the idle queue. */
 async function latency(base, queue, samples) {

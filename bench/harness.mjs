@@ -128,3 +128,55 @@ export function report(title, rows, notes = []) {
 }
 
 export const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "n/a");
+
+/** n tasks with random priorities; `extra(i)` adds fields to task i. */
+export const tasksOf = (n, offset = 0, extra = () => ({})) =>
+  Array.from({ length: n }, (_, i) => ({ name: "bench", payload: { n: offset + i }, priority: 1 + Math.floor(Math.random() * 10), ...extra(offset + i) }));
+
+export async function shardTotals(base, queue) {
+  const stats = await call(base, "GET", `/api/v1/queues/${queue}`);
+  const sum = (k) => stats.shards.reduce((a, s) => a + s[k], 0);
+  return { rowsWritten: sum("rowsWritten"), requests: sum("requests"), shards: stats.shards.length };
+}
+
+export async function batchEnqueue(base, queue, total, concurrency, extra) {
+  const calls = Math.ceil(total / 100);
+  const t0 = performance.now();
+  await pool(calls, concurrency, (i) => call(base, "POST", `/api/v1/queues/${queue}/tasks/batch`, { tasks: tasksOf(100, i * 100, extra) }));
+  return total / ((performance.now() - t0) / 1000);
+}
+
+export async function singleEnqueue(base, queue, total, concurrency) {
+  const t0 = performance.now();
+  await pool(total, concurrency, (i) => call(base, "POST", `/api/v1/queues/${queue}/tasks`, tasksOf(1, i)[0]));
+  return total / ((performance.now() - t0) / 1000);
+}
+
+/** Consumers of the end-to-end runs, each leasing 100 at a time. */
+export const CONSUMERS = 4;
+
+/** CONSUMERS consumers lease 100 at a time and complete in batches; timed from the first lease to the last completion. */
+export async function endToEnd(base, queue, total) {
+  let done = 0;
+  let firstLease = 0;
+  let lastComplete = 0;
+  await Promise.all(
+    Array.from({ length: CONSUMERS }, async (_, c) => {
+      while (done < total) {
+        if (!firstLease) firstLease = performance.now();
+        const { leases } = await call(base, "POST", `/api/v1/queues/${queue}/leases`, { workerId: `c${c}`, max: 100 });
+        if (leases.length === 0) {
+          await sleep(1);
+          continue;
+        }
+        const items = leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, result: { ok: true } }));
+        const { results } = await call(base, "POST", "/api/v1/leases/complete", { items });
+        if (results.some((r) => !r.ok)) throw new Error(`a completion was refused: ${JSON.stringify(results.find((r) => !r.ok))}`);
+        done += results.length;
+        lastComplete = performance.now();
+      }
+    }),
+  );
+  return { rate: total / ((lastComplete - firstLease) / 1000), seconds: (lastComplete - firstLease) / 1000 };
+}
+

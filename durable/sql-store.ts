@@ -93,20 +93,34 @@ export class SqlStore implements ShardStore {
 
   ready(limit: number): TaskRow[] {
     this.flush();
-    return this.all(`${SELECT} WHERE status = 'pending' ORDER BY priority DESC, ready_at, seq LIMIT ?`, limit);
+    return this.all(`${SELECT} WHERE status = 'pending' AND group_key IS NULL ORDER BY priority DESC, ready_at, seq LIMIT ?`, limit);
   }
 
-  readyInGroup(group: string, limit: number, offset: number): TaskRow[] {
+  pending(limit: number): TaskRow[] {
     this.flush();
-    if (group === "") {
-      return this.all(`${SELECT} WHERE status = 'pending' AND group_key IS NULL ORDER BY priority DESC, ready_at, seq LIMIT ? OFFSET ?`, limit, offset);
-    }
     return this.all(
-      `${SELECT} WHERE status = 'pending' AND group_key = ? ORDER BY priority DESC, ready_at, seq LIMIT ? OFFSET ?`,
-      group,
+      `SELECT * FROM (${SELECT} WHERE status = 'pending' AND group_key IS NULL LIMIT ?) UNION ALL SELECT * FROM (${SELECT} WHERE status = 'pending' AND group_key IS NOT NULL LIMIT ?)`,
       limit,
-      offset,
+      limit,
     );
+  }
+
+  readyHeads(groups: string[]): TaskRow[] {
+    this.flush();
+    const order = "ORDER BY priority DESC, ready_at, seq LIMIT 1";
+    const out: TaskRow[] = [];
+    if (groups.includes("")) out.push(...this.all(`${SELECT} WHERE status = 'pending' AND group_key IS NULL ${order}`));
+    // One statement for many groups: a correlated seek on tasks_group_ready per group.
+    for (const part of chunks(groups.filter((g) => g !== ""), MAX_PARAMS)) {
+      out.push(
+        ...this.all(
+          `WITH g(k) AS (VALUES ${part.map(() => "(?)").join(", ")})
+           ${SELECT} WHERE id IN (SELECT (SELECT id FROM tasks WHERE status = 'pending' AND group_key = g.k ${order}) FROM g)`,
+          ...part,
+        ),
+      );
+    }
+    return out;
   }
 
   flowCounts(): { group: string; status: "pending" | "running"; n: number }[] {

@@ -133,7 +133,7 @@ export const SWEEP_BATCH = 2000;
 const SETTINGS_KEY = "settings";
 const SWEEP_KEY = "sweep";
 const ADDRESS_KEY = "address";
-const STARTS_KEY = "starts";
+const STARTS_KEY = "start_windows";
 
 /** What the shard knows of its running and ready work by group, kept current by every transition once loaded. */
 interface FlowState {
@@ -304,7 +304,8 @@ export class ShardEngine {
     if (this.settings.paused) return [];
     return this.tx(() => {
       const now = this.clock.now();
-      const leases = this.pick(max, now).map((row) => {
+      const leases: Lease[] = [];
+      this.pick(max, now, (row) => {
         const leaseToken = this.entropy.token();
         const task = this.transition(row, "leased", {
           status: "running",
@@ -316,7 +317,7 @@ export class ShardEngine {
         });
         const lease: Lease = { task, leaseToken, expiresAt: now + row.timeoutMs };
         if (row.waitForChildren) lease.childResults = this.childResults(row.id);
-        return lease;
+        leases.push(lease);
       });
       this.recordStarts(leases.map((l) => l.task), now);
       return leases;
@@ -429,7 +430,7 @@ export class ShardEngine {
     return this.tx(() => {
       let count = 0;
       for (;;) {
-        const rows = [...this.store.ready(DUE_BATCH), ...this.store.scheduled(DUE_BATCH)];
+        const rows = [...this.store.pending(DUE_BATCH), ...this.store.scheduled(DUE_BATCH)];
         if (rows.length === 0) return count;
         for (const row of rows) this.finish(row, "purged", "cancelled", {});
         count += rows.length;
@@ -716,7 +717,7 @@ export class ShardEngine {
    * (from where the last lease stopped), each group within its own limits;
    * without, simply the next in priority order.
    */
-  private pick(max: number, now: number): TaskRow[] {
+  private pick(max: number, now: number, take: (row: TaskRow) => void): void {
     const s = this.settings;
     const flow = this.loadFlow();
     const shards = s.shards;
@@ -724,33 +725,39 @@ export class ShardEngine {
     let allowed = max;
     if (s.concurrency != null) allowed = Math.min(allowed, shareOf(s.concurrency, shards, index) - flow.running);
     if (s.startLimit) allowed = Math.min(allowed, flow.starts.room(startShare(s.startLimit, shards, index), now));
-    if (allowed <= 0) return [];
+    if (allowed <= 0) return;
     const keys = [...flow.groups].filter(([, e]) => e.pending > 0).map(([key]) => key).sort();
-    if (!keys.some((k) => k !== "")) return this.store.ready(allowed);
+    if (!keys.some((k) => k !== "")) return this.store.ready(allowed).forEach(take);
 
     const from = keys.findIndex((k) => k > flow.cursor);
     const order = from <= 0 ? keys : [...keys.slice(from), ...keys.slice(0, from)];
-    const taken = new Map<string, number>();
-    const picked: TaskRow[] = [];
-    for (let progress = true; progress && picked.length < allowed; ) {
-      progress = false;
+    let picked = 0;
+    const taken = new Map<string, number>(); // per group, for its start window (recorded when the lease commits)
+    // One turn: the next task of every group that has one and room under its limits, read together.
+    // Each is taken (leased) at once, so the next turn's read sees the group's following task.
+    while (picked < allowed) {
+      const turn: string[] = [];
       for (const key of order) {
-        if (picked.length >= allowed) break;
-        const n = taken.get(key) ?? 0;
-        const group = flow.groups.get(key)!;
-        if (group.pending - n <= 0) continue;
+        if (turn.length >= allowed - picked) break;
+        const group = flow.groups.get(key);
+        if (!group || group.pending <= 0) continue;
         const limits = limitsOf(s, key);
-        if (limits?.concurrency != null && group.running + n >= limits.concurrency) continue;
-        if (limits?.startLimit && this.groupWindow(key).room(limits.startLimit, now) - n <= 0) continue;
-        const [row] = this.store.readyInGroup(key, 1, n);
+        if (limits?.concurrency != null && group.running >= limits.concurrency) continue;
+        if (limits?.startLimit && this.groupWindow(key).room(limits.startLimit, now) <= (taken.get(key) ?? 0)) continue;
+        turn.push(key);
+      }
+      if (turn.length === 0) break;
+      const heads = new Map(this.store.readyHeads(turn).map((r) => [r.groupKey ?? "", r]));
+      if (heads.size === 0) break;
+      for (const key of turn) {
+        const row = heads.get(key);
         if (!row) continue;
-        picked.push(row);
-        taken.set(key, n + 1);
+        take(row);
+        picked++;
+        taken.set(key, (taken.get(key) ?? 0) + 1);
         flow.cursor = key;
-        progress = true;
       }
     }
-    return picked;
   }
 
   /** The shard's flow state, read from storage once after a start (or a rolled-back call). */
@@ -764,7 +771,8 @@ export class ShardEngine {
       groups.set(c.group, entry);
       if (c.status === "running") running += c.n;
     }
-    const saved = JSON.parse(this.store.getMeta(STARTS_KEY) ?? '{"queue":[],"groups":{}}') as { queue: number[]; groups: Record<string, number[]> };
+    type Saved = { queue: [number, number][]; groups: Record<string, [number, number][]> };
+    const saved = JSON.parse(this.store.getMeta(STARTS_KEY) ?? '{"queue":[],"groups":{}}') as Saved;
     this.flow = {
       running,
       groups,
@@ -787,7 +795,7 @@ export class ShardEngine {
     let changed = false;
     if (s.startLimit && started.length > 0) {
       flow.starts.forget(s.startLimit, now);
-      for (let i = 0; i < started.length; i++) flow.starts.record(now);
+      flow.starts.record(now, started.length);
       changed = true;
     }
     for (const task of started) {
@@ -799,14 +807,14 @@ export class ShardEngine {
       changed = true;
     }
     if (!changed) return;
-    const groups: Record<string, number[]> = {};
+    const groups: Record<string, [number, number][]> = {};
     for (const [key, window] of flow.groupStarts) {
       const limit = limitsOf(s, key)?.startLimit;
       if (limit) window.forget(limit, now);
-      if (limit && window.times.length > 0) groups[key] = window.times;
+      if (limit && window.entries.length > 0) groups[key] = window.entries;
       else flow.groupStarts.delete(key);
     }
-    this.store.setMeta(STARTS_KEY, JSON.stringify({ queue: s.startLimit ? flow.starts.times : [], groups }));
+    this.store.setMeta(STARTS_KEY, JSON.stringify({ queue: s.startLimit ? flow.starts.entries : [], groups }));
   }
 
   /** Keeps the flow counts current as a task moves between statuses. */

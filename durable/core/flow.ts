@@ -16,25 +16,30 @@ export function startShare(limit: StartLimit, shards: number, index: number): St
 }
 
 /**
- * Recent start times, oldest first. `room` says how many more may start at `now`
- * so that no window of `perMs` (ending at or after now) holds more than `count`.
+ * Recent starts as `[time, how many]`, oldest first (a lease starts its tasks at
+ * one time, so this grows with lease calls, not with tasks). `room` says how many
+ * more may start at `now` so that no window of `perMs` holds more than `count`.
  */
 export class StartWindow {
-  constructor(public times: number[] = []) {}
+  constructor(public entries: [number, number][] = []) {}
 
   room(limit: StartLimit, now: number): number {
     this.forget(limit, now);
-    return Math.max(0, limit.count - this.times.length);
+    let used = 0;
+    for (const [, n] of this.entries) used += n;
+    return Math.max(0, limit.count - used);
   }
 
-  record(at: number): void {
-    this.times.push(at);
+  record(at: number, n = 1): void {
+    const last = this.entries[this.entries.length - 1];
+    if (last && last[0] === at) last[1] += n;
+    else this.entries.push([at, n]);
   }
 
   forget(limit: StartLimit, now: number): void {
     let drop = 0;
-    while (drop < this.times.length && this.times[drop] <= now - limit.perMs) drop++;
-    if (drop > 0) this.times = this.times.slice(drop);
+    while (drop < this.entries.length && this.entries[drop][0] <= now - limit.perMs) drop++;
+    if (drop > 0) this.entries = this.entries.slice(drop);
   }
 }
 

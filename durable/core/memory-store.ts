@@ -60,16 +60,22 @@ export class MemoryStore implements ShardStore {
     this.tasks.delete(id);
   }
 
+  pending(limit: number): TaskRow[] {
+    return this.where((r) => r.status === "pending").slice(0, limit);
+  }
+
   ready(limit: number): TaskRow[] {
-    return this.where((r) => r.status === "pending")
+    return this.where((r) => r.status === "pending" && r.groupKey === null)
       .sort((a, b) => b.priority - a.priority || a.readyAt! - b.readyAt! || a.seq - b.seq)
       .slice(0, limit);
   }
 
-  readyInGroup(group: string, limit: number, offset: number): TaskRow[] {
-    return this.where((r) => r.status === "pending" && (r.groupKey ?? "") === group)
-      .sort((a, b) => b.priority - a.priority || a.readyAt! - b.readyAt! || a.seq - b.seq)
-      .slice(offset, offset + limit);
+  readyHeads(groups: string[]): TaskRow[] {
+    return groups.flatMap((group) =>
+      this.where((r) => r.status === "pending" && (r.groupKey ?? "") === group)
+        .sort((a, b) => b.priority - a.priority || a.readyAt! - b.readyAt! || a.seq - b.seq)
+        .slice(0, 1),
+    );
   }
 
   flowCounts(): { group: string; status: "pending" | "running"; n: number }[] {

@@ -15,10 +15,12 @@ export interface ShardStore {
   insert(row: TaskRow): void;
   update(id: string, changes: Partial<TaskRow>): void;
   delete(id: string): void;
-  /** Pending tasks in lease order: priority desc, then readyAt, then seq. */
+  /** Pending tasks without a group in lease order: priority desc, then readyAt, then seq. */
   ready(limit: number): TaskRow[];
-  /** Pending tasks of one group ("" = no group) in lease order, skipping the first `offset`. */
-  readyInGroup(group: string, limit: number, offset: number): TaskRow[];
+  /** Pending tasks of any group, in no particular order (purge). */
+  pending(limit: number): TaskRow[];
+  /** For each group ("" = no group), its next pending task in lease order, if any (one read for many groups). */
+  readyHeads(groups: string[]): TaskRow[];
   /** How many tasks are pending and running, per group ("" = no group). */
   flowCounts(): { group: string; status: "pending" | "running"; n: number }[];
   /** Scheduled tasks, soonest first. */

@@ -2,6 +2,7 @@ import init from "./0001_init.sql";
 import dependencies from "./0002_dependencies.sql";
 import children from "./0003_children.sql";
 import groups from "./0004_groups.sql";
+import readySplit from "./0005_ready_split.sql";
 
 /** QueueShard storage migrations, applied in order, each once (see durable/migrate.ts). */
 export const SHARD_MIGRATIONS: { name: string; sql: string }[] = [
@@ -9,4 +10,5 @@ export const SHARD_MIGRATIONS: { name: string; sql: string }[] = [
   { name: "0002_dependencies", sql: dependencies },
   { name: "0003_children", sql: children },
   { name: "0004_groups", sql: groups },
+  { name: "0005_ready_split", sql: readySplit },
 ];
