@@ -74,6 +74,8 @@ export class Worker {
   /** aborts an outstanding long-poll lease when the worker closes */
   private readonly polling = new AbortController();
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  /** completion calls on their way, which `close()` waits for */
+  private readonly flushing = new Set<Promise<void>>();
   private wakeLoop: (() => void) | null = null;
 
   constructor(
@@ -144,7 +146,10 @@ export class Worker {
       for (const f of left) f.controller.abort(new Error("worker closing"));
       this.inFlight.clear();
       await this.release(left.map((f) => f.lease));
+      if (this.flushTimer) clearTimeout(this.flushTimer);
+      this.flushTimer = null;
       await this.flush();
+      await Promise.all(this.flushing);
       if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
       this.heartbeatTimer = null;
       await this.heartbeat().catch(() => undefined);
@@ -205,10 +210,16 @@ export class Worker {
    * Sends the completions gathered so far in one call. `completed` is emitted once
    * the API has accepted a completion; a stale token fails only its own item.
    */
-  private async flush(): Promise<void> {
+  private flush(): Promise<void> {
     const items = this.pendingCompletions;
     this.pendingCompletions = [];
-    if (items.length === 0) return;
+    if (items.length === 0) return Promise.resolve();
+    const sent = this.send(items).finally(() => this.flushing.delete(sent));
+    this.flushing.add(sent);
+    return sent;
+  }
+
+  private async send(items: { task: Task; leaseToken: string; result: unknown }[]): Promise<void> {
     for (let at = 0; at < items.length; at += 500) {
       const part = items.slice(at, at + 500);
       try {

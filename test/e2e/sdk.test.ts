@@ -149,6 +149,26 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
     await running;
   });
 
+  it("close() returns after every completion on its way has been answered and emitted", async () => {
+    const queue = edgeq.queue(fresh("drain"));
+    await queue.addBulk(Array.from({ length: 30 }, () => ({ name: "t" })));
+    // A slow network on the way back: the API has accepted the completions before the worker hears so.
+    const slowAnswers: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (String(input).endsWith("/leases/complete")) await sleep(300);
+      return res;
+    };
+    const client = new EdgeqClient({ url: stack.url, token: stack.token, fetch: slowAnswers });
+    let emitted = 0;
+    const worker = new Worker(client, queue.name, () => undefined, { concurrency: 10, waitMs: 200, flushMs: 50 });
+    worker.on("completed", () => emitted++);
+    const running = worker.run();
+    await until(async () => (await queue.stats()).counts.completed === 30);
+    await worker.close();
+    await running;
+    expect(emitted).toBe(30);
+  });
+
   it("closing hands back tasks still running, without using their attempt", async () => {
     const queue = edgeq.queue(fresh("close"));
     const task = await queue.add("forever", null, { maxAttempts: 1 });
