@@ -52,6 +52,13 @@ type Events = {
   error: [error: Error];
 };
 
+/** A handler's success, waiting to be sent in the next batch of completions. */
+interface Completion {
+  task: Task;
+  leaseToken: string;
+  result: unknown;
+}
+
 interface InFlight {
   lease: Lease;
   controller: AbortController;
@@ -65,7 +72,7 @@ export class Worker {
   readonly id: Promise<string>;
   private readonly inFlight = new Map<string, InFlight>();
   private readonly listeners = new Map<keyof Events, ((...args: unknown[]) => void)[]>();
-  private pendingCompletions: { task: Task; leaseToken: string; result: unknown }[] = [];
+  private pendingCompletions: Completion[] = [];
   private running = false;
   private stopping: Promise<void> | null = null;
   private counts = { completed: 0, failed: 0, busyMs: 0 };
@@ -219,7 +226,7 @@ export class Worker {
     return sent;
   }
 
-  private async send(items: { task: Task; leaseToken: string; result: unknown }[]): Promise<void> {
+  private async send(items: Completion[]): Promise<void> {
     for (let at = 0; at < items.length; at += 500) {
       const part = items.slice(at, at + 500);
       try {

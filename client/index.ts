@@ -34,6 +34,8 @@ export type { ClientOptions } from "./http";
 export type Page<T> = { items: T[]; nextCursor: string | null };
 export type PageOptions = { limit?: number; cursor?: string };
 
+const taskPath = (id: string, rest = "") => `/tasks/${encodeURIComponent(id)}${rest}`;
+
 const query = (options: Record<string, unknown>) => {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(options)) if (v !== undefined) q.set(k, String(v));
@@ -63,25 +65,25 @@ export class EdgeqClient {
   }
 
   get(id: string): Promise<Task> {
-    return this.call("GET", `/tasks/${encodeURIComponent(id)}`);
+    return this.call("GET", taskPath(id));
   }
 
   cancel(id: string): Promise<Task> {
-    return this.call("POST", `/tasks/${encodeURIComponent(id)}/cancel`);
+    return this.call("POST", taskPath(id, "/cancel"));
   }
 
   retry(id: string): Promise<Task> {
-    return this.call("POST", `/tasks/${encodeURIComponent(id)}/retry`);
+    return this.call("POST", taskPath(id, "/retry"));
   }
 
   /** Says no more children will come, so a parent with `waitForChildren` may run once they finish. */
   seal(id: string): Promise<Task> {
-    return this.call("POST", `/tasks/${encodeURIComponent(id)}/seal`);
+    return this.call("POST", taskPath(id, "/seal"));
   }
 
   /** A parent's children, in creation order. */
   children(id: string, options: PageOptions = {}): Promise<Page<Task>> {
-    return this.call("GET", `/tasks/${encodeURIComponent(id)}/children${query(options)}`);
+    return this.call("GET", taskPath(id, `/children${query(options)}`));
   }
 
   queues(options: PageOptions = {}): Promise<Page<QueueInfo>> {

@@ -15,6 +15,16 @@ export function outcome<T>(fn: () => T): Outcome<T> {
   }
 }
 
+/** `outcome` for work that awaits (e.g. a call to another Durable Object). */
+export async function outcomeAsync<T>(fn: () => Promise<T>): Promise<Outcome<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (e) {
+    if (e instanceof QueueError) return { ok: false, problem: e.toProblem() };
+    throw e;
+  }
+}
+
 /** The caller's side: the value, or the QueueError the callee answered with. */
 export function unwrap<T>(result: Outcome<T>): T {
   if (result.ok) return result.value;

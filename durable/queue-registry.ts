@@ -2,14 +2,15 @@ import { DurableObject } from "cloudflare:workers";
 import type { KeyRecord } from "../schema/access";
 import type { SettingsPatchInput } from "../schema/api";
 import { REGISTRY_MIGRATIONS } from "../schema/migrations/registry";
-import { DEFAULT_SETTINGS, TERMINAL, type QueueSettings, type TaskRow } from "../schema/shard";
+import { DEFAULT_SETTINGS, settingsFrom, TERMINAL, type QueueSettings, type TaskRow } from "../schema/shard";
 import type { NewTask } from "./core/engine";
 import { check } from "./core/errors";
-import { parseTaskId, shardForKey } from "./core/ids";
+import { keyedShard, parseTaskId } from "./core/ids";
 import { dueFire, nextFires } from "./core/schedule";
 import type { Limits } from "./core/rate-limit";
 import { migrate } from "./migrate";
-import { outcome, unwrap, type Outcome } from "./outcome";
+import { outcome, outcomeAsync, unwrap, type Outcome } from "./outcome";
+import { shardOf } from "./queue-shard";
 
 export interface WorkerRecord {
   id: string;
@@ -120,14 +121,13 @@ export function applyPatch(current: QueueSettings, patch: SettingsPatchInput & {
     `The queue has ${current.shards} shards; the count may only grow, so ask for ${current.shards} or more.`,
   );
   const { groupLimits, ...rest } = patch;
-  const groups = current.groupLimits ?? DEFAULT_SETTINGS.groupLimits!;
+  const groups = current.groupLimits;
   const overrides = { ...groups.overrides };
   for (const [key, limits] of Object.entries(groupLimits?.overrides ?? {})) {
     if (limits === null) delete overrides[key];
     else overrides[key] = limits;
   }
   const next: QueueSettings = {
-    ...DEFAULT_SETTINGS,
     ...current,
     ...rest,
     version: current.version + 1,
@@ -168,7 +168,7 @@ export class QueueRegistry extends DurableObject<Env> {
     const row = this.ctx.storage.sql
       .exec<{ name: string; settings: string; created_at: number }>("SELECT * FROM queues WHERE name = ?", name)
       .toArray()[0];
-    return row ? { name: row.name, settings: JSON.parse(row.settings) as QueueSettings, createdAt: row.created_at } : null;
+    return row ? { name: row.name, settings: settingsFrom(row.settings), createdAt: row.created_at } : null;
   }
 
   list(after: string | undefined, limit: number): QueueRecord[] {
@@ -179,7 +179,7 @@ export class QueueRegistry extends DurableObject<Env> {
         limit,
       )
       .toArray()
-      .map((r) => ({ name: r.name, settings: JSON.parse(r.settings) as QueueSettings, createdAt: r.created_at }));
+      .map((r) => ({ name: r.name, settings: settingsFrom(r.settings), createdAt: r.created_at }));
   }
 
   update(name: string, patch: SettingsPatchInput & { paused?: boolean }): Outcome<QueueRecord> {
@@ -338,20 +338,15 @@ export class QueueRegistry extends DurableObject<Env> {
   }
 
   /** Enqueues the schedule's task now, outside its cron. */
-  async runSchedule(tenant: string, queue: string, id: string): Promise<Outcome<TaskRow | null>> {
-    this.know(tenant);
-    const s = this.schedule(queue, id);
-    if (!s) return { ok: true, value: null };
-    const now = this.clock.now();
-    try {
-      const task = await this.enqueue(tenant, s, `schedule:${s.id}:run:${now}`);
+  runSchedule(tenant: string, queue: string, id: string): Promise<Outcome<TaskRow | null>> {
+    return outcomeAsync(async () => {
+      this.know(tenant);
+      const s = this.schedule(queue, id);
+      if (!s) return null;
+      const task = await this.enqueue(tenant, s, `schedule:${s.id}:run:${this.clock.now()}`);
       this.ctx.storage.sql.exec("UPDATE schedules SET last_task_id = ?, fired = fired + 1 WHERE queue = ? AND id = ?", task.id, queue, id);
-      return { ok: true, value: task };
-    } catch (e) {
-      return outcome(() => {
-        throw e;
-      });
-    }
+      return task;
+    });
   }
 
   /** Fires the schedules that are due, each at most once per alarm however late it runs. */
@@ -384,7 +379,7 @@ export class QueueRegistry extends DurableObject<Env> {
     let skip = false;
     if (s.overlap === "skip" && s.lastTaskId) {
       const at = parseTaskId(s.lastTaskId);
-      const status = at ? unwrap(await this.shard(tenant, at.queue, at.shard).peek([s.lastTaskId]))[0] : null;
+      const status = at ? unwrap(await shardOf(this.env, tenant, at.queue, at.shard).peek([s.lastTaskId]))[0] : null;
       skip = status !== null && !TERMINAL.has(status);
     }
     const task = skip ? null : await this.enqueue(tenant, s, `schedule:${s.id}:${fireAt}`);
@@ -405,13 +400,10 @@ export class QueueRegistry extends DurableObject<Env> {
 
   private async enqueue(tenant: string, s: ScheduleRecord, key: string): Promise<TaskRow> {
     const { settings } = this.ensure(s.queue);
-    const shard = shardForKey(s.task.groupKey ?? key, settings.shards);
-    const made = unwrap(await this.shard(tenant, s.queue, shard).enqueue({ tenant, queue: s.queue, shard }, [{ ...s.task, idempotencyKey: key }], settings));
+    const task = { ...s.task, idempotencyKey: key };
+    const shard = keyedShard(task, settings.shards)!;
+    const made = unwrap(await shardOf(this.env, tenant, s.queue, shard).enqueue({ tenant, queue: s.queue, shard }, [task], settings));
     return made[0].task;
-  }
-
-  private shard(tenant: string, queue: string, shard: number) {
-    return this.env.QUEUE_SHARD.get(this.env.QUEUE_SHARD.idFromName(`${tenant}:${queue}:${shard}`));
   }
 
   private know(tenant: string): void {

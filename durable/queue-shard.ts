@@ -16,6 +16,11 @@ export interface ShardStats {
   rowsWritten: number;
 }
 
+/** The stub of one shard of a tenant's queue: the Durable Object named `${tenant}:${queue}:${shard}`. */
+export function shardOf(env: Env, tenant: string, queue: string, shard: number) {
+  return env.QUEUE_SHARD.get(env.QUEUE_SHARD.idFromName(`${tenant}:${queue}:${shard}`));
+}
+
 /** A batch item's outcome without the task row: the API answers only ok or the problem. */
 function withoutValue<T>(r: ItemResult<T>): ItemResult<null> {
   return r.ok ? { id: r.id, ok: true, value: null } : r;
@@ -179,16 +184,19 @@ export class QueueShard extends DurableObject<Env> {
    */
   private async deliverMail(): Promise<void> {
     const tenant = this.engine.tenant;
-    const due = tenant === undefined ? [] : this.engine.mailDue();
+    if (tenant === undefined) return; // no call has named this shard's tenant yet, so it has sent nothing
     const byTarget = new Map<string, OutgoingMail[]>();
-    for (const m of due) byTarget.set(m.target, [...(byTarget.get(m.target) ?? []), m]);
+    for (const m of this.engine.mailDue()) {
+      const key = `${m.to.queue}:${m.to.shard}`;
+      const list = byTarget.get(key);
+      if (list) list.push(m);
+      else byTarget.set(key, [m]);
+    }
     await Promise.all(
-      [...byTarget].map(async ([target, mails]) => {
-        const cut = target.lastIndexOf(":");
-        const address = { tenant, queue: target.slice(0, cut), shard: Number(target.slice(cut + 1)) };
+      [...byTarget.values()].map(async (mails) => {
+        const { queue, shard } = mails[0].to;
         try {
-          const stub = this.env.QUEUE_SHARD.get(this.env.QUEUE_SHARD.idFromName(`${tenant}:${target}`));
-          const answer = await stub.receive(address, mails.map((m) => m.mail));
+          const answer = await shardOf(this.env, tenant, queue, shard).receive({ tenant, queue, shard }, mails.map((m) => m.mail));
           if (!answer.ok) throw new Error(answer.problem.detail);
           this.engine.mailDelivered(mails.map((m) => m.seq));
         } catch {

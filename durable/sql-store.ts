@@ -1,6 +1,9 @@
 import { TASK_COLUMNS, TASK_FIELDS, type Status, type TaskEvent, type TaskRow } from "../schema/shard";
 import type { ChildRow, MailRow, ShardStore } from "./core/store";
 
+/** Lease order: priority first, then the order tasks became ready. Every lease-order index has these columns. */
+const LEASE_ORDER = "ORDER BY priority DESC, ready_at, seq";
+
 const SELECT = `SELECT ${TASK_FIELDS.map((f) => (TASK_COLUMNS[f] === f ? f : `${TASK_COLUMNS[f]} AS ${f}`)).join(", ")} FROM tasks`;
 
 /**
@@ -93,7 +96,7 @@ export class SqlStore implements ShardStore {
 
   ready(limit: number): TaskRow[] {
     this.flush();
-    return this.all(`${SELECT} WHERE status = 'pending' AND group_key IS NULL ORDER BY priority DESC, ready_at, seq LIMIT ?`, limit);
+    return this.all(`${SELECT} WHERE status = 'pending' AND group_key IS NULL ${LEASE_ORDER} LIMIT ?`, limit);
   }
 
   pending(limit: number): TaskRow[] {
@@ -107,15 +110,13 @@ export class SqlStore implements ShardStore {
 
   readyHeads(groups: string[]): TaskRow[] {
     this.flush();
-    const order = "ORDER BY priority DESC, ready_at, seq LIMIT 1";
-    const out: TaskRow[] = [];
-    if (groups.includes("")) out.push(...this.all(`${SELECT} WHERE status = 'pending' AND group_key IS NULL ${order}`));
+    const out: TaskRow[] = groups.includes("") ? this.ready(1) : [];
     // One statement for many groups: a correlated seek on tasks_group_ready per group.
     for (const part of chunks(groups.filter((g) => g !== ""), MAX_PARAMS)) {
       out.push(
         ...this.all(
           `WITH g(k) AS (VALUES ${part.map(() => "(?)").join(", ")})
-           ${SELECT} WHERE id IN (SELECT (SELECT id FROM tasks WHERE status = 'pending' AND group_key = g.k ${order}) FROM g)`,
+           ${SELECT} WHERE id IN (SELECT (SELECT id FROM tasks WHERE status = 'pending' AND group_key = g.k ${LEASE_ORDER} LIMIT 1) FROM g)`,
           ...part,
         ),
       );

@@ -158,12 +158,12 @@ export interface QueueSettings {
   defaults: { maxAttempts: number; backoff: Backoff; timeoutMs: number };
   retentionDays: number;
   idempotencyWindowMs: number;
-  /** most tasks running at once across the queue (null: no cap); absent in settings stored before flow control */
-  concurrency?: number | null;
+  /** most tasks running at once across the queue (null: no cap) */
+  concurrency: number | null;
   /** most task starts per interval across the queue */
-  startLimit?: StartLimit | null;
+  startLimit: StartLimit | null;
   /** per-group limits: one default for every group, overrides by group key */
-  groupLimits?: { default: GroupLimits | null; overrides: Record<string, GroupLimits> };
+  groupLimits: { default: GroupLimits | null; overrides: Record<string, GroupLimits> };
 }
 
 export const DEFAULT_SETTINGS: QueueSettings = {
@@ -181,6 +181,12 @@ export const DEFAULT_SETTINGS: QueueSettings = {
   startLimit: null,
   groupLimits: { default: null, overrides: {} },
 };
+
+/** Stored settings read back: fields added since they were written take their defaults. */
+export function settingsFrom(json: string): QueueSettings {
+  const stored = JSON.parse(json) as Partial<QueueSettings>;
+  return { ...DEFAULT_SETTINGS, ...stored, defaults: { ...DEFAULT_SETTINGS.defaults, ...stored.defaults } };
+}
 
 /** One line of the shard's outbox: what changed, for history and live metrics. */
 export interface TaskEvent {

@@ -1,4 +1,5 @@
 import { parseTaskId } from "../durable/core/ids";
+import { shardOf } from "../durable/queue-shard";
 import type { Limits } from "../durable/core/rate-limit";
 import { unwrap } from "../durable/outcome";
 import type { QueueRecord } from "../durable/queue-registry";
@@ -16,9 +17,7 @@ export function registryOf(env: Env, tenant: string) {
   return env.QUEUE_REGISTRY.get(env.QUEUE_REGISTRY.idFromName(tenant));
 }
 
-export function shardOf(env: Env, tenant: string, queue: string, shard: number) {
-  return env.QUEUE_SHARD.get(env.QUEUE_SHARD.idFromName(`${tenant}:${queue}:${shard}`));
-}
+export { shardOf };
 
 /** The stub of the shard holding task `id`, or null when the id is not one edgeq makes. */
 export function shardOfTask(env: Env, tenant: string, id: string) {

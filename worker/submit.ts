@@ -1,7 +1,7 @@
 import { planBatch, REF_PREFIX, type DagProblem } from "../durable/core/dag";
 import type { Enqueued, Mail, NewTask } from "../durable/core/engine";
 import { QueueError, type FieldError } from "../durable/core/errors";
-import { shardForKey } from "../durable/core/ids";
+import { keyedShard } from "../durable/core/ids";
 import { unwrap } from "../durable/outcome";
 import type { QueueSettings, Status } from "../schema/shard";
 import { groupByShard, shardOf } from "./shards";
@@ -9,18 +9,10 @@ import { groupByShard, shardOf } from "./shards";
 /** A task to enqueue, with the batch-local name others may depend on. */
 export type Submission = NewTask & { ref?: string };
 
-/**
- * Which shard each task goes to: a task with a group key to hash(group) % S, so a
- * group lives in one shard and its limits hold there exactly; else one with an
- * idempotency key to hash(key) % S (so a replay meets the first); the rest
- * round-robin from a random start.
- */
+/** Which shard each task goes to: where its keys say (`keyedShard`), the rest round-robin from a random start. */
 function placement(inputs: NewTask[], shards: number): number[] {
   let next = Math.floor(Math.random() * shards);
-  return inputs.map((t) => {
-    const key = t.groupKey ?? t.idempotencyKey;
-    return key !== undefined ? shardForKey(key, shards) : next++ % shards;
-  });
+  return inputs.map((t) => keyedShard(t, shards) ?? next++ % shards);
 }
 
 function refused(problems: DagProblem[], pointer: (i: number) => string): QueueError {

@@ -1,5 +1,6 @@
 import {
   DEFAULT_SETTINGS,
+  settingsFrom,
   TERMINAL,
   type Backoff,
   type ChildCounts,
@@ -78,8 +79,8 @@ export interface ShardAddress extends TaskAddress {
 
 export interface OutgoingMail {
   seq: number;
-  /** `queue:shard` of the receiving shard (same tenant) */
-  target: string;
+  /** the receiving shard (same tenant) */
+  to: TaskAddress;
   attempts: number;
   mail: Mail;
 }
@@ -152,8 +153,9 @@ export interface GroupDepth {
   pending: number;
   running: number;
 }
+
 /** Delivery retries back off from 100 ms, doubling, to at most a minute. */
-export function mailRetryDelay(attempts: number): number {
+function mailRetryDelay(attempts: number): number {
   return Math.min(60_000, 100 * 2 ** Math.min(attempts, 10));
 }
 
@@ -188,7 +190,7 @@ export class ShardEngine {
     this.nextDue = store.nextDueAt();
     this.sweep = JSON.parse(store.getMeta(SWEEP_KEY) ?? '{"at":null}') as Sweep;
     this.settingsJson = store.getMeta(SETTINGS_KEY) ?? JSON.stringify(DEFAULT_SETTINGS);
-    this.settings = JSON.parse(this.settingsJson) as QueueSettings;
+    this.settings = settingsFrom(this.settingsJson);
     const address = store.getMeta(ADDRESS_KEY);
     this.address = address ? (JSON.parse(address) as ShardAddress) : null;
     this.nextMail = store.nextMailAt();
@@ -271,14 +273,20 @@ export class ShardEngine {
   }
 
   // children: input = a parent's id, a cursor. output: its children's ids in id order, with how each finished (or `active`).
+  // errors: not_found.
   children(parent: string, after: string | undefined, limit: number) {
     this.catchUp();
+    this.mustGet(parent);
     return this.store.listChildren(parent, after, limit).map(({ child, status }) => ({ id: child, status }));
   }
 
   /** Messages due for delivery to other shards. */
   mailDue(limit = DUE_BATCH): OutgoingMail[] {
-    return this.store.dueMail(this.clock.now(), limit).map((m) => ({ seq: m.seq, target: m.target, attempts: m.attempts, mail: JSON.parse(m.body) as Mail }));
+    return this.store.dueMail(this.clock.now(), limit).map((m) => {
+      const cut = m.target.lastIndexOf(":"); // written by send() as `queue:shard`
+      const to = { queue: m.target.slice(0, cut), shard: Number(m.target.slice(cut + 1)) };
+      return { seq: m.seq, to, attempts: m.attempts, mail: JSON.parse(m.body) as Mail };
+    });
   }
 
   /** The receiver acknowledged these: they are done. */
@@ -573,7 +581,7 @@ export class ShardEngine {
     const waiting = [...new Set(input.dependsOn ?? [])].filter((d) => !satisfied.has(d));
     if (waiting.length > 0 || input.waitForChildren) {
       Object.assign(row, { status: "blocked", depsWaiting: waiting.length > 0 ? JSON.stringify(waiting) : null, dueAt: null });
-    } else Object.assign(row, runAt > now ? this.schedule(runAt) : this.ready(now));
+    } else Object.assign(row, this.readyBy(runAt, now));
     this.store.insert(row);
     this.track(row.groupKey, null, row.status);
     const { leaseToken: _hidden, ...changes } = row;
@@ -697,7 +705,7 @@ export class ShardEngine {
       return;
     }
     const now = this.clock.now();
-    this.transition(row, "unblocked", { ...patch, ...(row.runAt > now ? this.schedule(row.runAt) : this.ready(now)) });
+    this.transition(row, "unblocked", { ...patch, ...this.readyBy(row.runAt, now) });
   }
 
   /** Each child's result, for the lease of a parent that waited for them. */
@@ -867,7 +875,7 @@ export class ShardEngine {
     const now = this.clock.now();
     const runAt = now + delayMs;
     return this.transition(row, "released", {
-      ...(runAt > now ? this.schedule(runAt) : this.ready(now)),
+      ...this.readyBy(runAt, now),
       attempts: row.attempts - 1,
       workerId: null,
     });
@@ -950,7 +958,7 @@ export class ShardEngine {
       const now = this.clock.now();
       const runAt = now + backoffDelay(row.attempts, JSON.parse(row.backoff) as Backoff, () => this.entropy.random());
       return this.transition(row, type === "expired" ? "expired" : "retrying", {
-        ...(runAt > now ? this.schedule(runAt) : this.ready(now)),
+        ...this.readyBy(runAt, now),
         error,
       });
     }
@@ -973,6 +981,11 @@ export class ShardEngine {
 
   private ready(at: number): Partial<TaskRow> {
     return { status: "pending", readyAt: at, seq: ++this.seq, dueAt: null };
+  }
+
+  /** Ready now if `runAt` has come, else scheduled for it. */
+  private readyBy(runAt: number, now: number): Partial<TaskRow> {
+    return runAt > now ? this.schedule(runAt) : this.ready(now);
   }
 
   private schedule(runAt: number): Partial<TaskRow> {

@@ -46,12 +46,5 @@ export class StartWindow {
 /** The limits that apply to group `key` ("" is the tasks without a group, which have none). */
 export function limitsOf(settings: QueueSettings, key: string): GroupLimits | null {
   if (key === "") return null;
-  const groups = settings.groupLimits;
-  return groups?.overrides[key] ?? groups?.default ?? null;
-}
-
-/** Whether a settings object asks for any flow control at all. */
-export function hasFlowControl(settings: QueueSettings): boolean {
-  const g = settings.groupLimits;
-  return (settings.concurrency ?? null) !== null || (settings.startLimit ?? null) !== null || !!g?.default || Object.keys(g?.overrides ?? {}).length > 0;
+  return settings.groupLimits.overrides[key] ?? settings.groupLimits.default;
 }

@@ -69,3 +69,13 @@ export function hash32(text: string): number {
 export function shardForKey(key: string, shards: number): number {
   return hash32(key) % shards;
 }
+
+/**
+ * Where a task must go, if anything decides it: its group key (a group lives in
+ * one shard, so its limits hold there exactly), else its idempotency key (so a
+ * replay meets the first task); null when any shard will do.
+ */
+export function keyedShard(task: { groupKey?: string; idempotencyKey?: string }, shards: number): number | null {
+  const key = task.groupKey ?? task.idempotencyKey;
+  return key === undefined ? null : shardForKey(key, shards);
+}

@@ -1,6 +1,9 @@
 import { type Status, type TaskEvent, type TaskRow } from "../../schema/shard";
 import type { ChildRow, MailRow, ShardStore } from "./store";
 
+/** Lease order: priority first, then the order tasks became ready. */
+const leaseOrder = (a: TaskRow, b: TaskRow) => b.priority - a.priority || a.readyAt! - b.readyAt! || a.seq - b.seq;
+
 /** ShardStore over plain maps: the reference the SQL store is checked against, and the unit tests' storage. */
 export class MemoryStore implements ShardStore {
   readonly tasks = new Map<string, TaskRow>();
@@ -66,14 +69,14 @@ export class MemoryStore implements ShardStore {
 
   ready(limit: number): TaskRow[] {
     return this.where((r) => r.status === "pending" && r.groupKey === null)
-      .sort((a, b) => b.priority - a.priority || a.readyAt! - b.readyAt! || a.seq - b.seq)
+      .sort(leaseOrder)
       .slice(0, limit);
   }
 
   readyHeads(groups: string[]): TaskRow[] {
     return groups.flatMap((group) =>
       this.where((r) => r.status === "pending" && (r.groupKey ?? "") === group)
-        .sort((a, b) => b.priority - a.priority || a.readyAt! - b.readyAt! || a.seq - b.seq)
+        .sort(leaseOrder)
         .slice(0, 1),
     );
   }

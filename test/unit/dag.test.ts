@@ -74,7 +74,7 @@ function cluster(n: number) {
         engines.forEach((engine) => {
           const due = engine.mailDue();
           for (const m of due) {
-            const target = Number(m.target.split(":")[1]);
+            const target = m.to.shard;
             for (let c = 0; c < copies; c++) engines[target].receive(address(target), [m.mail]);
           }
           engine.mailDelivered(due.map((m) => m.seq));

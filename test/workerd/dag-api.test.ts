@@ -228,6 +228,7 @@ describe("parents and children across shards", () => {
     const [lease] = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 1 })).body.leases;
     expect(lease.childResults).toEqual({ [a.id]: null, [b.id]: null });
     expectProblem(await api("POST", "/api/v1/tasks/01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.nowhere/seal"), 404, "not_found");
+    expectProblem(await api("GET", `/api/v1/tasks/01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.${q}/children`), 404, "not_found");
   });
 });
 

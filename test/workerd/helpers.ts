@@ -1,6 +1,6 @@
 import { createExecutionContext, env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { expect } from "vitest";
-import type { QueueShard } from "../../durable/queue-shard";
+import { shardOf, type QueueShard } from "../../durable/queue-shard";
 import worker from "../../worker/index";
 
 export const ADMIN_TOKEN = "test-admin-token";
@@ -32,7 +32,7 @@ export async function api(method: string, path: string, body?: unknown, headers:
 export const freshQueue = (prefix = "q") => `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
 
 export function shardStub(queue: string, shard = 0, tenant = "default") {
-  return env.QUEUE_SHARD.get(env.QUEUE_SHARD.idFromName(`${tenant}:${queue}:${shard}`));
+  return shardOf(env, tenant, queue, shard);
 }
 
 /** Moves the shard's clock forward by `ms` and runs its alarm, as if that time had passed. */

@@ -31,13 +31,7 @@ function sumCounts(parts: { counts: Partial<Record<Status, number>> }[]): Record
 
 const queueView = (record: QueueRecord, counts: Record<string, number>) => ({
   name: record.name,
-  // Settings stored before a field existed show its default.
-  settings: {
-    ...record.settings,
-    concurrency: record.settings.concurrency ?? null,
-    startLimit: record.settings.startLimit ?? null,
-    groupLimits: record.settings.groupLimits ?? { default: null, overrides: {} },
-  },
+  settings: record.settings,
   counts,
   createdAt: iso(record.createdAt)!,
 });

@@ -155,9 +155,7 @@ tasks.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const { limit, cursor } = c.req.valid("query");
-    const stub = taskShard(c.env, c.var.tenant, id);
-    if (!unwrap(await stub.get(id))) throw new QueueError("not_found", `Task ${id} does not exist.`);
-    const page = unwrap(await stub.children(id, cursor, limit));
+    const page = unwrap(await taskShard(c.env, c.var.tenant, id).children(id, cursor, limit));
     // The children themselves live in their own shards: one call per shard.
     const rows = new Map<string, TaskRow>();
     await Promise.all(
