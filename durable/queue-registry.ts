@@ -122,17 +122,18 @@ export function applyPatch(current: QueueSettings, patch: SettingsPatchInput & {
   );
   const { groupLimits, ...rest } = patch;
   const groups = current.groupLimits;
-  const overrides = { ...groups.overrides };
+  // A Map, not an object: group keys are user strings ("__proto__" must be a group like any other).
+  const overrides = new Map(Object.entries(groups.overrides));
   for (const [key, limits] of Object.entries(groupLimits?.overrides ?? {})) {
-    if (limits === null) delete overrides[key];
-    else overrides[key] = limits;
+    if (limits === null) overrides.delete(key);
+    else overrides.set(key, limits);
   }
   const next: QueueSettings = {
     ...current,
     ...rest,
     version: current.version + 1,
     defaults: { ...current.defaults, ...patch.defaults },
-    groupLimits: { default: groupLimits?.default === undefined ? groups.default : groupLimits.default, overrides },
+    groupLimits: { default: groupLimits?.default === undefined ? groups.default : groupLimits.default, overrides: Object.fromEntries(overrides) },
   };
   // A queue-wide limit is split over the shards (docs/ARCHITECTURE.md, Flow control): each needs a part of at least 1.
   const { shards } = next;

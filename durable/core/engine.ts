@@ -779,13 +779,15 @@ export class ShardEngine {
       groups.set(c.group, entry);
       if (c.status === "running") running += c.n;
     }
-    type Saved = { queue: [number, number][]; groups: Record<string, [number, number][]> };
-    const saved = JSON.parse(this.store.getMeta(STARTS_KEY) ?? '{"queue":[],"groups":{}}') as Saved;
+    // Groups as [key, entries] pairs, never as object keys: a group key is any user string.
+    type Entries = [number, number][];
+    type Saved = { queue: Entries; groups: [string, Entries][] | Record<string, Entries> };
+    const saved = JSON.parse(this.store.getMeta(STARTS_KEY) ?? '{"queue":[],"groups":[]}') as Saved;
     this.flow = {
       running,
       groups,
       starts: new StartWindow(saved.queue),
-      groupStarts: new Map(Object.entries(saved.groups).map(([k, v]) => [k, new StartWindow(v)])),
+      groupStarts: new Map((Array.isArray(saved.groups) ? saved.groups : Object.entries(saved.groups)).map(([k, v]) => [k, new StartWindow(v)])),
       cursor: "",
     };
     return this.flow;
@@ -803,7 +805,7 @@ export class ShardEngine {
     let changed = false;
     if (s.startLimit && started.length > 0) {
       flow.starts.forget(s.startLimit, now);
-      flow.starts.record(now, started.length);
+      flow.starts.record(s.startLimit, now, started.length);
       changed = true;
     }
     for (const task of started) {
@@ -811,15 +813,15 @@ export class ShardEngine {
       if (!limit) continue;
       const window = this.groupWindow(task.groupKey!);
       window.forget(limit, now);
-      window.record(now);
+      window.record(limit, now);
       changed = true;
     }
     if (!changed) return;
-    const groups: Record<string, [number, number][]> = {};
+    const groups: [string, [number, number][]][] = [];
     for (const [key, window] of flow.groupStarts) {
       const limit = limitsOf(s, key)?.startLimit;
       if (limit) window.forget(limit, now);
-      if (limit && window.entries.length > 0) groups[key] = window.entries;
+      if (limit && window.entries.length > 0) groups.push([key, window.entries]);
       else flow.groupStarts.delete(key);
     }
     this.store.setMeta(STARTS_KEY, JSON.stringify({ queue: s.startLimit ? flow.starts.entries : [], groups }));
@@ -872,6 +874,8 @@ export class ShardEngine {
 
   private releaseOne(id: string, leaseToken: string, delayMs: number): TaskRow {
     const row = this.leased(id, leaseToken);
+    // Cancellation was asked for while it ran: handing it back ends it, it never runs again.
+    if (row.cancelRequested) return this.finish(row, "cancelled", "cancelled", {});
     const now = this.clock.now();
     const runAt = now + delayMs;
     return this.transition(row, "released", {

@@ -15,10 +15,15 @@ export function startShare(limit: StartLimit, shards: number, index: number): St
   return { count: shareOf(limit.count, shards, index), perMs: limit.perMs };
 }
 
+/** At most this many entries per window, whatever the limit's count: the window is stored in one row. */
+export const WINDOW_SLOTS = 128;
+
 /**
- * Recent starts as `[time, how many]`, oldest first (a lease starts its tasks at
- * one time, so this grows with lease calls, not with tasks). `room` says how many
- * more may start at `now` so that no window of `perMs` holds more than `count`.
+ * Recent starts as `[time, how many]`, oldest first. `room` says how many more
+ * may start at `now` so that no window of `perMs` holds more than `count`.
+ * Times are rounded up to a slot of `perMs / WINDOW_SLOTS`, so a window holds at
+ * most WINDOW_SLOTS + 1 entries; rounding up makes a start count a little longer,
+ * never shorter, so the limit still holds exactly (it may admit slightly less).
  */
 export class StartWindow {
   constructor(public entries: [number, number][] = []) {}
@@ -30,7 +35,9 @@ export class StartWindow {
     return Math.max(0, limit.count - used);
   }
 
-  record(at: number, n = 1): void {
+  record(limit: StartLimit, now: number, n = 1): void {
+    const slot = Math.max(1, Math.ceil(limit.perMs / WINDOW_SLOTS));
+    const at = Math.ceil(now / slot) * slot;
     const last = this.entries[this.entries.length - 1];
     if (last && last[0] === at) last[1] += n;
     else this.entries.push([at, n]);
@@ -46,5 +53,7 @@ export class StartWindow {
 /** The limits that apply to group `key` ("" is the tasks without a group, which have none). */
 export function limitsOf(settings: QueueSettings, key: string): GroupLimits | null {
   if (key === "") return null;
-  return settings.groupLimits.overrides[key] ?? settings.groupLimits.default;
+  const { overrides } = settings.groupLimits;
+  // Own properties only: a group named "constructor" or "__proto__" is a group, not a member of Object.prototype.
+  return Object.hasOwn(overrides, key) ? overrides[key] : settings.groupLimits.default;
 }

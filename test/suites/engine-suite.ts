@@ -420,6 +420,36 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
         ));
     });
 
+    describe("flow control with any group name", () => {
+      it("group keys named like Object.prototype members keep their limits", () =>
+        withHarness(
+          (h) => {
+            const names = ["constructor", "toString", "__proto__", "hasOwnProperty", "alpha"];
+            for (const g of names) add(h, ...Array.from({ length: 3 }, (_, i) => task(`${g}${i}`, { groupKey: g })));
+            const leased = leaseAll(h, 100);
+            expect(leased.map((l) => l.task.groupKey).sort()).toEqual([...names].sort());
+            expect(h.engine.groups().map((g) => [g.group, g.pending, g.running])).toEqual(
+              [...names].sort().map((g) => [g, 2, 1]),
+            );
+          },
+          { settings: { groupLimits: { default: { concurrency: 1 }, overrides: {} } } },
+        ));
+
+      it("a group start limit holds for a group named __proto__, across a restart", () =>
+        withHarness(
+          (h) => {
+            add(h, ...Array.from({ length: 6 }, (_, i) => task(`p${i}`, { groupKey: "__proto__" })));
+            expect(leaseAll(h, 10)).toHaveLength(2);
+            h.restart();
+            h.clock.advance(500);
+            expect(leaseAll(h, 10)).toHaveLength(0);
+            h.clock.advance(600);
+            expect(leaseAll(h, 10)).toHaveLength(2);
+          },
+          { settings: { groupLimits: { default: { startLimit: { count: 2, perMs: 1000 } }, overrides: {} } } },
+        ));
+    });
+
     describe("idempotency", () => {
       it("the same key within the window returns the first task, not a second one", () =>
         withHarness((h) => {
@@ -459,6 +489,20 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
             expect(h.engine.release(t.id, l.leaseToken).status).toBe("pending");
           }
           expect(h.engine.get(t.id)!.attempts).toBe(0);
+        }));
+
+      it("release after cancel ends the task cancelled, and it is never leased again", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a"));
+          const l = leaseAll(h)[0];
+          expect(h.engine.cancel(t.id).cancelRequested).toBe(1);
+          const released = h.engine.release(t.id, l.leaseToken);
+          expect(released.status).toBe("cancelled");
+          expect(released.finishedAt).toBe(h.clock.now());
+          h.clock.advance(60_000);
+          expect(leaseAll(h)).toHaveLength(0);
+          expect(h.engine.get(t.id)!.status).toBe("cancelled");
+          expect(h.engine.counts()).toEqual({ cancelled: 1 });
         }));
 
       it("release with a delay schedules the task", () =>
