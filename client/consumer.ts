@@ -15,7 +15,7 @@
  */
 import { EdgeqError, UnrecoverableError } from "./errors";
 import type { EdgeqClient } from "./index";
-import type { Lease, Problem, Task } from "./types";
+import type { BatchResults, HeartbeatBatchResults, Lease, Task } from "./types";
 
 export interface TaskContext {
   /** aborted when the task's cancellation is requested, or the worker is closing without waiting */
@@ -230,13 +230,13 @@ export class Worker {
     for (let at = 0; at < items.length; at += 500) {
       const part = items.slice(at, at + 500);
       try {
-        const { results } = await this.client.call<{ results: { id: string; ok: boolean; problem?: Problem }[] }>(
+        const { results } = await this.client.call<BatchResults>(
           "POST",
           "/leases/complete",
           { items: part.map((i) => ({ id: i.task.id, leaseToken: i.leaseToken, result: i.result })) },
         );
         results.forEach((r, n) => {
-          if (!r.ok) return this.emit("error", new EdgeqError(r.problem as Problem));
+          if (!r.ok) return this.emit("error", new EdgeqError(r.problem));
           this.counts.completed++;
           this.emit("completed", part[n].task, part[n].result);
         });
@@ -276,7 +276,7 @@ export class Worker {
         leaseToken: f.lease.leaseToken,
         ...(f.progress === undefined ? {} : { progress: f.progress }),
       }));
-      const { results } = await this.client.call<{ results: { id: string; ok: boolean; cancelRequested?: boolean }[] }>(
+      const { results } = await this.client.call<HeartbeatBatchResults>(
         "POST",
         "/leases/heartbeat",
         { items },

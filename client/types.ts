@@ -16,6 +16,8 @@ import type {
   ScheduleBody,
   ScheduleSchema,
   GroupList,
+  HeartbeatResults,
+  ItemResults,
   SettingsPatch,
   SettingsSchema,
   TaskSchema,
@@ -39,3 +41,5 @@ export type ApiKeyCreate = z.input<typeof KeyCreateBody>;
 export type Schedule = z.infer<typeof ScheduleSchema>;
 export type ScheduleCreate = z.input<typeof ScheduleBody>;
 export type GroupDepth = z.infer<typeof GroupList>["items"][number];
+export type BatchResults = z.infer<typeof ItemResults>;
+export type HeartbeatBatchResults = z.infer<typeof HeartbeatResults>;

@@ -32,27 +32,40 @@ export class AccessKey extends DurableObject<Env> {
   private record: CredentialRow | null = null;
   private windows: Windows = NO_WINDOWS;
 
+  /** whether this object's storage holds its tables (an object that never held a credential writes nothing) */
+  private ready = false;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     void ctx.blockConcurrencyWhile(async () => {
-      migrate(ctx.storage, ACCESS_MIGRATIONS);
-      this.record = ctx.storage.sql.exec<CredentialRow>("SELECT * FROM credential").toArray()[0] ?? null;
-      const usage = ctx.storage.sql
-        .exec<{ minute_start: number; minute_count: number; hour_start: number; hour_count: number }>("SELECT * FROM usage")
-        .toArray()[0];
-      if (usage) {
-        this.windows = {
-          minuteStart: usage.minute_start,
-          minuteCount: usage.minute_count,
-          hourStart: usage.hour_start,
-          hourCount: usage.hour_count,
-        };
-      }
+      const made = ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE name = '_migrations'").one().n > 0;
+      if (made) this.prepare();
     });
+  }
+
+  /** Migrates and loads the stored state; the first write of an object that holds something. */
+  private prepare(): void {
+    if (this.ready) return;
+    const { sql } = this.ctx.storage;
+    migrate(this.ctx.storage, ACCESS_MIGRATIONS);
+    this.ready = true;
+    this.record = sql.exec<CredentialRow>("SELECT * FROM credential").toArray()[0] ?? null;
+    const usage = sql
+      .exec<{ minute_start: number; minute_count: number; hour_start: number; hour_count: number }>("SELECT * FROM usage")
+      .toArray()[0];
+    if (usage) {
+      this.windows = {
+        minuteStart: usage.minute_start,
+        minuteCount: usage.minute_count,
+        hourStart: usage.hour_start,
+        hourCount: usage.hour_count,
+      };
+    }
   }
 
   /** Stores a new key's record and hash (and its tenant's limits); refuses to overwrite an existing key. */
   create(record: KeyRecord, hash: string, tenantLimits: Limits | null): boolean {
+    this.prepare();
     if (this.record) return false;
     this.ctx.storage.sql.exec(
       "INSERT INTO credential (one, id, tenant, role, name, hash, limits, created_at, tenant_limits) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -95,6 +108,7 @@ export class AccessKey extends DurableObject<Env> {
 
   /** Counts a request of a credential with no stored record (a JWT subject). */
   limit(limits: Limits): RateDecision {
+    this.prepare();
     return this.count(limits);
   }
 

@@ -5,12 +5,13 @@ import { REGISTRY_MIGRATIONS } from "../schema/migrations/registry";
 import { DEFAULT_SETTINGS, settingsFrom, TERMINAL, type QueueSettings, type TaskRow } from "../schema/shard";
 import type { NewTask } from "./core/engine";
 import { check } from "./core/errors";
-import { keyedShard, parseTaskId } from "./core/ids";
+import { parseTaskId } from "./core/ids";
 import { dueFire, nextFires } from "./core/schedule";
 import type { Limits } from "./core/rate-limit";
 import { migrate } from "./migrate";
 import { outcome, outcomeAsync, unwrap, type Outcome } from "./outcome";
 import { shardOf } from "./queue-shard";
+import { enqueueWave } from "../worker/placement";
 
 export interface WorkerRecord {
   id: string;
@@ -146,6 +147,12 @@ export function applyPatch(current: QueueSettings, patch: SettingsPatchInput & {
     next.startLimit == null || next.startLimit.count >= shards,
     "invalid_state",
     `A start limit of ${next.startLimit?.count} cannot be split over ${shards} shards; allow at least ${shards} starts per interval.`,
+  );
+  // A key must not outlive its task: past retention the task is gone from the shard, and a replay would make a second one.
+  check(
+    next.idempotencyWindowMs <= next.retentionDays * 86_400_000,
+    "invalid_state",
+    `An idempotency window of ${next.idempotencyWindowMs} ms is longer than the retention of ${next.retentionDays} days; shorten the window or keep tasks longer.`,
   );
   return next;
 }
@@ -401,10 +408,8 @@ export class QueueRegistry extends DurableObject<Env> {
 
   private async enqueue(tenant: string, s: ScheduleRecord, key: string): Promise<TaskRow> {
     const { settings } = this.ensure(s.queue);
-    const task = { ...s.task, idempotencyKey: key };
-    const shard = keyedShard(task, settings.shards)!;
-    const made = unwrap(await shardOf(this.env, tenant, s.queue, shard).enqueue({ tenant, queue: s.queue, shard }, [task], settings));
-    return made[0].task;
+    const [made] = await enqueueWave(this.env, tenant, s.queue, settings, [{ ...s.task, idempotencyKey: key }]);
+    return made.task;
   }
 
   private know(tenant: string): void {

@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { SHARD_MIGRATIONS } from "../schema/migrations/shard";
 import type { QueueSettings, Status, TaskRow } from "../schema/shard";
 import { ShardEngine, type Clock, type ItemResult, type Mail, type NewTask, type OutgoingMail, type ShardAddress, type Totals } from "./core/engine";
+import { shardKey } from "./core/ids";
 import { migrate } from "./migrate";
 import { outcome, type Outcome } from "./outcome";
 import { SqlStore } from "./sql-store";
@@ -57,6 +58,11 @@ export class QueueShard extends DurableObject<Env> {
 
   enqueue(address: ShardAddress, tasks: NewTask[], settings: QueueSettings) {
     return this.call(() => this.engine.enqueue(address, tasks, settings));
+  }
+
+  /** Claims idempotency keys whose home is this shard, for tasks other shards will hold. */
+  claim(address: ShardAddress, items: { key: string; shard: number }[], settings: QueueSettings) {
+    return this.call(() => this.engine.claim(address, items, settings));
   }
 
   /** Messages from other shards of the tenant (dependencies); idempotent. */
@@ -187,7 +193,7 @@ export class QueueShard extends DurableObject<Env> {
     if (tenant === undefined) return; // no call has named this shard's tenant yet, so it has sent nothing
     const byTarget = new Map<string, OutgoingMail[]>();
     for (const m of this.engine.mailDue()) {
-      const key = `${m.to.queue}:${m.to.shard}`;
+      const key = shardKey(m.to);
       const list = byTarget.get(key);
       if (list) list.push(m);
       else byTarget.set(key, [m]);

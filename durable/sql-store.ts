@@ -1,5 +1,5 @@
 import { TASK_COLUMNS, TASK_FIELDS, type Status, type TaskEvent, type TaskRow } from "../schema/shard";
-import type { ChildRow, MailRow, ShardStore } from "./core/store";
+import type { ChildRow, KeyRow, MailRow, ShardStore } from "./core/store";
 
 /** Lease order: priority first, then the order tasks became ready. Every lease-order index has these columns. */
 const LEASE_ORDER = "ORDER BY priority DESC, ready_at, seq";
@@ -68,9 +68,29 @@ export class SqlStore implements ShardStore {
     }
   }
 
-  byIdempotencyKey(key: string): TaskRow | null {
-    this.flush();
-    return this.one(`${SELECT} WHERE idempotency_key = ?`, key);
+  getKey(key: string): KeyRow | null {
+    const row = this.run("SELECT task_id, created_at FROM idem_keys WHERE key = ?", key)[0];
+    return row ? { taskId: row.task_id as string, createdAt: row.created_at as number } : null;
+  }
+
+  putKey(key: string, taskId: string, at: number): void {
+    this.run("INSERT OR REPLACE INTO idem_keys (key, task_id, created_at) VALUES (?, ?, ?)", key, taskId, at);
+  }
+
+  deleteKey(key: string, taskId: string): void {
+    this.run("DELETE FROM idem_keys WHERE key = ? AND task_id = ?", key, taskId);
+  }
+
+  dropKeys(before: number, limit: number): number {
+    return this.run(
+      "DELETE FROM idem_keys WHERE key IN (SELECT key FROM idem_keys WHERE created_at <= ? ORDER BY created_at LIMIT ?) RETURNING key",
+      before,
+      limit,
+    ).length;
+  }
+
+  oldestKeyAt(): number | null {
+    return (this.run("SELECT min(created_at) AS at FROM idem_keys")[0]?.at as number | null) ?? null;
   }
 
   insert(row: TaskRow): void {
@@ -256,8 +276,8 @@ export class SqlStore implements ShardStore {
   }
 
   /**
-   * Writes the buffered changes: deletes, updates (a freed idempotency key before
-   * its new owner is inserted), then inserts, grouped by the columns they set.
+   * Writes the buffered changes: deletes, updates, then inserts, grouped by the
+   * columns they set.
    */
   private flush(): void {
     if (this.deletes.size > 0) {

@@ -191,13 +191,18 @@ export const ProblemSchema = z
   })
   .openapi("Problem");
 
-export const ItemResults = z
+const ItemDone = z.object({ id: z.string(), ok: z.literal(true) });
+const ItemRefused = z.object({ id: z.string(), ok: z.literal(false), problem: ProblemSchema });
+
+/** Batch complete / fail: one outcome per item, in request order. */
+export const ItemResults = z.object({ results: z.array(z.union([ItemDone, ItemRefused])) }).openapi("ItemResults");
+
+/** Batch heartbeat: an accepted item also carries its new lease expiry and whether cancel was requested. */
+export const HeartbeatResults = z
   .object({
-    results: z.array(
-      z.object({ id: z.string(), ok: z.boolean(), value: z.unknown().optional(), problem: ProblemSchema.optional() }),
-    ),
+    results: z.array(z.union([ItemDone.extend({ expiresAt: z.string(), cancelRequested: z.boolean() }), ItemRefused])),
   })
-  .openapi("ItemResults");
+  .openapi("HeartbeatResults");
 
 export const StartLimitSchema = z
   .object({ count: z.number().int().min(1).max(1_000_000), perMs: z.number().int().min(100).max(DAY) })

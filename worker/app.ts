@@ -37,7 +37,7 @@ export function createApp() {
       origin: (origin, c) => (config(c.env as Env).corsOrigins.includes(origin) ? origin : null),
       credentials: true,
       allowHeaders: ["authorization", "content-type", "x-request-id"],
-      allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+      allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
       exposeHeaders: ["x-request-id", "retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"],
       maxAge: 600,
     }),

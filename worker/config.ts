@@ -8,6 +8,8 @@ import type { Limits } from "../durable/core/rate-limit";
  */
 export interface Config {
   adminToken: string | null;
+  /** signs API keys (their MAC); EDGEQ_KEY_SECRET, else the admin token */
+  keySecret: string | null;
   jwtSecret: string | null;
   jwks: HonoJsonWebKey[];
   jwtIssuer: string | null;
@@ -26,6 +28,7 @@ export function config(env: Env): Config {
   const jwks = text("EDGEQ_JWKS");
   const made: Config = {
     adminToken: text("EDGEQ_ADMIN_TOKEN"),
+    keySecret: text("EDGEQ_KEY_SECRET") ?? (text("EDGEQ_ADMIN_TOKEN") ? `edgeq-keys:${text("EDGEQ_ADMIN_TOKEN")}` : null),
     jwtSecret: text("EDGEQ_JWT_SECRET"),
     jwks: jwks ? ((JSON.parse(jwks) as { keys: HonoJsonWebKey[] }).keys ?? []) : [],
     jwtIssuer: text("EDGEQ_JWT_ISSUER"),

@@ -1,24 +1,49 @@
 /**
  * API keys: `eq_<id>_<secret>`, 16 hex digits of id (names the key's AccessKey
- * object, so a lookup needs no index) and 256 random bits of secret. Only the
- * SHA-256 of the whole key is stored.
+ * object, so a lookup needs no index) and 64 hex digits of secret: 128 random
+ * bits, then a 128-bit HMAC of id and random part under the deployment's key
+ * secret. The Worker checks the MAC before it touches any Durable Object, so a
+ * forged key costs no object, no storage and no DO request. Only the SHA-256
+ * of the whole key is stored.
  */
-const KEY = /^eq_([0-9a-f]{16})_([0-9a-f]{64})$/;
+const KEY = /^eq_([0-9a-f]{16})_([0-9a-f]{32})([0-9a-f]{32})$/;
 
 const hex = (bytes: ArrayBuffer | Uint8Array) =>
   [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
 
-export function parseKey(token: string): { id: string } | null {
+export function parseKey(token: string): { id: string; random: string; mac: string } | null {
   const m = KEY.exec(token);
-  return m ? { id: m[1] } : null;
+  return m ? { id: m[1], random: m[2], mac: m[3] } : null;
+}
+
+const encoder = new TextEncoder();
+const macKeys = new Map<string, Promise<CryptoKey>>();
+
+/** The first 16 bytes of HMAC-SHA256(secret, `${id}.${random}`), as hex. */
+async function keyMac(secret: string, id: string, random: string): Promise<string> {
+  let key = macKeys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    macKeys.set(secret, key);
+  }
+  const mac = await crypto.subtle.sign("HMAC", await key, encoder.encode(`${id}.${random}`));
+  return hex(mac).slice(0, 32);
+}
+
+/** Whether `token` is a key this deployment made (its MAC holds); says nothing of revocation. */
+export async function madeHere(secret: string, key: { id: string; random: string; mac: string }): Promise<boolean> {
+  const expected = encoder.encode(await keyMac(secret, key.id, key.random));
+  const given = encoder.encode(key.mac);
+  return expected.length === given.length && crypto.subtle.timingSafeEqual(expected, given);
 }
 
 /** `bytes` random bytes as hex. */
 export const randomHex = (bytes: number) => hex(crypto.getRandomValues(new Uint8Array(bytes)));
 
-export function newKey(): { id: string; key: string } {
+export async function newKey(secret: string): Promise<{ id: string; key: string }> {
   const id = randomHex(8);
-  return { id, key: `eq_${id}_${randomHex(32)}` };
+  const random = randomHex(16);
+  return { id, key: `eq_${id}_${random}${await keyMac(secret, id, random)}` };
 }
 
 export async function hashKey(key: string): Promise<string> {

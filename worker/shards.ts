@@ -1,4 +1,4 @@
-import { parseTaskId } from "../durable/core/ids";
+import { parseTaskId, shardKey, type TaskAddress } from "../durable/core/ids";
 import { shardOf } from "../durable/queue-shard";
 import type { Limits } from "../durable/core/rate-limit";
 import { unwrap } from "../durable/outcome";
@@ -19,26 +19,57 @@ export function registryOf(env: Env, tenant: string) {
 
 export { shardOf };
 
-/** The stub of the shard holding task `id`, or null when the id is not one edgeq makes. */
-export function shardOfTask(env: Env, tenant: string, id: string) {
+/**
+ * Whether the tenant has a queue with this shard. Checked before a task id wakes
+ * a shard, so an id naming a queue or shard that does not exist costs no Durable
+ * Object (and no storage). A "no" is checked again uncached: the queue may be newer
+ * than this isolate's cached answer.
+ */
+export async function shardExists(env: Env, tenant: string, at: TaskAddress): Promise<boolean> {
+  const has = (r: QueueRecord | null) => r !== null && at.shard < r.settings.shards;
+  if (has(await findQueue(env, tenant, at.queue))) return true;
+  forgetQueue(tenant, at.queue);
+  return has(await findQueue(env, tenant, at.queue));
+}
+
+/** The stub of the shard holding task `id`, or null when no shard of the tenant's queues can hold it. */
+export async function shardOfTask(env: Env, tenant: string, id: string) {
   const address = parseTaskId(id);
-  return address ? shardOf(env, tenant, address.queue, address.shard) : null;
+  return address && (await shardExists(env, tenant, address)) ? shardOf(env, tenant, address.queue, address.shard) : null;
 }
 
 /**
  * Items grouped by the shard of the task id `idOf` names, so each shard gets one
- * call; items whose id edgeq could not have made are left out.
+ * call; items whose id edgeq could not have made are left out. For ids the
+ * system made (read from a shard); ids from a caller go through `groupByKnownShard`.
  */
 export function groupByShard<T>(items: T[], idOf: (item: T) => string): { queue: string; shard: number; items: T[] }[] {
   const groups = new Map<string, { queue: string; shard: number; items: T[] }>();
   for (const item of items) {
     const at = parseTaskId(idOf(item));
     if (!at) continue;
-    const key = `${at.queue}:${at.shard}`;
+    const key = shardKey(at);
     const group = groups.get(key) ?? groups.set(key, { queue: at.queue, shard: at.shard, items: [] }).get(key)!;
     group.items.push(item);
   }
   return [...groups.values()];
+}
+
+/** Like `groupByShard`, leaving out the items whose id names no shard of the tenant's queues. */
+export async function groupByKnownShard<T>(env: Env, tenant: string, items: T[], idOf: (item: T) => string) {
+  const groups = groupByShard(items, idOf);
+  const known = await Promise.all(groups.map((g) => shardExists(env, tenant, g)));
+  return groups.filter((_, i) => known[i]);
+}
+
+/** At most this many queues' settings are cached per isolate: queue names come from callers. */
+const CACHE_LIMIT = 1000;
+
+/** Sets `key` in a Map used as a bounded cache: the oldest entry goes when it is full. */
+function bounded<K, V>(map: Map<K, V>, key: K, value: V): void {
+  map.delete(key);
+  if (map.size >= CACHE_LIMIT) map.delete(map.keys().next().value!);
+  map.set(key, value);
 }
 
 /** The queue's record, or null if it does not exist (cached). */
@@ -47,7 +78,7 @@ export async function findQueue(env: Env, tenant: string, queue: string): Promis
   const hit = cache.get(key);
   if (hit && Date.now() - hit.at < SETTINGS_TTL_MS) return hit.record;
   const record = await registryOf(env, tenant).find(queue);
-  cache.set(key, { record, at: Date.now() });
+  bounded(cache, key, { record, at: Date.now() });
   return record;
 }
 
@@ -72,7 +103,7 @@ export async function tenantLimits(env: Env, tenant: string): Promise<Limits | n
   const hit = limitsCache.get(tenant);
   if (hit && Date.now() - hit.at < SETTINGS_TTL_MS) return hit.limits;
   const limits = await registryOf(env, tenant).limits();
-  limitsCache.set(tenant, { limits, at: Date.now() });
+  bounded(limitsCache, tenant, { limits, at: Date.now() });
   return limits;
 }
 
@@ -86,7 +117,7 @@ export function forgetQueue(tenant: string, queue: string): void {
 }
 
 export function remember(tenant: string, record: QueueRecord): void {
-  cache.set(`${tenant}:${record.name}`, { record, at: Date.now() });
+  bounded(cache, `${tenant}:${record.name}`, { record, at: Date.now() });
 }
 
 /** Shard numbers 0..n-1, starting at a random one, so no shard is always tried first. */

@@ -1,19 +1,13 @@
 import { planBatch, REF_PREFIX, type DagProblem } from "../durable/core/dag";
 import type { Enqueued, Mail, NewTask } from "../durable/core/engine";
 import { QueueError, type FieldError } from "../durable/core/errors";
-import { keyedShard } from "../durable/core/ids";
 import { unwrap } from "../durable/outcome";
 import type { QueueSettings, Status } from "../schema/shard";
-import { groupByShard, shardOf } from "./shards";
+import { enqueueWave } from "./placement";
+import { groupByKnownShard, groupByShard, shardOf } from "./shards";
 
 /** A task to enqueue, with the batch-local name others may depend on. */
 export type Submission = NewTask & { ref?: string };
-
-/** Which shard each task goes to: where its keys say (`keyedShard`), the rest round-robin from a random start. */
-function placement(inputs: NewTask[], shards: number): number[] {
-  let next = Math.floor(Math.random() * shards);
-  return inputs.map((t) => keyedShard(t, shards) ?? next++ % shards);
-}
 
 function refused(problems: DagProblem[], pointer: (i: number) => string): QueueError {
   const errors: FieldError[] = problems.map((p) =>
@@ -30,7 +24,7 @@ function refused(problems: DagProblem[], pointer: (i: number) => string): QueueE
 async function peek(env: Env, tenant: string, ids: string[]): Promise<Map<string, Status | null>> {
   const out = new Map<string, Status | null>(ids.map((id) => [id, null]));
   await Promise.all(
-    groupByShard(ids, (id) => id).map(async (g) => {
+    (await groupByKnownShard(env, tenant, ids, (id) => id)).map(async (g) => {
       const statuses = unwrap(await shardOf(env, tenant, g.queue, g.shard).peek(g.items));
       g.items.forEach((id, i) => out.set(id, statuses[i]));
     }),
@@ -89,16 +83,8 @@ export async function submit(
         broken: dependsOn.filter((d) => known.get(d) === "failed" || known.get(d) === "cancelled"),
       };
     });
-    const shards = placement(tasks, settings.shards);
-    const groups = new Map<number, number[]>();
-    shards.forEach((s, j) => groups.set(s, [...(groups.get(s) ?? []), j]));
-    await Promise.all(
-      [...groups].map(async ([shard, members]) => {
-        const stub = shardOf(env, tenant, queue, shard);
-        const made = unwrap(await stub.enqueue({ tenant, queue, shard }, members.map((j) => tasks[j]), settings));
-        made.forEach((m, k) => (out[wave[members[k]]] = m));
-      }),
-    );
+    const made = await enqueueWave(env, tenant, queue, settings, tasks);
+    made.forEach((m, k) => (out[wave[k]] = m));
     for (const i of wave) if (inputs[i].ref !== undefined) idOfRef.set(inputs[i].ref!, out[i].task.id);
   }
   await registerChildren(env, tenant, inputs, out);

@@ -14,7 +14,7 @@ import { backoffDelay } from "./backoff";
 import { resolveDependency } from "./dag";
 import { limitsOf, shareOf, startShare, StartWindow } from "./flow";
 import { QueueError, check, type Problem } from "./errors";
-import { parseTaskId, taskId, UlidFactory, type TaskAddress } from "./ids";
+import { shardKey, parseShardKey, parseTaskId, shardForKey, taskId, UlidFactory, type TaskAddress } from "./ids";
 import type { ShardStore } from "./store";
 
 /**
@@ -37,6 +37,8 @@ export interface Entropy {
 }
 
 export interface NewTask {
+  /** set when the task's idempotency key was claimed for this id at the key's home shard (see `claim`) */
+  id?: string;
   name: string;
   /** JSON text */
   payload: string;
@@ -70,7 +72,9 @@ export type Mail =
   | { kind: "resolved"; dep: string; dependent: string; ok: boolean; status: string }
   | { kind: "child_added"; parent: string; child: string }
   | { kind: "child_finished"; parent: string; child: string; status: string; result: string | null }
-  | { kind: "seal"; parent: string };
+  | { kind: "seal"; parent: string }
+  /** to a key's home shard: the task the key named was deleted, so the key is free */
+  | { kind: "unclaim"; key: string; task: string };
 
 /** Where a shard is: its queue and number, and the tenant it belongs to (for addressing other shards). */
 export interface ShardAddress extends TaskAddress {
@@ -89,6 +93,18 @@ export interface Enqueued {
   task: TaskRow;
   /** false when an idempotency key met a task made within the window */
   created: boolean;
+}
+
+/** The idempotency key names a task of another shard (`id`): the caller fetches it there. */
+export interface Elsewhere {
+  created: false;
+  elsewhere: string;
+}
+
+/** What a key claim answers: the id the key names, and whether this call claimed it. */
+export interface Claim {
+  id: string;
+  fresh: boolean;
 }
 
 export interface Lease {
@@ -168,15 +184,15 @@ interface Sweep {
 export class ShardEngine {
   private readonly ulid: UlidFactory;
   private seq: number;
-  private nextDue: number | null;
-  private sweep: Sweep;
-  private settings: QueueSettings;
-  private settingsJson: string;
+  private nextDue!: number | null;
+  private sweep!: Sweep;
+  private settings!: QueueSettings;
+  private settingsJson!: string;
   private events: TaskEvent[] = [];
   /** messages for tasks of this shard, applied before the transaction ends */
   private local: Mail[] = [];
-  private address: ShardAddress | null;
-  private nextMail: number | null;
+  private address!: ShardAddress | null;
+  private nextMail!: number | null;
   private flow: FlowState | null = null;
   readonly totals: Totals = { enqueued: 0, leased: 0, completed: 0, failed: 0, retried: 0, expired: 0, cancelled: 0 };
 
@@ -187,13 +203,7 @@ export class ShardEngine {
   ) {
     this.ulid = new UlidFactory(() => entropy.random());
     this.seq = store.maxSeq();
-    this.nextDue = store.nextDueAt();
-    this.sweep = JSON.parse(store.getMeta(SWEEP_KEY) ?? '{"at":null}') as Sweep;
-    this.settingsJson = store.getMeta(SETTINGS_KEY) ?? JSON.stringify(DEFAULT_SETTINGS);
-    this.settings = settingsFrom(this.settingsJson);
-    const address = store.getMeta(ADDRESS_KEY);
-    this.address = address ? (JSON.parse(address) as ShardAddress) : null;
-    this.nextMail = store.nextMailAt();
+    this.reload();
   }
 
   /** When the next message to another shard is due (the DO's alarm covers it too). */
@@ -233,14 +243,30 @@ export class ShardEngine {
   // enqueue: inputs = validated tasks, the shard's address, queue settings.
   // output: one Enqueued per input, in order (an idempotent replay returns the first task).
   // errors: none; inputs are validated at the edge.
-  enqueue(address: ShardAddress, inputs: NewTask[], settings: QueueSettings): Enqueued[] {
+  enqueue(address: ShardAddress, inputs: NewTask[], settings: QueueSettings): (Enqueued | Elsewhere)[] {
     this.configure(settings);
     return this.tx(() => {
       this.know(address);
       const made = inputs.map((input) => this.enqueueOne(address, input));
       // A dependency in this shard may resolve at once (completed, failed): answer with the state after that.
       this.drain();
-      return made.map((m) => (m.created && m.task.status === "blocked" ? { ...m, task: this.store.get(m.task.id) ?? m.task } : m));
+      return made.map((m) => ("task" in m && m.created && m.task.status === "blocked" ? { ...m, task: this.store.get(m.task.id) ?? m.task } : m));
+    });
+  }
+
+  // claim: inputs = this shard's address, idempotency keys whose home is this shard, each with the shard its task goes to.
+  // output: per key, the id of the task it names: a new id for that shard (fresh), or the one named within the window.
+  // errors: none. The caller then creates the task with that id in its shard (`NewTask.id`).
+  claim(address: ShardAddress, items: { key: string; shard: number }[], settings: QueueSettings): Claim[] {
+    this.configure(settings);
+    return this.tx(() => {
+      this.know(address);
+      const now = this.clock.now();
+      return items.map(({ key, shard }) => {
+        const id = taskId(this.ulid.next(now), shard, address.queue);
+        const named = this.claimKey(key, id, now);
+        return { id: named, fresh: named === id };
+      });
     });
   }
 
@@ -282,11 +308,12 @@ export class ShardEngine {
 
   /** Messages due for delivery to other shards. */
   mailDue(limit = DUE_BATCH): OutgoingMail[] {
-    return this.store.dueMail(this.clock.now(), limit).map((m) => {
-      const cut = m.target.lastIndexOf(":"); // written by send() as `queue:shard`
-      const to = { queue: m.target.slice(0, cut), shard: Number(m.target.slice(cut + 1)) };
-      return { seq: m.seq, to, attempts: m.attempts, mail: JSON.parse(m.body) as Mail };
-    });
+    return this.store.dueMail(this.clock.now(), limit).map((m) => ({
+      seq: m.seq,
+      to: parseShardKey(m.target),
+      attempts: m.attempts,
+      mail: JSON.parse(m.body) as Mail,
+    }));
   }
 
   /** The receiver acknowledged these: they are done. */
@@ -427,6 +454,7 @@ export class ShardEngine {
       const row = this.mustGet(id);
       check(TERMINAL.has(row.status), "invalid_state", `Task ${id} is ${row.status}; cancel it before deleting it.`);
       this.store.delete(id);
+      this.freeKey(row);
       this.emit("deleted", id, {});
     });
   }
@@ -477,17 +505,18 @@ export class ShardEngine {
 
   /** One transaction: due work first (so no call sees an expired lease as live), then `fn`, then the outbox row. */
   private tx<T>(fn: () => T, catchUp = true): T {
+    // Due work commits on its own: a call refused below must not roll it back.
+    if (catchUp) this.catchUp();
     let written: TaskEvent[] = [];
     const out = this.store.transaction(() => {
       try {
-        if (catchUp && this.isDue()) this.processDue(this.clock.now());
         const result = fn();
         this.drain();
         if (this.events.length > 0) this.store.appendOutbox(this.clock.now(), this.events);
         written = this.events;
         return result;
       } catch (e) {
-        this.flow = null; // counts moved by a call that rolled back: read them again
+        this.reload(); // what the rolled-back call changed in memory did not happen
         throw e;
       } finally {
         this.events = [];
@@ -496,6 +525,18 @@ export class ShardEngine {
     });
     this.tally(written);
     return out;
+  }
+
+  /** Reads again, from storage, every piece of state the engine keeps in memory. */
+  private reload(): void {
+    this.flow = null;
+    this.nextDue = this.store.nextDueAt();
+    this.nextMail = this.store.nextMailAt();
+    this.sweep = JSON.parse(this.store.getMeta(SWEEP_KEY) ?? '{"at":null}') as Sweep;
+    this.settingsJson = this.store.getMeta(SETTINGS_KEY) ?? JSON.stringify(DEFAULT_SETTINGS);
+    this.settings = settingsFrom(this.settingsJson);
+    const address = this.store.getMeta(ADDRESS_KEY);
+    this.address = address ? (JSON.parse(address) as ShardAddress) : null;
   }
 
   /** Counts a committed call's events. */
@@ -531,19 +572,30 @@ export class ShardEngine {
     });
   }
 
-  private enqueueOne(address: TaskAddress, input: NewTask): Enqueued {
+  private enqueueOne(address: TaskAddress, input: NewTask): Enqueued | Elsewhere {
     const now = this.clock.now();
     const { settings } = this;
-    if (input.idempotencyKey !== undefined) {
-      const first = this.store.byIdempotencyKey(input.idempotencyKey);
-      if (first && first.createdAt + settings.idempotencyWindowMs > now) return { task: first, created: false };
-      // Past the window the key is free again: the old task keeps its history, not the key.
-      if (first) this.store.update(first.id, { idempotencyKey: null });
+    let id: string;
+    if (input.id !== undefined) {
+      // Claimed at the key's home shard for this id: made once, however often the call is repeated.
+      const made = this.store.get(input.id);
+      if (made) return { task: made, created: false };
+      id = input.id;
+    } else {
+      id = taskId(this.ulid.next(now), address.shard, address.queue);
+      if (input.idempotencyKey !== undefined) {
+        const named = this.claimKey(input.idempotencyKey, id, now);
+        if (named !== id) {
+          const first = this.store.get(named);
+          if (first) return { task: first, created: false };
+          return { created: false, elsewhere: named };
+        }
+      }
     }
     const defaults = settings.defaults;
     const runAt = input.runAt ?? now + (input.delayMs ?? 0);
     const row: TaskRow = {
-      id: taskId(this.ulid.next(now), address.shard, address.queue),
+      id,
       name: input.name,
       payload: input.payload,
       priority: input.priority ?? 5,
@@ -595,6 +647,33 @@ export class ShardEngine {
     return { task: row, created: true };
   }
 
+  /**
+   * The id `key` names: the task it named within the window, else `id` (the key
+   * is claimed for it, and swept once the window has passed).
+   */
+  private claimKey(key: string, id: string, now: number): string {
+    const window = this.settings.idempotencyWindowMs;
+    const held = this.store.getKey(key);
+    if (held && held.createdAt + window > now) {
+      const at = parseTaskId(held.taskId);
+      // A claim of this shard whose task is gone (deleted): the key is free.
+      const mine = at && this.address && at.queue === this.address.queue && at.shard === this.address.shard;
+      if (!mine || this.store.get(held.taskId)) return held.taskId;
+    }
+    this.store.putKey(key, id, now);
+    if (this.sweep.at === null || now + window < this.sweep.at) this.setSweep({ at: now + window, after: this.sweep.after });
+    return id;
+  }
+
+  /** A deleted task's key is free again: at once here, or by a message to the key's home shard. */
+  private freeKey(row: TaskRow): void {
+    const key = row.idempotencyKey;
+    if (key === null || !this.address) return;
+    const home = shardForKey(key, this.settings.shards);
+    if (home === this.address.shard) this.store.deleteKey(key, row.id);
+    else this.sendToShard({ queue: this.address.queue, shard: home }, { kind: "unclaim", key, task: row.id });
+  }
+
   /** The tenant this shard belongs to, once a call has said so. */
   get tenant(): string | undefined {
     return this.address?.tenant;
@@ -610,13 +689,16 @@ export class ShardEngine {
   /** Sends `mail` to the shard of task `to`: applied in this transaction when that is this shard, else queued for delivery. */
   private send(to: string, mail: Mail): void {
     const at = parseTaskId(to);
-    if (!at) return; // ids are validated at the edge; an id no shard can hold has no one to tell
+    if (at) this.sendToShard(at, mail); // ids are validated at the edge; an id no shard can hold has no one to tell
+  }
+
+  private sendToShard(at: TaskAddress, mail: Mail): void {
     if (this.address && at.queue === this.address.queue && at.shard === this.address.shard) {
       this.local.push(mail);
       return;
     }
     const now = this.clock.now();
-    this.store.appendMail(`${at.queue}:${at.shard}`, JSON.stringify(mail), now);
+    this.store.appendMail(shardKey(at), JSON.stringify(mail), now);
     this.nextMail = min(this.nextMail, now);
   }
 
@@ -634,6 +716,8 @@ export class ShardEngine {
       case "child_added":
       case "child_finished":
         return this.childNews(mail);
+      case "unclaim":
+        return this.store.deleteKey(mail.key, mail.task);
       case "seal": {
         const row = this.store.get(mail.parent);
         if (!row || row.sealed) return;
@@ -915,7 +999,11 @@ export class ShardEngine {
   private sweepRetention(now: number): number {
     const retention = this.settings.retentionDays * DAY;
     let after = this.sweep.after;
-    let next: number | null = null;
+    // Idempotency keys past their window go first; more than a pass can take: come back at once.
+    const window = this.settings.idempotencyWindowMs;
+    const keysLeft = this.store.dropKeys(now - window, SWEEP_BATCH) === SWEEP_BATCH;
+    const oldestKey = this.store.oldestKeyAt();
+    let next: number | null = keysLeft ? now : oldestKey === null ? null : oldestKey + window;
     let purged = 0;
     for (let scanned = 0; scanned < SWEEP_BATCH; ) {
       const rows = this.store.list({ after, limit: DUE_BATCH });
@@ -1002,9 +1090,13 @@ export class ShardEngine {
     return row;
   }
 
+  /**
+   * The running task `id` if `leaseToken` holds its lease now. A lease ends at its
+   * expiry even if the shard has not processed it yet (more than one pass of due work).
+   */
   private leased(id: string, leaseToken: string, row = this.mustGet(id)): TaskRow {
     check(
-      row.status === "running" && row.leaseToken === leaseToken,
+      row.status === "running" && row.leaseToken === leaseToken && (row.dueAt === null || row.dueAt > this.clock.now()),
       "stale_lease",
       `Task ${id} is not leased with this token: its lease expired, or it was released, finished or leased again. Lease a task again to work on it.`,
     );

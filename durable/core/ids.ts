@@ -65,17 +65,17 @@ export function hash32(text: string): number {
   return h >>> 0;
 }
 
-/** The shard a task with this idempotency key must go to, so a replay meets the first task. */
+/** The home shard of a key (an idempotency key, or a group key): the same on every runtime. */
 export function shardForKey(key: string, shards: number): number {
   return hash32(key) % shards;
 }
 
-/**
- * Where a task must go, if anything decides it: its group key (a group lives in
- * one shard, so its limits hold there exactly), else its idempotency key (so a
- * replay meets the first task); null when any shard will do.
- */
-export function keyedShard(task: { groupKey?: string; idempotencyKey?: string }, shards: number): number | null {
-  const key = task.groupKey ?? task.idempotencyKey;
-  return key === undefined ? null : shardForKey(key, shards);
+/** A shard of a queue as one string, `queue:shard`: how mail names its receiver, and a map key. */
+export function shardKey(at: TaskAddress): string {
+  return `${at.queue}:${at.shard}`;
+}
+
+export function parseShardKey(target: string): TaskAddress {
+  const cut = target.lastIndexOf(":");
+  return { queue: target.slice(0, cut), shard: Number(target.slice(cut + 1)) };
 }

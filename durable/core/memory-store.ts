@@ -1,5 +1,5 @@
 import { type Status, type TaskEvent, type TaskRow } from "../../schema/shard";
-import type { ChildRow, MailRow, ShardStore } from "./store";
+import type { ChildRow, KeyRow, MailRow, ShardStore } from "./store";
 
 /** Lease order: priority first, then the order tasks became ready. */
 const leaseOrder = (a: TaskRow, b: TaskRow) => b.priority - a.priority || a.readyAt! - b.readyAt! || a.seq - b.seq;
@@ -14,6 +14,7 @@ export class MemoryStore implements ShardStore {
   readonly mail: (MailRow & { nextAt: number })[] = [];
   /** keyed `parent child` */
   readonly children = new Map<string, ChildRow>();
+  readonly keys = new Map<string, KeyRow>();
   private mailSeq = 0;
 
   transaction<T>(fn: () => T): T {
@@ -22,6 +23,8 @@ export class MemoryStore implements ShardStore {
     const edges = new Set(this.edges);
     const mail = this.mail.map((m) => ({ ...m }));
     const children = new Map(this.children);
+    const keys = new Map(this.keys);
+    const meta = new Map(this.meta);
     try {
       return fn();
     } catch (e) {
@@ -33,6 +36,10 @@ export class MemoryStore implements ShardStore {
       this.mail.splice(0, this.mail.length, ...mail);
       this.children.clear();
       for (const [k, v] of children) this.children.set(k, v);
+      this.keys.clear();
+      for (const [k, v] of keys) this.keys.set(k, v);
+      this.meta.clear();
+      for (const [k, v] of meta) this.meta.set(k, v);
       throw e;
     }
   }
@@ -44,9 +51,29 @@ export class MemoryStore implements ShardStore {
 
   prefetch(): void {}
 
-  byIdempotencyKey(key: string): TaskRow | null {
-    for (const row of this.tasks.values()) if (row.idempotencyKey === key) return { ...row };
-    return null;
+  getKey(key: string): KeyRow | null {
+    const row = this.keys.get(key);
+    return row ? { ...row } : null;
+  }
+
+  putKey(key: string, taskId: string, at: number): void {
+    this.keys.set(key, { taskId, createdAt: at });
+  }
+
+  deleteKey(key: string, taskId: string): void {
+    if (this.keys.get(key)?.taskId === taskId) this.keys.delete(key);
+  }
+
+  dropKeys(before: number, limit: number): number {
+    const old = [...this.keys].filter(([, k]) => k.createdAt <= before).sort((a, b) => a[1].createdAt - b[1].createdAt).slice(0, limit);
+    for (const [key] of old) this.keys.delete(key);
+    return old.length;
+  }
+
+  oldestKeyAt(): number | null {
+    let at: number | null = null;
+    for (const k of this.keys.values()) at = at === null ? k.createdAt : Math.min(at, k.createdAt);
+    return at;
   }
 
   insert(row: TaskRow): void {

@@ -11,7 +11,16 @@ export interface ShardStore {
   get(id: string): TaskRow | null;
   /** Hint that `get` will be called for these ids in this transaction (lets SQL read them in one query). */
   prefetch(ids: string[]): void;
-  byIdempotencyKey(key: string): TaskRow | null;
+  /** The task an idempotency key names here, and when it was claimed. */
+  getKey(key: string): KeyRow | null;
+  /** Claims `key` for task `taskId` (replacing an expired claim). */
+  putKey(key: string, taskId: string, at: number): void;
+  /** Frees `key` if it still names `taskId`. */
+  deleteKey(key: string, taskId: string): void;
+  /** Drops at most `limit` keys claimed at or before `before`; answers how many. */
+  dropKeys(before: number, limit: number): number;
+  /** When the oldest key here was claimed. */
+  oldestKeyAt(): number | null;
   insert(row: TaskRow): void;
   update(id: string, changes: Partial<TaskRow>): void;
   delete(id: string): void;
@@ -62,6 +71,11 @@ export interface ChildRow {
   status: string;
   /** JSON text */
   result: string | null;
+}
+
+export interface KeyRow {
+  taskId: string;
+  createdAt: number;
 }
 
 export interface MailRow {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { NewTask } from "../../durable/core/engine";
+import { DUE_BATCH, type NewTask } from "../../durable/core/engine";
 import { QueueError } from "../../durable/core/errors";
 import type { TaskRow } from "../../schema/shard";
-import type { Harness, WithHarness } from "./harness";
+import { made, type Harness, type WithHarness } from "./harness";
 
 /**
  * The queue semantics contract, run against every ShardStore: plain memory in
@@ -12,7 +12,7 @@ import type { Harness, WithHarness } from "./harness";
 const task = (name: string, extra: Partial<NewTask> = {}): NewTask => ({ name, payload: "{}", ...extra });
 
 function add(h: Harness, ...tasks: NewTask[]): TaskRow[] {
-  return h.engine.enqueue(h.address, tasks, h.settings).map((e) => e.task);
+  return h.engine.enqueue(h.address, tasks, h.settings).map((e) => made(e).task);
 }
 
 function leaseAll(h: Harness, max = 1000) {
@@ -171,6 +171,30 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
           const l = leaseAll(h)[0];
           h.clock.advance(1000);
           expect(codeOf(() => h.engine.heartbeat(t.id, l.leaseToken))).toBe("stale_lease");
+        }));
+
+      it("a lease ends at its expiry even when more leases expired than one pass of due work handles", () =>
+        withHarness((h) => {
+          const n = DUE_BATCH + 20;
+          add(h, ...Array.from({ length: n }, (_, i) => task(`t${i}`, { timeoutMs: 1000 })));
+          const leases = leaseAll(h, 1000);
+          expect(leases).toHaveLength(n);
+          h.clock.advance(1000);
+          const last = leases[n - 1];
+          expect(codeOf(() => h.engine.heartbeat(last.task.id, last.leaseToken))).toBe("stale_lease");
+          expect(codeOf(() => h.engine.complete(last.task.id, last.leaseToken, "1"))).toBe("stale_lease");
+          expect(h.engine.get(last.task.id)!.status).not.toBe("completed");
+        }));
+
+      it("a refused call made while work is due leaves that work done and the alarm at the next due time", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a", { timeoutMs: 1000, backoff: { baseMs: 60_000, factor: 1, maxMs: 60_000 } }));
+          const l = leaseAll(h)[0];
+          h.clock.advance(1000);
+          expect(codeOf(() => h.engine.complete(`${t.id.slice(0, -3)}zz`, l.leaseToken))).toBe("not_found");
+          expect(h.store.get(t.id)!.status).toBe("scheduled"); // the expiry was committed, not rolled back
+          expect(h.engine.nextDueAt()).toBe(h.store.nextDueAt());
+          expect(h.engine.nextDueAt()!).toBeGreaterThan(h.clock.now());
         }));
 
       it("the next due time is always the earliest of delays, lease expiries and retention", () =>
@@ -453,9 +477,9 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
     describe("idempotency", () => {
       it("the same key within the window returns the first task, not a second one", () =>
         withHarness((h) => {
-          const [first] = h.engine.enqueue(h.address, [task("a", { idempotencyKey: "k1" })], h.settings);
+          const [first] = h.engine.enqueue(h.address, [task("a", { idempotencyKey: "k1" })], h.settings).map(made);
           h.clock.advance(h.settings.idempotencyWindowMs - 1);
-          const [again] = h.engine.enqueue(h.address, [task("other", { idempotencyKey: "k1" })], h.settings);
+          const [again] = h.engine.enqueue(h.address, [task("other", { idempotencyKey: "k1" })], h.settings).map(made);
           expect(first.created).toBe(true);
           expect(again.created).toBe(false);
           expect(again.task.id).toBe(first.task.id);
@@ -464,16 +488,59 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
 
       it("a key seen twice in one batch makes one task", () =>
         withHarness((h) => {
-          const out = h.engine.enqueue(h.address, [task("a", { idempotencyKey: "k" }), task("a", { idempotencyKey: "k" })], h.settings);
+          const out = h.engine.enqueue(h.address, [task("a", { idempotencyKey: "k" }), task("a", { idempotencyKey: "k" })], h.settings).map(made);
           expect(out.map((o) => o.created)).toEqual([true, false]);
           expect(out[1].task.id).toBe(out[0].task.id);
         }));
 
+      it("a key claimed here for a task of another shard names that task until the window ends, whatever enqueues here", () =>
+        withHarness((h) => {
+          const [claim] = h.engine.claim(h.address, [{ key: "order-42", shard: 3 }], h.settings);
+          expect(claim.fresh).toBe(true);
+          expect(claim.id).toMatch(/\.3\.q$/);
+          expect(h.engine.claim(h.address, [{ key: "order-42", shard: 5 }], h.settings)).toEqual([{ id: claim.id, fresh: false }]);
+          const [local] = h.engine.enqueue(h.address, [task("a", { idempotencyKey: "order-42" })], h.settings);
+          expect(local).toEqual({ created: false, elsewhere: claim.id });
+          expect(h.engine.counts()).toEqual({});
+          h.clock.advance(h.settings.idempotencyWindowMs);
+          const [after] = h.engine.enqueue(h.address, [task("a", { idempotencyKey: "order-42" })], h.settings).map(made);
+          expect(after.created).toBe(true);
+        }));
+
+      it("a task made with a claimed id is made once, however often the call is repeated", () =>
+        withHarness((h) => {
+          const id = h.engine.claim(h.address, [{ key: "k", shard: 0 }], h.settings)[0].id;
+          const first = h.engine.enqueue(h.address, [task("a", { id, idempotencyKey: "k" })], h.settings).map(made);
+          const again = h.engine.enqueue(h.address, [task("b", { id, idempotencyKey: "k" })], h.settings).map(made);
+          expect(first[0]).toMatchObject({ created: true, task: { id, name: "a" } });
+          expect(again[0]).toMatchObject({ created: false, task: { id, name: "a" } });
+          expect(h.engine.counts()).toEqual({ pending: 1 });
+        }));
+
+      it("deleting a task frees its key", () =>
+        withHarness((h) => {
+          const [t] = add(h, task("a", { idempotencyKey: "k" }));
+          h.engine.cancel(t.id);
+          h.engine.remove(t.id);
+          const [again] = h.engine.enqueue(h.address, [task("a", { idempotencyKey: "k" })], h.settings).map(made);
+          expect(again.created).toBe(true);
+        }));
+
+      it("keys past their window are swept from storage by the alarm", () =>
+        withHarness((h) => {
+          add(h, ...Array.from({ length: 5 }, (_, i) => task("a", { idempotencyKey: `k${i}` })));
+          expect(h.engine.nextDueAt()).toBe(h.clock.now() + h.settings.idempotencyWindowMs);
+          expect(h.store.oldestKeyAt()).toBe(h.clock.now());
+          h.clock.advance(h.settings.idempotencyWindowMs);
+          h.engine.runDue();
+          expect(h.store.oldestKeyAt()).toBeNull();
+        }));
+
       it("after the window the same key makes a new task", () =>
         withHarness((h) => {
-          const [first] = h.engine.enqueue(h.address, [task("a", { idempotencyKey: "k" })], h.settings);
+          const [first] = h.engine.enqueue(h.address, [task("a", { idempotencyKey: "k" })], h.settings).map(made);
           h.clock.advance(h.settings.idempotencyWindowMs);
-          const [second] = h.engine.enqueue(h.address, [task("a", { idempotencyKey: "k" })], h.settings);
+          const [second] = h.engine.enqueue(h.address, [task("a", { idempotencyKey: "k" })], h.settings).map(made);
           expect(second.created).toBe(true);
           expect(second.task.id).not.toBe(first.task.id);
         }));

@@ -1,4 +1,4 @@
-import { ShardEngine, type Clock, type Entropy } from "../../durable/core/engine";
+import { ShardEngine, type Clock, type Elsewhere, type Enqueued, type Entropy } from "../../durable/core/engine";
 import type { ShardStore } from "../../durable/core/store";
 import { DEFAULT_SETTINGS, type QueueSettings } from "../../schema/shard";
 
@@ -55,3 +55,9 @@ export function makeHarness(store: ShardStore, seed = 1, settings: Partial<Queue
 
 /** Runs a test body with a fresh harness; the workerd side builds it inside a fresh Durable Object. */
 export type WithHarness = (body: (h: Harness) => void, options?: { seed?: number; settings?: Partial<QueueSettings> }) => Promise<void>;
+
+/** An enqueue answer that must hold the task (a single-shard engine has no other shard to point at). */
+export function made(e: Enqueued | Elsewhere): Enqueued {
+  if (!("task" in e)) throw new Error(`expected a task, got a key held for ${e.elsewhere}`);
+  return e;
+}

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { expect, it } from "vitest";
 import { QueueError } from "../../durable/core/errors";
 import { STATUSES, TERMINAL } from "../../schema/shard";
-import type { Harness, WithHarness } from "./harness";
+import { made, type Harness, type WithHarness } from "./harness";
 
 /**
  * Random interleavings of every operation, checked after each step: no task is
@@ -65,7 +65,7 @@ class Model {
           maxAttempts: 3,
           backoff: { baseMs: 100, factor: 2, maxMs: 2000 },
         }));
-        for (const e of engine.enqueue(address, tasks, settings)) {
+        for (const e of engine.enqueue(address, tasks, settings).map(made)) {
           if (e.created) {
             expect(this.ids.has(e.task.id), "a new task reuses an id").toBe(false);
             this.ids.add(e.task.id);

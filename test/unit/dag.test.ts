@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { planBatch, resolveDependency } from "../../durable/core/dag";
 import { ShardEngine, type NewTask } from "../../durable/core/engine";
 import { MemoryStore } from "../../durable/core/memory-store";
+import { made } from "../suites/harness";
 import { DEFAULT_SETTINGS, type TaskRow } from "../../schema/shard";
 
 describe("planBatch: refs, waves and cycles", () => {
@@ -65,7 +66,7 @@ function cluster(n: number) {
     stores,
     engines,
     tick: (ms: number) => (now += ms),
-    add: (shard: number, task: NewTask) => engines[shard].enqueue(address(shard), [task], settings)[0].task,
+    add: (shard: number, task: NewTask) => made(engines[shard].enqueue(address(shard), [task], settings)[0]).task,
     get: (id: string) => engines[shardOf(id)].get(id) as TaskRow,
     /** Delivers every message, including the ones delivering causes, as often as `copies` says. */
     deliver(copies = 1) {

@@ -145,6 +145,32 @@ describe("HTTP surface", () => {
     expect(evil.headers.get("access-control-allow-origin")).toBeNull();
   });
 
+  it("a browser may call every method the API uses, PUT included", async () => {
+    const res = await api("OPTIONS", "/api/v1/tenant/limits", undefined, {
+      origin: "http://127.0.0.1:8788",
+      "access-control-request-method": "PUT",
+      "access-control-request-headers": "authorization, content-type",
+    });
+    const allowed = (res.headers.get("access-control-allow-methods") ?? "").split(",").map((m) => m.trim());
+    const spec = (await api("GET", "/openapi.json")).body;
+    const used = new Set(Object.values(spec.paths as Record<string, object>).flatMap((ops) => Object.keys(ops).map((m) => m.toUpperCase())));
+    expect(used.has("PUT")).toBe(true);
+    for (const m of used) expect(allowed).toContain(m);
+  });
+
+  it("the OpenAPI document describes batch heartbeat results as the server sends them", async () => {
+    const spec = (await api("GET", "/openapi.json")).body;
+    const ref = spec.paths["/api/v1/leases/heartbeat"].post.responses["200"].content["application/json"].schema.$ref;
+    const schema = spec.components.schemas[ref.split("/").pop()];
+    const done = schema.properties.results.items.anyOf.find((s: any) => s.properties.ok.const === true || s.properties.ok.enum?.[0] === true);
+    expect(Object.keys(done.properties).sort()).toEqual(["cancelRequested", "expiresAt", "id", "ok"]);
+    const q = freshQueue("hbs");
+    await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t" });
+    const [l] = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w" })).body.leases;
+    const res = await api("POST", "/api/v1/leases/heartbeat", { items: [{ id: l.task.id, leaseToken: l.leaseToken }] });
+    expect(Object.keys(res.body.results[0]).sort()).toEqual(Object.keys(done.properties).sort());
+  });
+
   it("asks the runtime to compress large JSON only for clients that accept it", async () => {
     const q = freshQueue("gzip");
     await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: Array.from({ length: 50 }, (_, i) => ({ name: `t${i}` })) });

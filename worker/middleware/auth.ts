@@ -6,7 +6,7 @@ import type { RateDecision } from "../../durable/core/rate-limit";
 import { PERMISSIONS, ROLES, type Permission, type Principal, type Role } from "../../schema/access";
 import { config } from "../config";
 import type { AppEnv } from "../env";
-import { accessKeyOf, accessObject, hashKey, parseKey } from "../keys";
+import { accessKeyOf, accessObject, hashKey, madeHere, parseKey } from "../keys";
 import { tenantLimits } from "../shards";
 
 const encoder = new TextEncoder();
@@ -54,6 +54,8 @@ async function authenticate(c: Context<AppEnv>, token: string): Promise<{ princi
   }
   const key = parseKey(token);
   if (key) {
+    // A key this deployment did not make is refused here, before any Durable Object is woken.
+    if (!cfg.keySecret || !(await madeHere(cfg.keySecret, key))) throw unauthorized("This API key is not valid: it is unknown or was revoked.");
     const result = await accessKeyOf(c.env, key.id).authorize(await hashKey(token), cfg.limits);
     if (!result.ok) throw unauthorized("This API key is not valid: it is unknown or was revoked.");
     const { record } = result;

@@ -35,7 +35,9 @@ keys.openapi(
   async (c) => {
     const body = c.req.valid("json");
     const tenant = targetTenant(c.var.principal, body.tenant);
-    const { id, key } = newKey();
+    const secret = config(c.env).keySecret;
+    if (!secret) throw new QueueError("unavailable", "API keys need a signing secret: set EDGEQ_KEY_SECRET (or EDGEQ_ADMIN_TOKEN).");
+    const { id, key } = await newKey(secret);
     const record: KeyRecord = { id, tenant, role: body.role, name: body.name, limits: body.limits ?? null, createdAt: Date.now() };
     const tenantLimits = await registryOf(c.env, tenant).limits();
     if (!(await accessKeyOf(c.env, id).create(record, await hashKey(key), tenantLimits))) {

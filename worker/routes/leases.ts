@@ -8,6 +8,7 @@ import {
   CompleteBatchBody,
   FailBatchBody,
   HeartbeatBatchBody,
+  HeartbeatResults,
   ItemResults,
   LeaseBody,
   LeaseList,
@@ -19,7 +20,7 @@ import { permit } from "../middleware/auth";
 import { optionalJson } from "../input";
 import { errors, jsonBody, jsonResponse } from "../openapi";
 import { problemBody } from "../problem";
-import { settingsOrDefault, shardOf, shardOfTask, shardOrder } from "../shards";
+import { groupByKnownShard, settingsOrDefault, shardOf, shardOrder } from "../shards";
 import { iso, taskView } from "../view";
 
 export const leases = new OpenAPIHono<AppEnv>();
@@ -78,7 +79,7 @@ leases.openapi(
     if (c.req.raw.signal?.aborted && got.length > 0) {
       // The consumer left while it waited: hand the tasks back at once instead of letting their leases expire.
       await Promise.all(
-        got.map((l) => shardOfTask(c.env, c.var.tenant, l.task.id)!.release(l.task.id, l.leaseToken, 0)),
+        got.map((l) => shardOf(c.env, c.var.tenant, queue, parseTaskId(l.task.id)!.shard).release(l.task.id, l.leaseToken, 0)),
       );
       return c.json({ leases: [] }, 200);
     }
@@ -102,24 +103,19 @@ async function perShard<I extends { id: string }, V>(
   items: I[],
   call: (stub: Shard, items: I[]) => Promise<ItemResult<V>[]>,
 ) {
-  const groups = new Map<string, number[]>();
   const results = new Array<ItemResult<V>>(items.length);
-  items.forEach((item, i) => {
-    const address = parseTaskId(item.id);
-    if (!address) {
-      results[i] = { id: item.id, ok: false, problem: { code: "not_found", detail: `Task ${item.id} does not exist.` } };
-      return;
-    }
-    const key = `${address.queue}:${address.shard}`;
-    groups.set(key, [...(groups.get(key) ?? []), i]);
-  });
+  const indexed = items.map((item, i) => ({ item, i }));
+  const known = await groupByKnownShard(env, tenant, indexed, (x) => x.item.id);
   await Promise.all(
-    [...groups].map(async ([key, indexes]) => {
-      const [queue, shard] = key.split(":");
-      const out = await call(shardOf(env, tenant, queue, Number(shard)), indexes.map((i) => items[i]));
-      out.forEach((r, j) => (results[indexes[j]] = r));
+    known.map(async (g) => {
+      const out = await call(shardOf(env, tenant, g.queue, g.shard), g.items.map((x) => x.item));
+      out.forEach((r, j) => (results[g.items[j].i] = r));
     }),
   );
+  // An id that names no shard of the tenant's queues: no such task.
+  items.forEach((item, i) => {
+    results[i] ??= { id: item.id, ok: false, problem: { code: "not_found", detail: `Task ${item.id} does not exist.` } };
+  });
   return results;
 }
 
@@ -127,7 +123,7 @@ function itemView<V>(r: ItemResult<V>, extra: (v: V) => object = () => ({})) {
   return r.ok ? { id: r.id, ok: true, ...extra(r.value) } : { id: r.id, ok: false, problem: problemBody(QueueError.from(r.problem)) };
 }
 
-const batchRoute = (path: string, summary: string, body: z.ZodTypeAny) =>
+const batchRoute = (path: string, summary: string, body: z.ZodTypeAny, answer: z.ZodTypeAny = ItemResults) =>
   createRoute({
     method: "post",
     path: `/leases/${path}`,
@@ -136,7 +132,7 @@ const batchRoute = (path: string, summary: string, body: z.ZodTypeAny) =>
     middleware: [permit("consume")] as const,
     description: "One result per item, in request order; a stale token fails only its own item.",
     request: { body: jsonBody(body) },
-    responses: { 200: jsonResponse(ItemResults, "per-item outcome"), ...errors(400, 413, 415) },
+    responses: { 200: jsonResponse(answer, "per-item outcome"), ...errors(400, 413, 415) },
   });
 
 leases.openapi(batchRoute("complete", "Complete many leased tasks", CompleteBatchBody), async (c) => {
@@ -153,7 +149,7 @@ leases.openapi(batchRoute("fail", "Fail many leased tasks", FailBatchBody), asyn
   return c.json({ results: results.map((r) => itemView(r)) }, 200);
 });
 
-leases.openapi(batchRoute("heartbeat", "Heartbeat many leases", HeartbeatBatchBody), async (c) => {
+leases.openapi(batchRoute("heartbeat", "Heartbeat many leases", HeartbeatBatchBody, HeartbeatResults), async (c) => {
   const { items } = c.req.valid("json") as z.infer<typeof HeartbeatBatchBody>;
   const input = items.map((it, i) => ({
     id: it.id,

@@ -31,8 +31,8 @@ const TaskResponse = (description: string) => ({ 200: jsonResponse(TaskSchema, d
 export const tasks = new OpenAPIHono<AppEnv>();
 
 /** The shard stub for a task id; an id edgeq could not have made is simply not found. */
-function taskShard(env: Env, tenant: string, id: string) {
-  const stub = shardOfTask(env, tenant, id);
+async function taskShard(env: Env, tenant: string, id: string) {
+  const stub = await shardOfTask(env, tenant, id);
   if (!stub) throw new QueueError("not_found", `Task ${id} does not exist.`);
   return stub;
 }
@@ -95,7 +95,7 @@ tasks.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    const row = unwrap(await taskShard(c.env, c.var.tenant, id).get(id));
+    const row = unwrap(await (await taskShard(c.env, c.var.tenant, id)).get(id));
     if (!row) throw new QueueError("not_found", `Task ${id} does not exist.`);
     return c.json(taskView(row), 200);
   },
@@ -117,7 +117,7 @@ tasks.openapi(
   action("cancel", "Cancel a task", "Immediate unless running; a running task gets cancelRequested, seen on its next heartbeat."),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(taskView(unwrap(await taskShard(c.env, c.var.tenant, id).cancel(id))), 200);
+    return c.json(taskView(unwrap(await (await taskShard(c.env, c.var.tenant, id)).cancel(id))), 200);
   },
 );
 
@@ -125,7 +125,7 @@ tasks.openapi(
   action("retry", "Retry a failed or cancelled task", "Makes the task pending again with its attempt count reset."),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(taskView(unwrap(await taskShard(c.env, c.var.tenant, id).retry(id))), 200);
+    return c.json(taskView(unwrap(await (await taskShard(c.env, c.var.tenant, id)).retry(id))), 200);
   },
 );
 
@@ -137,7 +137,7 @@ tasks.openapi(
   ),
   async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(taskView(unwrap(await taskShard(c.env, c.var.tenant, id).seal(id))), 200);
+    return c.json(taskView(unwrap(await (await taskShard(c.env, c.var.tenant, id)).seal(id))), 200);
   },
 );
 
@@ -155,7 +155,7 @@ tasks.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const { limit, cursor } = c.req.valid("query");
-    const page = unwrap(await taskShard(c.env, c.var.tenant, id).children(id, cursor, limit));
+    const page = unwrap(await (await taskShard(c.env, c.var.tenant, id)).children(id, cursor, limit));
     // The children themselves live in their own shards: one call per shard.
     const rows = new Map<string, TaskRow>();
     await Promise.all(
@@ -182,7 +182,7 @@ tasks.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    unwrap(await taskShard(c.env, c.var.tenant, id).remove(id));
+    unwrap(await (await taskShard(c.env, c.var.tenant, id)).remove(id));
     return c.body(null, 204);
   },
 );
@@ -203,7 +203,7 @@ tasks.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const { leaseToken, progress } = c.req.valid("json");
-    const out = unwrap(await taskShard(c.env, c.var.tenant, id).heartbeat(id, leaseToken, optionalJson(progress, "/progress")));
+    const out = unwrap(await (await taskShard(c.env, c.var.tenant, id)).heartbeat(id, leaseToken, optionalJson(progress, "/progress")));
     return c.json({ expiresAt: iso(out.expiresAt)!, cancelRequested: out.cancelRequested }, 200);
   },
 );
@@ -211,19 +211,19 @@ tasks.openapi(
 tasks.openapi(leaseAction("complete", "Complete a leased task", CompleteBody), async (c) => {
   const { id } = c.req.valid("param");
   const { leaseToken, result } = c.req.valid("json");
-  const stub = taskShard(c.env, c.var.tenant, id);
+  const stub = await taskShard(c.env, c.var.tenant, id);
   return c.json(taskView(unwrap(await stub.complete(id, leaseToken, optionalJson(result, "/result")))), 200);
 });
 
 tasks.openapi(leaseAction("fail", "Fail a leased task", FailBody), async (c) => {
   const { id } = c.req.valid("param");
   const { leaseToken, error, retryable } = c.req.valid("json");
-  const stub = taskShard(c.env, c.var.tenant, id);
+  const stub = await taskShard(c.env, c.var.tenant, id);
   return c.json(taskView(unwrap(await stub.fail(id, leaseToken, JSON.stringify(error), retryable))), 200);
 });
 
 tasks.openapi(leaseAction("release", "Hand a leased task back without using an attempt", ReleaseBody), async (c) => {
   const { id } = c.req.valid("param");
   const { leaseToken, delayMs } = c.req.valid("json");
-  return c.json(taskView(unwrap(await taskShard(c.env, c.var.tenant, id).release(id, leaseToken, delayMs))), 200);
+  return c.json(taskView(unwrap(await (await taskShard(c.env, c.var.tenant, id)).release(id, leaseToken, delayMs))), 200);
 });

@@ -3,6 +3,7 @@ import dependencies from "./0002_dependencies.sql";
 import children from "./0003_children.sql";
 import groups from "./0004_groups.sql";
 import readySplit from "./0005_ready_split.sql";
+import keys from "./0006_keys.sql";
 
 /** QueueShard storage migrations, applied in order, each once (see durable/migrate.ts). */
 export const SHARD_MIGRATIONS: { name: string; sql: string }[] = [
@@ -11,4 +12,5 @@ export const SHARD_MIGRATIONS: { name: string; sql: string }[] = [
   { name: "0003_children", sql: children },
   { name: "0004_groups", sql: groups },
   { name: "0005_ready_split", sql: readySplit },
+  { name: "0006_keys", sql: keys },
 ];

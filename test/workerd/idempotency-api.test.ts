@@ -1,0 +1,104 @@
+import { describe, expect, it } from "vitest";
+import { shardForKey } from "../../durable/core/ids";
+import { runInDurableObject } from "cloudflare:test";
+import type { QueueShard } from "../../durable/queue-shard";
+import { api, expectProblem, freshQueue, shardStub, until } from "./helpers";
+
+async function queueWithShards(shards: number, prefix: string) {
+  const q = freshQueue(prefix);
+  expect((await api("PATCH", `/api/v1/queues/${q}`, { shards })).status).toBe(200);
+  return q;
+}
+
+async function taskCount(q: string) {
+  const res = await api("GET", `/api/v1/queues/${q}`);
+  expect(res.status).toBe(200);
+  return Object.values(res.body.counts as Record<string, number>).reduce((a, b) => a + b, 0);
+}
+
+describe("idempotency across groups and shards", () => {
+  it("one idempotency key makes one task on a queue of 8 shards, whatever the groupKey", async () => {
+    const q = await queueWithShards(8, "idem8");
+    const answers = [];
+    for (let g = 0; g < 8; g++) {
+      answers.push(await api("POST", `/api/v1/queues/${q}/tasks`, { name: "charge", payload: { g }, idempotencyKey: "order-42", groupKey: `cust-${g}` }));
+    }
+    expect(answers.map((a) => a.status)).toEqual([201, 200, 200, 200, 200, 200, 200, 200]);
+    expect(new Set(answers.map((a) => a.body.id)).size).toBe(1);
+    expect(answers.every((a) => a.body.groupKey === "cust-0" && a.body.payload.g === 0)).toBe(true);
+    // and without a group, the same key still names that task
+    const plain = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "charge", idempotencyKey: "order-42" });
+    expect(plain.status).toBe(200);
+    expect(plain.body.id).toBe(answers[0].body.id);
+    expect(await taskCount(q)).toBe(1);
+  });
+
+  it("one key inside one batch over 4 shards makes one task", async () => {
+    const q = await queueWithShards(4, "idemb");
+    const tasks = Array.from({ length: 6 }, (_, i) => ({ name: "t", payload: { i }, idempotencyKey: "k-1", groupKey: `g-${i}` }));
+    const res = await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks });
+    expect(res.status).toBe(201);
+    expect(new Set(res.body.tasks.map((t: { id: string }) => t.id)).size).toBe(1);
+    expect(await taskCount(q)).toBe(1);
+  });
+
+  it("a task placed by its group keeps its group's limits exact, and its key still dedupes", async () => {
+    const q = await queueWithShards(4, "idemg");
+    expect((await api("PATCH", `/api/v1/queues/${q}`, { groupLimits: { default: { concurrency: 1 } } })).status).toBe(200);
+    // keys whose home shards differ from the group's
+    const tasks = Array.from({ length: 12 }, (_, i) => ({ name: "t", idempotencyKey: `key-${i}`, groupKey: "one-group" }));
+    expect((await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks })).status).toBe(201);
+    expect((await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks })).status).toBe(201);
+    expect(await taskCount(q)).toBe(12);
+    const leased = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 100 })).body.leases;
+    expect(leased).toHaveLength(1);
+    const shards = new Set((await api("GET", `/api/v1/queues/${q}/tasks?limit=100`)).body.items.map((t: { id: string }) => t.id.split(".")[1]));
+    expect(shards.size).toBe(1);
+  });
+
+  it("a creation cut short after its key was claimed is finished by the replay, with the claimed id", async () => {
+    const q = await queueWithShards(4, "idemh");
+    // Find a key and a group whose home shards differ.
+    let key = "k0";
+    for (let i = 0; shardForKey(key, 4) === shardForKey("grp", 4); i++) key = `k${i}`;
+    const home = shardForKey(key, 4);
+    const settings = (await api("GET", `/api/v1/queues/${q}`)).body.settings;
+    const claim = await shardStub(q, home).claim({ tenant: "default", queue: q, shard: home }, [{ key, shard: shardForKey("grp", 4) }], settings);
+    if (!claim.ok) throw new Error(claim.problem.detail);
+    const { id, fresh } = claim.value[0];
+    expect(fresh).toBe(true);
+    expect((await api("GET", `/api/v1/tasks/${id}`)).status).toBe(404);
+    const replay = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" });
+    expect(replay.status).toBe(200);
+    expect(replay.body.id).toBe(id);
+    expect((await api("GET", `/api/v1/tasks/${id}`)).status).toBe(200);
+    expect(await taskCount(q)).toBe(1);
+  });
+
+  it("deleting a task frees its key, also when the key's home is another shard", async () => {
+    const q = await queueWithShards(4, "idemd");
+    let key = "d0";
+    for (let i = 0; shardForKey(key, 4) === shardForKey("grp", 4); i++) key = `d${i}`;
+    const first = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" });
+    expect(first.status).toBe(201);
+    expect((await api("POST", `/api/v1/tasks/${first.body.id}/cancel`)).status).toBe(200);
+    expect((await api("DELETE", `/api/v1/tasks/${first.body.id}`)).status).toBe(204);
+    // The news reaches the key's home shard by mail, sent by the task's shard's alarm.
+    const home = shardStub(q, shardForKey(key, 4));
+    const held = () => runInDurableObject(home, (_shard: QueueShard, state) => state.storage.sql.exec("SELECT key FROM idem_keys").toArray().length);
+    await until(async () => (await held()) === 0);
+    const again = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" });
+    expect(again.status).toBe(201);
+    expect(again.body.id).not.toBe(first.body.id);
+  });
+
+  it("an idempotency window longer than retention is refused, so a key never outlives its task", async () => {
+    const q = freshQueue("idemw");
+    expectProblem(await api("PATCH", `/api/v1/queues/${q}`, { idempotencyWindowMs: 8 * 86_400_000 }), 409, "invalid_state");
+    expectProblem(await api("PATCH", `/api/v1/queues/${q}`, { retentionDays: 1, idempotencyWindowMs: 25 * 3_600_000 }), 409, "invalid_state");
+    const ok = await api("PATCH", `/api/v1/queues/${q}`, { retentionDays: 1, idempotencyWindowMs: 86_400_000 });
+    expect(ok.status).toBe(200);
+    expectProblem(await api("PATCH", `/api/v1/queues/${q}`, { retentionDays: 0 }), 400, "validation_failed");
+    expect((await api("GET", `/api/v1/queues/${q}`)).body.settings).toMatchObject({ retentionDays: 1, idempotencyWindowMs: 86_400_000 });
+  });
+});

@@ -1,0 +1,103 @@
+import type { Elsewhere, Enqueued, NewTask } from "../durable/core/engine";
+import { shardForKey } from "../durable/core/ids";
+import { unwrap } from "../durable/outcome";
+import { shardOf } from "../durable/queue-shard";
+import type { QueueSettings } from "../schema/shard";
+import { groupByShard } from "./shards";
+
+/**
+ * Where tasks go and how an idempotency key stays one task per queue.
+ *
+ * A task with a `groupKey` lives in its group's shard (`hash(groupKey) % shards`),
+ * so the group's limits hold exactly there; else in its key's shard; else
+ * anywhere (round robin). A key is always held by its home shard
+ * (`hash(key) % shards`): when the task goes elsewhere (its group's shard), the
+ * home shard first claims the key for a new id in that shard, and the task is
+ * then made there with that id. A replay meets the claim and gets the first task.
+ */
+
+/** Which shard each task goes to: its group's, else its key's, else round robin from a random start. */
+export function placement(inputs: NewTask[], shards: number): number[] {
+  let next = Math.floor(Math.random() * shards);
+  return inputs.map((t) => {
+    const key = t.groupKey ?? t.idempotencyKey;
+    return key === undefined ? next++ % shards : shardForKey(key, shards);
+  });
+}
+
+/**
+ * Enqueues tasks none of which names another by ref (one wave of a batch), one
+ * call per shard (plus one per key home for keyed tasks placed by their group).
+ * Answers in input order, each with the task: a replayed key answers the first task.
+ */
+export async function enqueueWave(env: Env, tenant: string, queue: string, settings: QueueSettings, inputs: NewTask[]): Promise<Enqueued[]> {
+  const shards = placement(inputs, settings.shards);
+  const tasks = inputs.map((t) => ({ ...t }));
+  const answers = new Array<Enqueued | Elsewhere>(tasks.length);
+
+  // Keys whose task goes to another shard than the key's home: claim them there first.
+  const claims = new Map<number, number[]>();
+  tasks.forEach((t, j) => {
+    if (t.idempotencyKey === undefined) return;
+    const home = shardForKey(t.idempotencyKey, settings.shards);
+    if (home !== shards[j]) claims.set(home, [...(claims.get(home) ?? []), j]);
+  });
+  await Promise.all(
+    [...claims].map(async ([home, members]) => {
+      const items = members.map((j) => ({ key: tasks[j].idempotencyKey!, shard: shards[j] }));
+      const claimed = unwrap(await shardOf(env, tenant, queue, home).claim({ tenant, queue, shard: home }, items, settings));
+      claimed.forEach((c, k) => {
+        const j = members[k];
+        if (c.fresh) tasks[j].id = c.id;
+        else answers[j] = { created: false, elsewhere: c.id };
+      });
+    }),
+  );
+
+  const byShard = new Map<number, number[]>();
+  shards.forEach((s, j) => {
+    if (answers[j] === undefined) byShard.set(s, [...(byShard.get(s) ?? []), j]);
+  });
+  await Promise.all(
+    [...byShard].map(async ([shard, members]) => {
+      const made = unwrap(await shardOf(env, tenant, queue, shard).enqueue({ tenant, queue, shard }, members.map((j) => tasks[j]), settings));
+      made.forEach((m, k) => (answers[members[k]] = m));
+    }),
+  );
+  return resolve(env, tenant, settings, tasks, answers);
+}
+
+/**
+ * Turns each "the key names task X" into task X itself: from this call's answers,
+ * else from X's shard. A claimed X that does not exist yet is a creation that was
+ * cut short (its caller saw an error): it is made now, with X's id, from this input.
+ */
+async function resolve(
+  env: Env,
+  tenant: string,
+  settings: QueueSettings,
+  tasks: NewTask[],
+  answers: (Enqueued | Elsewhere)[],
+): Promise<Enqueued[]> {
+  const known = new Map(answers.flatMap((a) => ("task" in a ? [[a.task.id, a.task] as const] : [])));
+  const away = answers.flatMap((a, j) => ("elsewhere" in a && !known.has(a.elsewhere) ? [{ j, id: a.elsewhere }] : []));
+  await Promise.all(
+    groupByShard(away, (w) => w.id).map(async (g) => {
+      const stub = shardOf(env, tenant, g.queue, g.shard);
+      const found = new Map(unwrap(await stub.getMany(g.items.map((w) => w.id))).map((t) => [t.id, t]));
+      const missing = g.items.filter((w) => !found.has(w.id));
+      if (missing.length > 0) {
+        const address = { tenant, queue: g.queue, shard: g.shard };
+        const made = unwrap(await stub.enqueue(address, missing.map((w) => ({ ...tasks[w.j], id: w.id })), settings));
+        for (const m of made) if ("task" in m) found.set(m.task.id, m.task);
+      }
+      for (const [id, task] of found) known.set(id, task);
+    }),
+  );
+  return answers.map((a) => {
+    if ("task" in a) return a;
+    const task = known.get(a.elsewhere);
+    if (!task) throw new Error(`task ${a.elsewhere} named by an idempotency key could not be read or made`);
+    return { task, created: false };
+  });
+}
