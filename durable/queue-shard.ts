@@ -11,6 +11,8 @@ export interface ShardStats {
   counts: Partial<Record<Status, number>>;
   /** what happened since this object started */
   totals: Totals;
+  /** messages to other shards that failed every attempt (kept aside for the queue's retention) */
+  deadMail: number;
   /** RPC requests served, and SQLite rows read and written, since this object started (what Cloudflare bills) */
   requests: number;
   rowsRead: number;
@@ -35,8 +37,11 @@ function withoutValue<T>(r: ItemResult<T>): ItemResult<null> {
 export class QueueShard extends DurableObject<Env> {
   /** Time source of the engine; tests move it forward. */
   clock: Clock = { now: () => Date.now() };
-  /** Fault injection for tests: the next `receive` calls throw, before applying anything. */
-  faults = { receive: 0 };
+  /**
+   * Fault injection for tests: the next `receive` calls throw, before applying
+   * anything; `poison` makes every `receive` that carries a message with this text throw.
+   */
+  faults = { receive: 0, poison: "" };
   private readonly store: SqlStore;
   private engine!: ShardEngine;
   private alarmAt: number | null = null;
@@ -71,6 +76,7 @@ export class QueueShard extends DurableObject<Env> {
       this.faults.receive--;
       throw new Error("injected fault: receive");
     }
+    if (this.faults.poison && mails.some((m) => JSON.stringify(m).includes(this.faults.poison))) throw new Error("injected fault: poison");
     return this.call(() => this.engine.receive(address, mails));
   }
 
@@ -172,6 +178,7 @@ export class QueueShard extends DurableObject<Env> {
       counts: this.engine.counts(),
       totals: { ...this.engine.totals },
       requests: this.requests,
+      deadMail: this.engine.deadMail(),
       rowsRead: this.store.rowsRead,
       rowsWritten: this.store.rowsWritten,
     }));
@@ -191,9 +198,11 @@ export class QueueShard extends DurableObject<Env> {
   private async deliverMail(): Promise<void> {
     const tenant = this.engine.tenant;
     if (tenant === undefined) return; // no call has named this shard's tenant yet, so it has sent nothing
+    // First tries go together, one RPC per receiving shard; a message that failed before goes
+    // alone, so one that always fails (a poison message) holds up no other.
     const byTarget = new Map<string, OutgoingMail[]>();
     for (const m of this.engine.mailDue()) {
-      const key = shardKey(m.to);
+      const key = m.attempts === 0 ? shardKey(m.to) : `retry:${m.seq}`;
       const list = byTarget.get(key);
       if (list) list.push(m);
       else byTarget.set(key, [m]);
@@ -229,9 +238,7 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   private syncAlarm(): void {
-    const due = this.engine.nextDueAt();
-    const mail = this.engine.nextMailAt();
-    const next = due === null ? mail : mail === null ? due : Math.min(due, mail);
+    const next = this.engine.alarmAt();
     if (next === this.alarmAt) return;
     this.alarmAt = next;
     if (next === null) void this.ctx.storage.deleteAlarm();

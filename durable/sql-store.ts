@@ -119,10 +119,15 @@ export class SqlStore implements ShardStore {
     return this.all(`${SELECT} WHERE status = 'pending' AND group_key IS NULL ${LEASE_ORDER} LIMIT ?`, limit);
   }
 
-  pending(limit: number): TaskRow[] {
+  pending(limit: number, createdBy: number): TaskRow[] {
     this.flush();
+    // Each half is a walk of one partial lease-order index.
     return this.all(
-      `SELECT * FROM (${SELECT} WHERE status = 'pending' AND group_key IS NULL LIMIT ?) UNION ALL SELECT * FROM (${SELECT} WHERE status = 'pending' AND group_key IS NOT NULL LIMIT ?)`,
+      `SELECT * FROM (SELECT * FROM (${SELECT} WHERE status = 'pending' AND group_key IS NULL AND created_at <= ? LIMIT ?)
+       UNION ALL SELECT * FROM (${SELECT} WHERE status = 'pending' AND group_key IS NOT NULL AND created_at <= ? LIMIT ?)) LIMIT ?`,
+      createdBy,
+      limit,
+      createdBy,
       limit,
       limit,
     );
@@ -151,9 +156,9 @@ export class SqlStore implements ShardStore {
     ).map((r) => ({ group: r.grp as string, status: r.status as "pending" | "running", n: r.n as number }));
   }
 
-  scheduled(limit: number): TaskRow[] {
+  scheduled(limit: number, createdBy: number): TaskRow[] {
     this.flush();
-    return this.all(`${SELECT} WHERE due_at IS NOT NULL AND status = 'scheduled' ORDER BY due_at LIMIT ?`, limit);
+    return this.all(`${SELECT} WHERE due_at IS NOT NULL AND status = 'scheduled' AND created_at <= ? ORDER BY due_at LIMIT ?`, createdBy, limit);
   }
 
   due(now: number, limit: number): TaskRow[] {
@@ -255,6 +260,24 @@ export class SqlStore implements ShardStore {
 
   retryMail(seq: number, attempts: number, nextAt: number): void {
     this.run("UPDATE mail SET attempts = ?, next_at = ? WHERE seq = ?", attempts, nextAt, seq);
+  }
+
+  buryMail(seq: number, attempts: number, at: number): void {
+    this.run("INSERT INTO mail_dead (seq, target, body, attempts, died_at) SELECT seq, target, body, ?, ? FROM mail WHERE seq = ?", attempts, at, seq);
+    this.run("DELETE FROM mail WHERE seq = ?", seq);
+  }
+
+  sweepDeadMail(before: number): number {
+    this.run("DELETE FROM mail_dead WHERE died_at <= ?", before);
+    return this.run("SELECT count(*) AS n FROM mail_dead")[0].n as number;
+  }
+
+  countDeadMail(): number {
+    return this.run("SELECT count(*) AS n FROM mail_dead")[0].n as number;
+  }
+
+  deleteChildren(parent: string): void {
+    this.run("DELETE FROM children WHERE parent_id = ?", parent);
   }
 
   getChild(parent: string, child: string): ChildRow | null {

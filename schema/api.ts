@@ -12,6 +12,12 @@ export const LIMITS = {
   bodyBytes: 8 * 1024 * 1024,
   payloadBytes: 128 * 1024,
   resultBytes: 128 * 1024,
+  /** progress is written with every heartbeat that changes it: kept small */
+  progressBytes: 16 * 1024,
+  /** how deeply JSON values (payload, result, progress) may nest */
+  jsonDepth: 64,
+  /** how far ahead `runAt` (like `delayMs`) may be */
+  aheadMs: 365 * 86_400_000,
   batch: 1000,
   leaseMax: 1000,
   waitMs: 30_000,
@@ -49,8 +55,11 @@ export const EnqueueBody = z
     name: z.string().min(1).max(200).openapi({ description: "handler name", example: "send-email" }),
     payload: Json.optional().openapi({ example: { to: "ada@example.com" } }),
     priority: z.number().int().min(1).max(10).default(5).openapi({ description: "1–10, 10 runs first" }),
-    delayMs: z.number().int().min(0).max(365 * DAY).optional(),
-    runAt: z.iso.datetime({ offset: true }).optional().openapi({ description: "ISO-8601 time before which the task does not run" }),
+    delayMs: z.number().int().min(0).max(LIMITS.aheadMs).optional(),
+    runAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .openapi({ description: "ISO-8601 time before which the task does not run; at most 365 days ahead (like delayMs)" }),
     maxAttempts: MaxAttempts.optional(),
     backoff: BackoffSchema.optional(),
     timeoutMs: TimeoutMs.optional().openapi({ description: "lease length: heartbeat within it or the lease expires" }),
@@ -148,7 +157,11 @@ export const LeaseSchema = z
     childResults: z
       .record(z.string(), Json)
       .optional()
-      .openapi({ description: "for a task that waited for its children: child id → its result (null unless it completed)" }),
+      .openapi({ description: "for a task that waited for its children: child id → its result (null unless it completed); the first 1,000 children, within 4 MiB" }),
+    childResultsComplete: z
+      .boolean()
+      .optional()
+      .openapi({ description: "false when the parent has more children than `childResults` holds: page through GET /tasks/{id}/children for the rest" }),
   })
   .openapi("Lease");
 export const LeaseList = z.object({ leases: z.array(LeaseSchema) }).openapi("LeaseList");
@@ -329,6 +342,7 @@ export const QueueStats = QueueSchema.extend({
       counts: Counts,
       totals: z.record(z.string(), z.number().int()).openapi({ description: "events since the shard object started" }),
       requests: z.number(),
+      deadMail: z.number().int().openapi({ description: "messages to other shards that failed every delivery attempt" }),
       rowsRead: z.number(),
       rowsWritten: z.number(),
     }),

@@ -4,8 +4,29 @@ import { LIMITS, type EnqueueInput } from "../schema/api";
 
 const encoder = new TextEncoder();
 
-/** JSON text of `value`, refused with 413 when larger than `limit` bytes. */
+/**
+ * The pointer of the first value nested deeper than `max` levels in `value`, or
+ * null. Walks with an explicit stack: a hostile document cannot overflow ours.
+ */
+export function tooDeep(value: unknown, max: number, pointer = ""): string | null {
+  const stack: [unknown, string, number][] = [[value, pointer, 0]];
+  while (stack.length > 0) {
+    const [v, at, depth] = stack.pop()!;
+    if (v === null || typeof v !== "object") continue;
+    if (depth >= max) return at;
+    for (const [k, child] of Object.entries(v)) stack.push([child, `${at}/${k.replaceAll("~", "~0").replaceAll("/", "~1")}`, depth + 1]);
+  }
+  return null;
+}
+
+/** JSON text of `value`: refused with 400 when nested deeper than LIMITS.jsonDepth, with 413 when larger than `limit` bytes. */
 export function jsonText(value: unknown, limit: number, pointer: string): string {
+  const deep = tooDeep(value, LIMITS.jsonDepth, pointer);
+  if (deep !== null) {
+    throw new QueueError("validation_failed", `${pointer || "/"} nests deeper than ${LIMITS.jsonDepth} levels; flatten it.`, [
+      { pointer: deep, detail: `nested deeper than ${LIMITS.jsonDepth} levels` },
+    ]);
+  }
   const text = JSON.stringify(value ?? null);
   const bytes = encoder.encode(text).length;
   if (bytes > limit) {
@@ -17,8 +38,23 @@ export function jsonText(value: unknown, limit: number, pointer: string): string
 }
 
 /** JSON text of an optional value (a result, a progress report); undefined stays undefined. */
-export function optionalJson(value: unknown, pointer: string): string | undefined {
-  return value === undefined ? undefined : jsonText(value, LIMITS.resultBytes, pointer);
+export function optionalJson(value: unknown, pointer: string, limit: number = LIMITS.resultBytes): string | undefined {
+  return value === undefined ? undefined : jsonText(value, limit, pointer);
+}
+
+/** A progress report: small, since each one that changes is written. */
+export const progressJson = (value: unknown, pointer: string) => optionalJson(value, pointer, LIMITS.progressBytes);
+
+/** `runAt` in ms, refused when further ahead than LIMITS.aheadMs (the cap of `delayMs` too). */
+function runAtOf(runAt: string | undefined, pointer: string): number | undefined {
+  if (runAt === undefined) return undefined;
+  const at = Date.parse(runAt);
+  if (at > Date.now() + LIMITS.aheadMs) {
+    throw new QueueError("validation_failed", `runAt is more than 365 days ahead; schedule it closer (or use a schedule).`, [
+      { pointer: `${pointer}/runAt`, detail: "more than 365 days ahead" },
+    ]);
+  }
+  return at;
 }
 
 /** A validated enqueue body as the engine takes it. */
@@ -28,7 +64,7 @@ export function newTask(input: EnqueueInput, pointer = ""): NewTask {
     payload: jsonText(input.payload, LIMITS.payloadBytes, `${pointer}/payload`),
     priority: input.priority,
     delayMs: input.delayMs,
-    runAt: input.runAt === undefined ? undefined : Date.parse(input.runAt),
+    runAt: runAtOf(input.runAt, pointer),
     maxAttempts: input.maxAttempts,
     backoff: input.backoff,
     timeoutMs: input.timeoutMs,

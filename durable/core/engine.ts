@@ -113,6 +113,8 @@ export interface Lease {
   expiresAt: number;
   /** for a task that waited for its children: each child's result (JSON text; null unless it completed) */
   childResults?: Record<string, string | null>;
+  /** false when the parent has more children than one lease carries (read the rest with `children`) */
+  childResultsComplete?: boolean;
 }
 
 export interface HeartbeatResult {
@@ -124,6 +126,14 @@ export interface DueResult {
   promoted: number;
   expired: number;
   purged: number;
+  /** pending and scheduled tasks cancelled by a purge still under way */
+  cancelled: number;
+}
+
+export interface PurgeResult {
+  cancelled: number;
+  /** false while tasks are left to cancel: the alarm goes on with them */
+  done: boolean;
 }
 
 /** Counts of what happened since this engine started (Prometheus counters: they reset on restart). */
@@ -145,11 +155,20 @@ export type ItemResult<T> = { id: string; ok: true; value: T } | { id: string; o
 const DAY = 86_400_000;
 /** How many due tasks one pass handles; the alarm re-fires at once while more are due. */
 export const DUE_BATCH = 500;
+/**
+ * A lease stops adding tasks once their payloads (and child results) pass this
+ * many bytes, so a response stays a few MB however large `max` and the payloads
+ * are; at least one task is always leased.
+ */
+export const LEASE_BYTES = 4 * 1024 * 1024;
+/** A lease carries at most this many child results, and at most LEASE_BYTES of them. */
+export const CHILD_RESULTS_MAX = 1000;
 /** How many rows one retention sweep reads before it yields to the next alarm. */
 export const SWEEP_BATCH = 2000;
 const SETTINGS_KEY = "settings";
 const SWEEP_KEY = "sweep";
 const ADDRESS_KEY = "address";
+const PURGE_KEY = "purge";
 const STARTS_KEY = "start_windows";
 
 /** What the shard knows of its running and ready work by group, kept current by every transition once loaded. */
@@ -169,6 +188,9 @@ export interface GroupDepth {
   pending: number;
   running: number;
 }
+
+/** After this many failed deliveries (about 25 minutes) a message is dead: kept aside, no longer sent. */
+export const MAIL_MAX_ATTEMPTS = 30;
 
 /** Delivery retries back off from 100 ms, doubling, to at most a minute. */
 function mailRetryDelay(attempts: number): number {
@@ -193,6 +215,8 @@ export class ShardEngine {
   private local: Mail[] = [];
   private address!: ShardAddress | null;
   private nextMail!: number | null;
+  /** while a purge is under way: it cancels the tasks created up to this time */
+  private purgeBy!: number | null;
   private flow: FlowState | null = null;
   readonly totals: Totals = { enqueued: 0, leased: 0, completed: 0, failed: 0, retried: 0, expired: 0, cancelled: 0 };
 
@@ -211,9 +235,17 @@ export class ShardEngine {
     return this.nextMail;
   }
 
-  /** The earliest time at which a task needs the shard's attention (the alarm time). */
+  /** The earliest time at which a task needs the shard's attention (calls catch up on it first). */
   nextDueAt(): number | null {
     return this.sweep.at === null ? this.nextDue : min(this.nextDue, this.sweep.at);
+  }
+
+  /** When the alarm must next fire: due tasks, messages to deliver, or a purge under way (at once). */
+  alarmAt(): number | null {
+    let at = this.nextDueAt();
+    if (this.nextMail !== null) at = min(at, this.nextMail);
+    if (this.purgeBy !== null) at = min(at, this.clock.now());
+    return at;
   }
 
   /** Grows whenever a task becomes ready (pending), so a caller can tell when to wake waiting consumers. */
@@ -322,13 +354,21 @@ export class ShardEngine {
     this.nextMail = this.store.nextMailAt();
   }
 
-  /** Delivery failed: each is tried again after a growing delay. */
+  /** Delivery failed: each is tried again after a growing delay, until MAIL_MAX_ATTEMPTS, then it is dead. */
   mailFailed(mails: OutgoingMail[]): void {
     const now = this.clock.now();
     this.store.transaction(() => {
-      for (const m of mails) this.store.retryMail(m.seq, m.attempts + 1, now + mailRetryDelay(m.attempts));
+      for (const m of mails) {
+        if (m.attempts + 1 >= MAIL_MAX_ATTEMPTS) this.store.buryMail(m.seq, m.attempts + 1, now);
+        else this.store.retryMail(m.seq, m.attempts + 1, now + mailRetryDelay(m.attempts));
+      }
     });
     this.nextMail = this.store.nextMailAt();
+  }
+
+  /** Messages that failed every attempt and are kept aside (for the queue's retention). */
+  deadMail(): number {
+    return this.store.countDeadMail();
   }
 
   // lease: inputs = worker id, how many, queue settings.
@@ -340,7 +380,10 @@ export class ShardEngine {
     return this.tx(() => {
       const now = this.clock.now();
       const leases: Lease[] = [];
+      let bytes = 0;
       this.pick(max, now, (row) => {
+        if (leases.length > 0 && bytes + row.payload.length > LEASE_BYTES) return false;
+        bytes += row.payload.length;
         const leaseToken = this.entropy.token();
         const task = this.transition(row, "leased", {
           status: "running",
@@ -351,8 +394,14 @@ export class ShardEngine {
           dueAt: now + row.timeoutMs,
         });
         const lease: Lease = { task, leaseToken, expiresAt: now + row.timeoutMs };
-        if (row.waitForChildren) lease.childResults = this.childResults(row.id);
+        if (row.waitForChildren) {
+          const { results, complete, size } = this.childResults(row.id);
+          lease.childResults = results;
+          lease.childResultsComplete = complete;
+          bytes += size;
+        }
         leases.push(lease);
+        return true;
       });
       this.recordStarts(leases.map((l) => l.task), now);
       return leases;
@@ -453,24 +502,20 @@ export class ShardEngine {
     this.tx(() => {
       const row = this.mustGet(id);
       check(TERMINAL.has(row.status), "invalid_state", `Task ${id} is ${row.status}; cancel it before deleting it.`);
-      this.store.delete(id);
-      this.freeKey(row);
+      this.drop(row);
       this.emit("deleted", id, {});
     });
   }
 
   // purge: no input.
-  // output: how many pending or scheduled tasks were cancelled.
+  // output: how many pending or scheduled tasks this call cancelled (one pass of DUE_BATCH), and
+  // whether that was all; the alarm cancels the rest, pass by pass. Tasks created after the call stay.
   // errors: none.
-  purge(): number {
+  purge(): PurgeResult {
     return this.tx(() => {
-      let count = 0;
-      for (;;) {
-        const rows = [...this.store.pending(DUE_BATCH), ...this.store.scheduled(DUE_BATCH)];
-        if (rows.length === 0) return count;
-        for (const row of rows) this.finish(row, "purged", "cancelled", {});
-        count += rows.length;
-      }
+      this.purgeBy = this.clock.now();
+      this.store.setMeta(PURGE_KEY, String(this.purgeBy));
+      return this.purgePass();
     });
   }
 
@@ -478,7 +523,26 @@ export class ShardEngine {
   // output: counts of tasks made ready, leases expired and terminal tasks past retention dropped.
   // errors: none.
   runDue(): DueResult {
-    return this.tx(() => this.processDue(this.clock.now()), false);
+    return this.tx(() => {
+      const out = this.processDue(this.clock.now());
+      if (this.purgeBy !== null) out.cancelled = this.purgePass().cancelled;
+      return out;
+    }, false);
+  }
+
+  /** One pass of a purge under way: cancels up to DUE_BATCH pending or scheduled tasks it covers. */
+  private purgePass(): PurgeResult {
+    const by = this.purgeBy!;
+    const pending = this.store.pending(DUE_BATCH, by);
+    const scheduled = pending.length < DUE_BATCH ? this.store.scheduled(DUE_BATCH - pending.length, by) : [];
+    for (const row of [...pending, ...scheduled]) this.finish(row, "purged", "cancelled", {});
+    const cancelled = pending.length + scheduled.length;
+    const done = cancelled < DUE_BATCH;
+    if (done) {
+      this.purgeBy = null;
+      this.store.setMeta(PURGE_KEY, "");
+    }
+    return { cancelled, done };
   }
 
   /** Whether the queue is paused, by the newest settings this shard has seen. */
@@ -537,6 +601,8 @@ export class ShardEngine {
     this.settings = settingsFrom(this.settingsJson);
     const address = this.store.getMeta(ADDRESS_KEY);
     this.address = address ? (JSON.parse(address) as ShardAddress) : null;
+    const purge = this.store.getMeta(PURGE_KEY);
+    this.purgeBy = purge ? Number(purge) : null;
   }
 
   /** Counts a committed call's events. */
@@ -792,15 +858,21 @@ export class ShardEngine {
     this.transition(row, "unblocked", { ...patch, ...this.readyBy(row.runAt, now) });
   }
 
-  /** Each child's result, for the lease of a parent that waited for them. */
-  private childResults(parent: string): Record<string, string | null> {
-    const out: Record<string, string | null> = {};
-    for (let after: string | undefined; ; ) {
-      const page = this.store.listChildren(parent, after, 1000);
-      for (const c of page) out[c.child] = c.status === "completed" ? c.result : null;
-      if (page.length < 1000) return out;
-      after = page[page.length - 1].child;
+  /**
+   * The children's results, for the lease of a parent that waited for them: the
+   * first CHILD_RESULTS_MAX in id order, within LEASE_BYTES (`complete` says whether that is all).
+   */
+  private childResults(parent: string): { results: Record<string, string | null>; complete: boolean; size: number } {
+    const results: Record<string, string | null> = {};
+    let size = 0;
+    const page = this.store.listChildren(parent, undefined, CHILD_RESULTS_MAX + 1);
+    for (const [i, c] of page.entries()) {
+      const result = c.status === "completed" ? c.result : null;
+      if (i === CHILD_RESULTS_MAX || size + (result?.length ?? 4) > LEASE_BYTES) return { results, complete: false, size };
+      results[c.child] = result; // task ids (validated), never a user string
+      size += result?.length ?? 4;
     }
+    return { results, complete: true, size };
   }
 
   /**
@@ -809,7 +881,7 @@ export class ShardEngine {
    * (from where the last lease stopped), each group within its own limits;
    * without, simply the next in priority order.
    */
-  private pick(max: number, now: number, take: (row: TaskRow) => void): void {
+  private pick(max: number, now: number, take: (row: TaskRow) => boolean): void {
     const s = this.settings;
     const flow = this.loadFlow();
     const shards = s.shards;
@@ -819,7 +891,19 @@ export class ShardEngine {
     if (s.startLimit) allowed = Math.min(allowed, flow.starts.room(startShare(s.startLimit, shards, index), now));
     if (allowed <= 0) return;
     const keys = [...flow.groups].filter(([, e]) => e.pending > 0).map(([key]) => key).sort();
-    if (!keys.some((k) => k !== "")) return this.store.ready(allowed).forEach(take);
+    if (!keys.some((k) => k !== "")) {
+      // In chunks, so a lease that stops early on bytes has not read every row it might have taken.
+      for (let picked = 0; picked < allowed; ) {
+        const want = Math.min(allowed - picked, 100);
+        const rows = this.store.ready(want);
+        for (const row of rows) {
+          if (!take(row)) return;
+          picked++;
+        }
+        if (rows.length < want) return;
+      }
+      return;
+    }
 
     const from = keys.findIndex((k) => k > flow.cursor);
     const order = from <= 0 ? keys : [...keys.slice(from), ...keys.slice(0, from)];
@@ -844,7 +928,7 @@ export class ShardEngine {
       for (const key of turn) {
         const row = heads.get(key);
         if (!row) continue;
-        take(row);
+        if (!take(row)) return;
         picked++;
         taken.set(key, (taken.get(key) ?? 0) + 1);
         flow.cursor = key;
@@ -970,7 +1054,7 @@ export class ShardEngine {
   }
 
   private processDue(now: number): DueResult {
-    const out: DueResult = { promoted: 0, expired: 0, purged: 0 };
+    const out: DueResult = { promoted: 0, expired: 0, purged: 0, cancelled: 0 };
     for (const row of this.store.due(now, DUE_BATCH)) {
       if (row.status === "scheduled") {
         // It became ready at its runAt, not when the shard got round to it.
@@ -1002,6 +1086,7 @@ export class ShardEngine {
     // Idempotency keys past their window go first; more than a pass can take: come back at once.
     const window = this.settings.idempotencyWindowMs;
     const keysLeft = this.store.dropKeys(now - window, SWEEP_BATCH) === SWEEP_BATCH;
+    this.store.sweepDeadMail(now - retention);
     const oldestKey = this.store.oldestKeyAt();
     let next: number | null = keysLeft ? now : oldestKey === null ? null : oldestKey + window;
     let purged = 0;
@@ -1020,7 +1105,7 @@ export class ShardEngine {
         if (TERMINAL.has(row.status)) {
           const expiry = (row.finishedAt ?? row.createdAt) + retention;
           if (expiry <= now) {
-            this.store.delete(row.id);
+            this.drop(row, false); // its key's window ended before its retention did
             purged++;
           } else next = min(next, expiry);
         }
@@ -1031,6 +1116,13 @@ export class ShardEngine {
     // Out of budget (resume at once from `after`), or at the end of the table.
     this.setSweep(after !== undefined ? { at: now, after } : { at: next });
     return purged;
+  }
+
+  /** Deletes a finished task with what hangs off it: its children's records and (if asked) its idempotency key. */
+  private drop(row: TaskRow, freeKey = true): void {
+    this.store.delete(row.id);
+    if (row.children !== null) this.store.deleteChildren(row.id);
+    if (freeKey) this.freeKey(row);
   }
 
   private setSweep(sweep: Sweep): void {

@@ -90,8 +90,8 @@ export class MemoryStore implements ShardStore {
     this.tasks.delete(id);
   }
 
-  pending(limit: number): TaskRow[] {
-    return this.where((r) => r.status === "pending").slice(0, limit);
+  pending(limit: number, createdBy: number): TaskRow[] {
+    return this.where((r) => r.status === "pending" && r.createdAt <= createdBy).slice(0, limit);
   }
 
   ready(limit: number): TaskRow[] {
@@ -121,8 +121,8 @@ export class MemoryStore implements ShardStore {
     });
   }
 
-  scheduled(limit: number): TaskRow[] {
-    return this.where((r) => r.status === "scheduled")
+  scheduled(limit: number, createdBy: number): TaskRow[] {
+    return this.where((r) => r.status === "scheduled" && r.createdAt <= createdBy)
       .sort((a, b) => a.dueAt! - b.dueAt!)
       .slice(0, limit);
   }
@@ -209,6 +209,28 @@ export class MemoryStore implements ShardStore {
   deleteMail(seqs: number[]): void {
     const gone = new Set(seqs);
     this.mail.splice(0, this.mail.length, ...this.mail.filter((m) => !gone.has(m.seq)));
+  }
+
+  readonly deadMail: (MailRow & { diedAt: number })[] = [];
+
+  buryMail(seq: number, attempts: number, at: number): void {
+    const m = this.mail.find((x) => x.seq === seq);
+    if (!m) return;
+    this.deadMail.push({ seq, target: m.target, body: m.body, attempts, diedAt: at });
+    this.deleteMail([seq]);
+  }
+
+  sweepDeadMail(before: number): number {
+    this.deadMail.splice(0, this.deadMail.length, ...this.deadMail.filter((m) => m.diedAt > before));
+    return this.deadMail.length;
+  }
+
+  countDeadMail(): number {
+    return this.deadMail.length;
+  }
+
+  deleteChildren(parent: string): void {
+    for (const key of [...this.children.keys()]) if (key.startsWith(`${parent} `)) this.children.delete(key);
   }
 
   retryMail(seq: number, attempts: number, nextAt: number): void {

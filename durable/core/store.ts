@@ -26,14 +26,14 @@ export interface ShardStore {
   delete(id: string): void;
   /** Pending tasks without a group in lease order: priority desc, then readyAt, then seq. */
   ready(limit: number): TaskRow[];
-  /** Pending tasks of any group, in no particular order (purge). */
-  pending(limit: number): TaskRow[];
+  /** Pending tasks of any group created at or before `createdBy`, in no particular order (purge). */
+  pending(limit: number, createdBy: number): TaskRow[];
   /** For each group ("" = no group), its next pending task in lease order, if any (one read for many groups). */
   readyHeads(groups: string[]): TaskRow[];
   /** How many tasks are pending and running, per group ("" = no group). */
   flowCounts(): { group: string; status: "pending" | "running"; n: number }[];
-  /** Scheduled tasks, soonest first. */
-  scheduled(limit: number): TaskRow[];
+  /** Scheduled tasks created at or before `createdBy`, soonest first (purge). */
+  scheduled(limit: number, createdBy: number): TaskRow[];
   /** Tasks whose dueAt has come, soonest first. */
   due(now: number, limit: number): TaskRow[];
   nextDueAt(): number | null;
@@ -58,6 +58,13 @@ export interface ShardStore {
   deleteMail(seqs: number[]): void;
   /** A failed delivery: try again at `nextAt`. */
   retryMail(seq: number, attempts: number, nextAt: number): void;
+  /** A message that failed its last attempt: moved out of delivery, kept for inspection. */
+  buryMail(seq: number, attempts: number, at: number): void;
+  /** Drops dead messages that died at or before `before`; answers how many are left. */
+  sweepDeadMail(before: number): number;
+  countDeadMail(): number;
+  /** Drops the records of `parent`'s children (the parent is gone). */
+  deleteChildren(parent: string): void;
   getChild(parent: string, child: string): ChildRow | null;
   /** Inserts or replaces the record of `child` under `parent`. */
   putChild(parent: string, child: string, status: string, result: string | null): void;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DUE_BATCH, type NewTask } from "../../durable/core/engine";
+import { CHILD_RESULTS_MAX, DUE_BATCH, type NewTask } from "../../durable/core/engine";
 import { QueueError } from "../../durable/core/errors";
 import type { TaskRow } from "../../schema/shard";
 import { made, type Harness, type WithHarness } from "./harness";
@@ -341,6 +341,20 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
     });
 
     describe("dependencies", () => {
+      it("a parent's lease carries at most CHILD_RESULTS_MAX child results and says when there are more", () =>
+        withHarness((h) => {
+          const [parent] = add(h, task("parent", { waitForChildren: true, priority: 1 }));
+          const n = CHILD_RESULTS_MAX + 5;
+          add(h, ...Array.from({ length: n }, (_, i) => task(`c${i}`, { parentId: parent.id, priority: 10 })));
+          h.engine.seal(parent.id);
+          for (const l of h.engine.lease("w", 1000, h.settings)) h.engine.complete(l.task.id, l.leaseToken, String(l.task.name.length));
+          for (const l of h.engine.lease("w", 1000, h.settings)) if (l.task.id !== parent.id) h.engine.complete(l.task.id, l.leaseToken, "1");
+          const [lease] = h.engine.lease("w", 1, h.settings);
+          expect(lease.task.id).toBe(parent.id);
+          expect(Object.keys(lease.childResults!)).toHaveLength(CHILD_RESULTS_MAX);
+          expect(lease.childResultsComplete).toBe(false);
+        }));
+
       it("a task waits (blocked) until all its dependencies complete, then becomes ready", () =>
         withHarness((h) => {
           const [a, b] = add(h, task("a", { priority: 9 }), task("b", { priority: 8 }));
@@ -591,10 +605,50 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
           const ld = h.engine.lease("w", 1, h.settings)[0];
           h.engine.complete(d.id, ld.leaseToken);
           add(h, task("p1"), task("p2"), task("s", { delayMs: 60_000 }));
-          expect(h.engine.purge()).toBe(3);
+          expect(h.engine.purge()).toEqual({ cancelled: 3, done: true });
           const counts = h.engine.counts();
           expect(counts).toEqual({ running: 1, completed: 1, cancelled: 3 });
           expect(h.engine.complete(r.id, lr.leaseToken).status).toBe("completed");
+        }));
+
+      it("a large purge cancels one pass per call and alarm, never tasks enqueued after it, and is picked up after a restart", () =>
+        withHarness((h) => {
+          const n = DUE_BATCH * 2 + 10;
+          add(h, ...Array.from({ length: n - 10 }, (_, i) => task(`p${i}`)), ...Array.from({ length: 10 }, (_, i) => task(`s${i}`, { delayMs: 60_000 })));
+          expect(h.engine.purge()).toEqual({ cancelled: DUE_BATCH, done: false });
+          expect(h.engine.alarmAt()).toBe(h.clock.now()); // the rest is due at once
+          h.clock.advance(1);
+          const [late] = add(h, task("late"));
+          h.restart();
+          expect(h.engine.runDue().cancelled).toBe(DUE_BATCH);
+          expect(h.engine.runDue().cancelled).toBe(10);
+          expect(h.engine.alarmAt()).not.toBe(h.clock.now());
+          expect(h.engine.counts()).toEqual({ cancelled: n, pending: 1 });
+          expect(h.engine.get(late.id)!.status).toBe("pending");
+        }));
+
+      it("purge cancels the dependents of the tasks it cancels", () =>
+        withHarness((h) => {
+          const [dep] = add(h, task("dep"));
+          const [child] = add(h, task("child", { dependsOn: [dep.id] }));
+          expect(h.engine.get(child.id)!.status).toBe("blocked");
+          expect(h.engine.purge()).toEqual({ cancelled: 1, done: true });
+          expect(h.engine.get(child.id)!.status).toBe("cancelled");
+        }));
+
+      it("a parent's records of its children go with it, deleted or swept", () =>
+        withHarness((h) => {
+          const [p1, p2] = add(h, task("p1"), task("p2"));
+          add(h, task("c1", { parentId: p1.id }), task("c2", { parentId: p1.id }), task("c3", { parentId: p2.id }));
+          expect(h.store.listChildren(p1.id, undefined, 10)).toHaveLength(2);
+          for (const l of leaseAll(h)) h.engine.complete(l.task.id, l.leaseToken);
+          h.engine.remove(p1.id);
+          expect(h.store.listChildren(p1.id, undefined, 10)).toEqual([]);
+          expect(h.store.listChildren(p2.id, undefined, 10)).toHaveLength(1);
+          h.clock.advance(h.settings.retentionDays * 86_400_000);
+          h.engine.runDue();
+          expect(h.engine.get(p2.id)).toBeNull();
+          expect(h.store.listChildren(p2.id, undefined, 10)).toEqual([]);
         }));
 
       it("only finished tasks can be deleted", () =>

@@ -1,7 +1,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { QueueShard } from "../../durable/queue-shard";
-import { api, expectProblem, freshQueue, shardStub, until } from "./helpers";
+import { MAIL_MAX_ATTEMPTS } from "../../durable/core/engine";
+import { shardForKey } from "../../durable/core/ids";
+import { advance, api, expectProblem, freshQueue, shardStub, until } from "./helpers";
 
 /** A queue with `shards` shards. */
 async function queueWith(shards: number) {
@@ -108,6 +110,33 @@ describe("dependencies (DAG) across shards", () => {
     expect((await eventsOf(q, dependent.id)).filter((e) => e === "unblocked")).toHaveLength(1);
     expect((await sql("SELECT count(*) AS n FROM mail")).n).toBe(0);
   });
+
+  it("a message that always fails is retried alone, dies after MAIL_MAX_ATTEMPTS, and holds up no other", async () => {
+    const q = await queueWith(2);
+    const dep = (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "dep" })).body;
+    const depShard = Number(dep.id.split(".")[1]);
+    // A group key places both dependents on the other shard, so their news crosses shards.
+    let group = "g0";
+    for (let i = 1; shardForKey(group, 2) === depShard; i++) group = `g${i}`;
+    const add = async () => (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "dependent", dependsOn: [dep.id], groupKey: group })).body;
+    const poisoned = await add();
+    const healthy = await add();
+    const source = shardStub(q, depShard);
+    const target = shardStub(q, 1 - depShard);
+    const sql = (query: string) => runInDurableObject(source, (_i: QueueShard, state) => state.storage.sql.exec(query).one() as Record<string, number>);
+    await until(async () => (await sql(`SELECT count(*) AS n FROM edges`)).n === 2); // both registered
+    await runInDurableObject(target, (i: QueueShard) => {
+      i.faults.poison = poisoned.id;
+    });
+    expect(await runReady(q)).toEqual([dep.id]);
+    await until(async () => (await status(healthy.id)) === "pending");
+    expect(await status(poisoned.id)).toBe("blocked");
+    for (let i = 0; i < MAIL_MAX_ATTEMPTS + 2; i++) await advance(q, 120_000, depShard);
+    expect((await sql("SELECT count(*) AS n FROM mail")).n).toBe(0);
+    expect((await sql("SELECT count(*) AS n FROM mail_dead")).n).toBe(1);
+    const stats = (await api("GET", `/api/v1/queues/${q}`)).body.shards;
+    expect(stats.find((s: { shard: number }) => s.shard === depShard).deadMail).toBe(1);
+  }, 30_000);
 
   it("cancelling a blocked task works and cancels what waits on it", async () => {
     const q = await queueWith(2);

@@ -36,7 +36,9 @@ describe("queues over HTTP", () => {
     const q = freshQueue();
     await batch(q, [{ name: "run", priority: 10 }, { name: "a" }, { name: "b", delayMs: 60_000 }]);
     const running = (await lease(q)).body.leases[0];
-    expect((await api("POST", `/api/v1/queues/${q}/purge`)).body).toEqual({ cancelled: 2 });
+    const purged = await api("POST", `/api/v1/queues/${q}/purge`);
+    expect(purged.status).toBe(200);
+    expect(purged.body).toEqual({ cancelled: 2, done: true });
     expect((await api("GET", `/api/v1/queues/${q}`)).body.counts).toEqual({ running: 1, cancelled: 2 });
     const done = await api("POST", `/api/v1/tasks/${running.task.id}/complete`, { leaseToken: running.leaseToken });
     expect(done.body.status).toBe("completed");

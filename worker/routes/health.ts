@@ -92,8 +92,10 @@ health.openapi(
     const queues = await registryOf(c.env, tenant).list(undefined, 1000);
     const depth = ["# HELP edgeq_queue_tasks Tasks held by the queue's shards, by status.", "# TYPE edgeq_queue_tasks gauge"];
     const totals = new Map<string, string[]>();
+    const dead = ["# HELP edgeq_mail_dead Messages between shards that failed every delivery attempt.", "# TYPE edgeq_mail_dead gauge"];
     for (const q of queues) {
       const shards = await shardStats(c.env, tenant, q);
+      dead.push(`edgeq_mail_dead{queue="${label(q.name)}"} ${shards.reduce((a, s) => a + s.deadMail, 0)}`);
       for (const status of STATUSES) {
         const n = shards.reduce((a, s) => a + (s.counts[status] ?? 0), 0);
         depth.push(`edgeq_queue_tasks{queue="${label(q.name)}",status="${status}"} ${n}`);
@@ -107,6 +109,7 @@ health.openapi(
     }
     const body = [
       ...depth,
+      ...dead,
       ...[...totals].flatMap(([key, lines]) => [
         `# HELP edgeq_tasks_${key}_total Tasks ${key} since each shard object started.`,
         `# TYPE edgeq_tasks_${key}_total counter`,

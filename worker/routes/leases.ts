@@ -17,7 +17,7 @@ import {
 import type { QueueSettings } from "../../schema/shard";
 import type { AppEnv } from "../env";
 import { permit } from "../middleware/auth";
-import { optionalJson } from "../input";
+import { optionalJson, progressJson } from "../input";
 import { errors, jsonBody, jsonResponse } from "../openapi";
 import { problemBody } from "../problem";
 import { groupByKnownShard, settingsOrDefault, shardOf, shardOrder } from "../shards";
@@ -87,7 +87,12 @@ leases.openapi(
       task: taskView(l.task),
       leaseToken: l.leaseToken,
       expiresAt: iso(l.expiresAt)!,
-      ...(l.childResults ? { childResults: Object.fromEntries(Object.entries(l.childResults).map(([id, r]) => [id, r === null ? null : JSON.parse(r)])) } : {}),
+      ...(l.childResults
+        ? {
+            childResults: Object.fromEntries(Object.entries(l.childResults).map(([id, r]) => [id, r === null ? null : JSON.parse(r)])),
+            childResultsComplete: l.childResultsComplete ?? true,
+          }
+        : {}),
     }));
     return c.json({ leases: out }, 200);
   },
@@ -154,7 +159,7 @@ leases.openapi(batchRoute("heartbeat", "Heartbeat many leases", HeartbeatBatchBo
   const input = items.map((it, i) => ({
     id: it.id,
     leaseToken: it.leaseToken,
-    progress: optionalJson(it.progress, `/items/${i}/progress`),
+    progress: progressJson(it.progress, `/items/${i}/progress`),
   }));
   const results = await perShard(c.env, c.var.tenant, input, async (stub, part) => unwrap(await stub.heartbeatMany(part)));
   const view = results.map((r) => itemView(r, (v) => ({ expiresAt: iso(v.expiresAt), cancelRequested: v.cancelRequested })));

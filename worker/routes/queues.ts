@@ -20,6 +20,8 @@ import { findQueue, registryOf, remember, shardNumbers, shardOf, shardStats } fr
 import { iso, nextCursor, taskView } from "../view";
 
 export const queues = new OpenAPIHono<AppEnv>();
+const PurgeAnswer = z.object({ cancelled: z.number().int(), done: z.boolean() }).openapi("PurgeResult");
+
 const QueueParam = z.object({ queue: QueueName });
 
 
@@ -162,17 +164,24 @@ queues.openapi(
     path: "/queues/{queue}/purge",
     tags: ["queues"],
     summary: "Cancel every pending and scheduled task",
+    description:
+      "Each shard cancels up to 500 tasks in this call; if more are left (202, `done: false`) its alarm cancels the rest, 500 per pass, in the background. Tasks enqueued after the call are not touched.",
     middleware: [permit("manage")] as const,
     request: { params: QueueParam },
-    responses: { 200: jsonResponse(z.object({ cancelled: z.number().int() }), "how many were cancelled"), ...errors(404) },
+    responses: {
+      200: jsonResponse(PurgeAnswer, "every pending and scheduled task is cancelled"),
+      202: jsonResponse(PurgeAnswer, "cancelled so far; the rest are being cancelled"),
+      ...errors(404),
+    },
   }),
   async (c) => {
     const { queue } = c.req.valid("param");
     const record = await mustFind(c.env, c.var.tenant, queue);
-    const counts = await Promise.all(
+    const parts = await Promise.all(
       shardNumbers(record).map(async (n) => unwrap(await shardOf(c.env, c.var.tenant, queue, n).purge())),
     );
-    return c.json({ cancelled: counts.reduce((a, b) => a + b, 0) }, 200);
+    const done = parts.every((p) => p.done);
+    return c.json({ cancelled: parts.reduce((a, p) => a + p.cancelled, 0), done }, done ? 200 : 202);
   },
 );
 

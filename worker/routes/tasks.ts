@@ -18,7 +18,7 @@ import {
 import type { TaskRow } from "../../schema/shard";
 import type { AppEnv } from "../env";
 import { permit } from "../middleware/auth";
-import { newTask, optionalJson } from "../input";
+import { newTask, optionalJson, progressJson } from "../input";
 import { errors, jsonBody, jsonResponse } from "../openapi";
 import { ensureQueue, groupByShard, shardOf, shardOfTask } from "../shards";
 import { submit } from "../submit";
@@ -203,7 +203,7 @@ tasks.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const { leaseToken, progress } = c.req.valid("json");
-    const out = unwrap(await (await taskShard(c.env, c.var.tenant, id)).heartbeat(id, leaseToken, optionalJson(progress, "/progress")));
+    const out = unwrap(await (await taskShard(c.env, c.var.tenant, id)).heartbeat(id, leaseToken, progressJson(progress, "/progress")));
     return c.json({ expiresAt: iso(out.expiresAt)!, cancelRequested: out.cancelRequested }, 200);
   },
 );
