@@ -67,6 +67,12 @@ interface InFlight {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A sleep that does not keep a Node process alive (a bound on a wait, not work to do). */
+const bound = (ms: number) =>
+  new Promise<void>((r) => {
+    const timer = setTimeout(r, ms) as { unref?: () => void };
+    timer.unref?.();
+  });
 
 export class Worker {
   readonly id: Promise<string>;
@@ -78,8 +84,10 @@ export class Worker {
   private counts = { completed: 0, failed: 0, busyMs: 0 };
   private heartbeatTimer: ReturnType<typeof setTimeout> | null = null;
   private nextHeartbeatAt = Infinity;
-  /** aborts an outstanding long-poll lease when the worker closes */
+  /** aborts an outstanding long-poll lease, if telling the queue to end it did not */
   private readonly polling = new AbortController();
+  /** the lease loop, which `close()` lets finish (it hands back what a last poll brought) */
+  private loop: Promise<void> | null = null;
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   /** completion calls on their way, which `close()` waits for */
   private readonly flushing = new Set<Promise<void>>();
@@ -106,7 +114,12 @@ export class Worker {
   }
 
   /** Leases and runs tasks until `close()`. */
-  async run(): Promise<void> {
+  run(): Promise<void> {
+    this.loop ??= this.runLoop();
+    return this.loop;
+  }
+
+  private async runLoop(): Promise<void> {
     const workerId = await this.id;
     this.running = true;
     this.scheduleHeartbeat(1000);
@@ -145,8 +158,17 @@ export class Worker {
   close(options: { timeoutMs?: number } = {}): Promise<void> {
     this.stopping ??= (async () => {
       this.running = false;
-      this.polling.abort();
       this.wakeLoop?.();
+      // Ask the queue to end this worker's long poll (an aborted request does not always reach it),
+      // then let the loop read the answer and hand back anything it brought; abort only as a last resort.
+      if (this.loop) {
+        const stopped = this.id
+          .then((workerId) => this.client.call("POST", `/queues/${encodeURIComponent(this.queue)}/leases/stop`, { workerId }))
+          .catch((e) => this.emit("error", e as Error));
+        await Promise.race([stopped.then(() => this.loop), bound(5000)]);
+        this.polling.abort();
+        await Promise.race([this.loop, bound(1000)]);
+      }
       const deadline = Date.now() + (options.timeoutMs ?? 30_000);
       while (this.inFlight.size > 0 && Date.now() < deadline) await sleep(20);
       const left = [...this.inFlight.values()];

@@ -19,6 +19,9 @@ export interface ShardStats {
   rowsWritten: number;
 }
 
+/** How long a stopped consumer's leases answer nothing: longer than any long poll (30 s). */
+const STOPPED_MS = 35_000;
+
 /** The stub of one shard of a tenant's queue: the Durable Object named `${tenant}:${queue}:${shard}`. */
 export function shardOf(env: Env, tenant: string, queue: string, shard: number) {
   return env.QUEUE_SHARD.get(env.QUEUE_SHARD.idFromName(`${tenant}:${queue}:${shard}`));
@@ -47,6 +50,8 @@ export class QueueShard extends DurableObject<Env> {
   private alarmAt: number | null = null;
   private requests = 0;
   private waiters = new Set<() => void>();
+  /** consumers that said they stopped: their long polls end empty, and leases for them answer none until then */
+  private stopped = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -109,12 +114,31 @@ export class QueueShard extends DurableObject<Env> {
   async lease(workerId: string, max: number, settings: QueueSettings, waitMs = 0) {
     const deadline = Date.now() + waitMs;
     for (let first = true; ; first = false) {
-      const leases = this.call(() => ({ leases: this.engine.lease(workerId, max, settings), paused: this.engine.paused }), first);
+      if (this.hasStopped(workerId)) return outcome(() => ({ leases: [], paused: this.engine.paused, stopped: true }));
+      const leases = this.call(() => ({ leases: this.engine.lease(workerId, max, settings), paused: this.engine.paused, stopped: false }), first);
       if (!leases.ok || leases.value.leases.length > 0 || leases.value.paused) return leases;
       const left = deadline - Date.now();
       if (left <= 0) return leases;
       await this.waitForWork(left);
     }
+  }
+
+  /**
+   * A consumer is stopping: its long poll here ends at once with nothing, and
+   * leases for it answer nothing for the longest a poll can wait. So a task never
+   * goes to a poll whose consumer has gone, even when the HTTP disconnect does not
+   * reach this object (it does not through every proxy).
+   */
+  stopWaiting(workerId: string): void {
+    this.stopped.set(workerId, Date.now() + STOPPED_MS);
+    this.wake();
+  }
+
+  private hasStopped(workerId: string): boolean {
+    if (this.stopped.size === 0) return false;
+    const now = Date.now();
+    for (const [id, until] of this.stopped) if (until <= now) this.stopped.delete(id);
+    return this.stopped.has(workerId);
   }
 
   heartbeat(id: string, leaseToken: string, progress?: string) {

@@ -1,5 +1,5 @@
 import { TASK_COLUMNS, TASK_FIELDS, type Status, type TaskEvent, type TaskRow } from "../schema/shard";
-import type { ChildRow, KeyRow, MailRow, ShardStore } from "./core/store";
+import type { ChildRow, KeyRow, MailRow, OutboxRow, ShardStore } from "./core/store";
 
 /** Lease order: priority first, then the order tasks became ready. Every lease-order index has these columns. */
 const LEASE_ORDER = "ORDER BY priority DESC, ready_at, seq";
@@ -218,6 +218,14 @@ export class SqlStore implements ShardStore {
       size += text.length + 1;
     }
     if (part.length > 0) write();
+  }
+
+  readOutbox(after: number, limit: number): OutboxRow[] {
+    return this.run("SELECT seq, at, events FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", after, limit).map((r) => ({
+      seq: r.seq as number,
+      at: r.at as number,
+      events: JSON.parse(r.events as string) as TaskEvent[],
+    }));
   }
 
   outboxSize(): number {

@@ -164,6 +164,8 @@ export const LeaseSchema = z
       .openapi({ description: "false when the parent has more children than `childResults` holds: page through GET /tasks/{id}/children for the rest" }),
   })
   .openapi("Lease");
+export const StopBody = z.object({ workerId: z.string().min(1).max(200) }).strict().openapi("StopWaiting");
+
 export const LeaseList = z.object({ leases: z.array(LeaseSchema) }).openapi("LeaseList");
 
 const LeaseToken = z.string().min(1).max(200);

@@ -816,7 +816,7 @@ export class ShardEngine {
       const error = JSON.stringify({ message: `Dependency ${mail.dep} ${mail.status === "missing" ? "no longer exists" : `ended ${mail.status}`}.` });
       this.finish(row, "cancelled", "cancelled", { depsWaiting, error });
     } else {
-      this.unblockIfReady(row, { depsWaiting }, "unblocked");
+      this.unblockIfReady(row, { depsWaiting }, "dependency_resolved");
     }
   }
 
@@ -837,21 +837,20 @@ export class ShardEngine {
       if (mail.status === "completed" || mail.status === "failed" || mail.status === "cancelled") counts[mail.status]++;
     }
     const patch = { children: JSON.stringify(counts) };
-    if (parent.status === "blocked") this.unblockIfReady(parent, patch, "child_finished");
-    else this.store.update(parent.id, patch);
+    if (parent.status === "blocked") this.unblockIfReady(parent, patch, mail.kind);
+    else this.transition(parent, mail.kind, patch);
   }
 
   /**
    * Applies `patch` to a blocked task and lets it run if nothing holds it any more:
    * no open dependency and, for a parent that waits, sealed with every child finished.
    */
-  private unblockIfReady(row: TaskRow, patch: Partial<TaskRow>, type: "sealed" | "unblocked" | "child_finished"): void {
+  private unblockIfReady(row: TaskRow, patch: Partial<TaskRow>, type: "sealed" | "dependency_resolved" | "child_added" | "child_finished"): void {
     const after = { ...row, ...patch };
     const counts = childCounts(after);
     const childrenDone = !after.waitForChildren || (after.sealed === 1 && counts.completed + counts.failed + counts.cancelled === counts.total);
     if (after.depsWaiting !== null || !childrenDone) {
-      if (type === "sealed") this.transition(row, type, patch);
-      else this.store.update(row.id, patch);
+      this.transition(row, type, patch);
       return;
     }
     const now = this.clock.now();
@@ -1018,11 +1017,9 @@ export class ShardEngine {
   private heartbeatOne(id: string, leaseToken: string, progress?: string): HeartbeatResult {
     const row = this.leased(id, leaseToken);
     const expiresAt = this.clock.now() + row.timeoutMs;
-    if (progress !== undefined && progress !== row.progress) {
-      this.transition(row, "progress", { dueAt: expiresAt, progress });
-    } else {
-      this.store.update(id, { dueAt: expiresAt });
-    }
+    // The new expiry is visible (the task's `expiresAt`), so even a bare heartbeat is an event.
+    if (progress !== undefined && progress !== row.progress) this.transition(row, "progress", { dueAt: expiresAt, progress });
+    else this.transition(row, "heartbeat", { dueAt: expiresAt });
     this.noteDue(expiresAt);
     return { expiresAt, cancelRequested: row.cancelRequested === 1 };
   }

@@ -1,5 +1,5 @@
 import { type Status, type TaskEvent, type TaskRow } from "../../schema/shard";
-import type { ChildRow, KeyRow, MailRow, ShardStore } from "./store";
+import type { ChildRow, KeyRow, MailRow, OutboxRow, ShardStore } from "./store";
 
 /** Lease order: priority first, then the order tasks became ready. */
 const leaseOrder = (a: TaskRow, b: TaskRow) => b.priority - a.priority || a.readyAt! - b.readyAt! || a.seq - b.seq;
@@ -160,6 +160,10 @@ export class MemoryStore implements ShardStore {
 
   appendOutbox(at: number, events: TaskEvent[]): void {
     this.outbox.push({ at, events: [...events] });
+  }
+
+  readOutbox(after: number, limit: number): OutboxRow[] {
+    return this.outbox.slice(after, after + limit).map((o, i) => ({ seq: after + i + 1, at: o.at, events: o.events }));
   }
 
   outboxSize(): number {

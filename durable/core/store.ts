@@ -44,6 +44,8 @@ export interface ShardStore {
   appendOutbox(at: number, events: TaskEvent[]): void;
   /** Outbox entries not yet flushed to history. */
   outboxSize(): number;
+  /** Outbox entries after `after` (a seq), oldest first: each call's events in the order they happened. */
+  readOutbox(after: number, limit: number): OutboxRow[];
   getMeta(key: string): string | null;
   setMeta(key: string, value: string): void;
   /** Remembers that `dependent` waits on `dep` (a task of this shard); twice is once. */
@@ -78,6 +80,12 @@ export interface ChildRow {
   status: string;
   /** JSON text */
   result: string | null;
+}
+
+export interface OutboxRow {
+  seq: number;
+  at: number;
+  events: TaskEvent[];
 }
 
 export interface KeyRow {

@@ -181,6 +181,21 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
     expect(after).toMatchObject({ status: "pending", attempts: 0 });
   });
 
+  it("a task that becomes ready just after close() is not leased by the closed worker's long poll", async () => {
+    const queue = edgeq.queue(fresh("shutdown"));
+    const task = await queue.add("later", null, { delayMs: 1500 });
+    const worker = new Worker(edgeq, queue.name, () => undefined, { waitMs: 20_000 });
+    const running = worker.run();
+    await sleep(700); // the worker's long poll is waiting in the shard
+    const closing = Date.now();
+    await worker.close();
+    await running;
+    expect(Date.now() - closing).toBeLessThan(3000); // the poll ended when asked, not at its 20 s wait
+    await until(async () => Date.now() > Date.parse(task.runAt) + 500 && (await edgeq.get(task.id)).status === "pending");
+    await sleep(300);
+    expect((await edgeq.get(task.id)).status).toBe("pending");
+  });
+
   it("an UnrecoverableError fails the task at once; API errors carry their problem+json", async () => {
     const queue = edgeq.queue(fresh("unrecoverable"));
     const task = await queue.add("bad", null, { maxAttempts: 5 });

@@ -13,6 +13,7 @@ import {
   LeaseBody,
   LeaseList,
   QueueName,
+  StopBody,
 } from "../../schema/api";
 import type { QueueSettings } from "../../schema/shard";
 import type { AppEnv } from "../env";
@@ -20,7 +21,7 @@ import { permit } from "../middleware/auth";
 import { optionalJson, progressJson } from "../input";
 import { errors, jsonBody, jsonResponse } from "../openapi";
 import { problemBody } from "../problem";
-import { groupByKnownShard, settingsOrDefault, shardOf, shardOrder } from "../shards";
+import { findQueue, groupByKnownShard, settingsOrDefault, shardOf, shardOrder } from "../shards";
 import { iso, taskView } from "../view";
 
 export const leases = new OpenAPIHono<AppEnv>();
@@ -55,15 +56,16 @@ leases.openapi(
     const stubs = shardOrder(settings.shards).map((n) => shardOf(c.env, c.var.tenant, queue, n));
     const got: Awaited<ReturnType<typeof leaseFrom>>["leases"] = [];
     let paused = false;
+    let stopped = false;
     for (;;) {
       for (const stub of stubs) {
-        if (got.length >= max || paused) break;
+        if (got.length >= max || paused || stopped) break;
         const out = await leaseFrom(stub, workerId, max - got.length, settings);
         got.push(...out.leases);
-        paused = out.paused;
+        ({ paused, stopped } = out);
       }
       const left = deadline - Date.now();
-      if (got.length > 0 || left <= 0) break;
+      if (got.length > 0 || left <= 0 || stopped) break;
       if (paused) {
         // A paused queue answers empty; a long poll still waits a little so consumers do not spin.
         await new Promise((r) => setTimeout(r, Math.min(left, MULTI_SHARD_WAIT_MS)));
@@ -73,8 +75,8 @@ leases.openapi(
       const wait = stubs.length === 1 ? left : Math.min(left, MULTI_SHARD_WAIT_MS);
       const out = await leaseFrom(stubs[Math.floor(Math.random() * stubs.length)], workerId, max, settings, wait);
       got.push(...out.leases);
-      paused = out.paused;
-      if (got.length > 0 || (stubs.length === 1 && !paused)) break;
+      ({ paused, stopped } = out);
+      if (got.length > 0 || stopped || (stubs.length === 1 && !paused)) break;
     }
     if (c.req.raw.signal?.aborted && got.length > 0) {
       // The consumer left while it waited: hand the tasks back at once instead of letting their leases expire.
@@ -95,6 +97,28 @@ leases.openapi(
         : {}),
     }));
     return c.json({ leases: out }, 200);
+  },
+);
+
+leases.openapi(
+  createRoute({
+    method: "post",
+    path: "/queues/{queue}/leases/stop",
+    tags: ["leases"],
+    summary: "End a stopping consumer's long polls",
+    middleware: [permit("consume")] as const,
+    description:
+      "A consumer that is shutting down names its `workerId`: its long polls on this queue end at once with no tasks, and leases for it answer none for the next 35 s. So no task is leased to a poll whose consumer has gone (a dropped connection does not always reach the queue). The SDK's `Worker.close()` calls it.",
+    request: { params: z.object({ queue: QueueName }), body: jsonBody(StopBody) },
+    responses: { 204: { description: "the queue's shards were told" }, ...errors(400, 415) },
+  }),
+  async (c) => {
+    const { queue } = c.req.valid("param");
+    const { workerId } = c.req.valid("json");
+    const record = await findQueue(c.env, c.var.tenant, queue);
+    const shards = record?.settings.shards ?? 1;
+    await Promise.all(Array.from({ length: shards }, (_, n) => shardOf(c.env, c.var.tenant, queue, n).stopWaiting(workerId)));
+    return c.body(null, 204);
   },
 );
 
