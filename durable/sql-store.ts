@@ -321,6 +321,7 @@ export class SqlStore implements ShardStore {
       const changed = [...this.updates].map(([id, changes]) => ({ id, ...changes }) as Partial<TaskRow> & { id: string });
       // Updates grouped by the fields they change (besides id).
       for (const [fields, rows] of groupByFields(changed, (r) => (Object.keys(r) as (keyof TaskRow)[]).filter((f) => f !== "id"))) {
+        if (fields.length === 0) continue;
         const names = ["id", ...fields.map((f) => TASK_COLUMNS[f])];
         const tuple = `(${names.map(() => "?").join(", ")})`;
         const set = fields.map((f) => `${TASK_COLUMNS[f]} = v.${TASK_COLUMNS[f]}`).join(", ");

@@ -169,6 +169,9 @@ const SETTINGS_KEY = "settings";
 const SWEEP_KEY = "sweep";
 const ADDRESS_KEY = "address";
 const PURGE_KEY = "purge";
+const SEQ_KEY = "seq_reserved";
+/** Ready-order numbers are reserved in blocks (one meta write per block), so a start reads one row, not every task. */
+const SEQ_BLOCK = 10_000;
 const STARTS_KEY = "start_windows";
 
 /** What the shard knows of its running and ready work by group, kept current by every transition once loaded. */
@@ -217,6 +220,10 @@ export class ShardEngine {
   private nextMail!: number | null;
   /** while a purge is under way: it cancels the tasks created up to this time */
   private purgeBy!: number | null;
+  /** ready-order numbers up to this one are reserved in storage */
+  private seqReserved!: number;
+  /** tasks per status, read once (one grouped count) and then kept current by every change */
+  private statusCounts: Map<Status, number> | null = null;
   private flow: FlowState | null = null;
   readonly totals: Totals = { enqueued: 0, leased: 0, completed: 0, failed: 0, retried: 0, expired: 0, cancelled: 0 };
 
@@ -226,8 +233,10 @@ export class ShardEngine {
     private readonly entropy: Entropy,
   ) {
     this.ulid = new UlidFactory(() => entropy.random());
-    this.seq = store.maxSeq();
     this.reload();
+    const reserved = store.getMeta(SEQ_KEY);
+    // Shards from before reservations read their highest number once.
+    this.seq = reserved ? Number(reserved) : store.maxSeq();
   }
 
   /** When the next message to another shard is due (the DO's alarm covers it too). */
@@ -562,7 +571,16 @@ export class ShardEngine {
 
   counts(): Partial<Record<Status, number>> {
     this.catchUp();
-    return this.store.counts();
+    this.statusCounts ??= new Map(Object.entries(this.store.counts()) as [Status, number][]);
+    return Object.fromEntries([...this.statusCounts].filter(([, n]) => n > 0));
+  }
+
+  /** Keeps the per-status counts current (once they have been read). */
+  private countMove(from: Status | null, to: Status | null): void {
+    const c = this.statusCounts;
+    if (!c || from === to) return;
+    if (from) c.set(from, (c.get(from) ?? 0) - 1);
+    if (to) c.set(to, (c.get(to) ?? 0) + 1);
   }
 
   // ---------------------------------------------------------------- internals
@@ -572,21 +590,24 @@ export class ShardEngine {
     // Due work commits on its own: a call refused below must not roll it back.
     if (catchUp) this.catchUp();
     let written: TaskEvent[] = [];
-    const out = this.store.transaction(() => {
-      try {
-        const result = fn();
-        this.drain();
-        if (this.events.length > 0) this.store.appendOutbox(this.clock.now(), this.events);
-        written = this.events;
-        return result;
-      } catch (e) {
-        this.reload(); // what the rolled-back call changed in memory did not happen
-        throw e;
-      } finally {
-        this.events = [];
-        this.local = [];
-      }
-    });
+    let out: T;
+    try {
+      out = this.store.transaction(() => {
+        try {
+          const result = fn();
+          this.drain();
+          if (this.events.length > 0) this.store.appendOutbox(this.clock.now(), this.events);
+          written = this.events;
+          return result;
+        } finally {
+          this.events = [];
+          this.local = [];
+        }
+      });
+    } catch (e) {
+      this.reload(); // rolled back: what the call changed in memory did not happen
+      throw e;
+    }
     this.tally(written);
     return out;
   }
@@ -603,6 +624,8 @@ export class ShardEngine {
     this.address = address ? (JSON.parse(address) as ShardAddress) : null;
     const purge = this.store.getMeta(PURGE_KEY);
     this.purgeBy = purge ? Number(purge) : null;
+    this.seqReserved = Number(this.store.getMeta(SEQ_KEY) ?? 0);
+    this.statusCounts = null;
   }
 
   /** Counts a committed call's events. */
@@ -702,6 +725,7 @@ export class ShardEngine {
     } else Object.assign(row, this.readyBy(runAt, now));
     this.store.insert(row);
     this.track(row.groupKey, null, row.status);
+    this.countMove(null, row.status);
     const { leaseToken: _hidden, ...changes } = row;
     this.emit("enqueued", row.id, changes);
     const broken = new Set(input.broken);
@@ -1118,6 +1142,7 @@ export class ShardEngine {
   /** Deletes a finished task with what hangs off it: its children's records and (if asked) its idempotency key. */
   private drop(row: TaskRow, freeKey = true): void {
     this.store.delete(row.id);
+    this.countMove(row.status, null);
     if (row.children !== null) this.store.deleteChildren(row.id);
     if (freeKey) this.freeKey(row);
   }
@@ -1161,7 +1186,11 @@ export class ShardEngine {
   }
 
   private ready(at: number): Partial<TaskRow> {
-    return { status: "pending", readyAt: at, seq: ++this.seq, dueAt: null };
+    if (++this.seq > this.seqReserved) {
+      this.seqReserved = this.seq + SEQ_BLOCK;
+      this.store.setMeta(SEQ_KEY, String(this.seqReserved));
+    }
+    return { status: "pending", readyAt: at, seq: this.seq, dueAt: null };
   }
 
   /** Ready now if `runAt` has come, else scheduled for it. */
@@ -1199,8 +1228,12 @@ export class ShardEngine {
     for (const key of Object.keys(patch) as (keyof TaskRow)[]) {
       if (after[key] !== row[key]) (changes as Record<string, unknown>)[key] = after[key];
     }
+    if (Object.keys(changes).length === 0) return after; // nothing changed (a second heartbeat in the same millisecond)
     this.store.update(row.id, changes);
-    if (changes.status !== undefined) this.track(row.groupKey, row.status, changes.status);
+    if (changes.status !== undefined) {
+      this.track(row.groupKey, row.status, changes.status);
+      this.countMove(row.status, changes.status);
+    }
     const { leaseToken: _hidden, ...visible } = changes;
     this.emit(type, row.id, visible);
     return after;

@@ -742,6 +742,7 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
           add(h, task("waiter", { dependsOn: [dep.id] }), task("waiter2", { dependsOn: [dep.id, parent.id] }));
           add(h, task("child", { parentId: parent.id, priority: 9 }), task("keyed", { idempotencyKey: "k", delayMs: 5000 }));
           let [l] = h.engine.lease("w", 1, h.settings);
+          h.clock.advance(10);
           h.engine.heartbeat(l.task.id, l.leaseToken);
           h.engine.heartbeat(l.task.id, l.leaseToken, '{"step":1}');
           h.clock.advance(l.task.timeoutMs); // expires, is retried after backoff

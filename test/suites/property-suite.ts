@@ -20,9 +20,9 @@ const Op = fc.oneof(
     key: fc.option(fc.constantFrom("k1", "k2", "k3"), { nil: undefined }),
   }),
   fc.record({ op: fc.constant("lease" as const), max: fc.integer({ min: 1, max: 4 }) }),
-  fc.record({ op: fc.constant("heartbeat" as const), i: pick, stale: fc.boolean() }),
-  fc.record({ op: fc.constant("complete" as const), i: pick, stale: fc.boolean() }),
-  fc.record({ op: fc.constant("fail" as const), i: pick, stale: fc.boolean(), retryable: fc.boolean() }),
+  fc.record({ op: fc.constant("heartbeat" as const), i: pick }),
+  fc.record({ op: fc.constant("complete" as const), i: pick }),
+  fc.record({ op: fc.constant("fail" as const), i: pick, retryable: fc.boolean() }),
   fc.record({ op: fc.constant("release" as const), i: pick, delayMs: fc.constantFrom(0, 500) }),
   fc.record({ op: fc.constant("cancel" as const), i: pick }),
   fc.record({ op: fc.constant("advance" as const), ms: fc.integer({ min: 0, max: 40_000 }) }),
@@ -46,13 +46,29 @@ class Model {
   leases: { id: string; token: string }[] = [];
   issued = new Set<string>();
   completedWith = new Map<string, string>();
+  cancelled = new Set<string>();
 
   constructor(private readonly h: Harness) {}
 
+  /**
+   * What a call with lease `l` must answer, judged from the task as stored (after due
+   * work): accepted (null) only if `l` is the task's latest lease and has not expired.
+   * Leases are drawn from every token ever issued, so superseded ones are real ones.
+   */
+  private verdict(l: { id: string; token: string }): string | null {
+    const row = this.h.engine.get(l.id)!;
+    const holds = row.status === "running" && row.leaseToken === l.token && row.dueAt! > this.h.clock.now();
+    return holds ? null : "stale_lease";
+  }
+
   apply(op: Op): void {
     const { engine, settings, address } = this.h;
-    const lease = (i: number) => this.leases[i % Math.max(1, this.leases.length)];
-    const tokenOf = (l: { token: string }, stale: boolean) => (stale ? `${l.token}-stale` : l.token);
+    // Mostly one of the latest leases (likely still held), sometimes any (likely superseded).
+    const lease = (i: number) => {
+      const n = this.leases.length;
+      if (n === 0) return undefined;
+      return i % 3 === 0 ? this.leases[i % n] : this.leases[n - 1 - (i % Math.min(n, 5))];
+    };
     switch (op.op) {
       case "enqueue": {
         const tasks = Array.from({ length: op.n }, () => ({
@@ -84,38 +100,78 @@ class Model {
         return;
       case "heartbeat": {
         const l = lease(op.i);
-        if (l) refused(() => engine.heartbeat(l.id, tokenOf(l, op.stale)));
+        if (!l) return;
+        const expected = this.verdict(l);
+        const code = refused(() => engine.heartbeat(l.id, l.token));
+        expect(code, "heartbeat accepted iff its token holds the lease").toBe(expected);
+        if (code === null) expect(engine.get(l.id)!.dueAt).toBe(this.h.clock.now() + engine.get(l.id)!.timeoutMs);
         return;
       }
       case "complete": {
         const l = lease(op.i);
         if (!l) return;
-        const token = tokenOf(l, op.stale);
-        let done: string | undefined;
-        const code = refused(() => (done = engine.complete(l.id, token).status));
-        if (op.stale) expect(code, "a forged token completed a task").toBe("stale_lease");
-        if (done === "completed") {
+        const before = engine.get(l.id)!;
+        const replay = before.status === "completed" && this.completedWith.get(l.id) === l.token;
+        const expected = replay ? null : this.verdict(l);
+        const code = refused(() => engine.complete(l.id, l.token));
+        expect(code, "complete accepted iff its token holds the lease (or completed it)").toBe(expected);
+        if (code === null) {
+          expect(engine.get(l.id)!.status).toBe("completed");
           const first = this.completedWith.get(l.id);
-          expect(first === undefined || first === token, "a task completed twice under different leases").toBe(true);
-          this.completedWith.set(l.id, token);
+          expect(first === undefined || first === l.token, "a task completed twice under different leases").toBe(true);
+          this.completedWith.set(l.id, l.token);
         }
         return;
       }
       case "fail": {
         const l = lease(op.i);
         if (!l) return;
-        const code = refused(() => engine.fail(l.id, tokenOf(l, op.stale), '{"message":"x"}', op.retryable));
-        if (op.stale) expect(code).toBe("stale_lease");
+        const before = engine.get(l.id)!;
+        const expected = this.verdict(l);
+        const code = refused(() => engine.fail(l.id, l.token, '{"message":"x"}', op.retryable));
+        expect(code, "fail accepted iff its token holds the lease").toBe(expected);
+        if (code === null) {
+          const after = engine.get(l.id)!.status;
+          if (before.cancelRequested) {
+            expect(after).toBe("cancelled");
+            this.cancelled.add(l.id);
+          } else if (!op.retryable || before.attempts >= before.maxAttempts) expect(after).toBe("failed");
+          else expect(["scheduled", "pending"]).toContain(after);
+        }
         return;
       }
       case "release": {
         const l = lease(op.i);
-        if (l) refused(() => engine.release(l.id, l.token, op.delayMs));
+        if (!l) return;
+        const before = engine.get(l.id)!;
+        const expected = this.verdict(l);
+        const code = refused(() => engine.release(l.id, l.token, op.delayMs));
+        expect(code, "release accepted iff its token holds the lease").toBe(expected);
+        if (code === null) {
+          const after = engine.get(l.id)!;
+          // Released after a cancel request: it ends cancelled, and is never leased again.
+          if (before.cancelRequested) {
+            expect(after.status).toBe("cancelled");
+            this.cancelled.add(l.id);
+          } else {
+            expect(after.status).toBe(op.delayMs > 0 ? "scheduled" : "pending");
+            expect(after.attempts).toBe(before.attempts - 1);
+          }
+        }
         return;
       }
       case "cancel": {
         const ids = [...this.ids];
-        if (ids.length) refused(() => engine.cancel(ids[op.i % ids.length]));
+        if (!ids.length) return;
+        // Half the time a task in a consumer's hands, so cancel meets running tasks.
+        const id = op.i % 2 === 0 && this.leases.length > 0 ? lease(op.i)!.id : ids[op.i % ids.length];
+        const before = engine.get(id)!;
+        const code = refused(() => engine.cancel(id));
+        const after = engine.get(id)!;
+        if (before.status === "completed" || before.status === "failed") expect(code).toBe("invalid_state");
+        else if (before.status === "running") expect([after.status, after.cancelRequested]).toEqual(["running", 1]);
+        else expect(after.status).toBe("cancelled");
+        if (after.status === "cancelled") this.cancelled.add(id);
         return;
       }
       case "advance":
@@ -139,6 +195,9 @@ class Model {
       if (row!.status === "running") expect(row!.dueAt).not.toBeNull();
     }
     for (const id of this.completedWith.keys()) expect(engine.get(id)!.status, "a completed task changed").toBe("completed");
+    for (const id of this.cancelled) expect(engine.get(id)!.status, "a cancelled task changed").toBe("cancelled");
+    // Counts kept in memory agree with storage counted afresh.
+    expect(counts).toEqual(this.h.store.counts());
   }
 
   /** Consumers drain everything: in the end every task is finished and none is running. */
@@ -151,6 +210,7 @@ class Model {
       for (const l of leased) {
         const prior = this.completedWith.get(l.task.id);
         expect(prior, "a completed task was leased again").toBeUndefined();
+        expect(this.cancelled.has(l.task.id), "a cancelled task was leased again").toBe(false);
         engine.complete(l.task.id, l.leaseToken);
         this.completedWith.set(l.task.id, l.leaseToken);
       }
@@ -164,7 +224,7 @@ class Model {
 export function propertySuite(backend: string, withHarness: WithHarness, numRuns: number) {
   it(`random interleavings never lose a task, never complete one twice, and keep one status per task (${backend})`, async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(Op, { minLength: 1, maxLength: 120 }), fc.integer({ min: 1, max: 1e6 }), (ops, seed) =>
+      fc.asyncProperty(fc.array(Op, { minLength: 20, maxLength: 150, size: "max" }), fc.integer({ min: 1, max: 1e6 }), (ops, seed) =>
         withHarness(
           (h) => {
             const model = new Model(h);
