@@ -177,6 +177,7 @@ export class SqlStore implements ShardStore {
     const where: string[] = [];
     const params: SqlStorageValue[] = [];
     if (options.status) {
+      // `failed` and `blocked` are served by their partial indexes (tasks_failed, tasks_blocked).
       where.push("status = ?");
       params.push(options.status);
     }

@@ -1,4 +1,5 @@
 import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
 import { SqlStore } from "../../durable/sql-store";
 import { engineSuite } from "../suites/engine-suite";
 import { makeHarness, type WithHarness } from "../suites/harness";
@@ -14,3 +15,39 @@ const withSqlite: WithHarness = async (body, options) => {
 
 engineSuite("durable object sqlite", withSqlite);
 propertySuite("durable object sqlite", withSqlite, 40);
+
+describe("hot reads use indexes, not scans", () => {
+  const plan = (state: DurableObjectState, query: string, ...params: string[]) =>
+    state.storage.sql
+      .exec(`EXPLAIN QUERY PLAN ${query}`, ...params)
+      .toArray()
+      .map((r) => String(r.detail))
+      .join("; ");
+
+  it("dead letters and blocked tasks are listed through partial indexes", async () => {
+    const stub = env.QUEUE_SHARD.get(env.QUEUE_SHARD.idFromName(`plan-${crypto.randomUUID()}`));
+    await runInDurableObject(stub, (_i, state) => {
+      expect(plan(state, "SELECT id FROM tasks WHERE status = 'failed' AND id > '' ORDER BY id LIMIT 50")).toContain("tasks_failed");
+      expect(plan(state, "SELECT id FROM tasks WHERE status = 'blocked' ORDER BY id LIMIT 50")).toContain("tasks_blocked");
+      expect(plan(state, "SELECT id FROM tasks WHERE status = ? ORDER BY id LIMIT 50", "failed")).toContain("tasks_failed");
+    });
+  });
+
+  it("a start reads no task: counts and the ready order come from memory and one meta row", async () => {
+    const stub = env.QUEUE_SHARD.get(env.QUEUE_SHARD.idFromName(`start-${crypto.randomUUID()}`));
+    await runInDurableObject(stub, (_i, state) => {
+      const h = makeHarness(new SqlStore(state.storage));
+      h.engine.enqueue(h.address, Array.from({ length: 300 }, (_, i) => ({ name: `t${i}`, payload: "{}" })), h.settings);
+      const store = new SqlStore(state.storage);
+      const restarted = makeHarness(store, 2);
+      expect(store.rowsRead).toBeLessThan(20); // meta rows and the due index, not 300 tasks
+      restarted.engine.enqueue(restarted.address, [{ name: "after", payload: "{}" }], restarted.settings);
+      const next = restarted.engine.lease("w", 1000, restarted.settings).map((l) => l.task.name);
+      expect(next[next.length - 1]).toBe("after"); // still ordered after the tasks made before the start
+      restarted.engine.counts(); // one grouped count after a start
+      const before = store.rowsRead;
+      expect(restarted.engine.counts()).toEqual({ running: 301 });
+      expect(store.rowsRead - before).toBe(0); // then memory
+    });
+  });
+});

@@ -5,6 +5,7 @@ import groups from "./0004_groups.sql";
 import readySplit from "./0005_ready_split.sql";
 import keys from "./0006_keys.sql";
 import mailDead from "./0007_mail_dead.sql";
+import statusLists from "./0008_status_lists.sql";
 
 /** QueueShard storage migrations, applied in order, each once (see durable/migrate.ts). */
 export const SHARD_MIGRATIONS: { name: string; sql: string }[] = [
@@ -15,4 +16,5 @@ export const SHARD_MIGRATIONS: { name: string; sql: string }[] = [
   { name: "0005_ready_split", sql: readySplit },
   { name: "0006_keys", sql: keys },
   { name: "0007_mail_dead", sql: mailDead },
+  { name: "0008_status_lists", sql: statusLists },
 ];
