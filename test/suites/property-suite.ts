@@ -190,9 +190,9 @@ class Model {
     expect(total, "tasks lost or duplicated").toBe(this.ids.size);
     for (const id of this.ids) {
       const row = engine.get(id);
-      expect(row, `task ${id} lost`).not.toBeNull();
+      expect(row?.id, `task ${id} lost`).toBe(id);
       expect(STATUSES).toContain(row!.status);
-      if (row!.status === "running") expect(row!.dueAt).not.toBeNull();
+      if (row!.status === "running") expect(typeof row!.dueAt, "a running task has a lease expiry").toBe("number");
     }
     for (const id of this.completedWith.keys()) expect(engine.get(id)!.status, "a completed task changed").toBe("completed");
     for (const id of this.cancelled) expect(engine.get(id)!.status, "a cancelled task changed").toBe("cancelled");

@@ -20,9 +20,21 @@ describe("bad input gets a clear problem+json and changes nothing", () => {
     expectProblem(await api("GET", `/api/v1/queues/${q}`), 404, "not_found");
   });
 
-  it("a body over 8 MiB is 413", async () => {
-    const res = await api("POST", `/api/v1/queues/${freshQueue()}/tasks/batch`, `{"tasks":[{"name":"a","payload":"${"x".repeat(8 * 1024 * 1024)}"}]}`);
+  it("a body over 8 MiB is 413, even when every payload in it is under 128 KiB", async () => {
+    const q = freshQueue();
+    // 70 payloads of 120 KiB: each within the payload limit, together over the body limit.
+    const tasks = Array.from({ length: 70 }, (_, i) => ({ name: `t${i}`, payload: "x".repeat(120 * 1024) }));
+    const body = JSON.stringify({ tasks });
+    expect(body.length).toBeGreaterThan(8 * 1024 * 1024);
+    const res = await api("POST", `/api/v1/queues/${q}/tasks/batch`, body);
     expectProblem(res, 413, "payload_too_large");
+    expect(res.body.detail).toMatch(/body/i);
+    // 60 of them fit: the limit is the body's, not the payloads'.
+    expect((await api("POST", `/api/v1/queues/${q}/tasks/batch`, JSON.stringify({ tasks: tasks.slice(0, 60) }))).status).toBe(201);
+    // and one payload over 128 KiB in a small body is refused by the payload limit, naming it
+    const big = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "big", payload: "x".repeat(129 * 1024) });
+    expectProblem(big, 413, "payload_too_large");
+    expect(big.body.errors[0].pointer).toBe("/payload");
   });
 
   it("invalid fields are 400 with a pointer per field", async () => {
