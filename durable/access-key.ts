@@ -29,6 +29,8 @@ const hexBytes = (hex: string) => new Uint8Array(hex.match(/../g)?.map((b) => pa
  * limit is exact under any concurrency (the object is single-threaded).
  */
 export class AccessKey extends DurableObject<Env> {
+  /** Time source of the rate windows; tests move it forward. */
+  clock = { now: () => Date.now() };
   private record: CredentialRow | null = null;
   private windows: Windows = NO_WINDOWS;
 
@@ -127,7 +129,7 @@ export class AccessKey extends DurableObject<Env> {
   }
 
   private count(limits: Limits): RateDecision {
-    const { decision, windows } = take(this.windows, limits, Date.now());
+    const { decision, windows } = take(this.windows, limits, this.clock.now());
     if (decision.allowed) {
       this.windows = windows;
       this.ctx.storage.sql.exec(

@@ -126,6 +126,16 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
           expect(leases[1].task.readyAt).toBe(h.clock.now());
         }));
 
+      it("priority beats ready time: a higher priority that became ready later still leases first", () =>
+        withHarness((h) => {
+          add(h, task("low-early", { priority: 2 }));
+          h.clock.advance(1000);
+          add(h, task("high-late", { priority: 9, delayMs: 500 }), task("mid-now", { priority: 5 }));
+          h.clock.advance(1000);
+          add(h, task("low-late", { priority: 2 }));
+          expect(leaseAll(h).map((l) => l.task.name)).toEqual(["high-late", "mid-now", "low-early", "low-late"]);
+        }));
+
       it("a released task goes behind tasks that were already waiting", () =>
         withHarness((h) => {
           const [a] = add(h, task("a"));
@@ -781,6 +791,8 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
             const { hasDependents: _e, ...fromEvents } = replayed.get(row.id)! as Partial<TaskRow>;
             expect(fromEvents, row.name).toEqual(visible);
           }
+          // The lease token never leaves the lease: no event carries it.
+          expect(JSON.stringify(h.store.readOutbox(0, 10_000))).not.toContain("leaseToken");
           const types = new Set(h.store.readOutbox(0, 10_000).flatMap((r) => r.events.map((e) => e.type)));
           for (const t of ["heartbeat", "progress", "child_added", "child_finished", "dependency_resolved", "expired", "unblocked"]) expect(types).toContain(t);
         }));
