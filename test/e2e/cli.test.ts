@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -200,14 +200,19 @@ describe("the edgeq CLI against the local stack", { timeout: 60_000 }, () => {
   it("work --module runs a module's default export, and SIGTERM lets the running task finish", async () => {
     const queue = fresh("module");
     const handler = join(dir, "handler.mjs");
-    writeFileSync(handler, `export default async (task) => { await new Promise((r) => setTimeout(r, 1500)); return { upper: task.payload.toUpperCase() }; };\n`);
+    const started = join(dir, "module-started");
+    writeFileSync(
+      handler,
+      `import { writeFileSync } from "node:fs";\nexport default async (task) => { writeFileSync(${JSON.stringify(started)}, task.id); await new Promise((r) => setTimeout(r, 1500)); return { upper: task.payload.toUpperCase() }; };\n`,
+    );
     const task = await edgeq.queue(queue).add("shout", "hello");
     const worker = start(["work", queue, "--module", handler]);
-    await until(async () => (await edgeq.get(task.id)).status === "running");
+    // The handler has the task in hand (not merely leased on the server: the answer may still be on its way).
+    await until(async () => existsSync(started));
     worker.child.kill("SIGTERM");
     const exit = await worker.done;
     expect(exit.code).toBe(0);
-    expect(await edgeq.get(task.id)).toMatchObject({ status: "completed", result: { upper: "HELLO" } });
+    expect(await edgeq.get(task.id), exit.stderr).toMatchObject({ status: "completed", result: { upper: "HELLO" } });
   });
 
   it("tail --task prints each change of a task until it finishes", async () => {
