@@ -63,6 +63,23 @@ it("1,000 tasks through 4 consumer processes, one SIGKILLed every 1.5 s: each ta
   const doneIds = done.map(([, id]) => id);
   expect(new Set(doneIds).size).toBe(doneIds.length);
   for (const [, id, token] of done) expect(runs.has(`${id} ${token}`)).toBe(true);
+  // Fencing: a killed consumer revived with the token of a run that was superseded (its lease
+  // expired and the task ran again) sends its late completion; it is refused and changes nothing.
+  const completedBy = new Map(done.map(([, id, token]) => [id, token]));
+  const superseded = ran.filter(([, id, token]) => completedBy.has(id) && completedBy.get(id) !== token).slice(0, 20);
+  expect(superseded.length).toBeGreaterThan(0);
+  for (const [, id, token] of superseded) {
+    const late = await fetch(`${stack.url}/api/v1/tasks/${id}/complete`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ leaseToken: token, result: { late: true } }),
+    });
+    expect(late.status).toBe(409);
+    expect(((await late.json()) as { type: string }).type).toBe("urn:edgeq:error:stale_lease");
+    const task = await edgeq.get(id);
+    expect(task.status).toBe("completed");
+    expect(task.result).not.toEqual({ late: true });
+  }
   // The faults happened and cost re-runs (at-least-once execution), which stayed bounded.
   expect(kills).toBeGreaterThanOrEqual(3);
   expect(ran.length).toBeGreaterThan(1000);
