@@ -64,3 +64,21 @@ export async function until<T>(check: () => Promise<T | undefined | false>, ms =
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** The time of the shard's stored alarm (null: none). */
+export function storedAlarm(queue: string, shard = 0): Promise<number | null> {
+  return runInDurableObject(shardStub(queue, shard), (_i: QueueShard, state) => state.storage.getAlarm());
+}
+
+/** A task's status as stored, read without the engine (whose reads would catch up on due work first). */
+export function storedStatus(queue: string, id: string, shard = 0): Promise<string | undefined> {
+  return runInDurableObject(shardStub(queue, shard), (_i: QueueShard, state) => {
+    const row = state.storage.sql.exec<{ status: string }>("SELECT status FROM tasks WHERE id = ?", id).toArray()[0];
+    return row?.status;
+  });
+}
+
+/** Resolves once a long poll is waiting in the shard (instead of sleeping and hoping it is). */
+export async function pollWaiting(queue: string, shard = 0): Promise<void> {
+  await until(() => runInDurableObject(shardStub(queue, shard), (i: QueueShard) => (i as unknown as { waiters: Set<unknown> }).waiters.size > 0));
+}

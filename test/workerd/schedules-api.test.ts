@@ -1,30 +1,59 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { QueueRegistry } from "../../durable/queue-registry";
-import { api, expectProblem, freshQueue, until } from "./helpers";
+import { api, expectProblem, freshQueue } from "./helpers";
 
-const registry = () => env.QUEUE_REGISTRY.get(env.QUEUE_REGISTRY.idFromName("default"));
-const tasksOf = async (q: string) => (await api("GET", `/api/v1/queues/${q}/tasks?limit=1000`)).body.items as { id: string; idempotencyKey: string; status: string }[];
+const registry = (tenant = "default") => env.QUEUE_REGISTRY.get(env.QUEUE_REGISTRY.idFromName(tenant));
+type Api = typeof api;
+const tasksOf = async (q: string, call: Api = api) =>
+  (await call("GET", `/api/v1/queues/${q}/tasks?limit=1000`)).body.items as { id: string; idempotencyKey: string; status: string }[];
+
+/** A fixed time ten days ahead, on a whole second plus a little: far enough that no real alarm of these tests fires on its own. */
+const T0 = Math.floor((Date.now() + 10 * 86_400_000) / 1000) * 1000 + 250;
+
+/**
+ * A fresh tenant (its own registry) whose schedule clock reads `start`; `at(t)`
+ * moves that clock to `t` and runs the registry's alarm, as if the time had come.
+ */
+async function tenantAt(start: number) {
+  const tenant = freshQueue("tenant");
+  const key = (await api("POST", "/api/v1/keys", { role: "admin", name: "sched", tenant })).body.key as string;
+  const stub = registry(tenant);
+  const setClock = (t: number) =>
+    runInDurableObject(stub, (r: QueueRegistry) => {
+      r.clock = { now: () => t };
+    });
+  await setClock(start);
+  return {
+    api: ((method, path, body, headers = {}) => api(method, path, body, { authorization: `Bearer ${key}`, ...headers })) as Api,
+    alarmAt: () => runInDurableObject(stub, (_r: QueueRegistry, state) => state.storage.getAlarm()),
+    async at(t: number) {
+      await setClock(t);
+      await runInDurableObject(stub, (r: QueueRegistry) => r.alarm()); // the alarm handler itself, awaited
+
+    },
+  };
+}
 
 describe("schedules", () => {
   it("an every-second cron fires once per second, with no duplicates", async () => {
+    const t = await tenantAt(T0);
     const q = freshQueue("cron");
-    const made = await api("POST", `/api/v1/queues/${q}/schedules`, { id: "tick", cron: "* * * * * *", task: { name: "tick", payload: { n: 1 } } });
+    const made = await t.api("POST", `/api/v1/queues/${q}/schedules`, { id: "tick", cron: "* * * * * *", task: { name: "tick", payload: { n: 1 } } });
     expect(made.status).toBe(201);
-    await new Promise((r) => setTimeout(r, 3300));
-    const paused = (await api("POST", `/api/v1/queues/${q}/schedules/tick/pause`)).body;
-    expect(paused).toMatchObject({ paused: true, nextRuns: [] });
-    const tasks = await tasksOf(q);
-    const fireTimes = tasks.map((t) => Number(t.idempotencyKey.split(":")[2])).sort((a, b) => a - b);
-    expect(tasks.length).toBe(paused.fired);
-    expect(tasks.length).toBeGreaterThanOrEqual(3);
-    expect(new Set(fireTimes).size).toBe(fireTimes.length);
-    fireTimes.forEach((t, i) => {
-      expect(t % 1000).toBe(0);
-      if (i > 0) expect(t - fireTimes[i - 1]).toBe(1000); // one per second, none skipped
-    });
-    expect(fireTimes[0]).toBe(Math.ceil((Date.parse(made.body.createdAt) + 1) / 1000) * 1000); // the first second after creation
-    expect(Date.parse(paused.lastFireAt)).toBe(fireTimes.at(-1));
+    const first = Math.ceil((T0 + 1) / 1000) * 1000; // the first second after creation
+    expect(Date.parse(made.body.nextRuns[0])).toBe(first);
+    expect(await t.alarmAt()).toBe(first); // the registry's alarm is set for it
+    for (let i = 0; i < 3; i++) {
+      await t.at(first + i * 1000);
+      await t.at(first + i * 1000); // an alarm run twice for the same second fires once
+    }
+    const paused = (await t.api("POST", `/api/v1/queues/${q}/schedules/tick/pause`)).body;
+    expect(paused).toMatchObject({ paused: true, nextRuns: [], fired: 3 });
+    const tasks = await tasksOf(q, t.api);
+    const fireTimes = tasks.map((x) => Number(x.idempotencyKey.split(":")[2])).sort((a, b) => a - b);
+    expect(fireTimes).toEqual([first, first + 1000, first + 2000]);
+    expect(Date.parse(paused.lastFireAt)).toBe(first + 2000);
   });
 
   it("shows the next five fire times in its time zone; pause, resume, run now and delete", async () => {
@@ -63,17 +92,20 @@ describe("schedules", () => {
   });
 
   it("overlap skip: no new run while the previous one has not finished", async () => {
+    const t = await tenantAt(T0);
     const q = freshQueue("cron");
-    await api("POST", `/api/v1/queues/${q}/schedules`, { id: "s", cron: "* * * * * *", task: { name: "slow" }, overlap: "skip" });
-    await until(async () => (await tasksOf(q)).length === 1, 3000);
-    await new Promise((r) => setTimeout(r, 2200)); // two more fires come and are skipped
-    expect(await tasksOf(q)).toHaveLength(1);
-    const s = (await api("GET", `/api/v1/queues/${q}/schedules/s`)).body;
-    expect(s.skipped).toBeGreaterThanOrEqual(2);
-    const [lease] = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 1 })).body.leases;
-    await api("POST", `/api/v1/tasks/${lease.task.id}/complete`, { leaseToken: lease.leaseToken });
-    await until(async () => (await tasksOf(q)).length === 2, 3000); // finished: the next fire runs
-    await api("DELETE", `/api/v1/queues/${q}/schedules/s`);
+    await t.api("POST", `/api/v1/queues/${q}/schedules`, { id: "s", cron: "* * * * * *", task: { name: "slow" }, overlap: "skip" });
+    const first = Math.ceil((T0 + 1) / 1000) * 1000;
+    await t.at(first);
+    expect(await tasksOf(q, t.api)).toHaveLength(1);
+    await t.at(first + 1000);
+    await t.at(first + 2000); // two more fires come and are skipped
+    expect(await tasksOf(q, t.api)).toHaveLength(1);
+    expect((await t.api("GET", `/api/v1/queues/${q}/schedules/s`)).body.skipped).toBe(2);
+    const [lease] = (await t.api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 1 })).body.leases;
+    expect((await t.api("POST", `/api/v1/tasks/${lease.task.id}/complete`, { leaseToken: lease.leaseToken })).status).toBe(200);
+    await t.at(first + 3000); // finished: the next fire runs
+    expect(await tasksOf(q, t.api)).toHaveLength(2);
   });
 
   it("a fire retried after a crash meets the task it made; after downtime, one catch-up run", async () => {

@@ -1,7 +1,7 @@
 import { abortAllDurableObjects, createExecutionContext, env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../worker/index";
-import { ADMIN_TOKEN, advance, api, expectProblem, freshQueue } from "./helpers";
+import { ADMIN_TOKEN, advance, api, expectProblem, freshQueue, pollWaiting, storedAlarm, storedStatus } from "./helpers";
 
 const enqueue = (queue: string, body: object) => api("POST", `/api/v1/queues/${queue}/tasks`, body);
 const lease = (queue: string, body: object = {}) =>
@@ -70,8 +70,9 @@ describe("tasks over HTTP", () => {
     const { body: t } = await enqueue(q, { name: "later", delayMs: 60_000 });
     expect(t.status).toBe("scheduled");
     expect((await lease(q)).body.leases).toEqual([]);
+    expect(await storedAlarm(q)).toBe(Date.parse(t.runAt)); // the alarm is set for runAt
     await advance(q, 60_000);
-    expect((await api("GET", `/api/v1/tasks/${t.id}`)).body.status).toBe("pending");
+    expect(await storedStatus(q, t.id)).toBe("pending"); // made ready by the alarm itself, not by a read
     expect((await lease(q)).body.leases.map((l: any) => l.task.id)).toEqual([t.id]);
   });
 
@@ -85,8 +86,10 @@ describe("tasks over HTTP", () => {
   it("a lease that is not heartbeated expires by the alarm and the task is retried", async () => {
     const q = freshQueue();
     const { body: t } = await enqueue(q, { name: "a", timeoutMs: 1000, maxAttempts: 2, backoff: { baseMs: 0, factor: 1, maxMs: 0 } });
-    await lease(q);
+    const [first] = (await lease(q)).body.leases;
+    expect(await storedAlarm(q)).toBe(Date.parse(first.expiresAt)); // the alarm is set for the lease's expiry
     await advance(q, 1000);
+    expect(await storedStatus(q, t.id)).toBe("pending"); // expired by the alarm itself, not by a read
     const after = (await api("GET", `/api/v1/tasks/${t.id}`)).body;
     expect(after).toMatchObject({ status: "pending", attempts: 1 });
     expect(after.error.message).toMatch(/Lease expired/);
@@ -196,7 +199,7 @@ describe("tasks over HTTP", () => {
     await lease(q);
     const started = Date.now();
     const waiting = lease(q, { waitMs: 10_000 });
-    await new Promise((r) => setTimeout(r, 50));
+    await pollWaiting(q);
     const { body: t } = await enqueue(q, { name: "wake" });
     const got = await waiting;
     expect(got.body.leases.map((l: any) => l.task.id)).toEqual([t.id]);
@@ -208,7 +211,7 @@ describe("tasks over HTTP", () => {
     const { body: t } = await enqueue(q, { name: "later", delayMs: 60_000 });
     const started = Date.now();
     const waiting = lease(q, { waitMs: 10_000 });
-    await new Promise((r) => setTimeout(r, 50));
+    await pollWaiting(q);
     await advance(q, 60_000);
     expect((await waiting).body.leases.map((l: any) => l.task.id)).toEqual([t.id]);
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -227,7 +230,7 @@ describe("tasks over HTTP", () => {
       env,
       createExecutionContext(),
     );
-    await new Promise((r) => setTimeout(r, 50));
+    await pollWaiting(q);
     left.abort();
     const { body: t } = await enqueue(q, { name: "arrives-late" });
     expect(((await (await waiting).json()) as any).leases).toEqual([]);
