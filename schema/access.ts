@@ -1,4 +1,8 @@
-import type { Limits } from "../durable/core/rate-limit";
+/** Request limits of one credential: at most `perMinute` in any minute window and `perHour` in any hour window. */
+export interface Limits {
+  perMinute: number;
+  perHour: number;
+}
 
 /** Roles a credential can have, and what each may do. */
 export const ROLES = ["admin", "producer", "consumer", "read-only"] as const;

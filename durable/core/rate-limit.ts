@@ -5,10 +5,9 @@
  * across a boundary. Pure: the caller keeps the windows and the time.
  */
 
-export interface Limits {
-  perMinute: number;
-  perHour: number;
-}
+import type { Limits } from "../../schema/access";
+
+export type { Limits };
 
 export interface Windows {
   minuteStart: number;
