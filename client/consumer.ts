@@ -121,6 +121,7 @@ export class Worker {
 
   private async runLoop(): Promise<void> {
     const workerId = await this.id;
+    if (this.stopping) return; // closed before it had started
     this.running = true;
     this.scheduleHeartbeat(1000);
     while (this.running) {

@@ -149,8 +149,9 @@ export function applyPatch(current: QueueSettings, patch: SettingsPatchInput & {
     `A start limit of ${next.startLimit?.count} cannot be split over ${shards} shards; allow at least ${shards} starts per interval.`,
   );
   // A key must not outlive its task: past retention the task is gone from the shard, and a replay would make a second one.
+  const touched = patch.idempotencyWindowMs !== undefined || patch.retentionDays !== undefined;
   check(
-    next.idempotencyWindowMs <= next.retentionDays * 86_400_000,
+    !touched || next.idempotencyWindowMs <= next.retentionDays * 86_400_000,
     "invalid_state",
     `An idempotency window of ${next.idempotencyWindowMs} ms is longer than the retention of ${next.retentionDays} days; shorten the window or keep tasks longer.`,
   );

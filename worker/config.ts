@@ -10,6 +10,8 @@ export interface Config {
   adminToken: string | null;
   /** signs API keys (their MAC); EDGEQ_KEY_SECRET, else the admin token */
   keySecret: string | null;
+  /** EDGEQ_LEGACY_KEYS=true: keys made before keys carried a MAC are still looked up (each costs a DO request) */
+  legacyKeys: boolean;
   jwtSecret: string | null;
   jwks: HonoJsonWebKey[];
   jwtIssuer: string | null;
@@ -29,6 +31,7 @@ export function config(env: Env): Config {
   const made: Config = {
     adminToken: text("EDGEQ_ADMIN_TOKEN"),
     keySecret: text("EDGEQ_KEY_SECRET") ?? (text("EDGEQ_ADMIN_TOKEN") ? `edgeq-keys:${text("EDGEQ_ADMIN_TOKEN")}` : null),
+    legacyKeys: text("EDGEQ_LEGACY_KEYS") === "true",
     jwtSecret: text("EDGEQ_JWT_SECRET"),
     jwks: jwks ? ((JSON.parse(jwks) as { keys: HonoJsonWebKey[] }).keys ?? []) : [],
     jwtIssuer: text("EDGEQ_JWT_ISSUER"),

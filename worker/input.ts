@@ -6,32 +6,47 @@ const encoder = new TextEncoder();
 
 /**
  * The pointer of the first value nested deeper than `max` levels in `value`, or
- * null. Walks with an explicit stack: a hostile document cannot overflow ours.
+ * null. Walks containers only, with an explicit stack (a hostile document cannot
+ * overflow ours), and spells the pointer out only for the one it reports.
  */
 export function tooDeep(value: unknown, max: number, pointer = ""): string | null {
-  const stack: [unknown, string, number][] = [[value, pointer, 0]];
+  type Node = { v: object; depth: number; parent: Node | null; key: string };
+  const stack: Node[] = value !== null && typeof value === "object" ? [{ v: value, depth: 0, parent: null, key: "" }] : [];
   while (stack.length > 0) {
-    const [v, at, depth] = stack.pop()!;
-    if (v === null || typeof v !== "object") continue;
-    if (depth >= max) return at;
-    for (const [k, child] of Object.entries(v)) stack.push([child, `${at}/${k.replaceAll("~", "~0").replaceAll("/", "~1")}`, depth + 1]);
+    const node = stack.pop()!;
+    if (node.depth >= max) {
+      const keys: string[] = [];
+      for (let n: Node | null = node; n?.parent; n = n.parent) keys.push(n.key.replaceAll("~", "~0").replaceAll("/", "~1"));
+      return pointer + keys.reverse().map((k) => `/${k}`).join("");
+    }
+    if (Array.isArray(node.v)) {
+      node.v.forEach((child, i) => {
+        if (child !== null && typeof child === "object") stack.push({ v: child, depth: node.depth + 1, parent: node, key: String(i) });
+      });
+    } else {
+      for (const k in node.v) {
+        const child = (node.v as Record<string, unknown>)[k];
+        if (child !== null && typeof child === "object") stack.push({ v: child, depth: node.depth + 1, parent: node, key: k });
+      }
+    }
   }
   return null;
 }
 
-/** JSON text of `value`: refused with 400 when nested deeper than LIMITS.jsonDepth, with 413 when larger than `limit` bytes. */
+/** JSON text of `value`: refused with 413 when larger than `limit` bytes, with 400 when nested deeper than LIMITS.jsonDepth. */
 export function jsonText(value: unknown, limit: number, pointer: string): string {
-  const deep = tooDeep(value, LIMITS.jsonDepth, pointer);
-  if (deep !== null) {
-    throw new QueueError("validation_failed", `${pointer || "/"} nests deeper than ${LIMITS.jsonDepth} levels; flatten it.`, [
-      { pointer: deep, detail: `nested deeper than ${LIMITS.jsonDepth} levels` },
-    ]);
-  }
+  // Size first (cheap, and it bounds the depth walk), then depth.
   const text = JSON.stringify(value ?? null);
   const bytes = encoder.encode(text).length;
   if (bytes > limit) {
     throw new QueueError("payload_too_large", `${pointer} is ${bytes} bytes; the limit is ${limit} bytes. Store large data elsewhere and pass a reference.`, [
       { pointer, detail: `larger than ${limit} bytes` },
+    ]);
+  }
+  const deep = tooDeep(value, LIMITS.jsonDepth, pointer);
+  if (deep !== null) {
+    throw new QueueError("validation_failed", `${pointer || "/"} nests deeper than ${LIMITS.jsonDepth} levels; flatten it.`, [
+      { pointer: deep, detail: `nested deeper than ${LIMITS.jsonDepth} levels` },
     ]);
   }
   return text;

@@ -1,9 +1,10 @@
 import type { Elsewhere, Enqueued, NewTask } from "../durable/core/engine";
-import { shardForKey } from "../durable/core/ids";
+import { check } from "../durable/core/errors";
+import { idTime, parseTaskId, shardForKey } from "../durable/core/ids";
 import { unwrap } from "../durable/outcome";
 import { shardOf } from "../durable/queue-shard";
-import type { QueueSettings } from "../schema/shard";
-import { groupByShard } from "./shards";
+import type { QueueSettings, TaskRow } from "../schema/shard";
+import { findQueue, groupByShard } from "./shards";
 
 /**
  * Where tasks go and how an idempotency key stays one task per queue.
@@ -67,10 +68,34 @@ export async function enqueueWave(env: Env, tenant: string, queue: string, setti
   return resolve(env, tenant, settings, tasks, answers);
 }
 
+/** A claimed id younger than this whose task is not there yet is a creation still on its way. */
+export const IN_FLIGHT_MS = 10_000;
+
+/**
+ * A deleted task's idempotency key, freed at its home shard before the delete is
+ * answered (the deleting shard's mail does it too, later, if this call fails), so
+ * a replay right after the delete makes a new task.
+ */
+export async function freeKeyNow(env: Env, tenant: string, task: TaskRow): Promise<void> {
+  const at = parseTaskId(task.id);
+  const key = task.idempotencyKey;
+  if (!at || key === null) return;
+  const record = await findQueue(env, tenant, at.queue);
+  const home = shardForKey(key, record?.settings.shards ?? 1);
+  if (home === at.shard) return; // freed in the delete's own transaction
+  try {
+    unwrap(await shardOf(env, tenant, at.queue, home).receive({ tenant, queue: at.queue, shard: home }, [{ kind: "unclaim", key, task: task.id }]));
+  } catch {
+    // The mail written with the delete delivers it.
+  }
+}
+
 /**
  * Turns each "the key names task X" into task X itself: from this call's answers,
- * else from X's shard. A claimed X that does not exist yet is a creation that was
- * cut short (its caller saw an error): it is made now, with X's id, from this input.
+ * else from X's shard. A claimed X that does not exist yet is either a creation
+ * still on its way (younger than IN_FLIGHT_MS: 409, retry) or one that was cut
+ * short (its caller saw an error): that one is made now, with X's id, from this
+ * input — if this input's group lives on X's shard, so group limits stay exact.
  */
 async function resolve(
   env: Env,
@@ -81,14 +106,30 @@ async function resolve(
 ): Promise<Enqueued[]> {
   const known = new Map(answers.flatMap((a) => ("task" in a ? [[a.task.id, a.task] as const] : [])));
   const away = answers.flatMap((a, j) => ("elsewhere" in a && !known.has(a.elsewhere) ? [{ j, id: a.elsewhere }] : []));
+  /** tasks this call made while resolving (a cut-short creation finished): they answer `created` */
+  const madeNow = new Map<string, boolean>();
   await Promise.all(
     groupByShard(away, (w) => w.id).map(async (g) => {
       const stub = shardOf(env, tenant, g.queue, g.shard);
       const found = new Map(unwrap(await stub.getMany(g.items.map((w) => w.id))).map((t) => [t.id, t]));
       const missing = g.items.filter((w) => !found.has(w.id));
+      for (const w of missing) {
+        check(
+          Date.now() - idTime(w.id) >= IN_FLIGHT_MS,
+          "invalid_state",
+          `The first request with idempotency key "${tasks[w.j].idempotencyKey}" is still being processed; retry in a few seconds.`,
+        );
+        const group = tasks[w.j].groupKey;
+        check(
+          group === undefined || shardForKey(group, settings.shards) === g.shard,
+          "invalid_state",
+          `Idempotency key "${tasks[w.j].idempotencyKey}" names a task whose creation did not finish, in another group's shard; retry with the first request's groupKey.`,
+        );
+      }
       if (missing.length > 0) {
         const address = { tenant, queue: g.queue, shard: g.shard };
         const made = unwrap(await stub.enqueue(address, missing.map((w) => ({ ...tasks[w.j], id: w.id })), settings));
+        for (const m of made) if ("task" in m) madeNow.set(m.task.id, m.created);
         for (const m of made) if ("task" in m) found.set(m.task.id, m.task);
       }
       for (const [id, task] of found) known.set(id, task);
@@ -98,6 +139,8 @@ async function resolve(
     if ("task" in a) return a;
     const task = known.get(a.elsewhere);
     if (!task) throw new Error(`task ${a.elsewhere} named by an idempotency key could not be read or made`);
-    return { task, created: false };
+    const created = madeNow.get(a.elsewhere) ?? false;
+    madeNow.delete(a.elsewhere); // a key repeated in one batch: the first copy made it
+    return { task, created };
   });
 }

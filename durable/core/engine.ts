@@ -243,10 +243,10 @@ export class ShardEngine {
   }
 
   // remove: input = task id of a terminal task.
-  // output: none; the task is gone from the shard (history keeps it), its idempotency key freed.
+  // output: the task as it was; it is gone from the shard (history keeps it), its idempotency key freed.
   // errors: not_found; invalid_state unless completed, failed or cancelled.
-  remove(id: string): void {
-    this.tx(() => this.life.remove(id));
+  remove(id: string): TaskRow {
+    return this.tx(() => this.life.remove(id));
   }
 
   // purge: no input.

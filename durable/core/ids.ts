@@ -51,6 +51,13 @@ export class UlidFactory {
   }
 }
 
+/** When the id was made (ms since epoch), from its ULID's first ten characters. */
+export function idTime(id: string): number {
+  let t = 0;
+  for (let i = 0; i < 10; i++) t = t * 32 + CROCKFORD.indexOf(id[i]);
+  return t;
+}
+
 export function taskId(ulid: string, shard: number, queue: string): string {
   return `${ulid}.${shard}.${queue}`;
 }

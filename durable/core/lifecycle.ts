@@ -1,7 +1,8 @@
 import { TERMINAL, type Backoff, type EventType, type TaskRow } from "../../schema/shard";
 import { backoffDelay } from "./backoff";
 import { check } from "./errors";
-import type { TaskAddress } from "./ids";
+import { idTime, type TaskAddress } from "./ids";
+import { deletedMark } from "./state";
 import { afterRun, newRow, openDependencies } from "./rules";
 import type { ShardState } from "./state";
 import { CHILD_RESULTS_MAX, LEASE_BYTES, type Elsewhere, type Enqueued, type HeartbeatResult, type Lease, type NewTask } from "./types";
@@ -23,6 +24,17 @@ export class Lifecycle {
       // Claimed at the key's home shard for this id: made once, however often the call is repeated.
       const made = shard.store.get(input.id);
       if (made) return { task: made, created: false };
+      check(
+        shard.store.getKey(deletedMark(input.id)) === null,
+        "invalid_state",
+        `Task ${input.id}, which this idempotency key named, was deleted; the key is being freed. Retry in a moment.`,
+      );
+      // A key held here from before keys had a home shard (its task was placed by its group).
+      const legacy = input.idempotencyKey === undefined ? null : shard.store.getKey(input.idempotencyKey);
+      if (legacy && legacy.createdAt + shard.settings.idempotencyWindowMs > now) {
+        const first = shard.store.get(legacy.taskId);
+        if (first) return { task: first, created: false };
+      }
       id = input.id;
     } else {
       id = shard.newId(address.queue, address.shard, now);
@@ -35,6 +47,8 @@ export class Lifecycle {
       }
     }
     const row = newRow(id, input, shard.settings, now);
+    // A claimed id was made when its key was claimed: creation order stays id order (the retention sweep relies on it).
+    if (input.id !== undefined) row.createdAt = Math.min(now, idTime(id));
     const waiting = openDependencies(input);
     if (waiting.length > 0 || input.waitForChildren) {
       Object.assign(row, { status: "blocked", depsWaiting: waiting.length > 0 ? JSON.stringify(waiting) : null, dueAt: null });
@@ -146,11 +160,12 @@ export class Lifecycle {
     });
   }
 
-  remove(id: string): void {
+  remove(id: string): TaskRow {
     const row = this.shard.mustGet(id);
     check(TERMINAL.has(row.status), "invalid_state", `Task ${id} is ${row.status}; cancel it before deleting it.`);
     this.shard.drop(row);
     this.shard.emit("deleted", id, {});
+    return row;
   }
 
   /**

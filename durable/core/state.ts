@@ -14,6 +14,9 @@ const SEQ_KEY = "seq_reserved";
 /** Ready-order numbers are reserved in blocks (one meta write per block), so a start reads one row, not every task. */
 const SEQ_BLOCK = 10_000;
 
+/** The `idem_keys` entry that marks a claimed id as deleted (NUL-prefixed: apart from users' keys). */
+export const deletedMark = (id: string) => `\u0000deleted:${id}`;
+
 /** When the next retention sweep is due and where it resumes (persisted in the store's meta). */
 export interface Sweep {
   at: number | null;
@@ -172,13 +175,21 @@ export class ShardState {
     return id;
   }
 
-  /** A deleted task's key is free again: at once here, or by a message to the key's home shard. */
+  /**
+   * A deleted task's key is free again: at once here, or by a message to the key's
+   * home shard. Until the window ends, a mark says the id was deleted, so a replay
+   * that still finds the key claimed cannot make the task again under that id.
+   */
   private freeKey(row: TaskRow): void {
     const key = row.idempotencyKey;
     if (key === null || !this.address) return;
     const home = { queue: this.address.queue, shard: shardForKey(key, this.settings.shards) };
-    if (this.isHere(home)) this.store.deleteKey(key, row.id);
-    else this.sendToShard(home, { kind: "unclaim", key, task: row.id });
+    if (this.isHere(home)) {
+      this.store.deleteKey(key, row.id);
+      return;
+    }
+    this.store.putKey(deletedMark(row.id), row.id, this.clock.now());
+    this.sendToShard(home, { kind: "unclaim", key, task: row.id });
   }
 
   /** Sends `mail` to the shard of task `to`: applied in this transaction when that is this shard, else queued for delivery. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { shardForKey } from "../../durable/core/ids";
 import { runInDurableObject } from "cloudflare:test";
 import type { QueueShard } from "../../durable/queue-shard";
-import { api, expectProblem, freshQueue, shardStub, until } from "./helpers";
+import { api, expectProblem, freshQueue, shardStub } from "./helpers";
 
 async function queueWithShards(shards: number, prefix: string) {
   const q = freshQueue(prefix);
@@ -63,16 +63,42 @@ describe("idempotency across groups and shards", () => {
     for (let i = 0; shardForKey(key, 4) === shardForKey("grp", 4); i++) key = `k${i}`;
     const home = shardForKey(key, 4);
     const settings = (await api("GET", `/api/v1/queues/${q}`)).body.settings;
+    // The claim of a request that then failed, 20 s ago (the home shard's clock set back for it).
+    await runInDurableObject(shardStub(q, home), (i: QueueShard) => {
+      i.clock = { now: () => Date.now() - 20_000 };
+    });
     const claim = await shardStub(q, home).claim({ tenant: "default", queue: q, shard: home }, [{ key, shard: shardForKey("grp", 4) }], settings);
+    await runInDurableObject(shardStub(q, home), (i: QueueShard) => {
+      i.clock = { now: () => Date.now() };
+    });
     if (!claim.ok) throw new Error(claim.problem.detail);
     const { id, fresh } = claim.value[0];
     expect(fresh).toBe(true);
     expect((await api("GET", `/api/v1/tasks/${id}`)).status).toBe(404);
+    // A replay with another group cannot finish it (the task would sit in the wrong group's shard).
+    let other = "o0";
+    for (let i = 1; shardForKey(other, 4) === shardForKey("grp", 4); i++) other = `o${i}`;
+    expectProblem(await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: other }), 409, "invalid_state");
     const replay = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" });
-    expect(replay.status).toBe(200);
+    expect(replay.status).toBe(201); // this request made it
     expect(replay.body.id).toBe(id);
+    expect(Date.parse(replay.body.createdAt)).toBeLessThan(Date.now() - 15_000); // created when its key was claimed
+    const again = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" });
+    expect([again.status, again.body.id]).toEqual([200, id]);
     expect((await api("GET", `/api/v1/tasks/${id}`)).status).toBe(200);
     expect(await taskCount(q)).toBe(1);
+  });
+
+  it("a replay while the first creation is still on its way answers 409 and makes nothing", async () => {
+    const q = await queueWithShards(4, "idemf");
+    let key = "f0";
+    for (let i = 1; shardForKey(key, 4) === shardForKey("grp", 4); i++) key = `f${i}`;
+    const home = shardForKey(key, 4);
+    const settings = (await api("GET", `/api/v1/queues/${q}`)).body.settings;
+    const claim = await shardStub(q, home).claim({ tenant: "default", queue: q, shard: home }, [{ key, shard: shardForKey("grp", 4) }], settings);
+    if (!claim.ok) throw new Error(claim.problem.detail);
+    expectProblem(await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" }), 409, "invalid_state");
+    expect(await taskCount(q)).toBe(0);
   });
 
   it("deleting a task frees its key, also when the key's home is another shard", async () => {
@@ -83,10 +109,10 @@ describe("idempotency across groups and shards", () => {
     expect(first.status).toBe(201);
     expect((await api("POST", `/api/v1/tasks/${first.body.id}/cancel`)).status).toBe(200);
     expect((await api("DELETE", `/api/v1/tasks/${first.body.id}`)).status).toBe(204);
-    // The news reaches the key's home shard by mail, sent by the task's shard's alarm.
+    // The delete freed the key at its home shard before it answered.
     const home = shardStub(q, shardForKey(key, 4));
-    const held = () => runInDurableObject(home, (_shard: QueueShard, state) => state.storage.sql.exec("SELECT key FROM idem_keys").toArray().length);
-    await until(async () => (await held()) === 0);
+    const held = await runInDurableObject(home, (_shard: QueueShard, state) => state.storage.sql.exec("SELECT key FROM idem_keys").toArray().length);
+    expect(held).toBe(0);
     const again = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" });
     expect(again.status).toBe(201);
     expect(again.body.id).not.toBe(first.body.id);

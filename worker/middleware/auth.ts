@@ -54,8 +54,10 @@ async function authenticate(c: Context<AppEnv>, token: string): Promise<{ princi
   }
   const key = parseKey(token);
   if (key) {
-    // A key this deployment did not make is refused here, before any Durable Object is woken.
-    if (!cfg.keySecret || !(await madeHere(cfg.keySecret, key))) throw unauthorized("This API key is not valid: it is unknown or was revoked.");
+    // A key this deployment did not make is refused here, before any Durable Object is woken
+    // (unless keys from before MACs are allowed, for the time it takes to re-issue them).
+    const signed = cfg.keySecret !== null && (await madeHere(cfg.keySecret, key));
+    if (!signed && !cfg.legacyKeys) throw unauthorized("This API key is not valid: it is unknown or was revoked.");
     const result = await accessKeyOf(c.env, key.id).authorize(await hashKey(token), cfg.limits);
     if (!result.ok) throw unauthorized("This API key is not valid: it is unknown or was revoked.");
     const { record } = result;

@@ -21,6 +21,7 @@ import { permit } from "../middleware/auth";
 import { newTask, optionalJson, progressJson } from "../input";
 import { errors, jsonBody, jsonResponse } from "../openapi";
 import { ensureQueue, groupByShard, shardOf, shardOfTask } from "../shards";
+import { freeKeyNow } from "../placement";
 import { submit } from "../submit";
 import { iso, nextCursor, taskView } from "../view";
 
@@ -182,7 +183,8 @@ tasks.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    unwrap(await (await taskShard(c.env, c.var.tenant, id)).remove(id));
+    const gone = unwrap(await (await taskShard(c.env, c.var.tenant, id)).remove(id));
+    await freeKeyNow(c.env, c.var.tenant, gone);
     return c.body(null, 204);
   },
 );
