@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { shardForKey } from "../../durable/core/ids";
 import { runInDurableObject } from "cloudflare:test";
 import type { QueueShard } from "../../durable/queue-shard";
-import { api, expectProblem, freshQueue, shardStub } from "./helpers";
+import { api, expectProblem, freshQueue, shardStub, until } from "./helpers";
 
 async function queueWithShards(shards: number, prefix: string) {
   const q = freshQueue(prefix);
@@ -126,5 +126,39 @@ describe("idempotency across groups and shards", () => {
     expect(ok.status).toBe(200);
     expectProblem(await api("PATCH", `/api/v1/queues/${q}`, { retentionDays: 0 }), 400, "validation_failed");
     expect((await api("GET", `/api/v1/queues/${q}`)).body.settings).toMatchObject({ retentionDays: 1, idempotencyWindowMs: 86_400_000 });
+  });
+
+  it("a task deleted while its key's home cannot be told is not made again by a replay", async () => {
+    const q = await queueWithShards(4, "idemt");
+    let key = "t0";
+    for (let i = 1; shardForKey(key, 4) === shardForKey("grp", 4); i++) key = `t${i}`;
+    const home = shardStub(q, shardForKey(key, 4));
+    // An old claim (so a missing task is not "on its way"), then the task made under it.
+    await runInDurableObject(home, (i: QueueShard) => {
+      i.clock = { now: () => Date.now() - 20_000 };
+    });
+    const first = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" });
+    await runInDurableObject(home, (i: QueueShard) => {
+      i.clock = { now: () => Date.now() };
+      i.faults.receive = 1_000; // the home shard takes no news: the key stays claimed
+    });
+    expect((await api("POST", `/api/v1/tasks/${first.body.id}/cancel`)).status).toBe(200);
+    expect((await api("DELETE", `/api/v1/tasks/${first.body.id}`)).status).toBe(204);
+    const replay = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" });
+    expectProblem(replay, 409, "invalid_state");
+    expect((await api("GET", `/api/v1/tasks/${first.body.id}`)).status).toBe(404);
+    await runInDurableObject(home, (i: QueueShard) => {
+      i.faults.receive = 0;
+    });
+    // The news arrives (the deleting shard's mail); then the key is free.
+    const { runDurableObjectAlarm } = await import("cloudflare:test");
+    const keyHeld = () => runInDurableObject(home, (_i: QueueShard, state) => state.storage.sql.exec("SELECT 1 FROM idem_keys WHERE key = ?", key).toArray().length);
+    await until(async () => {
+      await runDurableObjectAlarm(shardStub(q, shardForKey("grp", 4))); // retries back off from 100 ms
+      return (await keyHeld()) === 0;
+    });
+    const fresh = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" });
+    expect(fresh.status).toBe(201);
+    expect(fresh.body.id).not.toBe(first.body.id);
   });
 });
