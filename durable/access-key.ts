@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
-import type { KeyRecord } from "../schema/access";
+import { drizzle, type DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
+import { credential, usage, type CredentialRow, type KeyRecord } from "../schema/access";
 import { ACCESS_MIGRATIONS } from "../schema/migrations/access";
 import { NO_WINDOWS, take, type Limits, type RateDecision, type Windows } from "./core/rate-limit";
 import { migrate } from "./migrate";
@@ -8,37 +9,27 @@ export type Authorization =
   | { ok: true; record: KeyRecord; rate: RateDecision }
   | { ok: false; reason: "unknown" | "revoked" | "mismatch" };
 
-interface CredentialRow extends Record<string, SqlStorageValue> {
-  id: string;
-  tenant: string;
-  role: string;
-  name: string;
-  hash: string;
-  limits: string | null;
-  created_at: number;
-  revoked_at: number | null;
-  tenant_limits: string | null;
-}
-
 const hexBytes = (hex: string) => new Uint8Array(hex.match(/../g)?.map((b) => parseInt(b, 16)) ?? []);
 
 /**
  * One per credential: `key:<id>` for an API key, `jwt:<tenant>:<sub>` for a
  * JWT subject. It checks the key's hash and counts the request in one call, so
  * verification and rate limiting cost one Durable Object request, and the
- * limit is exact under any concurrency (the object is single-threaded).
+ * limit is exact under any concurrency (the object is single-threaded). Its
+ * storage goes through drizzle's query builder (cold and tiny: one row each).
  */
 export class AccessKey extends DurableObject<Env> {
   /** Time source of the rate windows; tests move it forward. */
   clock = { now: () => Date.now() };
   private record: CredentialRow | null = null;
   private windows: Windows = NO_WINDOWS;
-
+  private readonly db: DrizzleSqliteDODatabase;
   /** whether this object's storage holds its tables (an object that never held a credential writes nothing) */
   private ready = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.db = drizzle(ctx.storage);
     void ctx.blockConcurrencyWhile(async () => {
       const made = ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE name = '_migrations'").one().n > 0;
       if (made) this.prepare();
@@ -48,20 +39,13 @@ export class AccessKey extends DurableObject<Env> {
   /** Migrates and loads the stored state; the first write of an object that holds something. */
   private prepare(): void {
     if (this.ready) return;
-    const { sql } = this.ctx.storage;
     migrate(this.ctx.storage, ACCESS_MIGRATIONS);
     this.ready = true;
-    this.record = sql.exec<CredentialRow>("SELECT * FROM credential").toArray()[0] ?? null;
-    const usage = sql
-      .exec<{ minute_start: number; minute_count: number; hour_start: number; hour_count: number }>("SELECT * FROM usage")
-      .toArray()[0];
-    if (usage) {
-      this.windows = {
-        minuteStart: usage.minute_start,
-        minuteCount: usage.minute_count,
-        hourStart: usage.hour_start,
-        hourCount: usage.hour_count,
-      };
+    this.record = this.db.select().from(credential).get() ?? null;
+    const stored = this.db.select().from(usage).get();
+    if (stored) {
+      const { one: _one, ...windows } = stored;
+      this.windows = windows;
     }
   }
 
@@ -69,18 +53,21 @@ export class AccessKey extends DurableObject<Env> {
   create(record: KeyRecord, hash: string, tenantLimits: Limits | null): boolean {
     this.prepare();
     if (this.record) return false;
-    this.ctx.storage.sql.exec(
-      "INSERT INTO credential (one, id, tenant, role, name, hash, limits, created_at, tenant_limits) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
-      record.id,
-      record.tenant,
-      record.role,
-      record.name,
-      hash,
-      record.limits ? JSON.stringify(record.limits) : null,
-      record.createdAt,
-      tenantLimits ? JSON.stringify(tenantLimits) : null,
-    );
-    this.record = this.ctx.storage.sql.exec<CredentialRow>("SELECT * FROM credential").toArray()[0];
+    this.record = this.db
+      .insert(credential)
+      .values({
+        one: 1,
+        id: record.id,
+        tenant: record.tenant,
+        role: record.role,
+        name: record.name,
+        hash,
+        limits: record.limits ? JSON.stringify(record.limits) : null,
+        createdAt: record.createdAt,
+        tenantLimits: tenantLimits ? JSON.stringify(tenantLimits) : null,
+      })
+      .returning()
+      .get();
     return true;
   }
 
@@ -88,8 +75,8 @@ export class AccessKey extends DurableObject<Env> {
   setTenantLimits(limits: Limits | null): void {
     if (!this.record) return;
     const text = limits ? JSON.stringify(limits) : null;
-    this.ctx.storage.sql.exec("UPDATE credential SET tenant_limits = ?", text);
-    this.record = { ...this.record, tenant_limits: text };
+    this.db.update(credential).set({ tenantLimits: text }).run();
+    this.record = { ...this.record, tenantLimits: text };
   }
 
   /**
@@ -99,12 +86,12 @@ export class AccessKey extends DurableObject<Env> {
   authorize(hash: string, defaults: Limits): Authorization {
     const row = this.record;
     if (!row) return { ok: false, reason: "unknown" };
-    if (row.revoked_at !== null) return { ok: false, reason: "revoked" };
+    if (row.revokedAt !== null) return { ok: false, reason: "revoked" };
     const a = hexBytes(hash);
     const b = hexBytes(row.hash);
     if (a.length !== b.length || !crypto.subtle.timingSafeEqual(a, b)) return { ok: false, reason: "mismatch" };
     const record = toRecord(row);
-    const tenantLimits = row.tenant_limits ? (JSON.parse(row.tenant_limits) as Limits) : null;
+    const tenantLimits = row.tenantLimits ? (JSON.parse(row.tenantLimits) as Limits) : null;
     return { ok: true, record, rate: this.count(record.limits ?? tenantLimits ?? defaults) };
   }
 
@@ -116,15 +103,15 @@ export class AccessKey extends DurableObject<Env> {
 
   /** The key's record, revoked or not (null if no key is stored here). */
   info(): (KeyRecord & { revokedAt: number | null }) | null {
-    return this.record ? { ...toRecord(this.record), revokedAt: this.record.revoked_at } : null;
+    return this.record ? { ...toRecord(this.record), revokedAt: this.record.revokedAt } : null;
   }
 
   /** Revokes the key; every later request with it is refused. */
   revoke(): boolean {
-    if (!this.record || this.record.revoked_at !== null) return false;
+    if (!this.record || this.record.revokedAt !== null) return false;
     const now = Date.now();
-    this.ctx.storage.sql.exec("UPDATE credential SET revoked_at = ?", now);
-    this.record = { ...this.record, revoked_at: now };
+    this.db.update(credential).set({ revokedAt: now }).run();
+    this.record = { ...this.record, revokedAt: now };
     return true;
   }
 
@@ -132,15 +119,7 @@ export class AccessKey extends DurableObject<Env> {
     const { decision, windows } = take(this.windows, limits, this.clock.now());
     if (decision.allowed) {
       this.windows = windows;
-      this.ctx.storage.sql.exec(
-        "INSERT INTO usage (one, minute_start, minute_count, hour_start, hour_count) VALUES (1, ?, ?, ?, ?) " +
-          "ON CONFLICT (one) DO UPDATE SET minute_start = excluded.minute_start, minute_count = excluded.minute_count, " +
-          "hour_start = excluded.hour_start, hour_count = excluded.hour_count",
-        windows.minuteStart,
-        windows.minuteCount,
-        windows.hourStart,
-        windows.hourCount,
-      );
+      this.db.insert(usage).values({ one: 1, ...windows }).onConflictDoUpdate({ target: usage.one, set: windows }).run();
     }
     return decision;
   }
@@ -150,9 +129,9 @@ function toRecord(row: CredentialRow): KeyRecord {
   return {
     id: row.id,
     tenant: row.tenant,
-    role: row.role as KeyRecord["role"],
+    role: row.role,
     name: row.name,
     limits: row.limits ? (JSON.parse(row.limits) as Limits) : null,
-    createdAt: row.created_at,
+    createdAt: row.createdAt,
   };
 }

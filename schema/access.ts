@@ -1,3 +1,5 @@
+import { integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
 /** Request limits of one credential: at most `perMinute` in any minute window and `perHour` in any hour window. */
 export interface Limits {
   perMinute: number;
@@ -42,3 +44,36 @@ export interface Principal {
   /** the bootstrap admin token may manage keys of any tenant */
   bootstrap: boolean;
 }
+
+/**
+ * The tables of an AccessKey object (drizzle: the one source of their rows;
+ * migrations are hand-written in `schema/migrations/access`). `one` is always 1:
+ * each object holds at most one credential and one set of windows.
+ */
+export const credential = sqliteTable("credential", {
+  one: integer("one").primaryKey(),
+  id: text("id").notNull(),
+  tenant: text("tenant").notNull(),
+  role: text("role").$type<Role>().notNull(),
+  name: text("name").notNull(),
+  /** SHA-256 of the whole key, hex; the key itself is never stored */
+  hash: text("hash").notNull(),
+  /** JSON text of Limits */
+  limits: text("limits"),
+  createdAt: integer("created_at").notNull(),
+  revokedAt: integer("revoked_at"),
+  /** JSON text of the tenant's default Limits, used when the key has none of its own */
+  tenantLimits: text("tenant_limits"),
+});
+export type CredentialRow = typeof credential.$inferSelect;
+
+/** The current rate-limit windows. */
+export const usage = sqliteTable("usage", {
+  one: integer("one").primaryKey(),
+  minuteStart: integer("minute_start").notNull(),
+  minuteCount: integer("minute_count").notNull(),
+  hourStart: integer("hour_start").notNull(),
+  hourCount: integer("hour_count").notNull(),
+});
+
+export const ACCESS_TABLES = { credential, usage };

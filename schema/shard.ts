@@ -1,3 +1,6 @@
+import { getTableColumns, sql } from "drizzle-orm";
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
 /**
  * The task as a QueueShard stores it: one row of the shard's `tasks` table.
  * JSON-valued fields stay JSON text here; they are parsed only at the edge of
@@ -33,62 +36,140 @@ export interface Backoff {
   maxMs: number;
 }
 
-export interface TaskRow {
-  id: string;
-  name: string;
-  /** JSON text */
-  payload: string;
-  priority: number;
-  status: Status;
-  /** runs started so far (counted at lease time) */
-  attempts: number;
-  maxAttempts: number;
-  /** JSON text of a Backoff */
-  backoff: string;
-  timeoutMs: number;
-  /** when the task may first run (ms since epoch) */
-  runAt: number;
-  /** when it last became ready; with `seq` it orders tasks of equal priority */
-  readyAt: number | null;
-  seq: number;
-  /**
-   * When the shard must next look at this task: `runAt` while scheduled, the
-   * lease expiry while running; null otherwise (retention is swept by id order).
-   */
-  dueAt: number | null;
-  /** JSON text of task ids */
-  dependsOn: string | null;
-  /** JSON text of the ids of dependencies not yet resolved; set while `blocked` */
-  depsWaiting: string | null;
-  /** what a failed or cancelled dependency does: `run` anyway; null means cancel */
-  onDependencyFailure: "run" | null;
-  /** 1 once another task depends on this one (its shard holds the edges) */
-  hasDependents: number | null;
-  parentId: string | null;
-  /** 1: runs only after its children finish (and it is sealed) */
-  waitForChildren: number | null;
-  /** 1 once no more children will come */
-  sealed: number | null;
-  /** JSON text of ChildCounts, once it has children */
-  children: string | null;
-  idempotencyKey: string | null;
-  groupKey: string | null;
-  workerId: string | null;
-  /** the fencing token of the latest lease; never leaves the shard except in a lease */
-  leaseToken: string | null;
-  cancelRequested: number;
-  /** JSON text */
-  progress: string | null;
-  /** JSON text */
-  result: string | null;
-  /** JSON text of {message, stack?} */
-  error: string | null;
-  /** JSON text of string[] */
-  tags: string | null;
-  createdAt: number;
-  startedAt: number | null;
-  finishedAt: number | null;
-}
+/**
+ * The shard's tables, as drizzle declares them: the one source of their row
+ * types and column names. Migrations stay hand-written SQL in
+ * `schema/migrations/shard` (drizzle-kit cannot express `WITHOUT ROWID` tables,
+ * descending index keys or partial indexes' exact text the way they were made);
+ * a test checks every table here against the migrated database.
+ */
+export const tasks = sqliteTable(
+  "tasks",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    /** JSON text */
+    payload: text("payload").notNull(),
+    priority: integer("priority").notNull(),
+    status: text("status").$type<Status>().notNull(),
+    /** runs started so far (counted at lease time) */
+    attempts: integer("attempts").notNull(),
+    maxAttempts: integer("max_attempts").notNull(),
+    /** JSON text of a Backoff */
+    backoff: text("backoff").notNull(),
+    timeoutMs: integer("timeout_ms").notNull(),
+    /** when the task may first run (ms since epoch) */
+    runAt: integer("run_at").notNull(),
+    /** when it last became ready; with `seq` it orders tasks of equal priority */
+    readyAt: integer("ready_at"),
+    seq: integer("seq").notNull(),
+    /**
+     * When the shard must next look at this task: `runAt` while scheduled, the
+     * lease expiry while running; null otherwise (retention is swept by id order).
+     */
+    dueAt: integer("due_at"),
+    /** JSON text of task ids */
+    dependsOn: text("depends_on"),
+    parentId: text("parent_id"),
+    idempotencyKey: text("idempotency_key"),
+    groupKey: text("group_key"),
+    workerId: text("worker_id"),
+    /** the fencing token of the latest lease; never leaves the shard except in a lease */
+    leaseToken: text("lease_token"),
+    cancelRequested: integer("cancel_requested").notNull().default(0),
+    /** JSON text */
+    progress: text("progress"),
+    /** JSON text */
+    result: text("result"),
+    /** JSON text of {message, stack?} */
+    error: text("error"),
+    /** JSON text of string[] */
+    tags: text("tags"),
+    createdAt: integer("created_at").notNull(),
+    startedAt: integer("started_at"),
+    finishedAt: integer("finished_at"),
+    /** JSON text of the ids of dependencies not yet resolved; set while `blocked` */
+    depsWaiting: text("deps_waiting"),
+    /** what a failed or cancelled dependency does: `run` anyway; null means cancel */
+    onDependencyFailure: text("on_dependency_failure").$type<"run">(),
+    /** 1 once another task depends on this one (its shard holds the edges) */
+    hasDependents: integer("has_dependents"),
+    /** 1: runs only after its children finish (and it is sealed) */
+    waitForChildren: integer("wait_for_children"),
+    /** 1 once no more children will come */
+    sealed: integer("sealed"),
+    /** JSON text of ChildCounts, once it has children */
+    children: text("children"),
+  },
+  (t) => [
+    // Lease order; partial, so only pending tasks pay for an entry (grouped ones in their own index).
+    index("tasks_ready").on(sql`${t.priority} DESC`, t.readyAt, t.seq).where(sql`status = 'pending' AND group_key IS NULL`),
+    index("tasks_group_ready").on(t.groupKey, sql`${t.priority} DESC`, t.readyAt, t.seq).where(sql`status = 'pending' AND group_key IS NOT NULL`),
+    // Everything the alarm must look at: delayed runs and lease expiries.
+    index("tasks_due").on(t.dueAt).where(sql`due_at IS NOT NULL`),
+    index("tasks_failed").on(t.id).where(sql`status = 'failed'`),
+    index("tasks_blocked").on(t.id).where(sql`status = 'blocked'`),
+  ],
+);
+
+/** The task as a QueueShard stores it: one row of `tasks`. */
+export type TaskRow = typeof tasks.$inferSelect;
+
+/** One row per state-changing call, holding all its events; flushed to D1 history. */
+export const outbox = sqliteTable("outbox", {
+  seq: integer("seq").primaryKey(),
+  at: integer("at").notNull(),
+  events: text("events").notNull(),
+});
+
+export const meta = sqliteTable("meta", {
+  key: text("key").primaryKey(),
+  value: text("value").notNull(),
+});
+
+/** `dependent` waits on `dep` (a task of this shard). */
+export const edges = sqliteTable("edges", { depId: text("dep_id").notNull(), dependentId: text("dependent_id").notNull() }, (t) => [
+  primaryKey({ columns: [t.depId, t.dependentId] }),
+]);
+
+/** Messages to other shards, until acknowledged; `target` is `queue:shard`. */
+export const mail = sqliteTable(
+  "mail",
+  {
+    seq: integer("seq").primaryKey(),
+    target: text("target").notNull(),
+    body: text("body").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAt: integer("next_at").notNull(),
+  },
+  (t) => [index("mail_next").on(t.nextAt)],
+);
+
+/** Messages that failed every attempt, kept for the queue's retention. */
+export const mailDead = sqliteTable("mail_dead", {
+  seq: integer("seq").primaryKey(),
+  target: text("target").notNull(),
+  body: text("body").notNull(),
+  attempts: integer("attempts").notNull(),
+  diedAt: integer("died_at").notNull(),
+});
+
+/** A parent's record of each child: `active`, or how it finished, with its result. */
+export const children = sqliteTable(
+  "children",
+  { parentId: text("parent_id").notNull(), childId: text("child_id").notNull(), status: text("status").notNull(), result: text("result") },
+  (t) => [primaryKey({ columns: [t.parentId, t.childId] })],
+);
+
+/** Idempotency keys held by their home shard: the task each names, and when it was claimed. */
+export const idemKeys = sqliteTable(
+  "idem_keys",
+  { key: text("key").primaryKey(), taskId: text("task_id").notNull(), createdAt: integer("created_at").notNull() },
+  (t) => [index("idem_keys_created").on(t.createdAt)],
+);
+
+/** Every table of the shard, by name (a test checks each against the migrated database). */
+export const SHARD_TABLES = { tasks, outbox, meta, edges, mail, mailDead, children, idemKeys };
 
 /** A parent's children by outcome; `total - completed - failed - cancelled` are still active. */
 export interface ChildCounts {
@@ -98,41 +179,9 @@ export interface ChildCounts {
   cancelled: number;
 }
 
-/** Column names in SQL, keyed by the row's field names. */
-export const TASK_COLUMNS: { readonly [K in keyof TaskRow]: string } = {
-  id: "id",
-  name: "name",
-  payload: "payload",
-  priority: "priority",
-  status: "status",
-  attempts: "attempts",
-  maxAttempts: "max_attempts",
-  backoff: "backoff",
-  timeoutMs: "timeout_ms",
-  runAt: "run_at",
-  readyAt: "ready_at",
-  seq: "seq",
-  dueAt: "due_at",
-  dependsOn: "depends_on",
-  depsWaiting: "deps_waiting",
-  onDependencyFailure: "on_dependency_failure",
-  hasDependents: "has_dependents",
-  parentId: "parent_id",
-  waitForChildren: "wait_for_children",
-  sealed: "sealed",
-  children: "children",
-  idempotencyKey: "idempotency_key",
-  groupKey: "group_key",
-  workerId: "worker_id",
-  leaseToken: "lease_token",
-  cancelRequested: "cancel_requested",
-  progress: "progress",
-  result: "result",
-  error: "error",
-  tags: "tags",
-  createdAt: "created_at",
-  startedAt: "started_at",
-  finishedAt: "finished_at",
+/** Column names in SQL, keyed by the row's field names (from the drizzle table). */
+export const TASK_COLUMNS = Object.fromEntries(Object.entries(getTableColumns(tasks)).map(([field, column]) => [field, column.name])) as {
+  readonly [K in keyof TaskRow]: string;
 };
 
 export const TASK_FIELDS = Object.keys(TASK_COLUMNS) as (keyof TaskRow)[];

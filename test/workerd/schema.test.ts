@@ -1,0 +1,64 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { Column, is, SQL } from "drizzle-orm";
+import { getTableConfig, type SQLiteTable } from "drizzle-orm/sqlite-core";
+import { describe, expect, it } from "vitest";
+import { ACCESS_TABLES } from "../../schema/access";
+import { SHARD_TABLES } from "../../schema/shard";
+import { accessKeyOf } from "../../worker/keys";
+import { api, freshQueue, shardStub } from "./helpers";
+
+/** What the migrated database holds for one table: its columns and its indexes' columns. */
+function actual(state: DurableObjectState, table: string) {
+  const sql = state.storage.sql;
+  const columns = sql
+    .exec<{ name: string; notnull: number; pk: number }>(`PRAGMA table_info(${table})`)
+    .toArray()
+    .map((c) => ({ name: c.name, notNull: c.notnull === 1 || c.pk > 0, pk: c.pk > 0 }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  const indexes = sql
+    .exec<{ name: string; origin: string }>(`PRAGMA index_list(${table})`)
+    .toArray()
+    .filter((i) => i.origin === "c") // made by CREATE INDEX, not by a primary key
+    .map((i) => ({ name: i.name, columns: sql.exec<{ name: string }>(`PRAGMA index_info(${i.name})`).toArray().map((c) => c.name) }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return { columns, indexes };
+}
+
+/** The column an index key names: a column, or an expression such as `priority DESC` around one. */
+const columnOf = (c: unknown): string => (is(c, SQL) ? (c.queryChunks.find((q) => is(q, Column)) as Column).name : (c as Column).name);
+
+/** What drizzle declares for the same table. */
+function declared(table: SQLiteTable) {
+  const config = getTableConfig(table);
+  const pkColumns = new Set(config.primaryKeys.flatMap((p) => p.columns.map((c) => c.name)));
+  const columns = config.columns
+    .map((c) => ({ name: c.name, notNull: c.notNull || c.primary || pkColumns.has(c.name), pk: c.primary || pkColumns.has(c.name) }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  const indexes = config.indexes
+    .map((i) => ({ name: i.config.name, columns: i.config.columns.map(columnOf) }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return { name: config.name, columns, indexes };
+}
+
+describe("drizzle tables are the migrated schema", () => {
+  it("every shard table and index drizzle declares is exactly what the migrations made", async () => {
+    const q = freshQueue("schema");
+    await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t" }); // the shard exists, migrated
+    await runInDurableObject(shardStub(q), (_i, state) => {
+      for (const table of Object.values(SHARD_TABLES)) {
+        const d = declared(table);
+        expect(actual(state, d.name), d.name).toEqual({ columns: d.columns, indexes: d.indexes });
+      }
+    });
+  });
+
+  it("so is every table of an API key's object", async () => {
+    const made = await api("POST", "/api/v1/keys", { role: "producer", name: "schema" });
+    await runInDurableObject(accessKeyOf(env, made.body.id), (_i, state) => {
+      for (const table of Object.values(ACCESS_TABLES)) {
+        const d = declared(table);
+        expect(actual(state, d.name), d.name).toEqual({ columns: d.columns, indexes: d.indexes });
+      }
+    });
+  });
+});
