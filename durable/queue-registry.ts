@@ -1,7 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
+import { and, eq, gt, isNotNull, lte, min, sql } from "drizzle-orm";
+import { drizzle, type DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlite";
 import type { KeyRecord } from "../schema/access";
 import type { SettingsPatchInput } from "../schema/api";
 import { REGISTRY_MIGRATIONS } from "../schema/migrations/registry";
+import { keys, queues, registryMeta, schedules, tenant as tenantTable, workers, type ScheduleRow, type WorkerRow } from "../schema/registry";
 import { DEFAULT_SETTINGS, settingsFrom, TERMINAL, type QueueSettings, type TaskRow } from "../schema/shard";
 import type { NewTask } from "./core/engine";
 import { check } from "./core/errors";
@@ -26,30 +29,10 @@ export interface WorkerRecord {
   busyMs: number;
 }
 
-interface WorkerRow extends Record<string, SqlStorageValue> {
-  id: string;
-  name: string;
-  queues: string;
-  concurrency: number;
-  registered_at: number;
-  last_seen_at: number;
-  current_tasks: string;
-  completed: number;
-  failed: number;
-  busy_ms: number;
-}
-
 const workerRecord = (r: WorkerRow): WorkerRecord => ({
-  id: r.id,
-  name: r.name,
+  ...r,
   queues: JSON.parse(r.queues) as string[],
-  concurrency: r.concurrency,
-  registeredAt: r.registered_at,
-  lastSeenAt: r.last_seen_at,
-  currentTasks: JSON.parse(r.current_tasks) as string[],
-  completed: r.completed,
-  failed: r.failed,
-  busyMs: r.busy_ms,
+  currentTasks: JSON.parse(r.currentTasks) as string[],
 });
 
 export interface ScheduleInput {
@@ -73,37 +56,7 @@ export interface ScheduleRecord extends ScheduleInput {
   createdAt: number;
 }
 
-interface ScheduleRow extends Record<string, SqlStorageValue> {
-  queue: string;
-  id: string;
-  cron: string;
-  timezone: string;
-  task: string;
-  overlap: string;
-  paused: number;
-  next_at: number | null;
-  last_fire_at: number | null;
-  last_task_id: string | null;
-  fired: number;
-  skipped: number;
-  created_at: number;
-}
-
-const scheduleRecord = (r: ScheduleRow): ScheduleRecord => ({
-  queue: r.queue,
-  id: r.id,
-  cron: r.cron,
-  timezone: r.timezone,
-  task: JSON.parse(r.task) as NewTask,
-  overlap: r.overlap as ScheduleRecord["overlap"],
-  paused: r.paused === 1,
-  nextAt: r.next_at,
-  lastFireAt: r.last_fire_at,
-  lastTaskId: r.last_task_id,
-  fired: r.fired,
-  skipped: r.skipped,
-  createdAt: r.created_at,
-});
+const scheduleRecord = (r: ScheduleRow): ScheduleRecord => ({ ...r, task: JSON.parse(r.task) as NewTask, paused: r.paused === 1 });
 
 /** How many due schedules one alarm handles; it fires again at once while more are due. */
 const SCHEDULE_BATCH = 50;
@@ -163,8 +116,12 @@ export class QueueRegistry extends DurableObject<Env> {
   /** Time source of the schedules; tests move it forward. */
   clock = { now: () => Date.now() };
 
+  /** drizzle's query builder over the object's SQLite: the registry's reads and writes are few and cold */
+  private readonly db: DrizzleSqliteDODatabase;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.db = drizzle(ctx.storage);
     void ctx.blockConcurrencyWhile(async () => migrate(ctx.storage, REGISTRY_MIGRATIONS));
   }
 
@@ -174,21 +131,19 @@ export class QueueRegistry extends DurableObject<Env> {
   }
 
   find(name: string): QueueRecord | null {
-    const row = this.ctx.storage.sql
-      .exec<{ name: string; settings: string; created_at: number }>("SELECT * FROM queues WHERE name = ?", name)
-      .toArray()[0];
-    return row ? { name: row.name, settings: settingsFrom(row.settings), createdAt: row.created_at } : null;
+    const row = this.db.select().from(queues).where(eq(queues.name, name)).get();
+    return row ? { ...row, settings: settingsFrom(row.settings) } : null;
   }
 
   list(after: string | undefined, limit: number): QueueRecord[] {
-    return this.ctx.storage.sql
-      .exec<{ name: string; settings: string; created_at: number }>(
-        "SELECT * FROM queues WHERE name > ? ORDER BY name LIMIT ?",
-        after ?? "",
-        limit,
-      )
-      .toArray()
-      .map((r) => ({ name: r.name, settings: settingsFrom(r.settings), createdAt: r.created_at }));
+    return this.db
+      .select()
+      .from(queues)
+      .where(gt(queues.name, after ?? ""))
+      .orderBy(queues.name)
+      .limit(limit)
+      .all()
+      .map((r) => ({ ...r, settings: settingsFrom(r.settings) }));
   }
 
   update(name: string, patch: SettingsPatchInput & { paused?: boolean }): Outcome<QueueRecord> {
@@ -199,68 +154,50 @@ export class QueueRegistry extends DurableObject<Env> {
   }
 
   addKey(record: KeyRecord): void {
-    this.ctx.storage.sql.exec(
-      "INSERT INTO keys (id, role, name, limits, created_at) VALUES (?, ?, ?, ?, ?)",
-      record.id,
-      record.role,
-      record.name,
-      record.limits ? JSON.stringify(record.limits) : null,
-      record.createdAt,
-    );
+    const { tenant: _tenant, ...row } = record;
+    this.db.insert(keys).values({ ...row, limits: record.limits ? JSON.stringify(record.limits) : null }).run();
   }
 
   /** The tenant's keys in id order after `after`; records only, never a key or its hash. */
   listKeys(tenant: string, after: string | undefined, limit: number): KeyRecord[] {
-    return this.ctx.storage.sql
-      .exec<{ id: string; role: string; name: string; limits: string | null; created_at: number }>(
-        "SELECT * FROM keys WHERE id > ? ORDER BY id LIMIT ?",
-        after ?? "",
-        limit,
-      )
-      .toArray()
-      .map((r) => ({
-        id: r.id,
-        tenant,
-        role: r.role as KeyRecord["role"],
-        name: r.name,
-        limits: r.limits ? (JSON.parse(r.limits) as KeyRecord["limits"]) : null,
-        createdAt: r.created_at,
-      }));
+    return this.db
+      .select()
+      .from(keys)
+      .where(gt(keys.id, after ?? ""))
+      .orderBy(keys.id)
+      .limit(limit)
+      .all()
+      .map((r) => ({ ...r, tenant, limits: r.limits ? (JSON.parse(r.limits) as KeyRecord["limits"]) : null }));
   }
 
   /** The tenant's default rate limits, or null for the deployment's. */
   limits(): Limits | null {
-    const row = this.ctx.storage.sql.exec<{ limits: string | null }>("SELECT limits FROM tenant").toArray()[0];
+    const row = this.db.select().from(tenantTable).get();
     return row?.limits ? (JSON.parse(row.limits) as Limits) : null;
   }
 
   /** Sets the tenant's default limits; returns the ids of its keys, which hold a copy. */
   setLimits(limits: Limits | null): string[] {
-    this.ctx.storage.sql.exec(
-      "INSERT INTO tenant (one, limits) VALUES (1, ?) ON CONFLICT (one) DO UPDATE SET limits = excluded.limits",
-      limits ? JSON.stringify(limits) : null,
-    );
-    return this.ctx.storage.sql
-      .exec<{ id: string }>("SELECT id FROM keys")
-      .toArray()
+    const text = limits ? JSON.stringify(limits) : null;
+    this.db.insert(tenantTable).values({ one: 1, limits: text }).onConflictDoUpdate({ target: tenantTable.one, set: { limits: text } }).run();
+    return this.db
+      .select({ id: keys.id })
+      .from(keys)
+      .all()
       .map((r) => r.id);
   }
 
   removeKey(id: string): boolean {
-    return this.ctx.storage.sql.exec("DELETE FROM keys WHERE id = ?", id).rowsWritten > 0;
+    return this.db.delete(keys).where(eq(keys.id, id)).returning({ id: keys.id }).all().length > 0;
   }
 
   registerWorker(id: string, name: string, queues: string[], concurrency: number, now: number): WorkerRecord {
-    this.ctx.storage.sql.exec(
-      "INSERT INTO workers (id, name, queues, concurrency, registered_at, last_seen_at, current_tasks) VALUES (?, ?, ?, ?, ?, ?, '[]')",
-      id,
-      name,
-      JSON.stringify(queues),
-      concurrency,
-      now,
-      now,
-    );
-    return this.worker(id)!;
+    const row = this.db
+      .insert(workers)
+      .values({ id, name, queues: JSON.stringify(queues), concurrency, registeredAt: now, lastSeenAt: now, currentTasks: "[]" })
+      .returning()
+      .get();
+    return workerRecord(row);
   }
 
   /** Records a heartbeat: the tasks in hand now, and counts since the previous heartbeat. */
@@ -269,27 +206,34 @@ export class QueueRegistry extends DurableObject<Env> {
     report: { currentTasks: string[]; completed: number; failed: number; busyMs: number },
     now: number,
   ): WorkerRecord | null {
-    const written = this.ctx.storage.sql.exec(
-      "UPDATE workers SET last_seen_at = ?, current_tasks = ?, completed = completed + ?, failed = failed + ?, busy_ms = busy_ms + ? WHERE id = ?",
-      now,
-      JSON.stringify(report.currentTasks),
-      report.completed,
-      report.failed,
-      report.busyMs,
-      id,
-    ).rowsWritten;
-    return written > 0 ? this.worker(id) : null;
+    const row = this.db
+      .update(workers)
+      .set({
+        lastSeenAt: now,
+        currentTasks: JSON.stringify(report.currentTasks),
+        completed: sql`${workers.completed} + ${report.completed}`,
+        failed: sql`${workers.failed} + ${report.failed}`,
+        busyMs: sql`${workers.busyMs} + ${report.busyMs}`,
+      })
+      .where(eq(workers.id, id))
+      .returning()
+      .get();
+    return row ? workerRecord(row) : null;
   }
 
   worker(id: string): WorkerRecord | null {
-    const row = this.ctx.storage.sql.exec<WorkerRow>("SELECT * FROM workers WHERE id = ?", id).toArray()[0];
+    const row = this.db.select().from(workers).where(eq(workers.id, id)).get();
     return row ? workerRecord(row) : null;
   }
 
   listWorkers(after: string | undefined, limit: number): WorkerRecord[] {
-    return this.ctx.storage.sql
-      .exec<WorkerRow>("SELECT * FROM workers WHERE id > ? ORDER BY id LIMIT ?", after ?? "", limit)
-      .toArray()
+    return this.db
+      .select()
+      .from(workers)
+      .where(gt(workers.id, after ?? ""))
+      .orderBy(workers.id)
+      .limit(limit)
+      .all()
       .map(workerRecord);
   }
 
@@ -303,35 +247,37 @@ export class QueueRegistry extends DurableObject<Env> {
       const now = this.clock.now();
       const next = nextFires(input.cron, input.timezone, now, 1)[0] ?? null; // validates cron and time zone
       const old = this.schedule(input.queue, input.id);
-      this.ctx.storage.sql.exec(
-        `INSERT INTO schedules (queue, id, cron, timezone, task, overlap, paused, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)
-         ON CONFLICT (queue, id) DO UPDATE SET cron = excluded.cron, timezone = excluded.timezone, task = excluded.task,
-           overlap = excluded.overlap, next_at = CASE WHEN schedules.paused = 1 THEN NULL ELSE excluded.next_at END`,
-        input.queue,
-        input.id,
-        input.cron,
-        input.timezone,
-        JSON.stringify(input.task),
-        input.overlap,
-        next,
-        now,
-      );
+      const task = JSON.stringify(input.task);
+      this.db
+        .insert(schedules)
+        .values({ ...input, task, paused: 0, nextAt: next, createdAt: now })
+        .onConflictDoUpdate({
+          target: [schedules.queue, schedules.id],
+          // A replace keeps the schedule's counters, and its pause.
+          set: { cron: input.cron, timezone: input.timezone, task, overlap: input.overlap, nextAt: sql`CASE WHEN ${schedules.paused} = 1 THEN NULL ELSE ${next} END` },
+        })
+        .run();
       this.syncAlarm();
       return { schedule: this.schedule(input.queue, input.id)!, created: old === null };
     });
   }
 
   schedule(queue: string, id: string): ScheduleRecord | null {
-    const row = this.ctx.storage.sql.exec<ScheduleRow>("SELECT * FROM schedules WHERE queue = ? AND id = ?", queue, id).toArray()[0];
+    const row = this.db.select().from(schedules).where(and(eq(schedules.queue, queue), eq(schedules.id, id))).get();
     return row ? scheduleRecord(row) : null;
   }
 
   schedules(queue: string): ScheduleRecord[] {
-    return this.ctx.storage.sql.exec<ScheduleRow>("SELECT * FROM schedules WHERE queue = ? ORDER BY id", queue).toArray().map(scheduleRecord);
+    return this.db.select().from(schedules).where(eq(schedules.queue, queue)).orderBy(schedules.id).all().map(scheduleRecord);
   }
 
   deleteSchedule(queue: string, id: string): boolean {
-    const gone = this.ctx.storage.sql.exec("DELETE FROM schedules WHERE queue = ? AND id = ?", queue, id).rowsWritten > 0;
+    const gone =
+      this.db
+        .delete(schedules)
+        .where(and(eq(schedules.queue, queue), eq(schedules.id, id)))
+        .returning({ id: schedules.id })
+        .all().length > 0;
     this.syncAlarm();
     return gone;
   }
@@ -341,7 +287,11 @@ export class QueueRegistry extends DurableObject<Env> {
     const s = this.schedule(queue, id);
     if (!s) return null;
     const next = paused ? null : (nextFires(s.cron, s.timezone, this.clock.now(), 1)[0] ?? null);
-    this.ctx.storage.sql.exec("UPDATE schedules SET paused = ?, next_at = ? WHERE queue = ? AND id = ?", paused ? 1 : 0, next, queue, id);
+    this.db
+      .update(schedules)
+      .set({ paused: paused ? 1 : 0, nextAt: next })
+      .where(and(eq(schedules.queue, queue), eq(schedules.id, id)))
+      .run();
     this.syncAlarm();
     return this.schedule(queue, id);
   }
@@ -353,18 +303,26 @@ export class QueueRegistry extends DurableObject<Env> {
       const s = this.schedule(queue, id);
       if (!s) return null;
       const task = await this.enqueue(tenant, s, `schedule:${s.id}:run:${this.clock.now()}`);
-      this.ctx.storage.sql.exec("UPDATE schedules SET last_task_id = ?, fired = fired + 1 WHERE queue = ? AND id = ?", task.id, queue, id);
+      this.db
+        .update(schedules)
+        .set({ lastTaskId: task.id, fired: sql`${schedules.fired} + 1` })
+        .where(and(eq(schedules.queue, queue), eq(schedules.id, id)))
+        .run();
       return task;
     });
   }
 
   /** Fires the schedules that are due, each at most once per alarm however late it runs. */
   async alarm(): Promise<void> {
-    const tenant = this.ctx.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'tenant'").toArray()[0]?.value;
+    const tenant = this.db.select().from(registryMeta).where(eq(registryMeta.key, "tenant")).get()?.value;
     const now = this.clock.now();
-    const due = this.ctx.storage.sql
-      .exec<ScheduleRow>("SELECT * FROM schedules WHERE next_at IS NOT NULL AND next_at <= ? ORDER BY next_at LIMIT ?", now, SCHEDULE_BATCH)
-      .toArray()
+    const due = this.db
+      .select()
+      .from(schedules)
+      .where(and(isNotNull(schedules.nextAt), lte(schedules.nextAt, now)))
+      .orderBy(schedules.nextAt)
+      .limit(SCHEDULE_BATCH)
+      .all()
       .map(scheduleRecord);
     let failed = false;
     for (const s of due) {
@@ -393,18 +351,17 @@ export class QueueRegistry extends DurableObject<Env> {
     }
     const task = skip ? null : await this.enqueue(tenant, s, `schedule:${s.id}:${fireAt}`);
     // Only if the schedule was not replaced, paused or deleted meanwhile.
-    this.ctx.storage.sql.exec(
-      `UPDATE schedules SET next_at = ?, last_fire_at = ?, last_task_id = coalesce(?, last_task_id), fired = fired + ?, skipped = skipped + ?
-       WHERE queue = ? AND id = ? AND next_at = ?`,
-      nextAt,
-      fireAt,
-      task?.id ?? null,
-      task ? 1 : 0,
-      (skip ? 1 : 0) + Math.max(0, missed),
-      s.queue,
-      s.id,
-      s.nextAt,
-    );
+    this.db
+      .update(schedules)
+      .set({
+        nextAt,
+        lastFireAt: fireAt,
+        lastTaskId: task ? task.id : sql`${schedules.lastTaskId}`,
+        fired: sql`${schedules.fired} + ${task ? 1 : 0}`,
+        skipped: sql`${schedules.skipped} + ${(skip ? 1 : 0) + Math.max(0, missed)}`,
+      })
+      .where(and(eq(schedules.queue, s.queue), eq(schedules.id, s.id), eq(schedules.nextAt, s.nextAt!)))
+      .run();
   }
 
   private async enqueue(tenant: string, s: ScheduleRecord, key: string): Promise<TaskRow> {
@@ -414,23 +371,19 @@ export class QueueRegistry extends DurableObject<Env> {
   }
 
   private know(tenant: string): void {
-    this.ctx.storage.sql.exec("INSERT INTO meta (key, value) VALUES ('tenant', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", tenant);
+    this.db.insert(registryMeta).values({ key: "tenant", value: tenant }).onConflictDoUpdate({ target: registryMeta.key, set: { value: tenant } }).run();
   }
 
   /** The alarm at the earliest fire time (not before `notBefore`, after a failed fire). */
   private syncAlarm(notBefore?: number): void {
-    const next = this.ctx.storage.sql.exec<{ next: number | null }>("SELECT min(next_at) AS next FROM schedules WHERE next_at IS NOT NULL").one().next;
+    const next = this.db.select({ next: min(schedules.nextAt) }).from(schedules).where(isNotNull(schedules.nextAt)).get()?.next ?? null;
     if (next === null) void this.ctx.storage.deleteAlarm();
     else void this.ctx.storage.setAlarm(Math.max(next, notBefore ?? next));
   }
 
   private write(name: string, settings: QueueSettings, createdAt: number): QueueRecord {
-    this.ctx.storage.sql.exec(
-      "INSERT INTO queues (name, settings, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET settings = excluded.settings",
-      name,
-      JSON.stringify(settings),
-      createdAt,
-    );
+    const text = JSON.stringify(settings);
+    this.db.insert(queues).values({ name, settings: text, createdAt }).onConflictDoUpdate({ target: queues.name, set: { settings: text } }).run();
     return { name, settings, createdAt };
   }
 }

@@ -3,6 +3,7 @@ import { Column, is, SQL } from "drizzle-orm";
 import { getTableConfig, type SQLiteTable } from "drizzle-orm/sqlite-core";
 import { describe, expect, it } from "vitest";
 import { ACCESS_TABLES } from "../../schema/access";
+import { REGISTRY_TABLES } from "../../schema/registry";
 import { SHARD_TABLES } from "../../schema/shard";
 import { accessKeyOf } from "../../worker/keys";
 import { api, freshQueue, shardStub } from "./helpers";
@@ -56,6 +57,16 @@ describe("drizzle tables are the migrated schema", () => {
     const made = await api("POST", "/api/v1/keys", { role: "producer", name: "schema" });
     await runInDurableObject(accessKeyOf(env, made.body.id), (_i, state) => {
       for (const table of Object.values(ACCESS_TABLES)) {
+        const d = declared(table);
+        expect(actual(state, d.name), d.name).toEqual({ columns: d.columns, indexes: d.indexes });
+      }
+    });
+  });
+
+  it("so is every table of a tenant's registry", async () => {
+    await api("POST", `/api/v1/queues/${freshQueue("schema")}/tasks`, { name: "t" }); // the registry exists, migrated
+    await runInDurableObject(env.QUEUE_REGISTRY.get(env.QUEUE_REGISTRY.idFromName("default")), (_i, state) => {
+      for (const table of Object.values(REGISTRY_TABLES)) {
         const d = declared(table);
         expect(actual(state, d.name), d.name).toEqual({ columns: d.columns, indexes: d.indexes });
       }
