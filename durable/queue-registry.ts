@@ -7,7 +7,6 @@ import { REGISTRY_MIGRATIONS } from "../schema/migrations/registry";
 import { keys, queues, registryMeta, schedules, tenant as tenantTable, workers, type ScheduleRow, type WorkerRow } from "../schema/registry";
 import { DEFAULT_SETTINGS, settingsFrom, TERMINAL, type QueueSettings, type TaskRow } from "../schema/shard";
 import type { NewTask } from "./core/engine";
-import { check } from "./core/errors";
 import { parseTaskId } from "./core/ids";
 import { dueFire, nextFires } from "./core/schedule";
 import type { Limits } from "./core/rate-limit";
@@ -15,6 +14,7 @@ import { migrate } from "./migrate";
 import { outcome, outcomeAsync, unwrap, type Outcome } from "./outcome";
 import { shardOf } from "./queue-shard";
 import { enqueueWave } from "../worker/placement";
+import { applyPatch } from "./core/settings";
 
 export interface WorkerRecord {
   id: string;
@@ -65,50 +65,6 @@ export interface QueueRecord {
   name: string;
   settings: QueueSettings;
   createdAt: number;
-}
-
-/** Applies a settings patch; the shard count may only grow, since task ids name their shard. */
-export function applyPatch(current: QueueSettings, patch: SettingsPatchInput & { paused?: boolean }): QueueSettings {
-  check(
-    patch.shards === undefined || patch.shards >= current.shards,
-    "invalid_state",
-    `The queue has ${current.shards} shards; the count may only grow, so ask for ${current.shards} or more.`,
-  );
-  const { groupLimits, ...rest } = patch;
-  const groups = current.groupLimits;
-  // A Map, not an object: group keys are user strings ("__proto__" must be a group like any other).
-  const overrides = new Map(Object.entries(groups.overrides));
-  for (const [key, limits] of Object.entries(groupLimits?.overrides ?? {})) {
-    if (limits === null) overrides.delete(key);
-    else overrides.set(key, limits);
-  }
-  const next: QueueSettings = {
-    ...current,
-    ...rest,
-    version: current.version + 1,
-    defaults: { ...current.defaults, ...patch.defaults },
-    groupLimits: { default: groupLimits?.default === undefined ? groups.default : groupLimits.default, overrides: Object.fromEntries(overrides) },
-  };
-  // A queue-wide limit is split over the shards (docs/ARCHITECTURE.md, Flow control): each needs a part of at least 1.
-  const { shards } = next;
-  check(
-    next.concurrency == null || next.concurrency >= shards,
-    "invalid_state",
-    `A concurrency cap of ${next.concurrency} cannot be split over ${shards} shards; use a cap of at least ${shards}.`,
-  );
-  check(
-    next.startLimit == null || next.startLimit.count >= shards,
-    "invalid_state",
-    `A start limit of ${next.startLimit?.count} cannot be split over ${shards} shards; allow at least ${shards} starts per interval.`,
-  );
-  // A key must not outlive its task: past retention the task is gone from the shard, and a replay would make a second one.
-  const touched = patch.idempotencyWindowMs !== undefined || patch.retentionDays !== undefined;
-  check(
-    !touched || next.idempotencyWindowMs <= next.retentionDays * 86_400_000,
-    "invalid_state",
-    `An idempotency window of ${next.idempotencyWindowMs} ms is longer than the retention of ${next.retentionDays} days; shorten the window or keep tasks longer.`,
-  );
-  return next;
 }
 
 /** One per tenant: the tenant's queues and their settings (queues are created on first use), and its API keys. */

@@ -75,6 +75,11 @@ export class QueueShard extends DurableObject<Env> {
     return this.call(() => this.engine.claim(address, items, settings));
   }
 
+  /** The task id each idempotency key names here (null: none); read-only. */
+  lookupKeys(keys: string[]) {
+    return this.call(() => this.engine.lookupKeys(keys));
+  }
+
   /** Messages from other shards of the tenant (dependencies); idempotent. */
   receive(address: ShardAddress, mails: Mail[]) {
     if (this.faults.receive > 0) {

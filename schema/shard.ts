@@ -213,6 +213,21 @@ export interface QueueSettings {
   startLimit: StartLimit | null;
   /** per-group limits: one default for every group, overrides by group key */
   groupLimits: { default: GroupLimits | null; overrides: Record<string, GroupLimits> };
+  /**
+   * Earlier shard counts and when each ended (ms), for the last 30 days: an
+   * idempotency key's home shard depends on the count, so keys claimed before a
+   * change are looked up at their old home. Not part of the API's view.
+   */
+  shardHistory: { shards: number; until: number }[];
+}
+
+/**
+ * Every shard count a key's home may have been computed with: the current one
+ * and those of the last 30 days (clocks of different machines may disagree
+ * about which side of a change a claim fell on, so all are candidates).
+ */
+export function shardCounts(settings: QueueSettings): number[] {
+  return [...new Set([settings.shards, ...settings.shardHistory.map((h) => h.shards)])];
 }
 
 export const DEFAULT_SETTINGS: QueueSettings = {
@@ -229,6 +244,7 @@ export const DEFAULT_SETTINGS: QueueSettings = {
   concurrency: null,
   startLimit: null,
   groupLimits: { default: null, overrides: {} },
+  shardHistory: [],
 };
 
 /** Stored settings read back: fields added since they were written take their defaults. */

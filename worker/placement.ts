@@ -3,7 +3,7 @@ import type { Enqueued, NewTask } from "../durable/core/engine";
 import { parseTaskId, shardForKey } from "../durable/core/ids";
 import { unwrap } from "../durable/outcome";
 import { shardOf } from "../durable/queue-shard";
-import type { QueueSettings, TaskRow } from "../schema/shard";
+import { shardCounts, type QueueSettings, type TaskRow } from "../schema/shard";
 import { findQueue } from "./shards";
 
 /**
@@ -16,6 +16,7 @@ export function enqueueWave(env: Env, tenant: string, queue: string, settings: Q
   return place(
     {
       claim: async (shard, items) => unwrap(await stub(shard).claim(address(shard), items, settings)),
+      lookup: async (shard, keys) => unwrap(await stub(shard).lookupKeys(keys)),
       enqueue: async (shard, tasks) => unwrap(await stub(shard).enqueue(address(shard), tasks, settings)),
       getMany: async (shard, ids) => unwrap(await stub(shard).getMany(ids)),
       now: () => Date.now(),
@@ -35,11 +36,15 @@ export async function freeKeyNow(env: Env, tenant: string, task: TaskRow): Promi
   const key = task.idempotencyKey;
   if (!at || key === null) return;
   const record = await findQueue(env, tenant, at.queue);
-  const home = shardForKey(key, record?.settings.shards ?? 1);
-  if (home === at.shard) return; // freed in the delete's own transaction
-  try {
-    unwrap(await shardOf(env, tenant, at.queue, home).receive({ tenant, queue: at.queue, shard: home }, [{ kind: "unclaim", key, task: task.id }]));
-  } catch {
-    // The mail written with the delete delivers it.
-  }
+  const homes = new Set((record ? shardCounts(record.settings) : [1]).map((n) => shardForKey(key, n)));
+  homes.delete(at.shard); // freed in the delete's own transaction
+  await Promise.all(
+    [...homes].map(async (home) => {
+      try {
+        unwrap(await shardOf(env, tenant, at.queue, home).receive({ tenant, queue: at.queue, shard: home }, [{ kind: "unclaim", key, task: task.id }]));
+      } catch {
+        // The mail written with the delete delivers it.
+      }
+    }),
+  );
 }

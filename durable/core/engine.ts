@@ -118,6 +118,13 @@ export class ShardEngine {
     });
   }
 
+  // lookupKeys: input = idempotency keys. output: the id each names here within the window, or null.
+  // Read-only: a queue that grew asks a key's old home before it claims at the new one.
+  lookupKeys(keys: string[]): (string | null)[] {
+    this.catchUp();
+    return this.shard.namedBy(keys);
+  }
+
   // receive: inputs = this shard's address, messages from other shards.
   // output: none; each message is applied once however often it arrives.
   receive(address: ShardAddress, mails: Mail[]): void {

@@ -19,6 +19,8 @@ import type { Claim, Elsewhere, Enqueued, NewTask } from "./types";
 /** What placement needs from the shards of one queue. */
 export interface ShardCalls {
   claim(shard: number, items: { key: string; shard: number }[]): Promise<Claim[]>;
+  /** the task id each key names at that shard (keys claimed there before the queue grew) */
+  lookup(shard: number, keys: string[]): Promise<(string | null)[]>;
   enqueue(shard: number, tasks: NewTask[]): Promise<(Enqueued | Elsewhere)[]>;
   getMany(shard: number, ids: string[]): Promise<TaskRow[]>;
   now(): number;
@@ -45,11 +47,12 @@ export async function place(calls: ShardCalls, settings: QueueSettings, inputs: 
   const shards = placement(inputs, settings.shards);
   const tasks = inputs.map((t) => ({ ...t }));
   const answers = new Array<Enqueued | Elsewhere>(tasks.length);
+  await oldHomes(calls, settings, tasks, answers);
 
   // Keys whose task goes to another shard than the key's home: claim them there first.
   const claims = new Map<number, number[]>();
   tasks.forEach((t, j) => {
-    if (t.idempotencyKey === undefined) return;
+    if (t.idempotencyKey === undefined || answers[j] !== undefined) return;
     const home = shardForKey(t.idempotencyKey, settings.shards);
     if (home !== shards[j]) claims.set(home, [...(claims.get(home) ?? []), j]);
   });
@@ -81,6 +84,37 @@ export async function place(calls: ShardCalls, settings: QueueSettings, inputs: 
     }),
   );
   return resolve(calls, settings, tasks, answers);
+}
+
+/**
+ * After the queue grew, a key claimed before may live at its old home
+ * (`hash(key) % old count`): those homes are asked first, for as long as such a
+ * claim can be inside its window. A key found there answers its task.
+ */
+async function oldHomes(calls: ShardCalls, settings: QueueSettings, tasks: NewTask[], answers: (Enqueued | Elsewhere)[]): Promise<void> {
+  const since = calls.now() - settings.idempotencyWindowMs;
+  const counts = [...new Set(settings.shardHistory.filter((h) => h.until > since).map((h) => h.shards))];
+  if (counts.length === 0) return;
+  const asks = new Map<number, number[]>();
+  tasks.forEach((t, j) => {
+    const key = t.idempotencyKey;
+    if (key === undefined) return;
+    const home = shardForKey(key, settings.shards);
+    for (const old of new Set(counts.map((n) => shardForKey(key, n)))) {
+      if (old !== home) asks.set(old, [...(asks.get(old) ?? []), j]);
+    }
+  });
+  await Promise.all(
+    [...asks].map(async ([shard, members]) => {
+      const named = await calls.lookup(
+        shard,
+        members.map((j) => tasks[j].idempotencyKey!),
+      );
+      named.forEach((id, k) => {
+        if (id !== null) answers[members[k]] ??= { created: false, elsewhere: id };
+      });
+    }),
+  );
 }
 
 /**

@@ -1,4 +1,4 @@
-import { DEFAULT_SETTINGS, settingsFrom, type EventType, type QueueSettings, type Status, type TaskEvent, type TaskRow } from "../../schema/shard";
+import { DEFAULT_SETTINGS, settingsFrom, shardCounts, type EventType, type QueueSettings, type Status, type TaskEvent, type TaskRow } from "../../schema/shard";
 import { QueueError, check } from "./errors";
 import { FlowControl } from "./flow";
 import { parseTaskId, shardKey, shardForKey, taskId, UlidFactory, type TaskAddress } from "./ids";
@@ -175,6 +175,17 @@ export class ShardState {
     return id;
   }
 
+  /** The id each key names here within the window, or null (keys of this shard, looked up after the queue grew). */
+  namedBy(keys: string[]): (string | null)[] {
+    const now = this.clock.now();
+    return keys.map((key) => {
+      const held = this.store.getKey(key);
+      if (!held || held.createdAt + this.settings.idempotencyWindowMs <= now) return null;
+      // A claim of this shard whose task is gone (deleted) names nothing.
+      return !this.isHere(parseTaskId(held.taskId)) || this.store.get(held.taskId) ? held.taskId : null;
+    });
+  }
+
   /**
    * A deleted task's key is free again: at once here, or by a message to the key's
    * home shard. Until the window ends, a mark says the id was deleted, so a replay
@@ -183,13 +194,14 @@ export class ShardState {
   private freeKey(row: TaskRow): void {
     const key = row.idempotencyKey;
     if (key === null || !this.address) return;
-    const home = { queue: this.address.queue, shard: shardForKey(key, this.settings.shards) };
-    if (this.isHere(home)) {
-      this.store.deleteKey(key, row.id);
-      return;
+    // Its home under the current shard count, or an earlier one if the queue grew since it was claimed.
+    const queue = this.address.queue;
+    const homes = [...new Set(shardCounts(this.settings).map((n) => shardForKey(key, n)))].map((shard) => ({ queue, shard }));
+    for (const home of homes) {
+      if (this.isHere(home)) this.store.deleteKey(key, row.id);
+      else this.sendToShard(home, { kind: "unclaim", key, task: row.id });
     }
-    this.store.putKey(deletedMark(row.id), row.id, this.clock.now());
-    this.sendToShard(home, { kind: "unclaim", key, task: row.id });
+    if (homes.some((h) => !this.isHere(h))) this.store.putKey(deletedMark(row.id), row.id, this.clock.now());
   }
 
   /** Sends `mail` to the shard of task `to`: applied in this transaction when that is this shard, else queued for delivery. */

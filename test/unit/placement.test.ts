@@ -5,7 +5,8 @@ import { QueueError } from "../../durable/core/errors";
 import { shardForKey } from "../../durable/core/ids";
 import { MemoryStore } from "../../durable/core/memory-store";
 import { place, type ShardCalls } from "../../durable/core/placement";
-import { DEFAULT_SETTINGS } from "../../schema/shard";
+import { applyPatch } from "../../durable/core/settings";
+import { DEFAULT_SETTINGS, shardCounts } from "../../schema/shard";
 import { ManualClock, seeded } from "../suites/harness";
 
 /**
@@ -16,19 +17,22 @@ import { ManualClock, seeded } from "../suites/harness";
  * key names two live tasks within its window, and every grouped task lives in
  * its group's shard.
  */
+/** Four shards, grown to eight by the `grow` step. */
 const S = 4;
-const settings = { ...DEFAULT_SETTINGS, shards: S, version: 1 };
-const WINDOW = settings.idempotencyWindowMs;
+const MAX = 8;
+const WINDOW = DEFAULT_SETTINGS.idempotencyWindowMs;
 
 function world(seed: number) {
   const clock = new ManualClock();
   const entropy = seeded(seed);
-  const stores = Array.from({ length: S }, () => new MemoryStore());
+  const stores = Array.from({ length: MAX }, () => new MemoryStore());
   const engines = stores.map((s) => new ShardEngine(s, clock, entropy));
   const address = (shard: number) => ({ tenant: "t", queue: "q", shard });
+  const w = { settings: applyPatch(DEFAULT_SETTINGS, { shards: S }, clock.now()) };
   const calls: ShardCalls = {
-    claim: async (shard, items) => engines[shard].claim(address(shard), items, settings),
-    enqueue: async (shard, tasks) => engines[shard].enqueue(address(shard), tasks, settings),
+    claim: async (shard, items) => engines[shard].claim(address(shard), items, w.settings),
+    lookup: async (shard, keys) => engines[shard].lookupKeys(keys),
+    enqueue: async (shard, tasks) => engines[shard].enqueue(address(shard), tasks, w.settings),
     getMany: async (shard, ids) => ids.map((id) => engines[shard].get(id)).filter((t) => t !== null),
     now: () => clock.now(),
   };
@@ -41,7 +45,13 @@ function world(seed: number) {
     }
   };
   const all = () => stores.flatMap((s, shard) => [...s.tasks.values()].map((t) => ({ ...t, shard })));
-  return { clock, engines, calls, deliver, all, address };
+  /** The queue grows to MAX shards; every shard is told (as PATCH does). */
+  const grow = () => {
+    if (w.settings.shards === MAX) return;
+    w.settings = applyPatch(w.settings, { shards: MAX }, clock.now());
+    for (const e of engines) e.configure(w.settings);
+  };
+  return { clock, engines, calls, deliver, all, address, grow, get settings() { return w.settings; } };
 }
 
 const Key = fc.option(fc.constantFrom("k1", "k2", "k3", "k4", "k5"), { nil: undefined });
@@ -52,10 +62,11 @@ const Op = fc.oneof(
   { arbitrary: fc.record({ op: fc.constant("delete" as const), i: fc.nat(), tellHome: fc.boolean() }), weight: 2 },
   { arbitrary: fc.record({ op: fc.constant("advance" as const), ms: fc.constantFrom(0, 5_000, 11_000, 3_600_000, WINDOW + 1) }), weight: 2 },
   { arbitrary: fc.record({ op: fc.constant("deliver" as const) }), weight: 1 },
+  { arbitrary: fc.record({ op: fc.constant("grow" as const) }), weight: 1 },
 );
 
 describe("placement", () => {
-  it("one idempotency key, one live task per queue within its window, whatever the group; groups stay in their shard", async () => {
+  it("one idempotency key, one live task per queue within its window, whatever the group or a growth of the shard count; groups stay in their shard", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(Op, { minLength: 10, maxLength: 60, size: "max" }), fc.integer({ min: 1, max: 1e6 }), async (ops, seed) => {
         const w = world(seed);
@@ -63,7 +74,7 @@ describe("placement", () => {
           if (op.op === "enqueue") {
             const inputs: NewTask[] = op.tasks.map((t) => ({ name: "t", payload: "{}", idempotencyKey: t.key, groupKey: t.group }));
             try {
-              const out = await place(w.calls, settings, inputs);
+              const out = await place(w.calls, w.settings, inputs);
               out.forEach((o, j) => expect(o.task.idempotencyKey ?? undefined).toBe(inputs[j].idempotencyKey));
               // A key repeated in one call answers one task.
               for (const [j, a] of inputs.entries()) {
@@ -75,9 +86,10 @@ describe("placement", () => {
             }
           } else if (op.op === "cutShort") {
             // A request that claimed its key and died before making the task.
-            const home = shardForKey(op.key, S);
-            const target = shardForKey(op.group, S);
-            if (home !== target) w.engines[home].claim(w.address(home), [{ key: op.key, shard: target }], settings);
+            const n = w.settings.shards;
+            const home = shardForKey(op.key, n);
+            const target = shardForKey(op.group, n);
+            if (home !== target) w.engines[home].claim(w.address(home), [{ key: op.key, shard: target }], w.settings);
           } else if (op.op === "delete") {
             const tasks = w.all();
             if (tasks.length === 0) continue;
@@ -89,6 +101,8 @@ describe("placement", () => {
           } else if (op.op === "advance") {
             w.clock.advance(op.ms);
             for (const e of w.engines) e.runDue();
+          } else if (op.op === "grow") {
+            w.grow();
           } else {
             w.deliver();
           }
@@ -96,7 +110,8 @@ describe("placement", () => {
           const live = w.all();
           const byKey = new Map<string, string[]>();
           for (const t of live) {
-            if (t.groupKey !== null) expect(t.shard, `group ${t.groupKey} outside its shard`).toBe(shardForKey(t.groupKey, S));
+            // in its group's shard under the count it was made with (the group moves when the queue grows)
+            if (t.groupKey !== null) expect(shardCounts(w.settings).map((n) => shardForKey(t.groupKey!, n)), `group ${t.groupKey} outside its shard`).toContain(t.shard);
             if (t.idempotencyKey !== null && t.createdAt + WINDOW > now) byKey.set(t.idempotencyKey, [...(byKey.get(t.idempotencyKey) ?? []), t.id]);
           }
           for (const [key, ids] of byKey) expect(ids, `key ${key} names ${ids.length} live tasks`).toHaveLength(1);

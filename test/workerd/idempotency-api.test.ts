@@ -161,4 +161,29 @@ describe("idempotency across groups and shards", () => {
     expect(fresh.status).toBe(201);
     expect(fresh.body.id).not.toBe(first.body.id);
   });
+
+  it("a key claimed before the queue grew still names its task, and deleting that task frees it", async () => {
+    const q = freshQueue("idemg2");
+    let key = "w0";
+    for (let i = 1; shardForKey(key, 8) === 0; i++) key = `w${i}`;
+    let group = "h0";
+    for (let i = 1; shardForKey(group, 8) === 0; i++) group = `h${i}`;
+    const first = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key });
+    expect(first.status).toBe(201);
+    expect(first.body.id.split(".")[1]).toBe("0"); // one shard: there
+    const grown = await api("PATCH", `/api/v1/queues/${q}`, { shards: 8 });
+    expect(grown.status).toBe(200);
+    expect(grown.body.settings).not.toHaveProperty("shardHistory"); // bookkeeping, not API
+    for (const body of [{ name: "t", idempotencyKey: key }, { name: "t", idempotencyKey: key, groupKey: group }]) {
+      const replay = await api("POST", `/api/v1/queues/${q}/tasks`, body);
+      expect([replay.status, replay.body.id]).toEqual([200, first.body.id]);
+    }
+    expect(await taskCount(q)).toBe(1);
+    expect((await api("POST", `/api/v1/tasks/${first.body.id}/cancel`)).status).toBe(200);
+    expect((await api("DELETE", `/api/v1/tasks/${first.body.id}`)).status).toBe(204);
+    const again = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key });
+    expect(again.status).toBe(201);
+    expect(again.body.id).not.toBe(first.body.id);
+    expect((await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key })).body.id).toBe(again.body.id);
+  });
 });

@@ -33,7 +33,7 @@ function sumCounts(parts: { counts: Partial<Record<Status, number>> }[]): Record
 
 const queueView = (record: QueueRecord, counts: Record<string, number>) => ({
   name: record.name,
-  settings: record.settings,
+  settings: (({ shardHistory: _internal, ...visible }) => visible)(record.settings),
   counts,
   createdAt: iso(record.createdAt)!,
 });
