@@ -4,6 +4,11 @@ import { runInDurableObject } from "cloudflare:test";
 import type { QueueShard } from "../../durable/queue-shard";
 import { api, expectProblem, freshQueue, shardStub, until } from "./helpers";
 
+/** The first name `${prefix}0`, `${prefix}1`, … whose home among `shards` is not `shard`. */
+function nameAway(prefix: string, shards: number, shard: number): string {
+  for (let i = 0; ; i++) if (shardForKey(`${prefix}${i}`, shards) !== shard) return `${prefix}${i}`;
+}
+
 async function queueWithShards(shards: number, prefix: string) {
   const q = freshQueue(prefix);
   expect((await api("PATCH", `/api/v1/queues/${q}`, { shards })).status).toBe(200);
@@ -59,8 +64,7 @@ describe("idempotency across groups and shards", () => {
   it("a creation cut short after its key was claimed is finished by the replay, with the claimed id", async () => {
     const q = await queueWithShards(4, "idemh");
     // Find a key and a group whose home shards differ.
-    let key = "k0";
-    for (let i = 0; shardForKey(key, 4) === shardForKey("grp", 4); i++) key = `k${i}`;
+    const key = nameAway("k", 4, shardForKey("grp", 4));
     const home = shardForKey(key, 4);
     const settings = (await api("GET", `/api/v1/queues/${q}`)).body.settings;
     // The claim of a request that then failed, 20 s ago (the home shard's clock set back for it).
@@ -76,8 +80,7 @@ describe("idempotency across groups and shards", () => {
     expect(fresh).toBe(true);
     expect((await api("GET", `/api/v1/tasks/${id}`)).status).toBe(404);
     // A replay with another group cannot finish it (the task would sit in the wrong group's shard).
-    let other = "o0";
-    for (let i = 1; shardForKey(other, 4) === shardForKey("grp", 4); i++) other = `o${i}`;
+    const other = nameAway("o", 4, shardForKey("grp", 4));
     expectProblem(await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: other }), 409, "invalid_state");
     const replay = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" });
     expect(replay.status).toBe(201); // this request made it
@@ -91,8 +94,7 @@ describe("idempotency across groups and shards", () => {
 
   it("a replay while the first creation is still on its way answers 409 and makes nothing", async () => {
     const q = await queueWithShards(4, "idemf");
-    let key = "f0";
-    for (let i = 1; shardForKey(key, 4) === shardForKey("grp", 4); i++) key = `f${i}`;
+    const key = nameAway("f", 4, shardForKey("grp", 4));
     const home = shardForKey(key, 4);
     const settings = (await api("GET", `/api/v1/queues/${q}`)).body.settings;
     const claim = await shardStub(q, home).claim({ tenant: "default", queue: q, shard: home }, [{ key, shard: shardForKey("grp", 4) }], settings);
@@ -103,8 +105,7 @@ describe("idempotency across groups and shards", () => {
 
   it("deleting a task frees its key, also when the key's home is another shard", async () => {
     const q = await queueWithShards(4, "idemd");
-    let key = "d0";
-    for (let i = 0; shardForKey(key, 4) === shardForKey("grp", 4); i++) key = `d${i}`;
+    const key = nameAway("d", 4, shardForKey("grp", 4));
     const first = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" });
     expect(first.status).toBe(201);
     expect((await api("POST", `/api/v1/tasks/${first.body.id}/cancel`)).status).toBe(200);
@@ -130,8 +131,7 @@ describe("idempotency across groups and shards", () => {
 
   it("a task deleted while its key's home cannot be told is not made again by a replay", async () => {
     const q = await queueWithShards(4, "idemt");
-    let key = "t0";
-    for (let i = 1; shardForKey(key, 4) === shardForKey("grp", 4); i++) key = `t${i}`;
+    const key = nameAway("t", 4, shardForKey("grp", 4));
     const home = shardStub(q, shardForKey(key, 4));
     // An old claim (so a missing task is not "on its way"), then the task made under it.
     await runInDurableObject(home, (i: QueueShard) => {
@@ -164,10 +164,8 @@ describe("idempotency across groups and shards", () => {
 
   it("a key claimed before the queue grew still names its task, and deleting that task frees it", async () => {
     const q = freshQueue("idemg2");
-    let key = "w0";
-    for (let i = 1; shardForKey(key, 8) === 0; i++) key = `w${i}`;
-    let group = "h0";
-    for (let i = 1; shardForKey(group, 8) === 0; i++) group = `h${i}`;
+    const key = nameAway("w", 8, 0);
+    const group = nameAway("h", 8, 0);
     const first = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key });
     expect(first.status).toBe(201);
     expect(first.body.id.split(".")[1]).toBe("0"); // one shard: there
