@@ -105,7 +105,7 @@ export class QueueRegistry extends DurableObject<Env> {
   update(name: string, patch: SettingsPatchInput & { paused?: boolean }): Outcome<QueueRecord> {
     return outcome(() => {
       const current = this.ensure(name);
-      return this.write(name, applyPatch(current.settings, patch), current.createdAt);
+      return this.write(name, applyPatch(current.settings, patch, this.clock.now()), current.createdAt);
     });
   }
 

@@ -64,7 +64,12 @@ export const EnqueueBody = z
     backoff: BackoffSchema.optional(),
     timeoutMs: TimeoutMs.optional().openapi({ description: "lease length: heartbeat within it or the lease expires" }),
     parentId: TaskIdSchema.optional(),
-    idempotencyKey: z.string().min(1).max(200).optional(),
+    idempotencyKey: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[^\u0000-\u001f\u007f]+$/, "Use printable characters: an idempotency key may not hold control characters.")
+      .optional(),
     groupKey: z.string().min(1).max(200).optional(),
     tags: z.array(z.string().min(1).max(64)).max(LIMITS.tags).optional(),
     ref: z

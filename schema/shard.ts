@@ -226,9 +226,19 @@ export interface QueueSettings {
  * and those of the last 30 days (clocks of different machines may disagree
  * about which side of a change a claim fell on, so all are candidates).
  */
-export function shardCounts(settings: QueueSettings): number[] {
-  return [...new Set([settings.shards, ...settings.shardHistory.map((h) => h.shards)])];
+export function shardCounts(settings: QueueSettings, now = Date.now()): number[] {
+  const recent = settings.shardHistory.filter((h) => h.until > now - SHARD_HISTORY_MS);
+  return [...new Set([settings.shards, ...recent.map((h) => h.shards)])];
 }
+
+/** The shard count in effect at time `t` (ms). */
+export function shardsAt(settings: QueueSettings, t: number): number {
+  for (const h of [...settings.shardHistory].sort((a, b) => a.until - b.until)) if (t < h.until) return h.shards;
+  return settings.shards;
+}
+
+/** How long an earlier shard count is remembered: longer than any idempotency window (30 days at most). */
+export const SHARD_HISTORY_MS = 31 * 86_400_000;
 
 export const DEFAULT_SETTINGS: QueueSettings = {
   version: 0,

@@ -33,20 +33,20 @@ export function tooDeep(value: unknown, max: number, pointer = ""): string | nul
   return null;
 }
 
-/** JSON text of `value`: refused with 413 when larger than `limit` bytes, with 400 when nested deeper than LIMITS.jsonDepth. */
+/** JSON text of `value`: refused with 400 when nested deeper than LIMITS.jsonDepth, with 413 when larger than `limit` bytes. */
 export function jsonText(value: unknown, limit: number, pointer: string): string {
-  // Size first (cheap, and it bounds the depth walk), then depth.
+  // Depth first: serialising a deep value recurses (the walk does not, and the body limit bounds it).
+  const deep = tooDeep(value, LIMITS.jsonDepth, pointer);
+  if (deep !== null) {
+    throw new QueueError("validation_failed", `${pointer || "/"} nests deeper than ${LIMITS.jsonDepth} levels; flatten it.`, [
+      { pointer: deep, detail: `nested deeper than ${LIMITS.jsonDepth} levels` },
+    ]);
+  }
   const text = JSON.stringify(value ?? null);
   const bytes = encoder.encode(text).length;
   if (bytes > limit) {
     throw new QueueError("payload_too_large", `${pointer} is ${bytes} bytes; the limit is ${limit} bytes. Store large data elsewhere and pass a reference.`, [
       { pointer, detail: `larger than ${limit} bytes` },
-    ]);
-  }
-  const deep = tooDeep(value, LIMITS.jsonDepth, pointer);
-  if (deep !== null) {
-    throw new QueueError("validation_failed", `${pointer || "/"} nests deeper than ${LIMITS.jsonDepth} levels; flatten it.`, [
-      { pointer: deep, detail: `nested deeper than ${LIMITS.jsonDepth} levels` },
     ]);
   }
   return text;

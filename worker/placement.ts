@@ -35,8 +35,14 @@ export async function freeKeyNow(env: Env, tenant: string, task: TaskRow): Promi
   const at = parseTaskId(task.id);
   const key = task.idempotencyKey;
   if (!at || key === null) return;
-  const record = await findQueue(env, tenant, at.queue);
-  const homes = new Set((record ? shardCounts(record.settings) : [1]).map((n) => shardForKey(key, n)));
+  let counts = [1];
+  try {
+    const record = await findQueue(env, tenant, at.queue);
+    if (record) counts = shardCounts(record.settings);
+  } catch {
+    return; // the task is gone; the mail written with the delete frees its key
+  }
+  const homes = new Set(counts.map((n) => shardForKey(key, n)));
   homes.delete(at.shard); // freed in the delete's own transaction
   await Promise.all(
     [...homes].map(async (home) => {

@@ -1,4 +1,4 @@
-import type { QueueSettings, TaskRow } from "../../schema/shard";
+import { shardsAt, type QueueSettings, type TaskRow } from "../../schema/shard";
 import { check } from "./errors";
 import { idTime, parseTaskId, shardForKey, shardKey } from "./ids";
 import type { Claim, Elsewhere, Enqueued, NewTask } from "./types";
@@ -92,7 +92,8 @@ export async function place(calls: ShardCalls, settings: QueueSettings, inputs: 
  * claim can be inside its window. A key found there answers its task.
  */
 async function oldHomes(calls: ShardCalls, settings: QueueSettings, tasks: NewTask[], answers: (Enqueued | Elsewhere)[]): Promise<void> {
-  const since = calls.now() - settings.idempotencyWindowMs;
+  // Padded by a second: a Worker may place by settings cached up to that long before the growth.
+  const since = calls.now() - settings.idempotencyWindowMs - 1000;
   const counts = [...new Set(settings.shardHistory.filter((h) => h.until > since).map((h) => h.shards))];
   if (counts.length === 0) return;
   const asks = new Map<number, number[]>();
@@ -146,8 +147,10 @@ async function resolve(calls: ShardCalls, settings: QueueSettings, tasks: NewTas
           `The first request with idempotency key "${tasks[w.j].idempotencyKey}" is still being processed; retry in a few seconds.`,
         );
         const group = tasks[w.j].groupKey;
+        // The count the claim was made with (a second either side: clocks of different machines).
+        const claimedWith = [-1000, 1000].map((d) => shardsAt(settings, idTime(w.id) + d));
         check(
-          group === undefined || shardForKey(group, settings.shards) === g.shard,
+          group === undefined || claimedWith.some((n) => shardForKey(group, n) === g.shard),
           "invalid_state",
           `Idempotency key "${tasks[w.j].idempotencyKey}" names a task whose creation did not finish, in another group's shard; retry with the first request's groupKey.`,
         );
@@ -157,11 +160,12 @@ async function resolve(calls: ShardCalls, settings: QueueSettings, tasks: NewTas
           g.shard,
           missing.map((w) => ({ ...tasks[w.j], id: w.id })),
         );
-        for (const m of made) {
-          if (!("task" in m)) continue;
-          madeNow.set(m.task.id, m.created);
-          found.set(m.task.id, m.task);
-        }
+        // By position: a key held here from before home shards answers its own (older) task for the claimed id.
+        made.forEach((m, k) => {
+          if (!("task" in m)) return;
+          madeNow.set(missing[k].id, m.created);
+          found.set(missing[k].id, m.task);
+        });
       }
       for (const [id, task] of found) known.set(id, task);
     }),

@@ -1,5 +1,5 @@
 import type { SettingsPatchInput } from "../../schema/api";
-import type { QueueSettings } from "../../schema/shard";
+import { SHARD_HISTORY_MS, type QueueSettings } from "../../schema/shard";
 import { check } from "./errors";
 
 /** Applies a settings patch; the shard count may only grow, since task ids name their shard. */
@@ -24,10 +24,10 @@ export function applyPatch(current: QueueSettings, patch: SettingsPatchInput & {
     defaults: { ...current.defaults, ...patch.defaults },
     groupLimits: { default: groupLimits?.default === undefined ? groups.default : groupLimits.default, overrides: Object.fromEntries(overrides) },
     // Keys claimed before a growth keep their old home: remember the old count (30 days: the longest window).
-    shardHistory:
-      patch.shards !== undefined && patch.shards > current.shards
-        ? [...current.shardHistory.filter((h) => h.until > now - 30 * 86_400_000), { shards: current.shards, until: now }]
-        : current.shardHistory,
+    shardHistory: [
+      ...current.shardHistory.filter((h) => h.until > now - SHARD_HISTORY_MS),
+      ...(patch.shards !== undefined && patch.shards > current.shards ? [{ shards: current.shards, until: now }] : []),
+    ],
   };
   // A queue-wide limit is split over the shards (docs/ARCHITECTURE.md, Flow control): each needs a part of at least 1.
   const { shards } = next;

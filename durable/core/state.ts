@@ -92,7 +92,7 @@ export class ShardState {
       if (shorter && this.sweep.at !== null) this.setSweep({ at: this.clock.now() });
     });
     this.settingsJson = json;
-    this.settings = settings;
+    this.settings = settingsFrom(json); // fields a caller's copy lacks take their defaults
   }
 
   /** Remembers where this shard is (its queue, number and tenant), once a call has said so. */
@@ -196,7 +196,7 @@ export class ShardState {
     if (key === null || !this.address) return;
     // Its home under the current shard count, or an earlier one if the queue grew since it was claimed.
     const queue = this.address.queue;
-    const homes = [...new Set(shardCounts(this.settings).map((n) => shardForKey(key, n)))].map((shard) => ({ queue, shard }));
+    const homes = [...new Set(shardCounts(this.settings, this.clock.now()).map((n) => shardForKey(key, n)))].map((shard) => ({ queue, shard }));
     for (const home of homes) {
       if (this.isHere(home)) this.store.deleteKey(key, row.id);
       else this.sendToShard(home, { kind: "unclaim", key, task: row.id });

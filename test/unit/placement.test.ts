@@ -111,7 +111,7 @@ describe("placement", () => {
           const byKey = new Map<string, string[]>();
           for (const t of live) {
             // in its group's shard under the count it was made with (the group moves when the queue grows)
-            if (t.groupKey !== null) expect(shardCounts(w.settings).map((n) => shardForKey(t.groupKey!, n)), `group ${t.groupKey} outside its shard`).toContain(t.shard);
+            if (t.groupKey !== null) expect(shardCounts(w.settings, now).map((n) => shardForKey(t.groupKey!, n)), `group ${t.groupKey} outside its shard`).toContain(t.shard);
             if (t.idempotencyKey !== null && t.createdAt + WINDOW > now) byKey.set(t.idempotencyKey, [...(byKey.get(t.idempotencyKey) ?? []), t.id]);
           }
           for (const [key, ids] of byKey) expect(ids, `key ${key} names ${ids.length} live tasks`).toHaveLength(1);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { shardForKey } from "../../durable/core/ids";
-import { runInDurableObject } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
+import type { QueueRegistry } from "../../durable/queue-registry";
 import type { QueueShard } from "../../durable/queue-shard";
 import { api, expectProblem, freshQueue, shardStub, until } from "./helpers";
 
@@ -62,16 +63,26 @@ describe("idempotency across groups and shards", () => {
   });
 
   it("a creation cut short after its key was claimed is finished by the replay, with the claimed id", async () => {
+    // The queue grew to 4 shards a minute ago (the registry's clock set back for it); the claim below is 20 s old.
+    const registry = env.QUEUE_REGISTRY.get(env.QUEUE_REGISTRY.idFromName("default"));
+    await runInDurableObject(registry, (r: QueueRegistry) => {
+      r.clock = { now: () => Date.now() - 60_000 };
+    });
     const q = await queueWithShards(4, "idemh");
+    await runInDurableObject(registry, (r: QueueRegistry) => {
+      r.clock = { now: () => Date.now() };
+    });
+    // A group away from shard 0, where any group lived while the queue had one shard.
+    const grp = nameAway("grp", 4, 0);
     // Find a key and a group whose home shards differ.
-    const key = nameAway("k", 4, shardForKey("grp", 4));
+    const key = nameAway("k", 4, shardForKey(grp, 4));
     const home = shardForKey(key, 4);
     const settings = (await api("GET", `/api/v1/queues/${q}`)).body.settings;
     // The claim of a request that then failed, 20 s ago (the home shard's clock set back for it).
     await runInDurableObject(shardStub(q, home), (i: QueueShard) => {
       i.clock = { now: () => Date.now() - 20_000 };
     });
-    const claim = await shardStub(q, home).claim({ tenant: "default", queue: q, shard: home }, [{ key, shard: shardForKey("grp", 4) }], settings);
+    const claim = await shardStub(q, home).claim({ tenant: "default", queue: q, shard: home }, [{ key, shard: shardForKey(grp, 4) }], settings);
     await runInDurableObject(shardStub(q, home), (i: QueueShard) => {
       i.clock = { now: () => Date.now() };
     });
@@ -80,13 +91,13 @@ describe("idempotency across groups and shards", () => {
     expect(fresh).toBe(true);
     expect((await api("GET", `/api/v1/tasks/${id}`)).status).toBe(404);
     // A replay with another group cannot finish it (the task would sit in the wrong group's shard).
-    const other = nameAway("o", 4, shardForKey("grp", 4));
+    const other = nameAway("o", 4, shardForKey(grp, 4));
     expectProblem(await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: other }), 409, "invalid_state");
-    const replay = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" });
+    const replay = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: grp });
     expect(replay.status).toBe(201); // this request made it
     expect(replay.body.id).toBe(id);
     expect(Date.parse(replay.body.createdAt)).toBeLessThan(Date.now() - 15_000); // created when its key was claimed
-    const again = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" });
+    const again = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: grp });
     expect([again.status, again.body.id]).toEqual([200, id]);
     expect((await api("GET", `/api/v1/tasks/${id}`)).status).toBe(200);
     expect(await taskCount(q)).toBe(1);
@@ -183,5 +194,35 @@ describe("idempotency across groups and shards", () => {
     expect(again.status).toBe(201);
     expect(again.body.id).not.toBe(first.body.id);
     expect((await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key })).body.id).toBe(again.body.id);
+  });
+
+  it("a key held by a group's shard from before home shards keeps answering its task, replay after replay", async () => {
+    const q = await queueWithShards(4, "idemy");
+    const key = nameAway("y", 4, shardForKey("grp", 4));
+    const groupShard = shardForKey("grp", 4);
+    // The task as an older version placed it: on its group's shard, its key held there.
+    const old = (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", groupKey: "grp" })).body;
+    await runInDurableObject(shardStub(q, groupShard), (_i: QueueShard, state) => {
+      state.storage.sql.exec("INSERT INTO idem_keys (key, task_id, created_at) VALUES (?, ?, ?)", key, old.id, Date.now());
+    });
+    const home = shardStub(q, shardForKey(key, 4));
+    await runInDurableObject(home, (i: QueueShard) => {
+      i.clock = { now: () => Date.now() - 20_000 }; // the claim the first replay makes is 20 s old by the second
+    });
+    for (let i = 0; i < 3; i++) {
+      const replay = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" });
+      expect([replay.status, replay.body.id]).toEqual([200, old.id]);
+    }
+    await runInDurableObject(home, (i: QueueShard) => {
+      i.clock = { now: () => Date.now() };
+    });
+    expect(await taskCount(q)).toBe(1);
+  });
+
+  it("an idempotency key with control characters is refused", async () => {
+    const q = freshQueue("idemc");
+    const res = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: "\u0000deleted:x" });
+    expectProblem(res, 400, "validation_failed");
+    expect(res.body.errors[0].pointer).toBe("/idempotencyKey");
   });
 });
