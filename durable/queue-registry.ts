@@ -4,7 +4,7 @@ import { drizzle, type DrizzleSqliteDODatabase } from "drizzle-orm/durable-sqlit
 import type { KeyRecord } from "../schema/access";
 import type { SettingsPatchInput } from "../schema/api";
 import { REGISTRY_MIGRATIONS } from "../schema/migrations/registry";
-import { keys, queues, registryMeta, schedules, tenant as tenantTable, workers, type ScheduleRow, type WorkerRow } from "../schema/registry";
+import { keys, queues, meta, schedules, tenant as tenantTable, workers, type ScheduleRow, type WorkerRow } from "../schema/registry";
 import { DEFAULT_SETTINGS, settingsFrom, TERMINAL, type QueueSettings, type TaskRow } from "../schema/shard";
 import type { NewTask } from "./core/engine";
 import { parseTaskId } from "./core/ids";
@@ -270,7 +270,7 @@ export class QueueRegistry extends DurableObject<Env> {
 
   /** Fires the schedules that are due, each at most once per alarm however late it runs. */
   async alarm(): Promise<void> {
-    const tenant = this.db.select().from(registryMeta).where(eq(registryMeta.key, "tenant")).get()?.value;
+    const tenant = this.db.select().from(meta).where(eq(meta.key, "tenant")).get()?.value;
     const now = this.clock.now();
     const due = this.db
       .select()
@@ -327,7 +327,7 @@ export class QueueRegistry extends DurableObject<Env> {
   }
 
   private know(tenant: string): void {
-    this.db.insert(registryMeta).values({ key: "tenant", value: tenant }).onConflictDoUpdate({ target: registryMeta.key, set: { value: tenant } }).run();
+    this.db.insert(meta).values({ key: "tenant", value: tenant }).onConflictDoUpdate({ target: meta.key, set: { value: tenant } }).run();
   }
 
   /** The alarm at the earliest fire time (not before `notBefore`, after a failed fire). */

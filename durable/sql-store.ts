@@ -276,9 +276,8 @@ export class SqlStore implements ShardStore {
     this.run("DELETE FROM mail WHERE seq = ?", seq);
   }
 
-  sweepDeadMail(before: number): number {
+  sweepDeadMail(before: number): void {
     this.run("DELETE FROM mail_dead WHERE died_at <= ?", before);
-    return this.run("SELECT count(*) AS n FROM mail_dead")[0].n as number;
   }
 
   countDeadMail(): number {

@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { Role } from "./access";
+import { meta } from "./shard";
 
 /**
  * The tables of a tenant's QueueRegistry object (drizzle: the one source of
@@ -72,9 +73,7 @@ export const schedules = sqliteTable(
 );
 export type ScheduleRow = typeof schedules.$inferSelect;
 
-export const registryMeta = sqliteTable("meta", {
-  key: text("key").primaryKey(),
-  value: text("value").notNull(),
-});
+/** Named values of the registry (its tenant): the same key-value table as a shard's. */
+export { meta };
 
-export const REGISTRY_TABLES = { queues, keys, tenant, workers, schedules, registryMeta };
+export const REGISTRY_TABLES = { queues, keys, tenant, workers, schedules, meta };

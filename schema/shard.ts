@@ -122,6 +122,7 @@ export const outbox = sqliteTable("outbox", {
   events: text("events").notNull(),
 });
 
+/** Named values of the object (settings, sweep, address…); the QueueRegistry has the same table. */
 export const meta = sqliteTable("meta", {
   key: text("key").primaryKey(),
   value: text("value").notNull(),

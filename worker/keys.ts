@@ -30,11 +30,16 @@ async function keyMac(secret: string, id: string, random: string): Promise<strin
   return hex(mac).slice(0, 32);
 }
 
+/** Compares two secrets in time that does not depend on where they differ. */
+export function sameSecret(a: string, b: string): boolean {
+  const x = encoder.encode(a);
+  const y = encoder.encode(b);
+  return x.length === y.length && crypto.subtle.timingSafeEqual(x, y);
+}
+
 /** Whether `token` is a key this deployment made (its MAC holds); says nothing of revocation. */
 export async function madeHere(secret: string, key: { id: string; random: string; mac: string }): Promise<boolean> {
-  const expected = encoder.encode(await keyMac(secret, key.id, key.random));
-  const given = encoder.encode(key.mac);
-  return expected.length === given.length && crypto.subtle.timingSafeEqual(expected, given);
+  return sameSecret(await keyMac(secret, key.id, key.random), key.mac);
 }
 
 /** `bytes` random bytes as hex. */

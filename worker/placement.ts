@@ -1,9 +1,9 @@
-import { place } from "../durable/core/placement";
+import { keyHomes, place } from "../durable/core/placement";
 import type { Enqueued, NewTask } from "../durable/core/engine";
-import { parseTaskId, shardForKey } from "../durable/core/ids";
+import { parseTaskId } from "../durable/core/ids";
 import { unwrap } from "../durable/outcome";
 import { shardOf } from "../durable/queue-shard";
-import { shardCounts, type QueueSettings, type TaskRow } from "../schema/shard";
+import type { QueueSettings, TaskRow } from "../schema/shard";
 import { findQueue } from "./shards";
 
 /**
@@ -35,14 +35,13 @@ export async function freeKeyNow(env: Env, tenant: string, task: TaskRow): Promi
   const at = parseTaskId(task.id);
   const key = task.idempotencyKey;
   if (!at || key === null) return;
-  let counts = [1];
+  let homes: Set<number>;
   try {
     const record = await findQueue(env, tenant, at.queue);
-    if (record) counts = shardCounts(record.settings);
+    homes = new Set(record ? keyHomes(key, record.settings, Date.now()) : [0]);
   } catch {
     return; // the task is gone; the mail written with the delete frees its key
   }
-  const homes = new Set(counts.map((n) => shardForKey(key, n)));
   homes.delete(at.shard); // freed in the delete's own transaction
   await Promise.all(
     [...homes].map(async (home) => {

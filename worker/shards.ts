@@ -1,4 +1,4 @@
-import { parseTaskId, shardKey, type TaskAddress } from "../durable/core/ids";
+import { groupByShard, parseTaskId, type TaskAddress } from "../durable/core/ids";
 import { shardOf } from "../durable/queue-shard";
 import type { Limits } from "../durable/core/rate-limit";
 import { unwrap } from "../durable/outcome";
@@ -17,7 +17,7 @@ export function registryOf(env: Env, tenant: string) {
   return env.QUEUE_REGISTRY.get(env.QUEUE_REGISTRY.idFromName(tenant));
 }
 
-export { shardOf };
+export { groupByShard, shardOf };
 
 /**
  * Whether the tenant has a queue with this shard. Checked before a task id wakes
@@ -36,23 +36,6 @@ export async function shardExists(env: Env, tenant: string, at: TaskAddress): Pr
 export async function shardOfTask(env: Env, tenant: string, id: string) {
   const address = parseTaskId(id);
   return address && (await shardExists(env, tenant, address)) ? shardOf(env, tenant, address.queue, address.shard) : null;
-}
-
-/**
- * Items grouped by the shard of the task id `idOf` names, so each shard gets one
- * call; items whose id edgeq could not have made are left out. For ids the
- * system made (read from a shard); ids from a caller go through `groupByKnownShard`.
- */
-export function groupByShard<T>(items: T[], idOf: (item: T) => string): { queue: string; shard: number; items: T[] }[] {
-  const groups = new Map<string, { queue: string; shard: number; items: T[] }>();
-  for (const item of items) {
-    const at = parseTaskId(idOf(item));
-    if (!at) continue;
-    const key = shardKey(at);
-    const group = groups.get(key) ?? groups.set(key, { queue: at.queue, shard: at.shard, items: [] }).get(key)!;
-    group.items.push(item);
-  }
-  return [...groups.values()];
 }
 
 /** Like `groupByShard`, leaving out the items whose id names no shard of the tenant's queues. */

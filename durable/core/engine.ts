@@ -122,7 +122,8 @@ export class ShardEngine {
   // Read-only: a queue that grew asks a key's old home before it claims at the new one.
   lookupKeys(keys: string[]): (string | null)[] {
     this.catchUp();
-    return this.shard.namedBy(keys);
+    const now = this.shard.clock.now();
+    return keys.map((key) => this.shard.named(key, now));
   }
 
   // receive: inputs = this shard's address, messages from other shards.

@@ -86,3 +86,20 @@ export function parseShardKey(target: string): TaskAddress {
   const cut = target.lastIndexOf(":");
   return { queue: target.slice(0, cut), shard: Number(target.slice(cut + 1)) };
 }
+
+/**
+ * Items grouped by the shard of the task id `idOf` names, so each shard gets one
+ * call; items whose id edgeq could not have made are left out. For ids the
+ * system made (read from a shard); the Worker checks ids from a caller first (`groupByKnownShard`).
+ */
+export function groupByShard<T>(items: T[], idOf: (item: T) => string): { queue: string; shard: number; items: T[] }[] {
+  const groups = new Map<string, { queue: string; shard: number; items: T[] }>();
+  for (const item of items) {
+    const at = parseTaskId(idOf(item));
+    if (!at) continue;
+    const key = shardKey(at);
+    const group = groups.get(key) ?? groups.set(key, { queue: at.queue, shard: at.shard, items: [] }).get(key)!;
+    group.items.push(item);
+  }
+  return [...groups.values()];
+}

@@ -30,11 +30,9 @@ export class Lifecycle {
         `Task ${input.id}, which this idempotency key named, was deleted; the key is being freed. Retry in a moment.`,
       );
       // A key held here from before keys had a home shard (its task was placed by its group).
-      const legacy = input.idempotencyKey === undefined ? null : shard.store.getKey(input.idempotencyKey);
-      if (legacy && legacy.createdAt + shard.settings.idempotencyWindowMs > now) {
-        const first = shard.store.get(legacy.taskId);
-        if (first) return { task: first, created: false };
-      }
+      const legacy = input.idempotencyKey === undefined ? null : shard.named(input.idempotencyKey, now);
+      const first = legacy === null ? null : shard.store.get(legacy);
+      if (first) return { task: first, created: false };
       id = input.id;
     } else {
       id = shard.newId(address.queue, address.shard, now);

@@ -224,9 +224,8 @@ export class MemoryStore implements ShardStore {
     this.deleteMail([seq]);
   }
 
-  sweepDeadMail(before: number): number {
+  sweepDeadMail(before: number): void {
     this.deadMail.splice(0, this.deadMail.length, ...this.deadMail.filter((m) => m.diedAt > before));
-    return this.deadMail.length;
   }
 
   countDeadMail(): number {

@@ -1,6 +1,6 @@
-import { shardsAt, type QueueSettings, type TaskRow } from "../../schema/shard";
+import { shardCounts, shardsAt, type QueueSettings, type TaskRow } from "../../schema/shard";
 import { check } from "./errors";
-import { idTime, parseTaskId, shardForKey, shardKey } from "./ids";
+import { groupByShard, idTime, shardForKey } from "./ids";
 import type { Claim, Elsewhere, Enqueued, NewTask } from "./types";
 
 /**
@@ -24,6 +24,14 @@ export interface ShardCalls {
   enqueue(shard: number, tasks: NewTask[]): Promise<(Enqueued | Elsewhere)[]>;
   getMany(shard: number, ids: string[]): Promise<TaskRow[]>;
   now(): number;
+}
+
+/**
+ * Every shard an idempotency key's home may be: under the current shard count,
+ * or an earlier one if the queue grew since the key was claimed.
+ */
+export function keyHomes(key: string, settings: QueueSettings, now: number): number[] {
+  return [...new Set(shardCounts(settings, now).map((n) => shardForKey(key, n)))];
 }
 
 /** A claimed id younger than this whose task is not there yet is a creation still on its way. */
@@ -129,15 +137,9 @@ async function resolve(calls: ShardCalls, settings: QueueSettings, tasks: NewTas
   const known = new Map(answers.flatMap((a) => ("task" in a ? [[a.task.id, a.task] as const] : [])));
   /** tasks this call made while resolving (a cut-short creation finished): they answer `created` */
   const madeNow = new Map<string, boolean>();
-  const byShard = new Map<string, { shard: number; items: { j: number; id: string }[] }>();
-  answers.forEach((a, j) => {
-    if (!("elsewhere" in a) || known.has(a.elsewhere)) return;
-    const at = parseTaskId(a.elsewhere)!;
-    const group = byShard.get(shardKey(at)) ?? byShard.set(shardKey(at), { shard: at.shard, items: [] }).get(shardKey(at))!;
-    group.items.push({ j, id: a.elsewhere });
-  });
+  const away = answers.flatMap((a, j) => ("elsewhere" in a && !known.has(a.elsewhere) ? [{ j, id: a.elsewhere }] : []));
   await Promise.all(
-    [...byShard.values()].map(async (g) => {
+    groupByShard(away, (w) => w.id).map(async (g) => {
       const found = new Map((await calls.getMany(g.shard, g.items.map((w) => w.id))).map((t) => [t.id, t]));
       const missing = g.items.filter((w) => !found.has(w.id));
       for (const w of missing) {

@@ -1,7 +1,8 @@
-import { DEFAULT_SETTINGS, settingsFrom, shardCounts, type EventType, type QueueSettings, type Status, type TaskEvent, type TaskRow } from "../../schema/shard";
+import { DEFAULT_SETTINGS, settingsFrom, type EventType, type QueueSettings, type Status, type TaskEvent, type TaskRow } from "../../schema/shard";
 import { QueueError, check } from "./errors";
 import { FlowControl } from "./flow";
-import { parseTaskId, shardKey, shardForKey, taskId, UlidFactory, type TaskAddress } from "./ids";
+import { keyHomes } from "./placement";
+import { parseTaskId, shardKey, taskId, UlidFactory, type TaskAddress } from "./ids";
 import { changesOf, DAY, holdsLease, min, readyPatch, schedulePatch } from "./rules";
 import type { ShardStore } from "./store";
 import type { Clock, Entropy, Mail, ShardAddress } from "./types";
@@ -164,26 +165,19 @@ export class ShardState {
    * is claimed for it, and swept once the window has passed).
    */
   claimKey(key: string, id: string, now: number): string {
+    const held = this.named(key, now);
+    if (held !== null) return held;
     const window = this.settings.idempotencyWindowMs;
-    const held = this.store.getKey(key);
-    if (held && held.createdAt + window > now) {
-      // A claim of this shard whose task is gone (deleted): the key is free.
-      if (!this.isHere(parseTaskId(held.taskId)) || this.store.get(held.taskId)) return held.taskId;
-    }
     this.store.putKey(key, id, now);
     if (this.sweep.at === null || now + window < this.sweep.at) this.setSweep({ at: now + window, after: this.sweep.after });
     return id;
   }
 
-  /** The id each key names here within the window, or null (keys of this shard, looked up after the queue grew). */
-  namedBy(keys: string[]): (string | null)[] {
-    const now = this.clock.now();
-    return keys.map((key) => {
-      const held = this.store.getKey(key);
-      if (!held || held.createdAt + this.settings.idempotencyWindowMs <= now) return null;
-      // A claim of this shard whose task is gone (deleted) names nothing.
-      return !this.isHere(parseTaskId(held.taskId)) || this.store.get(held.taskId) ? held.taskId : null;
-    });
+  /** The id `key` names here within its window, or null. A claim of this shard whose task is gone (deleted) names nothing. */
+  named(key: string, now: number): string | null {
+    const held = this.store.getKey(key);
+    if (!held || held.createdAt + this.settings.idempotencyWindowMs <= now) return null;
+    return !this.isHere(parseTaskId(held.taskId)) || this.store.get(held.taskId) ? held.taskId : null;
   }
 
   /**
@@ -194,9 +188,8 @@ export class ShardState {
   private freeKey(row: TaskRow): void {
     const key = row.idempotencyKey;
     if (key === null || !this.address) return;
-    // Its home under the current shard count, or an earlier one if the queue grew since it was claimed.
     const queue = this.address.queue;
-    const homes = [...new Set(shardCounts(this.settings, this.clock.now()).map((n) => shardForKey(key, n)))].map((shard) => ({ queue, shard }));
+    const homes = keyHomes(key, this.settings, this.clock.now()).map((shard) => ({ queue, shard }));
     for (const home of homes) {
       if (this.isHere(home)) this.store.deleteKey(key, row.id);
       else this.sendToShard(home, { kind: "unclaim", key, task: row.id });

@@ -62,8 +62,8 @@ export interface ShardStore {
   retryMail(seq: number, attempts: number, nextAt: number): void;
   /** A message that failed its last attempt: moved out of delivery, kept for inspection. */
   buryMail(seq: number, attempts: number, at: number): void;
-  /** Drops dead messages that died at or before `before`; answers how many are left. */
-  sweepDeadMail(before: number): number;
+  /** Drops dead messages that died at or before `before`. */
+  sweepDeadMail(before: number): void;
   countDeadMail(): number;
   /** Drops the records of `parent`'s children (the parent is gone). */
   deleteChildren(parent: string): void;

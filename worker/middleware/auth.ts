@@ -6,17 +6,8 @@ import type { RateDecision } from "../../durable/core/rate-limit";
 import { PERMISSIONS, ROLES, type Permission, type Principal, type Role } from "../../schema/access";
 import { config } from "../config";
 import type { AppEnv } from "../env";
-import { accessKeyOf, accessObject, hashKey, madeHere, parseKey } from "../keys";
+import { accessKeyOf, accessObject, hashKey, madeHere, parseKey, sameSecret } from "../keys";
 import { tenantLimits } from "../shards";
-
-const encoder = new TextEncoder();
-
-/** Compares two secrets in time that does not depend on where they differ. */
-function sameSecret(a: string, b: string): boolean {
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
-  return x.length === y.length && crypto.subtle.timingSafeEqual(x, y);
-}
 
 const unauthorized = (detail: string) => new QueueError("unauthorized", detail);
 
