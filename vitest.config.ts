@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from "node:crypto";
-import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
 // Signing keys for the JWT tests, made fresh for each run: the Worker gets the public
@@ -23,6 +23,8 @@ export default defineConfig({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
               bindings: {
+                // The D1 history migrations, applied by test/workerd/setup.ts as npm start applies them.
+                TEST_MIGRATIONS: await readD1Migrations("./schema/migrations/d1"),
                 EDGEQ_ADMIN_TOKEN: "test-admin-token",
                 EDGEQ_LOG_REQUESTS: "false",
                 EDGEQ_JWT_SECRET: "test-hs256-secret-that-is-long-enough-0123456789",
@@ -39,7 +41,7 @@ export default defineConfig({
             },
           }),
         ],
-        test: { name: "workerd", include: ["test/workerd/**/*.test.ts"] },
+        test: { name: "workerd", include: ["test/workerd/**/*.test.ts"], setupFiles: ["./test/workerd/setup.ts"] },
       },
     ],
   },

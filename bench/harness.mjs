@@ -5,6 +5,7 @@ import http from "node:http";
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { migrateD1 } from "../scripts/migrate-d1.mjs";
 
 export const HOST = "127.0.0.1";
 
@@ -14,6 +15,7 @@ export const ADMIN_TOKEN = `bench-${Math.random().toString(36).slice(2)}`;
 /** Starts `wrangler dev` (logging at warn, no request logs) with a fresh state folder; resolves when /health answers. */
 export async function startStack({ port = 8799, vars = {} } = {}) {
   const state = mkdtempSync(join(tmpdir(), "edgeq-bench-"));
+  migrateD1(state);
   const child = spawn(
     "node_modules/.bin/wrangler",
     [

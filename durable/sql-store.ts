@@ -233,6 +233,26 @@ export class SqlStore implements ShardStore {
     return this.run("SELECT count(*) AS n FROM outbox")[0].n as number;
   }
 
+  deleteOutbox(upTo: number): void {
+    this.run("DELETE FROM outbox WHERE seq <= ?", upTo);
+  }
+
+  oldestOutboxAt(): number | null {
+    return (this.run("SELECT at FROM outbox ORDER BY seq LIMIT 1")[0]?.at as number | undefined) ?? null;
+  }
+
+  buryHistory(taskId: string, reason: string, body: string, at: number): void {
+    this.run("INSERT INTO history_dead (task_id, reason, body, died_at) VALUES (?, ?, ?, ?)", taskId, reason, body, at);
+  }
+
+  sweepDeadHistory(before: number): void {
+    this.run("DELETE FROM history_dead WHERE died_at <= ?", before);
+  }
+
+  countDeadHistory(): number {
+    return this.run("SELECT count(*) AS n FROM history_dead")[0].n as number;
+  }
+
   getMeta(key: string): string | null {
     return (this.run("SELECT value FROM meta WHERE key = ?", key)[0]?.value as string | undefined) ?? null;
   }

@@ -155,6 +155,16 @@ export const mailDead = sqliteTable("mail_dead", {
   diedAt: integer("died_at").notNull(),
 });
 
+/** History rows D1 refused or that could not be made, with why; kept for the queue's retention. */
+export const historyDead = sqliteTable("history_dead", {
+  seq: integer("seq").primaryKey(),
+  taskId: text("task_id").notNull(),
+  reason: text("reason").notNull(),
+  /** JSON text of what was to be written */
+  body: text("body").notNull(),
+  diedAt: integer("died_at").notNull(),
+});
+
 /** A parent's record of each child: `active`, or how it finished, with its result. */
 export const children = sqliteTable(
   "children",
@@ -170,7 +180,7 @@ export const idemKeys = sqliteTable(
 );
 
 /** Every table of the shard, by name (a test checks each against the migrated database). */
-export const SHARD_TABLES = { tasks, outbox, meta, edges, mail, mailDead, children, idemKeys };
+export const SHARD_TABLES = { tasks, outbox, meta, edges, mail, mailDead, historyDead, children, idemKeys };
 
 /** A parent's children by outcome; `total - completed - failed - cancelled` are still active. */
 export interface ChildCounts {

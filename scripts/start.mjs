@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { migrateD1 } from "./migrate-d1.mjs";
 
 const port = process.env.EDGEQ_PORT ?? "8787";
 const host = process.env.EDGEQ_HOST ?? "127.0.0.1";
@@ -18,6 +19,8 @@ if (!token) {
 // The CLI (`npx edgeq ...`) and the examples read .edgeq/config.json when no flag or env says otherwise.
 mkdirSync(".edgeq", { recursive: true });
 writeFileSync(".edgeq/config.json", `${JSON.stringify({ url: `http://${host}:${port}`, token }, null, 2)}\n`, { mode: 0o600 });
+// Task history lives in D1: bring its tables up to date first (a no-op when they are).
+migrateD1(".edgeq/state");
 console.log(`edgeq API on http://${host}:${port}  (state in .edgeq/state, admin token in .dev.vars)`);
 console.log("CLI: npx edgeq --help   (reads .edgeq/config.json)");
 

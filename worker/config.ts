@@ -18,6 +18,10 @@ export interface Config {
   jwtAudience: string | null;
   limits: Limits;
   corsOrigins: string[];
+  /** EDGEQ_HISTORY=off: shards keep their outbox and write no history (for comparisons only) */
+  history: boolean;
+  /** EDGEQ_HISTORY_FLUSH_MS: the longest an event waits in a shard's outbox before it goes to D1 */
+  historyFlushMs: number;
 }
 
 const cache = new WeakMap<object, Config>();
@@ -41,6 +45,8 @@ export function config(env: Env): Config {
       perHour: Number(text("EDGEQ_RATE_PER_HOUR") ?? 1000),
     },
     corsOrigins: (text("EDGEQ_CORS_ORIGINS") ?? "").split(",").map((o) => o.trim()).filter(Boolean),
+    history: text("EDGEQ_HISTORY") !== "off",
+    historyFlushMs: Number(text("EDGEQ_HISTORY_FLUSH_MS") ?? 1000),
   };
   cache.set(env, made);
   return made;

@@ -1,4 +1,5 @@
 import { createApp } from "./app";
+import { sweepHistory } from "./retention";
 
 export { QueueShard } from "../durable/queue-shard";
 export { QueueRegistry } from "../durable/queue-registry";
@@ -8,4 +9,8 @@ const app = createApp();
 
 export default {
   fetch: app.fetch,
+  /** The cron trigger (wrangler.toml): history retention, in batches. */
+  scheduled(_controller, env, ctx) {
+    ctx.waitUntil(sweepHistory(env.DB, Date.now()));
+  },
 } satisfies ExportedHandler<Env>;

@@ -93,6 +93,7 @@ export class DueWork {
     const window = settings.idempotencyWindowMs;
     const keysLeft = store.dropKeys(now - window, SWEEP_BATCH) === SWEEP_BATCH;
     store.sweepDeadMail(now - retention);
+    store.sweepDeadHistory(now - retention);
     const oldestKey = store.oldestKeyAt();
     let next: number | null = keysLeft ? now : oldestKey === null ? null : oldestKey + window;
     let purged = 0;

@@ -3,6 +3,7 @@ import { DueWork } from "./due";
 import { QueueError } from "./errors";
 import { Lifecycle } from "./lifecycle";
 import { Mailroom } from "./mail";
+import { Outbox } from "./outbox";
 import { ShardState } from "./state";
 import type { ShardStore } from "./store";
 import type {
@@ -41,6 +42,8 @@ export class ShardEngine {
   private readonly life: Lifecycle;
   private readonly mail: Mailroom;
   private readonly due: DueWork;
+  /** the outbox as history reads it */
+  readonly outbox: Outbox;
   /** Counts of what happened since this engine started (Prometheus counters: they reset on restart). */
   readonly totals: Totals = { enqueued: 0, leased: 0, completed: 0, failed: 0, retried: 0, expired: 0, cancelled: 0 };
 
@@ -49,6 +52,7 @@ export class ShardEngine {
     this.life = new Lifecycle(this.shard);
     this.mail = new Mailroom(this.shard);
     this.due = new DueWork(this.shard, this.life);
+    this.outbox = new Outbox(this.shard);
   }
 
   /** When the next message to another shard is due (the DO's alarm covers it too). */
@@ -299,13 +303,15 @@ export class ShardEngine {
     if (catchUp) this.catchUp();
     const { shard } = this;
     let written: TaskEvent[] = [];
+    let writtenAt = 0;
     let out: T;
     try {
       out = shard.store.transaction(() => {
         try {
           const result = fn();
           this.mail.drain();
-          if (shard.events.length > 0) shard.store.appendOutbox(shard.clock.now(), shard.events);
+          writtenAt = shard.clock.now();
+          if (shard.events.length > 0) shard.store.appendOutbox(writtenAt, shard.events);
           written = shard.events;
           return result;
         } finally {
@@ -318,6 +324,7 @@ export class ShardEngine {
       throw e;
     }
     this.tally(written);
+    if (written.length > 0) this.outbox.appended(writtenAt, written.length);
     return out;
   }
 

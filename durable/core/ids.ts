@@ -31,13 +31,7 @@ export class UlidFactory {
       this.lastTime = now;
       this.lastRandom = Array.from({ length: 16 }, () => Math.floor(this.random() * 32));
     }
-    let time = "";
-    let t = this.lastTime;
-    for (let i = 0; i < 10; i++) {
-      time = CROCKFORD[t % 32] + time;
-      t = Math.floor(t / 32);
-    }
-    return time + this.lastRandom.map((d) => CROCKFORD[d]).join("");
+    return ulidTimePrefix(this.lastTime) + this.lastRandom.map((d) => CROCKFORD[d]).join("");
   }
 
   private increment(): void {
@@ -49,6 +43,17 @@ export class UlidFactory {
       this.lastRandom[i] = 0;
     }
   }
+}
+
+/** The first ten characters of every id made at `ms`: ids made before it sort below it. */
+export function ulidTimePrefix(ms: number): string {
+  let time = "";
+  let t = Math.max(0, Math.floor(ms));
+  for (let i = 0; i < 10; i++) {
+    time = CROCKFORD[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  return time;
 }
 
 /** When the id was made (ms since epoch), from its ULID's first ten characters. */

@@ -7,7 +7,9 @@ const leaseOrder = (a: TaskRow, b: TaskRow) => b.priority - a.priority || a.read
 /** ShardStore over plain maps: the reference the SQL store is checked against, and the unit tests' storage. */
 export class MemoryStore implements ShardStore {
   readonly tasks = new Map<string, TaskRow>();
-  readonly outbox: { at: number; events: TaskEvent[] }[] = [];
+  readonly outbox: OutboxRow[] = [];
+  private outboxSeq = 0;
+  readonly deadHistory: { taskId: string; reason: string; body: string; diedAt: number }[] = [];
   private readonly meta = new Map<string, string>();
   /** `dep dependent` pairs */
   readonly edges = new Set<string>();
@@ -159,11 +161,31 @@ export class MemoryStore implements ShardStore {
   }
 
   appendOutbox(at: number, events: TaskEvent[]): void {
-    this.outbox.push({ at, events: [...events] });
+    this.outbox.push({ seq: ++this.outboxSeq, at, events: [...events] });
   }
 
   readOutbox(after: number, limit: number): OutboxRow[] {
-    return this.outbox.slice(after, after + limit).map((o, i) => ({ seq: after + i + 1, at: o.at, events: o.events }));
+    return this.outbox.filter((o) => o.seq > after).slice(0, limit);
+  }
+
+  deleteOutbox(upTo: number): void {
+    this.outbox.splice(0, this.outbox.length, ...this.outbox.filter((o) => o.seq > upTo));
+  }
+
+  oldestOutboxAt(): number | null {
+    return this.outbox[0]?.at ?? null;
+  }
+
+  buryHistory(taskId: string, reason: string, body: string, at: number): void {
+    this.deadHistory.push({ taskId, reason, body, diedAt: at });
+  }
+
+  sweepDeadHistory(before: number): void {
+    this.deadHistory.splice(0, this.deadHistory.length, ...this.deadHistory.filter((d) => d.diedAt > before));
+  }
+
+  countDeadHistory(): number {
+    return this.deadHistory.length;
   }
 
   outboxSize(): number {

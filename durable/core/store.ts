@@ -46,6 +46,15 @@ export interface ShardStore {
   outboxSize(): number;
   /** Outbox entries after `after` (a seq), oldest first: each call's events in the order they happened. */
   readOutbox(after: number, limit: number): OutboxRow[];
+  /** Drops the outbox entries up to `upTo` (a seq): history has them. */
+  deleteOutbox(upTo: number): void;
+  /** When the oldest outbox entry was written (null: the outbox is empty). */
+  oldestOutboxAt(): number | null;
+  /** A history row that could not be written: kept aside with why. */
+  buryHistory(taskId: string, reason: string, body: string, at: number): void;
+  /** Drops dead history rows that died at or before `before`. */
+  sweepDeadHistory(before: number): void;
+  countDeadHistory(): number;
   getMeta(key: string): string | null;
   setMeta(key: string, value: string): void;
   /** Remembers that `dependent` waits on `dep` (a task of this shard); twice is once. */

@@ -10,11 +10,11 @@ import { describe, expect, it } from "vitest";
  * same tables against the migrated databases, so the three agree.)
  */
 describe("drizzle-kit", () => {
-  for (const object of ["shard", "registry", "access"]) {
+  for (const object of ["d1", "shard", "registry", "access"]) {
     it(`has nothing to generate for the ${object} tables`, { timeout: 60_000 }, () => {
       const out = mkdtempSync(join(tmpdir(), `edgeq-kit-${object}-`));
       try {
-        cpSync(`schema/migrations/${object}/kit`, out, { recursive: true });
+        cpSync(object === "d1" ? "schema/migrations/d1" : `schema/migrations/${object}/kit`, out, { recursive: true });
         const before = readdirSync(out).sort();
         const said = execFileSync("node_modules/.bin/drizzle-kit", ["generate"], {
           env: { ...process.env, DRIZZLE_OBJECT: object, DRIZZLE_OUT: relative(process.cwd(), out) }, // it reads `out` as relative

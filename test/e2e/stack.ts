@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -30,6 +30,7 @@ export class LocalStack {
   /** Starts wrangler dev; a restart keeps the port and the state. */
   async start(): Promise<void> {
     this.port ||= await freePort();
+    execFileSync("node", ["scripts/migrate-d1.mjs", this.state]); // as npm start does
     const child = spawn(
       "node_modules/.bin/wrangler",
       ["dev", "--ip", "127.0.0.1", "--port", String(this.port), "--persist-to", this.state, "--log-level", "warn",

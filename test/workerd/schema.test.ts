@@ -3,26 +3,29 @@ import { Column, is, SQL } from "drizzle-orm";
 import { getTableConfig, type SQLiteTable } from "drizzle-orm/sqlite-core";
 import { describe, expect, it } from "vitest";
 import { ACCESS_TABLES } from "../../schema/access";
+import { HISTORY_TABLES } from "../../schema/history";
 import { REGISTRY_TABLES } from "../../schema/registry";
 import { SHARD_TABLES } from "../../schema/shard";
 import { accessKeyOf } from "../../worker/keys";
 import { api, freshQueue, shardStub } from "./helpers";
 
-/** What the migrated database holds for one table: its columns and its indexes' columns. */
-function actual(state: DurableObjectState, table: string) {
-  const sql = state.storage.sql;
-  const columns = sql
-    .exec<{ name: string; notnull: number; pk: number }>(`PRAGMA table_info(${table})`)
-    .toArray()
+type Query = (sql: string) => Promise<Record<string, unknown>[]> | Record<string, unknown>[];
+
+/** A Durable Object's SQLite, read through the same function as D1. */
+const storageQuery = (state: DurableObjectState): Query => (sql) => state.storage.sql.exec(sql).toArray();
+const d1Query: Query = async (sql) => (await env.DB.prepare(sql).all()).results;
+
+/** What the migrated database holds for one table: its columns (generated ones too) and its indexes' columns. */
+async function actual(query: Query, table: string) {
+  const columns = ((await query(`PRAGMA table_xinfo(${table})`)) as { name: string; notnull: number; pk: number }[])
     .map((c) => ({ name: c.name, notNull: c.notnull === 1 || c.pk > 0, pk: c.pk > 0 }))
     .sort((a, b) => a.name.localeCompare(b.name));
-  const indexes = sql
-    .exec<{ name: string; origin: string }>(`PRAGMA index_list(${table})`)
-    .toArray()
-    .filter((i) => i.origin === "c") // made by CREATE INDEX, not by a primary key
-    .map((i) => ({ name: i.name, columns: sql.exec<{ name: string }>(`PRAGMA index_info(${i.name})`).toArray().map((c) => c.name) }))
-    .sort((a, b) => a.name.localeCompare(b.name));
-  return { columns, indexes };
+  const indexes = [];
+  for (const i of (await query(`PRAGMA index_list(${table})`)) as { name: string; origin: string }[]) {
+    if (i.origin !== "c") continue; // made by CREATE INDEX, not by a primary key
+    indexes.push({ name: i.name, columns: ((await query(`PRAGMA index_info(${i.name})`)) as { name: string }[]).map((c) => c.name) });
+  }
+  return { columns, indexes: indexes.sort((a, b) => a.name.localeCompare(b.name)) };
 }
 
 /** The column an index key names: a column, or an expression such as `priority DESC` around one. */
@@ -45,31 +48,40 @@ describe("drizzle tables are the migrated schema", () => {
   it("every shard table and index drizzle declares is exactly what the migrations made", async () => {
     const q = freshQueue("schema");
     await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t" }); // the shard exists, migrated
-    await runInDurableObject(shardStub(q), (_i, state) => {
+    await runInDurableObject(shardStub(q), async (_i, state) => {
       for (const table of Object.values(SHARD_TABLES)) {
         const d = declared(table);
-        expect(actual(state, d.name), d.name).toEqual({ columns: d.columns, indexes: d.indexes });
+        expect(await actual(storageQuery(state), d.name), d.name).toEqual({ columns: d.columns, indexes: d.indexes });
       }
     });
   });
 
   it("so is every table of an API key's object", async () => {
     const made = await api("POST", "/api/v1/keys", { role: "producer", name: "schema" });
-    await runInDurableObject(accessKeyOf(env, made.body.id), (_i, state) => {
+    await runInDurableObject(accessKeyOf(env, made.body.id), async (_i, state) => {
       for (const table of Object.values(ACCESS_TABLES)) {
         const d = declared(table);
-        expect(actual(state, d.name), d.name).toEqual({ columns: d.columns, indexes: d.indexes });
+        expect(await actual(storageQuery(state), d.name), d.name).toEqual({ columns: d.columns, indexes: d.indexes });
       }
     });
   });
 
   it("so is every table of a tenant's registry", async () => {
     await api("POST", `/api/v1/queues/${freshQueue("schema")}/tasks`, { name: "t" }); // the registry exists, migrated
-    await runInDurableObject(env.QUEUE_REGISTRY.get(env.QUEUE_REGISTRY.idFromName("default")), (_i, state) => {
+    await runInDurableObject(env.QUEUE_REGISTRY.get(env.QUEUE_REGISTRY.idFromName("default")), async (_i, state) => {
       for (const table of Object.values(REGISTRY_TABLES)) {
         const d = declared(table);
-        expect(actual(state, d.name), d.name).toEqual({ columns: d.columns, indexes: d.indexes });
+        expect(await actual(storageQuery(state), d.name), d.name).toEqual({ columns: d.columns, indexes: d.indexes });
       }
     });
+  });
+
+  it("so is every D1 history table, and search has its FTS5 table", async () => {
+    for (const table of Object.values(HISTORY_TABLES)) {
+      const d = declared(table);
+      expect(await actual(d1Query, d.name), d.name).toEqual({ columns: d.columns, indexes: d.indexes });
+    }
+    const fts = await env.DB.prepare("SELECT sql FROM sqlite_master WHERE name = 'task_text'").first<{ sql: string }>();
+    expect(fts?.sql).toMatch(/USING fts5/i);
   });
 });

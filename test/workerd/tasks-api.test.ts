@@ -1,7 +1,7 @@
 import { abortAllDurableObjects, createExecutionContext, env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../worker/index";
-import { ADMIN_TOKEN, advance, api, expectProblem, freshQueue, pollWaiting, storedAlarm, storedStatus } from "./helpers";
+import { ADMIN_TOKEN, advance, api, expectProblem, flushHistory, freshQueue, pollWaiting, storedAlarm, storedStatus } from "./helpers";
 
 const enqueue = (queue: string, body: object) => api("POST", `/api/v1/queues/${queue}/tasks`, body);
 const lease = (queue: string, body: object = {}) =>
@@ -70,6 +70,7 @@ describe("tasks over HTTP", () => {
     const { body: t } = await enqueue(q, { name: "later", delayMs: 60_000 });
     expect(t.status).toBe("scheduled");
     expect((await lease(q)).body.leases).toEqual([]);
+    await flushHistory(q); // the first alarm sends the new task to history; then it waits for runAt
     expect(await storedAlarm(q)).toBe(Date.parse(t.runAt)); // the alarm is set for runAt
     await advance(q, 60_000);
     expect(await storedStatus(q, t.id)).toBe("pending"); // made ready by the alarm itself, not by a read
@@ -87,6 +88,7 @@ describe("tasks over HTTP", () => {
     const q = freshQueue();
     const { body: t } = await enqueue(q, { name: "a", timeoutMs: 1000, maxAttempts: 2, backoff: { baseMs: 0, factor: 1, maxMs: 0 } });
     const [first] = (await lease(q)).body.leases;
+    await flushHistory(q);
     expect(await storedAlarm(q)).toBe(Date.parse(first.expiresAt)); // the alarm is set for the lease's expiry
     await advance(q, 1000);
     expect(await storedStatus(q, t.id)).toBe("pending"); // expired by the alarm itself, not by a read

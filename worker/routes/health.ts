@@ -83,7 +83,7 @@ health.openapi(
     tags: ["health"],
     summary: "Prometheus metrics of the caller's tenant",
     description:
-      "Queue depth per status; enqueued, leased, completed, failed, retried, expired and cancelled totals per queue (since each shard object started); HTTP requests and latencies of the answering isolate.",
+      "Queue depth per status; enqueued, leased, completed, failed, retried, expired and cancelled totals per queue (since each shard object started); history: rows set aside, lag and D1 rows written per queue; HTTP requests and latencies of the answering isolate.",
     middleware: [auth(), permit("metrics")] as const,
     responses: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: z.string() } } }, ...errors() },
   }),
@@ -93,9 +93,26 @@ health.openapi(
     const depth = ["# HELP edgeq_queue_tasks Tasks held by the queue's shards, by status.", "# TYPE edgeq_queue_tasks gauge"];
     const totals = new Map<string, string[]>();
     const dead = ["# HELP edgeq_mail_dead Messages between shards that failed every delivery attempt.", "# TYPE edgeq_mail_dead gauge"];
+    const history = [
+      "# HELP edgeq_history_dead_rows History rows D1 refused or that could not be made, set aside in the queue's shards.",
+      "# TYPE edgeq_history_dead_rows gauge",
+    ];
+    const historyLag = [
+      "# HELP edgeq_history_lag_seconds Age of the oldest task event not yet in D1 history (0: none waiting).",
+      "# TYPE edgeq_history_lag_seconds gauge",
+    ];
+    const historyRows = [
+      "# HELP edgeq_history_rows_written_total Rows D1 reported written for the queue's history since each shard object started.",
+      "# TYPE edgeq_history_rows_written_total counter",
+    ];
+    const now = Date.now();
     for (const q of queues) {
       const shards = await shardStats(c.env, tenant, q);
       dead.push(`edgeq_mail_dead{queue="${label(q.name)}"} ${shards.reduce((a, s) => a + s.deadMail, 0)}`);
+      history.push(`edgeq_history_dead_rows{queue="${label(q.name)}"} ${shards.reduce((a, s) => a + s.history.dead, 0)}`);
+      historyRows.push(`edgeq_history_rows_written_total{queue="${label(q.name)}"} ${shards.reduce((a, s) => a + s.history.rowsWritten, 0)}`);
+      const oldest = Math.min(...shards.map((s) => s.history.waitingSince ?? now));
+      historyLag.push(`edgeq_history_lag_seconds{queue="${label(q.name)}"} ${Math.max(0, (now - oldest) / 1000)}`);
       for (const status of STATUSES) {
         const n = shards.reduce((a, s) => a + (s.counts[status] ?? 0), 0);
         depth.push(`edgeq_queue_tasks{queue="${label(q.name)}",status="${status}"} ${n}`);
@@ -110,6 +127,9 @@ health.openapi(
     const body = [
       ...depth,
       ...dead,
+      ...history,
+      ...historyLag,
+      ...historyRows,
       ...[...totals].flatMap(([key, lines]) => [
         `# HELP edgeq_tasks_${key}_total Tasks ${key} since each shard object started.`,
         `# TYPE edgeq_tasks_${key}_total counter`,

@@ -15,7 +15,7 @@ export const keys = new OpenAPIHono<AppEnv>();
 const keyView = (r: KeyRecord) => ({ ...r, createdAt: iso(r.createdAt)! });
 
 /** The tenant a key call acts on: the caller's own, or any for the bootstrap admin token. */
-function targetTenant(principal: AppEnv["Variables"]["principal"], asked: string | undefined): string {
+export function targetTenant(principal: AppEnv["Variables"]["principal"], asked: string | undefined): string {
   if (asked === undefined || asked === principal.tenant) return principal.tenant;
   if (!principal.bootstrap) throw new QueueError("forbidden", "Only the bootstrap admin token may manage another tenant's keys.");
   return asked;

@@ -24,6 +24,7 @@ import { ensureQueue, groupByShard, shardOf, shardOfTask } from "../shards";
 import { freeKeyNow } from "../placement";
 import { submit } from "../submit";
 import { iso, nextCursor, taskView } from "../view";
+import { historyGet } from "../history-view";
 
 const QueueParam = z.object({ queue: QueueName });
 const IdParam = z.object({ id: TaskIdSchema });
@@ -90,6 +91,7 @@ tasks.openapi(
     path: "/tasks/{id}",
     tags: ["tasks"],
     summary: "Get a task",
+    description: "From its live shard; once the shard's retention has dropped a finished task, from history (D1).",
     middleware: [permit("read")] as const,
     request: { params: IdParam },
     responses: { ...TaskResponse("the task"), ...errors(404) },
@@ -97,8 +99,10 @@ tasks.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const row = unwrap(await (await taskShard(c.env, c.var.tenant, id)).get(id));
-    if (!row) throw new QueueError("not_found", `Task ${id} does not exist.`);
-    return c.json(taskView(row), 200);
+    if (row) return c.json(taskView(row), 200);
+    const old = await historyGet(c.env.DB, c.var.tenant, id);
+    if (!old) throw new QueueError("not_found", `Task ${id} does not exist.`);
+    return c.json(old, 200);
   },
 );
 

@@ -6,6 +6,7 @@ import readySplit from "./0005_ready_split.sql";
 import keys from "./0006_keys.sql";
 import mailDead from "./0007_mail_dead.sql";
 import statusLists from "./0008_status_lists.sql";
+import historyDead from "./0009_history_dead.sql";
 
 /** QueueShard storage migrations, applied in order, each once (see durable/migrate.ts). */
 export const SHARD_MIGRATIONS: { name: string; sql: string }[] = [
@@ -17,4 +18,5 @@ export const SHARD_MIGRATIONS: { name: string; sql: string }[] = [
   { name: "0006_keys", sql: keys },
   { name: "0007_mail_dead", sql: mailDead },
   { name: "0008_status_lists", sql: statusLists },
+  { name: "0009_history_dead", sql: historyDead },
 ];

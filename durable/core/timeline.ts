@@ -1,0 +1,151 @@
+import type { EventType, TaskEvent, TaskRow } from "../../schema/shard";
+import type { DeadHistory, OutboxBatch } from "./outbox";
+
+/**
+ * What history makes of a batch of outbox entries (pure): per task, its
+ * current row and its events in the public timeline's words; tasks deleted by
+ * hand leave history too. Nothing here touches D1 (durable/history.ts does).
+ */
+
+/** One entry of a task's timeline as D1 stores it (`at` in ms; the API shows ISO-8601). */
+export interface TimelineEvent {
+  type: string;
+  at: number;
+  status?: string;
+  attempt?: number;
+  workerId?: string;
+  progress?: unknown;
+  error?: unknown;
+  runAt?: number;
+  expiresAt?: number | null;
+  waitingOn?: string[];
+  cancelRequested?: boolean;
+}
+
+/** A task's events from one flush: `seq`/`lastSeq` place its first and last event in the shard's outbox. */
+export interface EventsRow {
+  taskId: string;
+  seq: number;
+  lastSeq: number;
+  events: TimelineEvent[];
+}
+
+export interface HistoryTask {
+  row: TaskRow;
+  /** the text FTS indexes, on the flush that saw the task made (written once: name and payload never change) */
+  text: { name: string; body: string } | null;
+}
+
+export interface HistoryPlan {
+  upTo: number;
+  tasks: HistoryTask[];
+  events: EventsRow[];
+  /** tasks deleted by hand: their history goes too */
+  deletes: string[];
+  /** rows that could not be made */
+  dead: DeadHistory[];
+}
+
+/** Characters of payload text indexed per task; the rest of a payload is kept, not searchable. */
+export const BODY_MAX = 16 * 1024;
+/** Characters of events per EventsRow (D1 rows are at most 2 MB). */
+export const EVENTS_ROW_MAX = 256 * 1024;
+/** An event's place: its outbox entry's seq times this, plus its index there (entries hold far fewer events). */
+export const SEQ_SCALE = 65_536;
+
+/** Internal event names that the timeline shows under another name; `deleted` is never shown. */
+const PUBLIC_TYPE: Partial<Record<EventType, string>> = { leased: "started", progress: "heartbeat" };
+
+const json = (text: string | null | undefined) => (text === null || text === undefined ? null : (JSON.parse(text) as unknown));
+
+// publicEvent: an outbox event. output: the timeline entry: what a user needs, never a token or engine bookkeeping.
+export function publicEvent(e: TaskEvent): TimelineEvent {
+  const c = e.changes;
+  const out: TimelineEvent = { type: PUBLIC_TYPE[e.type] ?? e.type, at: e.at };
+  if (c.status !== undefined) out.status = c.status;
+  if (e.type === "leased" && c.attempts !== undefined) out.attempt = c.attempts;
+  if (c.workerId !== undefined && c.workerId !== null) out.workerId = c.workerId;
+  if (c.progress !== undefined && c.progress !== null) out.progress = json(c.progress);
+  if (c.error !== undefined && c.error !== null) out.error = json(c.error);
+  if (c.runAt !== undefined && e.type !== "enqueued" && (c.status === "scheduled" || e.type === "released")) out.runAt = c.runAt;
+  if (c.dueAt !== undefined && c.status === "running") out.expiresAt = c.dueAt;
+  if ((e.type === "heartbeat" || e.type === "progress") && c.dueAt !== undefined) out.expiresAt = c.dueAt;
+  if (c.depsWaiting !== undefined && e.type === "dependency_resolved") out.waitingOn = (json(c.depsWaiting) as string[] | null) ?? [];
+  if (c.cancelRequested === 1) out.cancelRequested = true;
+  return out;
+}
+
+// flattenText: a payload (JSON text). output: its string and number values, in document order, space-separated, at most BODY_MAX characters.
+export function flattenText(payload: string): string {
+  const parts: string[] = [];
+  let size = 0;
+  const stack: unknown[] = [JSON.parse(payload)];
+  while (stack.length > 0 && size < BODY_MAX) {
+    const v = stack.pop();
+    if (typeof v === "string" || typeof v === "number") {
+      const s = String(v);
+      parts.push(s);
+      size += s.length + 1;
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push(v[i]);
+    } else if (v !== null && typeof v === "object") {
+      const values = Object.values(v);
+      for (let i = values.length - 1; i >= 0; i--) stack.push(values[i]);
+    }
+  }
+  return parts.join(" ").slice(0, BODY_MAX);
+}
+
+// planHistory: a batch read from the outbox. output: what history must write for it.
+// A task's row is its current row (possibly newer than the batch: the next flush writes it again,
+// so history only ever moves forward); a task no longer in the shard keeps its last row in history.
+export function planHistory(batch: OutboxBatch): HistoryPlan {
+  const byTask = new Map<string, { seq: number; event: TaskEvent }[]>();
+  for (const entry of batch.rows) {
+    entry.events.forEach((event, i) => {
+      const list = byTask.get(event.id);
+      const item = { seq: entry.seq * SEQ_SCALE + i, event };
+      if (list) list.push(item);
+      else byTask.set(event.id, [item]);
+    });
+  }
+  const plan: HistoryPlan = { upTo: batch.upTo, tasks: [], events: [], deletes: [], dead: [] };
+  for (const [id, items] of byTask) {
+    if (items.some((i) => i.event.type === "deleted")) {
+      plan.deletes.push(id);
+      continue;
+    }
+    const row = batch.tasks.get(id);
+    try {
+      if (row) {
+        const made = items.some((i) => i.event.type === "enqueued");
+        plan.tasks.push({ row, text: made ? { name: row.name, body: flattenText(row.payload) } : null });
+      }
+      plan.events.push(...eventsRows(id, items));
+    } catch (e) {
+      plan.dead.push({ taskId: id, reason: `could not be prepared: ${(e as Error).message}`, body: JSON.stringify({ row, events: items }) });
+    }
+  }
+  return plan;
+}
+
+/** A task's events of one flush, in as few rows as EVENTS_ROW_MAX allows (the same batch always splits the same way). */
+function eventsRows(taskId: string, items: { seq: number; event: TaskEvent }[]): EventsRow[] {
+  const rows: EventsRow[] = [];
+  let current: EventsRow | null = null;
+  let size = 0;
+  for (const { seq, event } of items) {
+    if (event.type === "deleted") continue;
+    const pub = publicEvent(event);
+    const length = JSON.stringify(pub).length + 1;
+    if (current === null || size + length > EVENTS_ROW_MAX) {
+      current = { taskId, seq, lastSeq: seq, events: [] };
+      rows.push(current);
+      size = 0;
+    }
+    current.events.push(pub);
+    current.lastSeq = seq;
+    size += length;
+  }
+  return rows;
+}

@@ -1,0 +1,177 @@
+import type { TaskRow } from "../schema/shard";
+import { parseTaskId } from "./core/ids";
+import type { DeadHistory } from "./core/outbox";
+import type { EventsRow, HistoryPlan, HistoryTask } from "./core/timeline";
+
+/**
+ * Writes a flush's plan to D1 in one atomic batch. Each statement takes its
+ * rows as one JSON parameter (D1 binds at most 100 parameters), expanded with
+ * `json_each`, so a batch of thousands of tasks is a handful of statements.
+ *
+ * Idempotent: a task row is written only over an older version, an events row
+ * only over one with fewer events, FTS text only for a row that has none. So a
+ * batch sent again (D1 took it but the answer was lost) changes nothing, and
+ * the shard deletes its outbox entries only after D1 has answered.
+ *
+ * When D1 refuses a batch while it answers a probe, a row is to blame: the
+ * batch is split by task until the rows D1 refuses stand alone; they are set
+ * aside (the shard's `history_dead`) and never hold up the rest. When the probe
+ * fails too, D1 is down: the caller backs off and sends the batch again later.
+ */
+
+/** Characters of row JSON per statement parameter (D1 takes values up to 2 MB). */
+const PARAM_MAX = 1024 * 1024;
+
+/** The `tasks` columns a write sets, in the order of each row's JSON array. */
+const COLUMNS = [
+  "id", "queue", "name", "payload", "priority", "status", "attempts", "max_attempts", "backoff", "timeout_ms", "run_at",
+  "depends_on", "waiting_on", "on_dependency_failure", "parent_id", "wait_for_children", "sealed", "children",
+  "idempotency_key", "group_key", "worker_id", "cancel_requested", "progress", "result", "error", "tags",
+  "created_at", "started_at", "finished_at", "expires_at",
+] as const;
+
+/** Columns a task's later writes may change (the rest are fixed when it is made). */
+const CHANGING = new Set([
+  "status", "attempts", "run_at", "waiting_on", "sealed", "children", "worker_id", "cancel_requested",
+  "progress", "result", "error", "started_at", "finished_at", "expires_at",
+]);
+
+const UPSERT = `INSERT INTO tasks (tenant, doc, version, ${COLUMNS.join(", ")})
+SELECT ?1, (SELECT value FROM counters WHERE name = 'doc') - ?3 + ?4 + key, ?5, ${COLUMNS.map((_, i) => `value ->> ${i}`).join(", ")}
+FROM json_each(?2) WHERE true
+ON CONFLICT (tenant, id) DO UPDATE SET ${[...CHANGING].map((c) => `${c} = excluded.${c}`).join(", ")}, version = excluded.version
+WHERE excluded.version > tasks.version`;
+
+const TEXT = `INSERT INTO task_text (rowid, id, name, body)
+SELECT t.doc, t.id, j.value ->> 1, j.value ->> 2 FROM json_each(?2) j JOIN tasks t ON t.tenant = ?1 AND t.id = j.value ->> 0
+WHERE NOT EXISTS (SELECT 1 FROM task_text x WHERE x.rowid = t.doc)`;
+
+const EVENTS = `INSERT INTO task_events (tenant, task_id, seq, last_seq, events)
+SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?2) WHERE true
+ON CONFLICT (tenant, task_id, seq) DO UPDATE SET last_seq = excluded.last_seq, events = excluded.events
+WHERE excluded.last_seq > task_events.last_seq`;
+
+const IDS = "SELECT value FROM json_each(?2)";
+const DELETES = [
+  `DELETE FROM task_text WHERE rowid IN (SELECT doc FROM tasks WHERE tenant = ?1 AND id IN (${IDS}))`,
+  `DELETE FROM task_events WHERE tenant = ?1 AND task_id IN (${IDS})`,
+  `DELETE FROM tasks WHERE tenant = ?1 AND id IN (${IDS})`,
+];
+
+const rowValues = (r: TaskRow): unknown[] => [
+  r.id, queueOf(r.id), r.name, r.payload, r.priority, r.status, r.attempts, r.maxAttempts, r.backoff, r.timeoutMs, r.runAt,
+  r.dependsOn, r.depsWaiting, r.onDependencyFailure, r.parentId, r.waitForChildren, r.sealed, r.children,
+  r.idempotencyKey, r.groupKey, r.workerId, r.cancelRequested, r.progress, r.result, r.error, r.tags,
+  r.createdAt, r.startedAt, r.finishedAt, r.status === "running" ? r.dueAt : null,
+];
+
+/** The queue a task id names. */
+const queueOf = (id: string) => parseTaskId(id)?.queue ?? "";
+
+/** JSON arrays of at most PARAM_MAX characters each, holding every item once. */
+function jsonChunks(items: unknown[][]): { json: string; count: number }[] {
+  const out: { json: string; count: number }[] = [];
+  let part: string[] = [];
+  let size = 0;
+  for (const item of items) {
+    const text = JSON.stringify(item);
+    if (part.length > 0 && size + text.length > PARAM_MAX) {
+      out.push({ json: `[${part.join(",")}]`, count: part.length });
+      part = [];
+      size = 0;
+    }
+    part.push(text);
+    size += text.length + 1;
+  }
+  if (part.length > 0) out.push({ json: `[${part.join(",")}]`, count: part.length });
+  return out;
+}
+
+/** What one task contributes to a batch; the unit the batch is split by when D1 refuses it. */
+interface Piece {
+  id: string;
+  task: HistoryTask | null;
+  events: EventsRow[];
+  deleted: boolean;
+}
+
+function pieces(plan: HistoryPlan): Piece[] {
+  const byId = new Map<string, Piece>();
+  const piece = (id: string) => byId.get(id) ?? byId.set(id, { id, task: null, events: [], deleted: false }).get(id)!;
+  for (const t of plan.tasks) piece(t.row.id).task = t;
+  for (const e of plan.events) piece(e.taskId).events.push(e);
+  for (const id of plan.deletes) piece(id).deleted = true;
+  return [...byId.values()];
+}
+
+function statements(db: D1Database, tenant: string, version: number, list: Piece[]): D1PreparedStatement[] {
+  const tasks = list.flatMap((p) => (p.task ? [p.task] : []));
+  const out: D1PreparedStatement[] = [];
+  if (tasks.length > 0) {
+    out.push(db.prepare("UPDATE counters SET value = value + ?1 WHERE name = 'doc'").bind(tasks.length));
+    let offset = 1;
+    for (const chunk of jsonChunks(tasks.map((t) => rowValues(t.row)))) {
+      out.push(db.prepare(UPSERT).bind(tenant, chunk.json, tasks.length, offset, version));
+      offset += chunk.count;
+    }
+    const texts = tasks.flatMap((t) => (t.text ? [[t.row.id, t.text.name, t.text.body]] : []));
+    for (const chunk of jsonChunks(texts)) out.push(db.prepare(TEXT).bind(tenant, chunk.json));
+  }
+  const events = list.flatMap((p) => p.events.map((e) => [e.taskId, e.seq, e.lastSeq, JSON.stringify(e.events)]));
+  for (const chunk of jsonChunks(events)) out.push(db.prepare(EVENTS).bind(tenant, chunk.json));
+  const deletes = list.filter((p) => p.deleted).map((p) => p.id);
+  if (deletes.length > 0) out.push(...deleteStatements(db, tenant, deletes));
+  return out;
+}
+
+/** Statements that remove tasks from history: their FTS text, their timeline, their row. */
+export function deleteStatements(db: D1Database, tenant: string, ids: string[]): D1PreparedStatement[] {
+  return DELETES.map((sql) => db.prepare(sql).bind(tenant, JSON.stringify(ids)));
+}
+
+export interface HistoryWritten {
+  /** rows D1 reports written (its bill) */
+  rowsWritten: number;
+  /** rows set aside: D1 refused them while it was up */
+  dead: DeadHistory[];
+}
+
+/** D1 is down (or unreachable): nothing of the batch was written, try again later. */
+export class HistoryUnavailable extends Error {}
+
+// writeHistory: the D1 binding, the tenant, a plan. output: rows written and rows set aside.
+// errors: HistoryUnavailable when D1 does not answer (the whole batch is to be sent again).
+export async function writeHistory(db: D1Database, tenant: string, plan: HistoryPlan): Promise<HistoryWritten> {
+  const out: HistoryWritten = { rowsWritten: 0, dead: [] };
+  await send(db, tenant, plan.upTo, pieces(plan), out);
+  return out;
+}
+
+async function send(db: D1Database, tenant: string, version: number, list: Piece[], out: HistoryWritten): Promise<void> {
+  if (list.length === 0) return;
+  try {
+    const batch = statements(db, tenant, version, list);
+    if (batch.length > 0) for (const r of await db.batch(batch)) out.rowsWritten += r.meta.rows_written ?? 0;
+    return;
+  } catch (e) {
+    if (!(await answers(db))) throw new HistoryUnavailable(`D1 is unavailable: ${(e as Error).message}`);
+    if (list.length === 1) {
+      const p = list[0];
+      out.dead.push({ taskId: p.id, reason: `D1 refused the row: ${(e as Error).message}`, body: JSON.stringify(p) });
+      return;
+    }
+  }
+  const half = Math.ceil(list.length / 2);
+  await send(db, tenant, version, list.slice(0, half), out);
+  await send(db, tenant, version, list.slice(half), out);
+}
+
+/** Whether D1 answers at all: tells a refused row from an outage. */
+async function answers(db: D1Database): Promise<boolean> {
+  try {
+    await db.prepare("SELECT 1").first();
+    return true;
+  } catch {
+    return false;
+  }
+}

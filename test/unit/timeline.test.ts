@@ -1,0 +1,106 @@
+import { describe, expect, it } from "vitest";
+import { BODY_MAX, EVENTS_ROW_MAX, SEQ_SCALE, flattenText, planHistory, publicEvent } from "../../durable/core/timeline";
+import type { OutboxBatch } from "../../durable/core/outbox";
+import type { TaskEvent, TaskRow } from "../../schema/shard";
+
+const row = (id: string, payload = "{}") => ({ id, name: "job", payload }) as TaskRow;
+const ev = (type: TaskEvent["type"], id: string, changes: TaskEvent["changes"] = {}, at = 1): TaskEvent => ({ type, id, at, changes });
+
+describe("flattenText", () => {
+  it("keeps string and number values in document order, at any depth; not keys, booleans or null", () => {
+    expect(flattenText(JSON.stringify({ to: "ada@example.com", user: { name: "Ada", tags: ["x", 42] }, ok: true, none: null }))).toBe("ada@example.com Ada x 42");
+    expect(flattenText('"just text"')).toBe("just text");
+    expect(flattenText("null")).toBe("");
+  });
+
+  it("stops at BODY_MAX characters, and is not recursive (deep nesting is fine)", () => {
+    expect(flattenText(JSON.stringify(Array(10_000).fill("word")))).toHaveLength(BODY_MAX);
+    const deep = "[".repeat(5000) + '"bottom"' + "]".repeat(5000);
+    expect(flattenText(deep)).toBe("bottom");
+  });
+});
+
+describe("publicEvent", () => {
+  it("renames leases to started and progress to heartbeat, and shows what a user needs", () => {
+    expect(publicEvent(ev("leased", "t", { status: "running", attempts: 2, workerId: "w", dueAt: 99, startedAt: 5 }))).toEqual({
+      type: "started",
+      at: 1,
+      status: "running",
+      attempt: 2,
+      workerId: "w",
+      expiresAt: 99,
+    });
+    expect(publicEvent(ev("progress", "t", { progress: '{"pct":5}', dueAt: 7 }))).toEqual({ type: "heartbeat", at: 1, progress: { pct: 5 }, expiresAt: 7 });
+    expect(publicEvent(ev("retrying", "t", { status: "scheduled", runAt: 50, error: '{"message":"x"}', workerId: null }))).toEqual({
+      type: "retrying",
+      at: 1,
+      status: "scheduled",
+      runAt: 50,
+      error: { message: "x" },
+    });
+  });
+
+  it("never carries engine bookkeeping (ready order, due times, sequence numbers)", () => {
+    const out = publicEvent(ev("enqueued", "t", { status: "pending", seq: 3, readyAt: 1, dueAt: null, payload: "{}", runAt: 1 }));
+    expect(out).toEqual({ type: "enqueued", at: 1, status: "pending" });
+  });
+});
+
+describe("planHistory", () => {
+  const batch = (rows: { seq: number; events: TaskEvent[] }[], tasks: TaskRow[]): OutboxBatch => ({
+    rows: rows.map((r) => ({ ...r, at: 1 })),
+    upTo: rows[rows.length - 1].seq,
+    tasks: new Map(tasks.map((t) => [t.id, t])),
+  });
+
+  it("one row per task with its current state; text only on the flush that saw it made", () => {
+    const plan = planHistory(
+      batch(
+        [
+          { seq: 7, events: [ev("enqueued", "a"), ev("enqueued", "b")] },
+          { seq: 8, events: [ev("leased", "a"), ev("leased", "c")] },
+        ],
+        [row("a", '{"k":"v"}'), row("b"), row("c")],
+      ),
+    );
+    expect(plan.upTo).toBe(8);
+    expect(plan.tasks.map((t) => [t.row.id, t.text])).toEqual([
+      ["a", { name: "job", body: "v" }],
+      ["b", { name: "job", body: "" }],
+      ["c", null],
+    ]);
+    expect(plan.events.map((e) => [e.taskId, e.seq, e.lastSeq, e.events.map((x) => x.type)])).toEqual([
+      ["a", 7 * SEQ_SCALE, 8 * SEQ_SCALE, ["enqueued", "started"]],
+      ["b", 7 * SEQ_SCALE + 1, 7 * SEQ_SCALE + 1, ["enqueued"]],
+      ["c", 8 * SEQ_SCALE + 1, 8 * SEQ_SCALE + 1, ["started"]],
+    ]);
+  });
+
+  it("a deleted task is deleted from history, whatever else it did in the batch", () => {
+    const plan = planHistory(batch([{ seq: 1, events: [ev("cancelled", "a"), ev("deleted", "a")] }], []));
+    expect(plan).toMatchObject({ tasks: [], events: [], deletes: ["a"], dead: [] });
+  });
+
+  it("a task no longer in the shard keeps its row in history; its events still land", () => {
+    const plan = planHistory(batch([{ seq: 1, events: [ev("completed", "gone")] }], []));
+    expect(plan.tasks).toEqual([]);
+    expect(plan.events).toHaveLength(1);
+  });
+
+  it("splits a task's events into rows of at most EVENTS_ROW_MAX, the same way every time", () => {
+    const big = "x".repeat(40_000);
+    const events = Array.from({ length: 20 }, () => ev("progress", "a", { progress: JSON.stringify(big) }));
+    const plan = planHistory(batch([{ seq: 1, events }], [row("a")]));
+    expect(plan.events.length).toBeGreaterThan(2);
+    for (const r of plan.events) expect(JSON.stringify(r.events).length).toBeLessThanOrEqual(EVENTS_ROW_MAX + 2);
+    expect(plan.events.flatMap((r) => r.events)).toHaveLength(20);
+    expect(planHistory(batch([{ seq: 1, events }], [row("a")])).events.map((r) => r.seq)).toEqual(plan.events.map((r) => r.seq));
+  });
+
+  it("a row that cannot be prepared is set aside with its reason, the rest go on", () => {
+    const plan = planHistory(batch([{ seq: 1, events: [ev("enqueued", "bad"), ev("enqueued", "ok")] }], [row("bad", "{not json"), row("ok")]));
+    expect(plan.tasks.map((t) => t.row.id)).toEqual(["ok"]);
+    expect(plan.dead).toHaveLength(1);
+    expect(plan.dead[0]).toMatchObject({ taskId: "bad", reason: expect.stringMatching(/could not be prepared/) });
+  });
+});

@@ -1,0 +1,203 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { planHistory } from "../../durable/core/timeline";
+import { writeHistory } from "../../durable/history";
+import type { QueueShard } from "../../durable/queue-shard";
+import { api, flushHistory, freshQueue, shardStub, tenantApi, until } from "./helpers";
+
+/**
+ * Shards drain their outbox into D1 history: in order, exactly once, through
+ * D1 outages, with bad rows set aside. Each test works in a tenant of its own
+ * and reads D1 directly.
+ */
+
+const fresh = () => `hf-${crypto.randomUUID().slice(0, 8)}`;
+
+async function inShard<T>(tenant: string, queue: string, fn: (i: QueueShard, state: DurableObjectState) => T | Promise<T>) {
+  const { shardOf } = await import("../../durable/queue-shard");
+  return runInDurableObject(shardOf(env, tenant, queue, 0), fn);
+}
+
+const outboxRows = (tenant: string, queue: string) =>
+  inShard(tenant, queue, (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n);
+
+/** Every timeline event D1 holds for the tenant, by task, oldest first. */
+async function timelines(tenant: string) {
+  const rows = (await env.DB.prepare("SELECT task_id, seq, events FROM task_events WHERE tenant = ? ORDER BY task_id, seq").bind(tenant).all<{ task_id: string; events: string }>()).results;
+  const out = new Map<string, string[]>();
+  for (const r of rows) out.set(r.task_id, [...(out.get(r.task_id) ?? []), ...(JSON.parse(r.events) as { type: string }[]).map((e) => e.type)]);
+  return out;
+}
+
+const historyRows = async (tenant: string) =>
+  (await env.DB.prepare("SELECT id, status, version FROM tasks WHERE tenant = ? ORDER BY id").bind(tenant).all<{ id: string; status: string; version: number }>()).results;
+
+/** Enqueues `n` tasks in batches of 10, then leases and completes them all in batches: the load shape of a busy queue. */
+async function load(call: Awaited<ReturnType<typeof tenantApi>>, queue: string, n: number) {
+  for (let i = 0; i < n; i += 10) {
+    const res = await call("POST", `/api/v1/queues/${queue}/tasks/batch`, { tasks: Array.from({ length: 10 }, (_, j) => ({ name: "job", payload: { n: i + j } })) });
+    expect(res.status).toBe(201);
+  }
+  for (let done = 0; done < n; ) {
+    const leases = (await call("POST", `/api/v1/queues/${queue}/leases`, { workerId: "w", max: 7 })).body.leases as { task: { id: string }; leaseToken: string }[];
+    const res = await call("POST", "/api/v1/leases/complete", { items: leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken })) });
+    expect(res.status).toBe(200);
+    done += leases.length;
+  }
+}
+
+describe("outbox to D1", () => {
+  it("every event lands once, in order, and the outbox is emptied", async () => {
+    const tenant = fresh();
+    const call = await tenantApi(tenant);
+    await load(call, "q", 30);
+    expect(await outboxRows(tenant, "q")).toBeGreaterThan(0);
+    await flushHistory("q", 0, tenant);
+    expect(await outboxRows(tenant, "q")).toBe(0);
+    const lines = await timelines(tenant);
+    expect(lines.size).toBe(30);
+    for (const [, types] of lines) expect(types).toEqual(["enqueued", "started", "completed"]);
+    const rows = await historyRows(tenant);
+    expect(rows.map((r) => r.status)).toEqual(Array(30).fill("completed"));
+    // A flush with nothing new writes nothing.
+    await flushHistory("q", 0, tenant);
+    expect(await timelines(tenant)).toEqual(lines);
+  });
+
+  it("each later flush moves a task's row forward, with a version that only grows", async () => {
+    const tenant = fresh();
+    const call = await tenantApi(tenant);
+    const id = (await call("POST", "/api/v1/queues/q/tasks", { name: "steps" })).body.id;
+    const seen: { status: string; version: number }[] = [];
+    const step = async () => {
+      await flushHistory("q", 0, tenant);
+      const [row] = await historyRows(tenant);
+      seen.push({ status: row.status, version: row.version });
+    };
+    await step();
+    const l = (await call("POST", "/api/v1/queues/q/leases", { workerId: "w", max: 1 })).body.leases[0];
+    await step();
+    await call("POST", `/api/v1/tasks/${id}/complete`, { leaseToken: l.leaseToken });
+    await step();
+    expect(seen.map((s) => s.status)).toEqual(["pending", "running", "completed"]);
+    expect(seen[1].version).toBeGreaterThan(seen[0].version);
+    expect(seen[2].version).toBeGreaterThan(seen[1].version);
+    expect((await timelines(tenant)).get(id)).toEqual(["enqueued", "started", "completed"]);
+  });
+
+  it("a task made and finished within one flush is written once: six D1 rows for its whole life", async () => {
+    const tenant = fresh();
+    const call = await tenantApi(tenant);
+    await load(call, "q", 10);
+    await flushHistory("q", 0, tenant);
+    const stats = await inShard(tenant, "q", (i) => i.stats());
+    if (!stats.ok) throw new Error("stats failed");
+    // Per task: its row, three index entries (status, queue, finished), its FTS text, its events row; plus one counter row per flush.
+    expect(stats.value.history.rowsWritten).toBe(10 * 6 + 1);
+    expect((await env.DB.prepare("SELECT count(*) AS n FROM task_events WHERE tenant = ?").bind(tenant).first<{ n: number }>())!.n).toBe(10);
+  });
+
+  it("a batch sent again (D1 took it, the answer was lost) changes nothing", async () => {
+    const tenant = fresh();
+    const call = await tenantApi(tenant);
+    await load(call, "q", 20);
+    const plan = await inShard(tenant, "q", (i) => planHistory((i as unknown as { engine: { outbox: { batch(n: number): never } } }).engine.outbox.batch(5000)));
+    const first = await writeHistory(env.DB, tenant, plan);
+    const before = { rows: await historyRows(tenant), lines: await timelines(tenant) };
+    const again = await writeHistory(env.DB, tenant, plan);
+    expect(first.rowsWritten).toBeGreaterThan(20);
+    expect(again.rowsWritten).toBe(1); // the doc counter only: no task, event or text row twice
+    expect({ rows: await historyRows(tenant), lines: await timelines(tenant) }).toEqual(before);
+    const texts = await env.DB.prepare("SELECT count(*) AS n FROM task_text WHERE task_text MATCH 'job' AND id IN (SELECT id FROM tasks WHERE tenant = ?)").bind(tenant).first<{ n: number }>();
+    expect(texts!.n).toBe(20);
+  });
+
+  it("D1 down during enqueue and completion load: history waits, then has every event exactly once", async () => {
+    const tenant = fresh();
+    const call = await tenantApi(tenant);
+    await inShard(tenant, "q", (i) => {
+      i.faults.d1 = true;
+    });
+    await load(call, "q", 40);
+    await flushHistory("q", 0, tenant);
+    await load(call, "q", 20);
+    await flushHistory("q", 0, tenant);
+    const down = await inShard(tenant, "q", (i) => i.stats());
+    if (!down.ok) throw new Error("stats failed");
+    expect(down.value.history.failing).toBe(2);
+    expect(down.value.history.waitingSince).not.toBeNull();
+    expect(await historyRows(tenant)).toEqual([]);
+    // The API goes on meanwhile: the live task is there.
+    const some = (await call("GET", "/api/v1/queues/q/tasks?limit=1")).body.items[0];
+    expect((await call("GET", `/api/v1/tasks/${some.id}`)).status).toBe(200);
+    // Back up: the next flush (the alarm's, after its backoff) sends everything once.
+    await inShard(tenant, "q", (i) => {
+      i.faults.d1 = false;
+    });
+    await flushHistory("q", 0, tenant);
+    const lines = await timelines(tenant);
+    expect(lines.size).toBe(60);
+    for (const [, types] of lines) expect(types).toEqual(["enqueued", "started", "completed"]);
+    expect((await historyRows(tenant)).every((r) => r.status === "completed")).toBe(true);
+    expect(await outboxRows(tenant, "q")).toBe(0);
+    const up = await inShard(tenant, "q", (i) => i.stats());
+    if (!up.ok) throw new Error("stats failed");
+    expect(up.value.history).toMatchObject({ failing: 0, dead: 0, waitingSince: null });
+  });
+
+  it("a row D1 refuses goes to the dead-letter table with its reason; the rows around it land; /metrics counts it", async () => {
+    const tenant = fresh();
+    const call = await tenantApi(tenant);
+    // D1 itself refuses this one row (a trigger), while it takes every other.
+    await env.DB.prepare(
+      `CREATE TRIGGER refuse_${tenant.replaceAll("-", "_")} BEFORE INSERT ON tasks WHEN new.tenant = '${tenant}' AND new.name = 'poison' BEGIN SELECT RAISE(ABORT, 'this row is refused'); END`,
+    ).run();
+    try {
+      await call("POST", "/api/v1/queues/q/tasks/batch", { tasks: [{ name: "good" }, { name: "poison" }, { name: "good" }, { name: "good" }] });
+      await flushHistory("q", 0, tenant);
+      const rows = await env.DB.prepare("SELECT name FROM tasks WHERE tenant = ?").bind(tenant).all<{ name: string }>();
+      expect(rows.results.map((r) => r.name)).toEqual(["good", "good", "good"]);
+      expect(await outboxRows(tenant, "q")).toBe(0);
+      const dead = await inShard(tenant, "q", (_i, state) => state.storage.sql.exec<{ reason: string; body: string }>("SELECT reason, body FROM history_dead").toArray());
+      expect(dead).toHaveLength(1);
+      expect(dead[0].reason).toMatch(/D1 refused the row: .*this row is refused/);
+      expect(dead[0].body).toContain("poison");
+      const metrics = await call("GET", "/metrics");
+      expect(metrics.body).toMatch(/edgeq_history_dead_rows\{queue="q"\} 1/);
+      // Later rows are not held up by it.
+      await call("POST", "/api/v1/queues/q/tasks", { name: "after" });
+      await flushHistory("q", 0, tenant);
+      expect((await env.DB.prepare("SELECT count(*) AS n FROM tasks WHERE tenant = ?").bind(tenant).first<{ n: number }>())!.n).toBe(4);
+    } finally {
+      await env.DB.prepare(`DROP TRIGGER refuse_${tenant.replaceAll("-", "_")}`).run();
+    }
+  });
+
+  it("a task deleted by hand leaves history: row, timeline and text", async () => {
+    const tenant = fresh();
+    const call = await tenantApi(tenant);
+    const made = await call("POST", "/api/v1/queues/q/tasks", { name: "secret", payload: { card: "4111-1111" }, maxAttempts: 1 });
+    await call("POST", `/api/v1/tasks/${made.body.id}/cancel`);
+    await flushHistory("q", 0, tenant);
+    expect((await call("GET", "/api/v1/tasks?q=4111")).body.items).toHaveLength(1);
+    expect((await call("DELETE", `/api/v1/tasks/${made.body.id}`)).status).toBe(204);
+    await flushHistory("q", 0, tenant);
+    expect(await historyRows(tenant)).toEqual([]);
+    expect((await timelines(tenant)).size).toBe(0);
+    expect((await call("GET", "/api/v1/tasks?q=4111")).body.items).toEqual([]);
+    const text = await env.DB.prepare("SELECT count(*) AS n FROM task_text WHERE id = ?").bind(made.body.id).first<{ n: number }>();
+    expect(text!.n).toBe(0);
+    expect((await call("GET", `/api/v1/tasks/${made.body.id}/events`)).status).toBe(404);
+  });
+
+  it("the alarm flushes on its own within the flush interval", async () => {
+    const q = freshQueue("hf");
+    const made = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "by-alarm", payload: { word: "zanzibar" } });
+    const found = await until(async () => {
+      const res = await api("GET", `/api/v1/tasks?queue=${q}`);
+      return res.body.items.length === 1 ? res.body.items[0] : undefined;
+    }, 5000);
+    expect(found.id).toBe(made.body.id);
+    expect(await runInDurableObject(shardStub(q), (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n)).toBe(0);
+  });
+});

@@ -1,0 +1,62 @@
+import { eq, sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { deleteStatements } from "../durable/history";
+import { ulidTimePrefix } from "../durable/core/ids";
+import { DAY } from "../schema/api";
+import { HISTORY_DAYS_DEFAULT, tenants } from "../schema/history";
+
+/**
+ * History retention: each tenant's finished tasks leave D1 once they are
+ * older than its `retentionDays` (default 30), in batches, from the cron
+ * trigger (wrangler.toml `[triggers]`).
+ */
+
+/** Tasks removed per D1 batch, and at most per tenant per run (the next run goes on). */
+const BATCH = 500;
+const PER_RUN = 50_000;
+
+export async function historyDays(db: D1Database, tenant: string): Promise<number> {
+  const [row] = await drizzle(db).select().from(tenants).where(eq(tenants.tenant, tenant)).limit(1);
+  return row?.historyDays ?? HISTORY_DAYS_DEFAULT;
+}
+
+/** Sets the tenant's retention; null goes back to the default. */
+export async function setHistoryDays(db: D1Database, tenant: string, days: number | null): Promise<void> {
+  const d = drizzle(db);
+  if (days === null) await d.delete(tenants).where(eq(tenants.tenant, tenant));
+  else await d.insert(tenants).values({ tenant, historyDays: days }).onConflictDoUpdate({ target: tenants.tenant, set: { historyDays: days } });
+}
+
+/** Every tenant with history, one index seek each (not a scan of every row). */
+async function tenantsWithHistory(db: D1Database): Promise<string[]> {
+  const rows = await drizzle(db).all<{ tenant: string }>(sql`
+    WITH RECURSIVE t(tenant) AS (
+      SELECT min(tenant) FROM tasks
+      UNION ALL SELECT (SELECT min(tenant) FROM tasks WHERE tenant > t.tenant) FROM t WHERE t.tenant IS NOT NULL
+    ) SELECT tenant FROM t WHERE tenant IS NOT NULL`);
+  return rows.map((r) => r.tenant);
+}
+
+// sweepHistory: D1, the time now. output: how many tasks left history, per tenant.
+export async function sweepHistory(db: D1Database, now: number): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const tenant of await tenantsWithHistory(db)) {
+    const cutoff = now - (await historyDays(db, tenant)) * DAY;
+    let removed = 0;
+    while (removed < PER_RUN) {
+      // Ids are time-sortable: tasks made before the cutoff are one range of the primary key.
+      const { results } = await db
+        .prepare(
+          `SELECT id FROM tasks WHERE tenant = ?1 AND id < ?2 AND status IN ('completed', 'failed', 'cancelled') AND finished_at <= ?3 ORDER BY id LIMIT ?4`,
+        )
+        .bind(tenant, ulidTimePrefix(cutoff), cutoff, BATCH)
+        .all<{ id: string }>();
+      if (results.length === 0) break;
+      await db.batch(deleteStatements(db, tenant, results.map((r) => r.id)));
+      removed += results.length;
+      if (results.length < BATCH) break;
+    }
+    if (removed > 0) out[tenant] = removed;
+  }
+  return out;
+}
