@@ -3,11 +3,11 @@
  * `edgeq`: the command line of edgeq's HTTP API. Config from flags, then the
  * environment (EDGEQ_URL, EDGEQ_TOKEN), then a JSON config file.
  */
-import { int, need, parse, resolveConfig, UsageError } from "./cli/args";
+import { int, need, parse, resolveConfig, since, UsageError } from "./cli/args";
 import { enqueue, keys, limits, schedule, tail, work } from "./cli/commands";
-import { fields, out, show, showTasks, table } from "./cli/output";
+import { fields, out, show, showHistory, showTasks, showTimeline, table } from "./cli/output";
 import { EdgeqClient, EdgeqError } from "./index";
-import type { Status, Task } from "./types";
+import type { SearchFilters, Status, Task, TimelineEvent } from "./types";
 
 /** set by the build from package.json */
 declare const EDGEQ_VERSION: string;
@@ -24,7 +24,12 @@ Tasks
   enqueue <queue> --file tasks.jsonl [--chunk N]
                                  one task per line: {"name": ..., "payload": ..., ...}
   get <task-id>
-  search <queue> [--status S] [--limit N] [--cursor C]
+  list <queue> [--status S] [--limit N] [--cursor C]
+                                 what the queue holds now (live)
+  search [--q TEXT] [--status S,S] [--queue Q]... [--since 2h|ISO] [--sort S] [--limit N] [--cursor C]
+                                 task history: full text over name and payload, filters
+                                 (lags the live queues by about a second)
+  events <task-id>               a task's timeline
   cancel <task-id>
   retry <task-id>
   children <task-id> [--limit N] [--cursor C]
@@ -77,7 +82,7 @@ async function run(argv: string[]): Promise<void> {
   if (flags.version) return out(EDGEQ_VERSION);
   const [command, ...args] = positionals;
   if (flags.help || !command || command === "help") return out(HELP);
-  const known = ["enqueue", "get", "search", "cancel", "retry", "seal", "children", "queues", "stats", "pause", "resume", "workers", "work", "tail", "keys", "limits", "groups", "schedules", "schedule"];
+  const known = ["enqueue", "get", "list", "search", "events", "cancel", "retry", "seal", "children", "queues", "stats", "pause", "resume", "workers", "work", "tail", "keys", "limits", "groups", "schedules", "schedule"];
   if (!known.includes(command)) throw new UsageError(`unknown command "${command}" (see edgeq --help)`);
   const edgeq = new EdgeqClient({ ...resolveConfig(flags), retries: 2 });
   switch (command) {
@@ -87,11 +92,30 @@ async function run(argv: string[]): Promise<void> {
       const task = await edgeq.get(need(args[0], "<task-id>"));
       return show(flags, task, () => fields(task as unknown as Record<string, unknown>));
     }
-    case "search": {
+    case "list": {
       const page = await edgeq
         .queue(need(args[0], "<queue>"))
-        .search({ status: flags.status as Status | undefined, limit: int(flags, "limit"), cursor: flags.cursor });
+        .list({ status: flags.status as Status | undefined, limit: int(flags, "limit"), cursor: flags.cursor });
       return showTasks(flags, page);
+    }
+    case "search": {
+      const queues = [...(flags.queue ?? []), ...args]; // `search <queue>` reads as --queue
+      const pages = edgeq.search({
+        q: flags.q,
+        status: flags.status?.split(",") as Status[] | undefined,
+        queue: queues.length > 0 ? queues : undefined,
+        createdFrom: since(flags),
+        sort: flags.sort as SearchFilters["sort"],
+        limit: int(flags, "limit"),
+        cursor: flags.cursor,
+      });
+      const { value: page } = await pages.next();
+      return showHistory(flags, page!);
+    }
+    case "events": {
+      const items: TimelineEvent[] = [];
+      for await (const event of edgeq.timeline(need(args[0], "<task-id>"))) items.push(event);
+      return showTimeline(flags, items);
     }
     case "children": {
       const page = await edgeq.children(need(args[0], "<task-id>"), { limit: int(flags, "limit"), cursor: flags.cursor });

@@ -22,8 +22,10 @@ import type {
   QueueStatistics,
   Schedule,
   ScheduleCreate,
+  SearchFilters,
   Status,
   Task,
+  TimelineEvent,
   WorkerInfo,
 } from "./types";
 
@@ -36,9 +38,14 @@ export type PageOptions = { limit?: number; cursor?: string };
 
 const taskPath = (id: string, rest = "") => `/tasks/${encodeURIComponent(id)}${rest}`;
 
+/** A query string: lists repeat their parameter, dates are ISO-8601. */
 const query = (options: Record<string, unknown>) => {
   const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(options)) if (v !== undefined) q.set(k, String(v));
+  const text = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v));
+  for (const [k, v] of Object.entries(options)) {
+    if (Array.isArray(v)) for (const item of v) q.append(k, text(item));
+    else if (v !== undefined) q.set(k, text(v));
+  }
   return q.size > 0 ? `?${q}` : "";
 };
 
@@ -79,6 +86,40 @@ export class EdgeqClient {
   /** Says no more children will come, so a parent with `waitForChildren` may run once they finish. */
   seal(id: string): Promise<Task> {
     return this.call("POST", taskPath(id, "/seal"));
+  }
+
+  /**
+   * Searches task history, page by page (history lags the live queues by about a second).
+   *
+   * @example
+   * ```ts
+   * for await (const page of edgeq.search({ q: '"ada@example.com"', status: ["failed", "cancelled"] })) {
+   *   for (const task of page.items) console.log(task.id, task.status);
+   * }
+   * ```
+   */
+  async *search(filters: SearchFilters = {}): AsyncGenerator<Page<Task>> {
+    let cursor = filters.cursor;
+    do {
+      const page: Page<Task> = await this.call("GET", `/tasks${query({ ...filters, cursor })}`);
+      yield page;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+  }
+
+  /** A page of a task's timeline (from history), oldest first. */
+  events(id: string, options: PageOptions = {}): Promise<Page<TimelineEvent>> {
+    return this.call("GET", taskPath(id, `/events${query(options)}`));
+  }
+
+  /** Every event of a task's timeline, oldest first, fetched a page at a time. */
+  async *timeline(id: string): AsyncGenerator<TimelineEvent> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.events(id, { limit: 200, cursor });
+      yield* page.items;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
   }
 
   /** A parent's children, in creation order. */
@@ -136,9 +177,14 @@ export class Queue {
     return out;
   }
 
-  /** Tasks held by the queue, optionally of one status (e.g. `failed` for dead letters), in creation order. */
-  search(options: PageOptions & { status?: Status } = {}): Promise<Page<Task>> {
+  /** Tasks the queue holds now (live, from its shards), optionally of one status (e.g. `failed` for dead letters), in creation order. */
+  list(options: PageOptions & { status?: Status } = {}): Promise<Page<Task>> {
     return this.client.call("GET", this.path(`/tasks${query(options)}`));
+  }
+
+  /** @deprecated the live listing is `list`; to search history use `EdgeqClient.search({ queue })`. */
+  search(options: PageOptions & { status?: Status } = {}): Promise<Page<Task>> {
+    return this.list(options);
   }
 
   stats(): Promise<QueueStatistics> {

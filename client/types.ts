@@ -21,6 +21,7 @@ import type {
   SettingsPatch,
   SettingsSchema,
   TaskSchema,
+  TimelineItem,
   WorkerSchema,
 } from "../schema/api";
 import type { Status as ShardStatus } from "../schema/shard";
@@ -43,3 +44,25 @@ export type ScheduleCreate = z.input<typeof ScheduleBody>;
 export type GroupDepth = z.infer<typeof GroupList>["items"][number];
 export type BatchResults = z.infer<typeof ItemResults>;
 export type HeartbeatBatchResults = z.infer<typeof HeartbeatResults>;
+export type TimelineEvent = z.infer<typeof TimelineItem>;
+
+/** Filters of a history search (`GET /tasks`); lists match any of their values, `tag` every one. */
+export type SearchFilters = {
+  /** full text over name and payload values: words, "a phrase", prefix*, AND / OR / NOT */
+  q?: string;
+  status?: Status | Status[];
+  priority?: number | number[];
+  band?: "high" | "medium" | "low" | ("high" | "medium" | "low")[];
+  queue?: string | string[];
+  workerId?: string;
+  tag?: string | string[];
+  createdFrom?: Date | string;
+  createdTo?: Date | string;
+  finishedFrom?: Date | string;
+  finishedTo?: Date | string;
+  sort?: "created" | "-created" | "finished" | "-finished" | "priority" | "-priority";
+  /** page size, 1–200 */
+  limit?: number;
+  /** start after this page (a `nextCursor`) */
+  cursor?: string;
+};

@@ -57,6 +57,21 @@ function decodeCursor(text: string, sort: Sort): Cursor {
   ]);
 }
 
+/** Signs of FTS5 syntax: quotes, prefix stars, parentheses, `^`, operators, `name:` / `body:` filters. */
+const FTS_SYNTAX = /["*()^]|\b(AND|OR|NOT|NEAR)\b|\b(name|body)\s*:/;
+
+// ftsQuery: the `q` a user typed. output: an FTS5 query. Text with any FTS5 syntax is passed as it is
+// (and refused with a 400 if it is not valid); plain text is taken word by word, each word matched
+// as written (`cust-1`, `ada@example.com`, `a:b`), so a search box never needs quoting.
+export function ftsQuery(q: string): string {
+  if (FTS_SYNTAX.test(q)) return q;
+  return q
+    .split(/\s+/)
+    .filter((w) => w !== "")
+    .map((w) => `"${w}"`)
+    .join(" ");
+}
+
 /** The priorities a search may return (priority and band filters intersected); null: any. */
 function prioritiesOf(f: SearchFilters): number[] | null {
   let out: number[] | null = f.priority && f.priority.length > 0 ? [...new Set(f.priority)] : null;
@@ -120,7 +135,7 @@ export function searchPlan(tenant: string, f: SearchFilters): SearchPlan {
   });
 
   if (f.q !== undefined) {
-    const match = p.add(f.q);
+    const match = p.add(ftsQuery(f.q));
     return one(`task_text CROSS JOIN tasks t ON t.tenant = ${t} AND t.id = task_text.id`, "task_text", [`task_text MATCH ${match}`]);
   }
   if (field === "finished") return one("tasks t INDEXED BY tasks_finished", "tasks_finished");

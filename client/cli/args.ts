@@ -26,6 +26,10 @@ const options = {
   file: { type: "string" },
   chunk: { type: "string" },
   status: { type: "string" },
+  q: { type: "string" },
+  since: { type: "string" },
+  queue: { type: "string", multiple: true },
+  sort: { type: "string" },
   limit: { type: "string" },
   cursor: { type: "string" },
   role: { type: "string" },
@@ -93,3 +97,14 @@ export function resolveConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env
   return { url, token };
 }
 
+
+/** `--since 90m` (s, m, h, d ago) or an ISO-8601 time, as a Date. */
+export function since(flags: Flags, now = Date.now()): Date | undefined {
+  const raw = flags.since;
+  if (raw === undefined) return undefined;
+  const m = /^(\d+)([smhd])$/.exec(raw);
+  if (m) return new Date(now - Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "s"]);
+  const t = Date.parse(raw);
+  if (Number.isNaN(t)) throw new UsageError(`--since takes a duration (30s, 15m, 2h, 7d) or an ISO-8601 time, got "${raw}"`);
+  return new Date(t);
+}

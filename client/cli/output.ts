@@ -1,6 +1,6 @@
 /** How the `edgeq` command line prints: JSON with --json, else tables and fields for people. */
 import type { Page } from "../index";
-import type { Task } from "../types";
+import type { Task, TimelineEvent } from "../types";
 import type { Flags } from "./args";
 
 export const out = (text: string): void => void process.stdout.write(`${text}\n`);
@@ -25,10 +25,22 @@ export function show(flags: Flags, data: unknown, human: () => string): void {
 }
 
 const TASK_COLUMNS = ["id", "name", "status", "priority", "attempts", "createdAt"];
+const HISTORY_COLUMNS = ["id", "name", "queue", "status", "priority", "attempts", "createdAt", "finishedAt"];
 
 /** A page of tasks as a table, with the cursor of the next page. */
-export function showTasks(flags: Flags, page: Page<Task>): void {
-  show(flags, page, () => [table(page.items, TASK_COLUMNS), ...(page.nextCursor ? [`\nmore: --cursor ${page.nextCursor}`] : [])].join("\n"));
+export function showTasks(flags: Flags, page: Page<Task>, columns = TASK_COLUMNS): void {
+  show(flags, page, () => [table(page.items, columns), ...(page.nextCursor ? [`\nmore: --cursor ${page.nextCursor}`] : [])].join("\n"));
+}
+
+/** A page of history search results. */
+export const showHistory = (flags: Flags, page: Page<Task>) => showTasks(flags, page, HISTORY_COLUMNS);
+
+/** A timeline: one line per event, what it said beyond its type and status in the last column. */
+export function showTimeline(flags: Flags, items: TimelineEvent[]): void {
+  show(flags, { items }, () => {
+    const rows = items.map(({ at, type, status, ...rest }) => ({ at, type, status, detail: Object.keys(rest).length > 0 ? rest : null }));
+    return table(rows, ["at", "type", "status", "detail"]);
+  });
 }
 
 export function progressBar(done: number, total: number): void {

@@ -48,7 +48,7 @@ describe("the edgeq CLI against the local stack", { timeout: 60_000 }, () => {
   it("--help lists every command; bad usage exits 2, no server exits 3", async () => {
     const help = await cli(["--help"]);
     expect(help.code).toBe(0);
-    for (const command of ["enqueue", "get", "search", "cancel", "retry", "queues", "stats", "workers", "work", "tail", "keys create", "limits", "groups", "schedule add"])
+    for (const command of ["enqueue", "get", "list", "search", "events", "cancel", "retry", "queues", "stats", "workers", "work", "tail", "keys create", "limits", "groups", "schedule add"])
       expect(help.stdout).toContain(command);
     expect(await cli(["frobnicate"])).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown command "frobnicate"') });
     expect(await cli(["queues"], { EDGEQ_TOKEN: undefined })).toMatchObject({ code: 2, stderr: expect.stringContaining("no token") });
@@ -68,7 +68,7 @@ describe("the edgeq CLI against the local stack", { timeout: 60_000 }, () => {
     expect(await cli(["queues", "--config", join(dir, "missing.json")])).toMatchObject({ code: 2 });
   });
 
-  it("enqueue, get, search, cancel and retry print what the API answered", async () => {
+  it("enqueue, get, list, cancel and retry print what the API answered", async () => {
     const queue = fresh("cli");
     const made = await cli(["enqueue", queue, "send", "--payload", '{"to":"ada"}', "--priority", "9", "--tag", "a", "--tag", "b"]);
     expect(made.code).toBe(0);
@@ -82,16 +82,43 @@ describe("the edgeq CLI against the local stack", { timeout: 60_000 }, () => {
     expect(JSON.parse((await cli(["get", id, "--json"])).stdout)).toMatchObject({ id, tags: ["a", "b"], payload: { to: "ada" } });
 
     await cli(["enqueue", queue, "other"]);
-    const search = await cli(["search", queue, "--limit", "1"]);
-    const lines = search.stdout.trim().split("\n");
+    const list = await cli(["list", queue, "--limit", "1"]);
+    const lines = list.stdout.trim().split("\n");
     expect(lines[0]).toMatch(/^ID\s+NAME\s+STATUS\s+PRIORITY\s+ATTEMPTS\s+CREATEDAT$/);
     expect(lines[1]).toMatch(new RegExp(`^${id.replace(/\./g, "\\.")}\\s+send\\s+pending\\s+9\\s+0\\s`));
-    expect(search.stdout).toContain(`more: --cursor ${id}`);
+    expect(list.stdout).toContain(`more: --cursor ${id}`);
 
     expect(await cli(["cancel", id])).toMatchObject({ code: 0, stdout: `${id} cancelled\n` });
-    const cancelled = JSON.parse((await cli(["search", queue, "--status", "cancelled", "--json"])).stdout);
+    const cancelled = JSON.parse((await cli(["list", queue, "--status", "cancelled", "--json"])).stdout);
     expect(cancelled.items.map((t: { id: string }) => t.id)).toEqual([id]);
     expect(await cli(["retry", id])).toMatchObject({ code: 0, stdout: `${id} pending\n` });
+  });
+
+  it("search goes to history (text, status, since) and events prints a timeline", async () => {
+    const queue = fresh("hist");
+    const id = (await cli(["enqueue", queue, "send-welcome", "--payload", '{"to":"grace@example.com","plan":"gold"}'])).stdout.trim();
+    await cli(["enqueue", queue, "send-welcome", "--payload", '{"to":"alan@example.com"}']);
+    expect(await cli(["cancel", id])).toMatchObject({ code: 0 });
+    // History lags the live queue by about a second (the shard's flush interval).
+    let found: { items: { id: string; status: string }[] } = { items: [] };
+    for (let i = 0; i < 50 && found.items.length === 0; i++) {
+      found = JSON.parse((await cli(["search", "--q", '"grace@example.com"', "--status", "cancelled", "--since", "10m", "--json"])).stdout);
+      if (found.items.length === 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(found.items.map((t) => [t.id, t.status])).toEqual([[id, "cancelled"]]);
+    const table = await cli(["search", queue, "--q", "gold OR alan"]);
+    expect(table.stdout.trim().split("\n")[0]).toMatch(/^ID\s+NAME\s+QUEUE\s+STATUS\s+PRIORITY\s+ATTEMPTS\s+CREATEDAT\s+FINISHEDAT$/);
+    expect(table.stdout.trim().split("\n")).toHaveLength(3);
+    expect((await cli(["search", "--q", '"grace@example.com"', "--since", "2030-01-01T00:00:00Z", "--json"])).stdout).toContain('"items": []');
+    expect(await cli(["search", "--since", "yesterday"])).toMatchObject({ code: 2, stderr: expect.stringContaining("--since") });
+    expect(await cli(["search", "--q", '"open'])).toMatchObject({ code: 1, stderr: expect.stringContaining("?q") });
+
+    const events = await cli(["events", id]);
+    expect(events.code).toBe(0);
+    const rows = events.stdout.trim().split("\n");
+    expect(rows[0]).toMatch(/^AT\s+TYPE\s+STATUS\s+DETAIL$/);
+    expect(rows.slice(1).map((r) => r.split(/\s+/)[1])).toEqual(["enqueued", "cancelled"]);
+    expect(JSON.parse((await cli(["events", id, "--json"])).stdout).items).toHaveLength(2);
   });
 
   it("dependencies and children from the command line: --depends-on, --parent, --wait-for-children, children, seal", async () => {

@@ -196,6 +196,39 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
     expect((await edgeq.get(task.id)).status).toBe("pending");
   });
 
+  it("search iterates history page by page; timeline yields a task's events", async () => {
+    const queue = edgeq.queue(fresh("hist"));
+    const made = await queue.addBulk(Array.from({ length: 7 }, (_, i) => ({ name: "invoice", payload: { customer: `cust-${i % 2}` }, tags: ["billing"] })));
+    const worker = new Worker(edgeq, queue.name, async () => "sent");
+    const running = worker.run();
+    await until(async () => (await queue.stats()).counts.completed === 7);
+    await worker.close();
+    await running;
+    const searchAll = async () => {
+      const seen: string[] = [];
+      let pages = 0;
+      for await (const page of edgeq.search({ queue: queue.name, status: ["completed"], tag: "billing", limit: 3 })) {
+        pages++;
+        seen.push(...page.items.map((t) => t.id));
+      }
+      return { seen, pages };
+    };
+    // History lags the live queue by about a second.
+    const { seen, pages } = await until(async () => {
+      const r = await searchAll();
+      return r.seen.length === 7 && r;
+    });
+    expect(pages).toBe(3);
+    expect([...seen].sort()).toEqual(made.map((t) => t.id).sort());
+    const text: string[] = [];
+    for await (const page of edgeq.search({ q: "cust-1", queue: queue.name, createdFrom: new Date(Date.now() - 60_000) })) text.push(...page.items.map((t) => t.id));
+    expect(text.sort()).toEqual(made.filter((_, i) => i % 2 === 1).map((t) => t.id).sort());
+    const events: string[] = [];
+    for await (const e of edgeq.timeline(made[0].id)) events.push(e.type);
+    expect(events).toEqual(["enqueued", "started", "completed"]);
+    await expect(edgeq.search({ q: '"open' }).next()).rejects.toMatchObject({ status: 400 });
+  });
+
   it("an UnrecoverableError fails the task at once; API errors carry their problem+json", async () => {
     const queue = edgeq.queue(fresh("unrecoverable"));
     const task = await queue.add("bad", null, { maxAttempts: 5 });

@@ -50,17 +50,16 @@ beforeAll(async () => {
   await make("F", "reports", { name: "cleanup", priority: 4 });
   const a = await leaseOne("emails", "w-1");
   expect(a.task.id).toBe(t.A.id);
-  await call("POST", `/api/v1/tasks/${a.task.id}/complete`, { leaseToken: a.leaseToken, result: { sent: true } });
-  t.A.finishedAt = Date.now();
+  t.A.finishedAt = Date.parse((await call("POST", `/api/v1/tasks/${a.task.id}/complete`, { leaseToken: a.leaseToken, result: { sent: true } })).body.finishedAt);
   await sleep(3);
   const b = await leaseOne("emails", "w-2");
   expect(b.task.id).toBe(t.B.id);
-  await call("POST", `/api/v1/tasks/${b.task.id}/fail`, { leaseToken: b.leaseToken, error: { message: "mailbox full" }, retryable: false });
-  t.B.finishedAt = Date.now();
+  t.B.finishedAt = Date.parse((await call("POST", `/api/v1/tasks/${b.task.id}/fail`, { leaseToken: b.leaseToken, error: { message: "mailbox full" }, retryable: false })).body.finishedAt);
   await sleep(3);
   expect((await leaseOne("reports", "w-1")).task.id).toBe(t.D.id);
-  expect((await call("POST", `/api/v1/tasks/${t.F.id}/cancel`)).body.status).toBe("cancelled");
-  t.F.finishedAt = Date.now();
+  const f = await call("POST", `/api/v1/tasks/${t.F.id}/cancel`);
+  expect(f.body.status).toBe("cancelled");
+  t.F.finishedAt = Date.parse(f.body.finishedAt);
   await flushHistory("emails", 0, tenant);
   await flushHistory("reports", 0, tenant);
 });
@@ -106,9 +105,9 @@ describe("search filters, each alone", () => {
   });
 
   it("finishedFrom / finishedTo: finished tasks only", async () => {
-    const from = new Date(t.B.finishedAt! - 1).toISOString();
+    const from = new Date(t.B.finishedAt!).toISOString();
     expect(sorted(await ids(`finishedFrom=${from}`))).toEqual(sorted(names("B", "F")));
-    expect(await ids(`finishedTo=${new Date(t.A.finishedAt! + 1).toISOString()}`)).toEqual(names("A"));
+    expect(await ids(`finishedTo=${new Date(t.A.finishedAt!).toISOString()}`)).toEqual(names("A"));
   });
 });
 
@@ -178,8 +177,16 @@ describe("full text", () => {
     expect(sorted(await ids(`q=${encodeURIComponent("invoice OR welcome")}`))).toEqual(sorted(names("A", "B")));
   });
 
+  it("plain text needs no quoting: punctuation inside words matches as written", async () => {
+    expect(await ids("q=ada@example.com")).toEqual(names("A"));
+    expect(await ids(`q=${encodeURIComponent("bob@example.org 99.5")}`)).toEqual(names("B"));
+    expect(await ids("q=build-report")).toEqual(sorted(names("D", "E")).reverse());
+    expect(await ids(`q=${encodeURIComponent("to:ada")}`)).toEqual([]); // not a column: words "to" and "ada" in a row, which no task has
+    expect(await ids(`q=${encodeURIComponent("name:cleanup")}`)).toEqual(names("F")); // FTS5's column filter
+  });
+
   it("bad query syntax is a 400 problem naming q, never a 500", async () => {
-    for (const q of ['"unterminated', "AND", "foo:bar", "(", "*", "NOT", "a AND (b", "^"]) {
+    for (const q of ['"unterminated', "AND", "name:", "(", "*", "NOT", "a AND (b", "^", "body:(x"]) {
       const res = await call("GET", `/api/v1/tasks?q=${encodeURIComponent(q)}`);
       expectProblem(res, 400, "validation_failed");
       expect(res.body.errors[0].pointer).toBe("?q");
