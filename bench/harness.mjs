@@ -13,8 +13,7 @@ export const HOST = "127.0.0.1";
 export const ADMIN_TOKEN = `bench-${Math.random().toString(36).slice(2)}`;
 
 /** Starts `wrangler dev` (logging at warn, no request logs) with a fresh state folder; resolves when /health answers. */
-export async function startStack({ port = 8799, vars = {} } = {}) {
-  const state = mkdtempSync(join(tmpdir(), "edgeq-bench-"));
+export async function startStack({ port = 8799, vars = {}, state = mkdtempSync(join(tmpdir(), "edgeq-bench-")) } = {}) {
   migrateD1(state);
   const child = spawn(
     "node_modules/.bin/wrangler",

@@ -1,13 +1,15 @@
 import type { TaskRow } from "../schema/shard";
 import { parseTaskId } from "./core/ids";
 import type { DeadHistory } from "./core/outbox";
-import type { EventsRow, HistoryPlan, HistoryTask } from "./core/timeline";
+import type { EventsRow, HistoryPlan, HistoryTask, TaskChanges } from "./core/timeline";
 
 /**
  * Writes a flush's plan to D1 in one atomic batch. Each statement takes its
  * rows as one JSON parameter (D1 binds at most 100 parameters), expanded with
  * `json_each`, so a batch of thousands of tasks is a handful of statements.
  *
+ * A task the batch saw made is inserted whole; one made before is updated
+ * with what changed (the outbox holds every change, so no row is read).
  * Idempotent: a task row is written only over an older version, an events row
  * only over one with fewer events, FTS text only for a row that has none. So a
  * batch sent again (D1 took it but the answer was lost) changes nothing, and
@@ -30,24 +32,49 @@ const COLUMNS = [
   "created_at", "started_at", "finished_at", "expires_at",
 ] as const;
 
-/** Columns a task's later writes may change (the rest are fixed when it is made). */
-const CHANGING = new Set([
-  "status", "attempts", "run_at", "waiting_on", "sealed", "children", "worker_id", "cancel_requested",
-  "progress", "result", "error", "started_at", "finished_at", "expires_at",
-]);
+/** Columns a task's later writes may change (the rest are fixed when it is made), by the task field that holds each. */
+const CHANGING: Record<string, keyof TaskChanges> = {
+  status: "status", attempts: "attempts", run_at: "runAt", waiting_on: "depsWaiting", sealed: "sealed", children: "children",
+  worker_id: "workerId", cancel_requested: "cancelRequested", progress: "progress", result: "result", error: "error",
+  started_at: "startedAt", finished_at: "finishedAt", expires_at: "dueAt",
+};
 
 const UPSERT = `INSERT INTO tasks (tenant, doc, version, ${COLUMNS.join(", ")})
 SELECT ?1, (SELECT value FROM counters WHERE name = 'doc') - ?3 + ?4 + key, ?5, ${COLUMNS.map((_, i) => `value ->> ${i}`).join(", ")}
 FROM json_each(?2) WHERE true
-ON CONFLICT (tenant, id) DO UPDATE SET ${[...CHANGING].map((c) => `${c} = excluded.${c}`).join(", ")}, version = excluded.version
+ON CONFLICT (tenant, id) DO UPDATE SET ${Object.keys(CHANGING).map((c) => `${c} = excluded.${c}`).join(", ")}, version = excluded.version
 WHERE excluded.version > tasks.version`;
 
+/** Columns that may not be NULL, and what a row that only carries changes puts there (never stored: see `update`). */
+const REQUIRED: Record<string, string> = {
+  doc: "0", queue: "''", name: "''", payload: "''", priority: "0", status: "''", attempts: "0", max_attempts: "0",
+  backoff: "''", timeout_ms: "0", run_at: "0", cancel_requested: "0", created_at: "0",
+};
+
+/**
+ * What changed in tasks made before this batch: an upsert that always
+ * conflicts (rows are taken only where the task is already in history), so the
+ * batch's rows drive and each finds its task by primary key (an UPDATE … FROM
+ * would scan the tenant's tasks). One statement per set of changed columns,
+ * so a heartbeat's write touches no index it does not change.
+ */
+function update(columns: string[]): string {
+  const insert = [...new Set([...Object.keys(REQUIRED), ...columns])];
+  const value = (c: string) => (columns.includes(c) ? `j.value ->> '$.${c}'` : REQUIRED[c]);
+  return `INSERT INTO tasks (tenant, id, version, ${insert.join(", ")})
+SELECT ?1, j.value ->> '$.id', ?3, ${insert.map(value).join(", ")} FROM json_each(?2) j
+WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.tenant = ?1 AND t.id = j.value ->> '$.id')
+ON CONFLICT (tenant, id) DO UPDATE SET ${columns.map((c) => `${c} = excluded.${c}`).join(", ")}, version = excluded.version
+WHERE excluded.version > tasks.version`;
+}
+
+// CROSS JOIN: the batch's rows drive, each finding its task by primary key (not every task of the tenant).
 const TEXT = `INSERT INTO task_text (rowid, id, name, body)
-SELECT t.doc, t.id, j.value ->> 1, j.value ->> 2 FROM json_each(?2) j JOIN tasks t ON t.tenant = ?1 AND t.id = j.value ->> 0
+SELECT t.doc, t.id, j.value ->> 1, j.value ->> 2 FROM json_each(?2) j CROSS JOIN tasks t ON t.tenant = ?1 AND t.id = j.value ->> 0
 WHERE NOT EXISTS (SELECT 1 FROM task_text x WHERE x.rowid = t.doc)`;
 
 const EVENTS = `INSERT INTO task_events (tenant, task_id, seq, last_seq, events)
-SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?2) WHERE true
+SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value -> 3 FROM json_each(?2) WHERE true
 ON CONFLICT (tenant, task_id, seq) DO UPDATE SET last_seq = excluded.last_seq, events = excluded.events
 WHERE excluded.last_seq > task_events.last_seq`;
 
@@ -57,6 +84,22 @@ const DELETES = [
   `DELETE FROM task_events WHERE tenant = ?1 AND task_id IN (${IDS})`,
   `DELETE FROM tasks WHERE tenant = ?1 AND id IN (${IDS})`,
 ];
+
+/** When the lease of a task with these fields ends: only running tasks have one. */
+function expiresAt(c: TaskChanges): number | null | undefined {
+  if (c.status !== undefined) return c.status === "running" ? (c.dueAt ?? null) : null;
+  return c.dueAt; // a heartbeat: the task is running
+}
+
+/** The changed columns of a task made before this batch, keyed by column. */
+function changedColumns(c: TaskChanges): Record<string, unknown> {
+  const out: Record<string, unknown> = { id: c.id };
+  for (const [column, field] of Object.entries(CHANGING)) {
+    const value = field === "dueAt" ? expiresAt(c) : c[field];
+    if (value !== undefined) out[column] = value;
+  }
+  return out;
+}
 
 const rowValues = (r: TaskRow): unknown[] => [
   r.id, queueOf(r.id), r.name, r.payload, r.priority, r.status, r.attempts, r.maxAttempts, r.backoff, r.timeoutMs, r.runAt,
@@ -68,13 +111,12 @@ const rowValues = (r: TaskRow): unknown[] => [
 /** The queue a task id names. */
 const queueOf = (id: string) => parseTaskId(id)?.queue ?? "";
 
-/** JSON arrays of at most PARAM_MAX characters each, holding every item once. */
-function jsonChunks(items: unknown[][]): { json: string; count: number }[] {
+/** JSON arrays of at most PARAM_MAX characters each, holding every item (JSON text) once. */
+function jsonChunks(items: string[]): { json: string; count: number }[] {
   const out: { json: string; count: number }[] = [];
   let part: string[] = [];
   let size = 0;
-  for (const item of items) {
-    const text = JSON.stringify(item);
+  for (const text of items) {
     if (part.length > 0 && size + text.length > PARAM_MAX) {
       out.push({ json: `[${part.join(",")}]`, count: part.length });
       part = [];
@@ -105,19 +147,33 @@ function pieces(plan: HistoryPlan): Piece[] {
 }
 
 function statements(db: D1Database, tenant: string, version: number, list: Piece[]): D1PreparedStatement[] {
-  const tasks = list.flatMap((p) => (p.task ? [p.task] : []));
+  const tasks = list.flatMap((p) => (p.task?.full ? [p.task] : []));
   const out: D1PreparedStatement[] = [];
+  const changed = new Map<string, Record<string, unknown>[]>();
+  for (const p of list) {
+    if (!p.task || p.task.full) continue;
+    const row = changedColumns(p.task.row);
+    const columns = Object.keys(row).filter((c) => c !== "id");
+    if (columns.length === 0) continue;
+    const key = columns.join(",");
+    changed.set(key, [...(changed.get(key) ?? []), row]);
+  }
+  for (const [key, rows] of changed) {
+    const sql = update(key.split(","));
+    for (const chunk of jsonChunks(rows.map((r) => JSON.stringify(r)))) out.push(db.prepare(sql).bind(tenant, chunk.json, version));
+  }
   if (tasks.length > 0) {
     out.push(db.prepare("UPDATE counters SET value = value + ?1 WHERE name = 'doc'").bind(tasks.length));
     let offset = 1;
-    for (const chunk of jsonChunks(tasks.map((t) => rowValues(t.row)))) {
+    for (const chunk of jsonChunks(tasks.map((t) => JSON.stringify(rowValues(t.row as TaskRow))))) {
       out.push(db.prepare(UPSERT).bind(tenant, chunk.json, tasks.length, offset, version));
       offset += chunk.count;
     }
-    const texts = tasks.flatMap((t) => (t.text ? [[t.row.id, t.text.name, t.text.body]] : []));
+    const texts = tasks.flatMap((t) => (t.text ? [JSON.stringify([t.row.id, t.text.name, t.text.body])] : []));
     for (const chunk of jsonChunks(texts)) out.push(db.prepare(TEXT).bind(tenant, chunk.json));
   }
-  const events = list.flatMap((p) => p.events.map((e) => [e.taskId, e.seq, e.lastSeq, JSON.stringify(e.events)]));
+  // Each row's events go in as a JSON array (not a string inside one), read back as text with `->`.
+  const events = list.flatMap((p) => p.events.map((e) => `[${JSON.stringify(e.taskId)},${e.seq},${e.lastSeq},${e.json}]`));
   for (const chunk of jsonChunks(events)) out.push(db.prepare(EVENTS).bind(tenant, chunk.json));
   const deletes = list.filter((p) => p.deleted).map((p) => p.id);
   if (deletes.length > 0) out.push(...deleteStatements(db, tenant, deletes));
@@ -129,11 +185,16 @@ export function deleteStatements(db: D1Database, tenant: string, ids: string[]):
   return DELETES.map((sql) => db.prepare(sql).bind(tenant, JSON.stringify(ids)));
 }
 
+/** The statements a plan becomes (for tests that check their query plans). */
+export const planStatements = (db: D1Database, tenant: string, plan: HistoryPlan) => statements(db, tenant, plan.upTo, pieces(plan));
+
 export interface HistoryWritten {
   /** rows D1 reports written (its bill) */
   rowsWritten: number;
   /** rows set aside: D1 refused them while it was up */
   dead: DeadHistory[];
+  /** time spent building statements here (not waiting for D1), ms */
+  buildMs: number;
 }
 
 /** D1 is down (or unreachable): nothing of the batch was written, try again later. */
@@ -142,7 +203,7 @@ export class HistoryUnavailable extends Error {}
 // writeHistory: the D1 binding, the tenant, a plan. output: rows written and rows set aside.
 // errors: HistoryUnavailable when D1 does not answer (the whole batch is to be sent again).
 export async function writeHistory(db: D1Database, tenant: string, plan: HistoryPlan): Promise<HistoryWritten> {
-  const out: HistoryWritten = { rowsWritten: 0, dead: [] };
+  const out: HistoryWritten = { rowsWritten: 0, dead: [], buildMs: 0 };
   await send(db, tenant, plan.upTo, pieces(plan), out);
   return out;
 }
@@ -150,7 +211,9 @@ export async function writeHistory(db: D1Database, tenant: string, plan: History
 async function send(db: D1Database, tenant: string, version: number, list: Piece[], out: HistoryWritten): Promise<void> {
   if (list.length === 0) return;
   try {
+    const t0 = performance.now();
     const batch = statements(db, tenant, version, list);
+    out.buildMs += performance.now() - t0;
     if (batch.length > 0) for (const r of await db.batch(batch)) out.rowsWritten += r.meta.rows_written ?? 0;
     return;
   } catch (e) {

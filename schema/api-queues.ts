@@ -132,6 +132,20 @@ export const QueueStats = QueueSchema.extend({
       deadMail: z.number().int().openapi({ description: "messages to other shards that failed every delivery attempt" }),
       rowsRead: z.number(),
       rowsWritten: z.number(),
+      storageBytes: z.number().int().openapi({ description: "the shard's SQLite database size" }),
+      history: z
+        .object({
+          flushes: z.number().int(),
+          events: z.number().int().openapi({ description: "outbox events sent to D1" }),
+          rowsWritten: z.number().int().openapi({ description: "rows D1 reported written for them" }),
+          failures: z.number().int().openapi({ description: "flushes that found D1 unavailable" }),
+          failing: z.number().int().openapi({ description: "such flushes in a row, now" }),
+          dead: z.number().int().openapi({ description: "history rows set aside (D1 refused them)" }),
+          prepareMs: z.number().openapi({ description: "time the shard spent reading and planning batches" }),
+          writeMs: z.number().openapi({ description: "time batches took to reach D1 and be written" }),
+          waitingSince: z.string().nullable().openapi({ description: "when the oldest event not yet in history happened" }),
+        })
+        .openapi({ description: "the shard's flushes to D1 history since the object started" }),
     }),
   ),
 }).openapi("QueueStats");

@@ -1,4 +1,3 @@
-import type { TaskRow } from "../../schema/shard";
 import type { ShardState } from "./state";
 import type { OutboxRow } from "./store";
 
@@ -10,13 +9,12 @@ export interface DeadHistory {
   body: string;
 }
 
-/** What one flush to history reads: the oldest outbox entries, and the current rows of their tasks. */
+/** What one flush to history reads: the oldest outbox entries. */
 export interface OutboxBatch {
   /** entries with their position in the shard's history of entries (grows forever; see Outbox) */
   rows: OutboxRow[];
   /** the last entry's position: everything up to it goes once history has it */
   upTo: number;
-  tasks: Map<string, TaskRow>;
 }
 
 /** Outbox entries read per query while filling a batch. */
@@ -51,7 +49,7 @@ export class Outbox {
     this.events += count;
   }
 
-  // batch: about how many events at most (never less than one entry). output: the oldest entries and their tasks' rows, or null when empty.
+  // batch: about how many events at most (never less than one entry). output: the oldest entries, or null when empty.
   batch(maxEvents: number): OutboxBatch | null {
     const { store } = this.shard;
     const rows: OutboxRow[] = [];
@@ -59,14 +57,14 @@ export class Outbox {
     for (let after = 0; events < maxEvents; ) {
       const read = store.readOutbox(after, ROWS_PER_READ);
       for (const row of read) {
-        if (rows.length > 0 && events + row.events.length > maxEvents) return this.withTasks(rows);
+        if (rows.length > 0 && events + row.events.length > maxEvents) return this.positioned(rows);
         rows.push(row);
         events += row.events.length;
       }
       if (read.length < ROWS_PER_READ) break;
       after = read[read.length - 1].seq;
     }
-    return rows.length === 0 ? null : this.withTasks(rows);
+    return rows.length === 0 ? null : this.positioned(rows);
   }
 
   // written: the last seq history has, rows set aside. output: none; one transaction.
@@ -89,18 +87,8 @@ export class Outbox {
     return this.shard.store.countDeadHistory();
   }
 
-  private withTasks(rows: OutboxRow[]): OutboxBatch {
-    const ids = [...new Set(rows.flatMap((r) => r.events.map((e) => e.id)))];
-    const { store } = this.shard;
-    const tasks = new Map<string, TaskRow>();
-    store.transaction(() => {
-      store.prefetch(ids);
-      for (const id of ids) {
-        const row = store.get(id);
-        if (row) tasks.set(id, row);
-      }
-    });
+  private positioned(rows: OutboxRow[]): OutboxBatch {
     const positioned = rows.map((r) => ({ ...r, seq: this.base + r.seq }));
-    return { rows: positioned, upTo: positioned[positioned.length - 1].seq, tasks };
+    return { rows: positioned, upTo: positioned[positioned.length - 1].seq };
   }
 }

@@ -1,10 +1,13 @@
 import type { EventType, TaskEvent, TaskRow } from "../../schema/shard";
-import type { DeadHistory, OutboxBatch } from "./outbox";
+import type { DeadHistory } from "./outbox";
+import type { OutboxRow } from "./store";
 
 /**
  * What history makes of a batch of outbox entries (pure): per task, its
- * current row and its events in the public timeline's words; tasks deleted by
- * hand leave history too. Nothing here touches D1 (durable/history.ts does).
+ * fields as the batch's events left them (the outbox holds every change, so
+ * no task row is read) and its events in the public timeline's words; tasks
+ * deleted by hand leave history too. Nothing here touches D1
+ * (durable/history.ts does).
  */
 
 /** One entry of a task's timeline as D1 stores it (`at` in ms; the API shows ISO-8601). */
@@ -28,10 +31,17 @@ export interface EventsRow {
   seq: number;
   lastSeq: number;
   events: TimelineEvent[];
+  /** `events` as JSON text, made once */
+  json: string;
 }
 
+/** A task's fields as of the batch's last event: all of them when the batch saw it made, else what changed. */
+export type TaskChanges = Partial<Omit<TaskRow, "leaseToken">> & { id: string };
+
 export interface HistoryTask {
-  row: TaskRow;
+  row: TaskChanges;
+  /** true: `row` is the whole task (the batch saw it made); false: only the fields that changed */
+  full: boolean;
   /** the text FTS indexes, on the flush that saw the task made (written once: name and payload never change) */
   text: { name: string; body: string } | null;
 }
@@ -96,10 +106,8 @@ export function flattenText(payload: string): string {
   return parts.join(" ").slice(0, BODY_MAX);
 }
 
-// planHistory: a batch read from the outbox. output: what history must write for it.
-// A task's row is its current row (possibly newer than the batch: the next flush writes it again,
-// so history only ever moves forward); a task no longer in the shard keeps its last row in history.
-export function planHistory(batch: OutboxBatch): HistoryPlan {
+// planHistory: outbox entries (oldest first, with their positions). output: what history must write for them.
+export function planHistory(batch: { rows: OutboxRow[]; upTo: number }): HistoryPlan {
   const byTask = new Map<string, { seq: number; event: TaskEvent }[]>();
   for (const entry of batch.rows) {
     entry.events.forEach((event, i) => {
@@ -115,15 +123,21 @@ export function planHistory(batch: OutboxBatch): HistoryPlan {
       plan.deletes.push(id);
       continue;
     }
-    const row = batch.tasks.get(id);
     try {
-      if (row) {
-        const made = items.some((i) => i.event.type === "enqueued");
-        plan.tasks.push({ row, text: made ? { name: row.name, body: flattenText(row.payload) } : null });
+      // The fields as the events leave them: from `enqueued` (the whole task) on, or what changed.
+      let row: TaskChanges = { id };
+      let full = false;
+      for (const { event } of items) {
+        if (event.type === "enqueued") {
+          row = { ...event.changes, id };
+          full = true;
+        } else Object.assign(row, event.changes);
       }
+      const text = full ? { name: row.name!, body: flattenText(row.payload!) } : null;
+      plan.tasks.push({ row, full, text });
       plan.events.push(...eventsRows(id, items));
     } catch (e) {
-      plan.dead.push({ taskId: id, reason: `could not be prepared: ${(e as Error).message}`, body: JSON.stringify({ row, events: items }) });
+      plan.dead.push({ taskId: id, reason: `could not be prepared: ${(e as Error).message}`, body: JSON.stringify(items) });
     }
   }
   return plan;
@@ -131,21 +145,22 @@ export function planHistory(batch: OutboxBatch): HistoryPlan {
 
 /** A task's events of one flush, in as few rows as EVENTS_ROW_MAX allows (the same batch always splits the same way). */
 function eventsRows(taskId: string, items: { seq: number; event: TaskEvent }[]): EventsRow[] {
-  const rows: EventsRow[] = [];
-  let current: EventsRow | null = null;
+  const rows: (EventsRow & { parts: string[] })[] = [];
+  let current: (EventsRow & { parts: string[] }) | null = null;
   let size = 0;
   for (const { seq, event } of items) {
     if (event.type === "deleted") continue;
     const pub = publicEvent(event);
-    const length = JSON.stringify(pub).length + 1;
-    if (current === null || size + length > EVENTS_ROW_MAX) {
-      current = { taskId, seq, lastSeq: seq, events: [] };
+    const text = JSON.stringify(pub);
+    if (current === null || size + text.length + 1 > EVENTS_ROW_MAX) {
+      current = { taskId, seq, lastSeq: seq, events: [], json: "", parts: [] };
       rows.push(current);
       size = 0;
     }
     current.events.push(pub);
+    current.parts.push(text);
     current.lastSeq = seq;
-    size += length;
+    size += text.length + 1;
   }
-  return rows;
+  return rows.map(({ parts, ...row }) => ({ ...row, json: `[${parts.join(",")}]` }));
 }

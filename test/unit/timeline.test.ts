@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { BODY_MAX, EVENTS_ROW_MAX, SEQ_SCALE, flattenText, planHistory, publicEvent } from "../../durable/core/timeline";
-import type { OutboxBatch } from "../../durable/core/outbox";
 import type { TaskEvent, TaskRow } from "../../schema/shard";
 
 const row = (id: string, payload = "{}") => ({ id, name: "job", payload }) as TaskRow;
@@ -47,58 +46,49 @@ describe("publicEvent", () => {
 });
 
 describe("planHistory", () => {
-  const batch = (rows: { seq: number; events: TaskEvent[] }[], tasks: TaskRow[]): OutboxBatch => ({
-    rows: rows.map((r) => ({ ...r, at: 1 })),
-    upTo: rows[rows.length - 1].seq,
-    tasks: new Map(tasks.map((t) => [t.id, t])),
-  });
+  const batch = (rows: { seq: number; events: TaskEvent[] }[]) => ({ rows: rows.map((r) => ({ ...r, at: 1 })), upTo: rows[rows.length - 1].seq });
+  const made = (id: string, payload = "{}") => ev("enqueued", id, { ...row(id, payload), status: "pending", priority: 5 });
 
-  it("one row per task with its current state; text only on the flush that saw it made", () => {
+  it("a task the batch saw made is whole, with its search text; one made before carries only what changed", () => {
     const plan = planHistory(
-      batch(
-        [
-          { seq: 7, events: [ev("enqueued", "a"), ev("enqueued", "b")] },
-          { seq: 8, events: [ev("leased", "a"), ev("leased", "c")] },
-        ],
-        [row("a", '{"k":"v"}'), row("b"), row("c")],
-      ),
+      batch([
+        { seq: 7, events: [made("a", '{"k":"v"}'), made("b")] },
+        { seq: 8, events: [ev("leased", "a", { status: "running", workerId: "w" }), ev("leased", "c", { status: "running", attempts: 2 })] },
+        { seq: 9, events: [ev("heartbeat", "c", { dueAt: 99 })] },
+      ]),
     );
-    expect(plan.upTo).toBe(8);
-    expect(plan.tasks.map((t) => [t.row.id, t.text])).toEqual([
-      ["a", { name: "job", body: "v" }],
-      ["b", { name: "job", body: "" }],
-      ["c", null],
+    expect(plan.upTo).toBe(9);
+    expect(plan.tasks.map((t) => [t.row.id, t.full, t.text])).toEqual([
+      ["a", true, { name: "job", body: "v" }],
+      ["b", true, { name: "job", body: "" }],
+      ["c", false, null],
     ]);
+    expect(plan.tasks[0].row).toMatchObject({ id: "a", name: "job", status: "running", workerId: "w", priority: 5 });
+    expect(plan.tasks[2].row).toEqual({ id: "c", status: "running", attempts: 2, dueAt: 99 });
     expect(plan.events.map((e) => [e.taskId, e.seq, e.lastSeq, e.events.map((x) => x.type)])).toEqual([
       ["a", 7 * SEQ_SCALE, 8 * SEQ_SCALE, ["enqueued", "started"]],
       ["b", 7 * SEQ_SCALE + 1, 7 * SEQ_SCALE + 1, ["enqueued"]],
-      ["c", 8 * SEQ_SCALE + 1, 8 * SEQ_SCALE + 1, ["started"]],
+      ["c", 8 * SEQ_SCALE + 1, 9 * SEQ_SCALE, ["started", "heartbeat"]],
     ]);
   });
 
   it("a deleted task is deleted from history, whatever else it did in the batch", () => {
-    const plan = planHistory(batch([{ seq: 1, events: [ev("cancelled", "a"), ev("deleted", "a")] }], []));
+    const plan = planHistory(batch([{ seq: 1, events: [ev("cancelled", "a"), ev("deleted", "a")] }]));
     expect(plan).toMatchObject({ tasks: [], events: [], deletes: ["a"], dead: [] });
-  });
-
-  it("a task no longer in the shard keeps its row in history; its events still land", () => {
-    const plan = planHistory(batch([{ seq: 1, events: [ev("completed", "gone")] }], []));
-    expect(plan.tasks).toEqual([]);
-    expect(plan.events).toHaveLength(1);
   });
 
   it("splits a task's events into rows of at most EVENTS_ROW_MAX, the same way every time", () => {
     const big = "x".repeat(40_000);
     const events = Array.from({ length: 20 }, () => ev("progress", "a", { progress: JSON.stringify(big) }));
-    const plan = planHistory(batch([{ seq: 1, events }], [row("a")]));
+    const plan = planHistory(batch([{ seq: 1, events }]));
     expect(plan.events.length).toBeGreaterThan(2);
     for (const r of plan.events) expect(JSON.stringify(r.events).length).toBeLessThanOrEqual(EVENTS_ROW_MAX + 2);
     expect(plan.events.flatMap((r) => r.events)).toHaveLength(20);
-    expect(planHistory(batch([{ seq: 1, events }], [row("a")])).events.map((r) => r.seq)).toEqual(plan.events.map((r) => r.seq));
+    expect(planHistory(batch([{ seq: 1, events }])).events.map((r) => r.seq)).toEqual(plan.events.map((r) => r.seq));
   });
 
   it("a row that cannot be prepared is set aside with its reason, the rest go on", () => {
-    const plan = planHistory(batch([{ seq: 1, events: [ev("enqueued", "bad"), ev("enqueued", "ok")] }], [row("bad", "{not json"), row("ok")]));
+    const plan = planHistory(batch([{ seq: 1, events: [made("bad", "{not json"), made("ok")] }]));
     expect(plan.tasks.map((t) => t.row.id)).toEqual(["ok"]);
     expect(plan.dead).toHaveLength(1);
     expect(plan.dead[0]).toMatchObject({ taskId: "bad", reason: expect.stringMatching(/could not be prepared/) });

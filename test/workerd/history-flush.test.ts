@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { planHistory } from "../../durable/core/timeline";
-import { writeHistory } from "../../durable/history";
+import { planStatements, writeHistory } from "../../durable/history";
 import type { QueueShard } from "../../durable/queue-shard";
 import { api, flushHistory, freshQueue, shardStub, tenantApi, until } from "./helpers";
 
@@ -188,6 +188,29 @@ describe("outbox to D1", () => {
     const text = await env.DB.prepare("SELECT count(*) AS n FROM task_text WHERE id = ?").bind(made.body.id).first<{ n: number }>();
     expect(text!.n).toBe(0);
     expect((await call("GET", `/api/v1/tasks/${made.body.id}/events`)).status).toBe(404);
+  });
+
+  it("every flush statement finds tasks by primary key (or rowid), never by scanning a table", async () => {
+    const tenant = fresh();
+    const call = await tenantApi(tenant);
+    const made = await call("POST", "/api/v1/queues/q/tasks/batch", { tasks: [{ name: "a" }, { name: "b" }, { name: "c", maxAttempts: 1 }] });
+    await flushHistory("q", 0, tenant);
+    const l = (await call("POST", "/api/v1/queues/q/leases", { workerId: "w", max: 1 })).body.leases[0];
+    await call("POST", `/api/v1/tasks/${l.task.id}/heartbeat`, { leaseToken: l.leaseToken, progress: 5 });
+    await call("POST", `/api/v1/tasks/${made.body.tasks[2].id}/cancel`);
+    await call("DELETE", `/api/v1/tasks/${made.body.tasks[2].id}`);
+    await call("POST", "/api/v1/queues/q/tasks", { name: "d" });
+    const plan = await inShard(tenant, "q", (i) => planHistory((i as unknown as { engine: { outbox: { batch(n: number): never } } }).engine.outbox.batch(5000)));
+    const captured: { sql: string; params: unknown[] }[] = [];
+    const recorder = { prepare: (sql: string) => ({ bind: (...params: unknown[]) => captured.push({ sql, params }) }) } as unknown as D1Database;
+    planStatements(recorder, tenant, plan);
+    const kinds = captured.map((c) => c.sql.split(/\s+/).slice(0, 3).join(" "));
+    expect(kinds).toEqual(expect.arrayContaining(["INSERT INTO tasks", "INSERT INTO task_text", "INSERT INTO task_events", "DELETE FROM tasks"]));
+    expect(captured.filter((c) => c.sql.startsWith("INSERT INTO tasks")).length).toBe(2); // the new task; the changes of one made before
+    for (const { sql, params } of captured) {
+      const steps = (await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>()).results.map((r) => r.detail);
+      for (const step of steps) expect(step, sql).not.toMatch(/^SCAN (t|tasks|task_events)\b|SEARCH (t|tasks|task_events) USING PRIMARY KEY \(tenant=\?\)$/);
+    }
   });
 
   it("the alarm flushes on its own within the flush interval", async () => {

@@ -91,7 +91,8 @@ queues.openapi(
     const { queue } = c.req.valid("param");
     const record = await mustFind(c.env, c.var.tenant, queue);
     const shards = await shardStats(c.env, c.var.tenant, record);
-    return c.json({ ...queueView(record, sumCounts(shards)), shards }, 200);
+    const view = shards.map((s) => ({ ...s, history: { ...s.history, waitingSince: iso(s.history.waitingSince) } }));
+    return c.json({ ...queueView(record, sumCounts(shards)), shards: view }, 200);
   },
 );
 
