@@ -27,6 +27,8 @@ export default defineConfig({
                 TEST_MIGRATIONS: await readD1Migrations("./schema/migrations/d1"),
                 EDGEQ_ADMIN_TOKEN: "test-admin-token",
                 EDGEQ_LOG_REQUESTS: "false",
+                // Tests flush history themselves (or run the alarm); a real alarm mid-test would race them.
+                EDGEQ_HISTORY_FLUSH_MS: "60000",
                 EDGEQ_JWT_SECRET: "test-hs256-secret-that-is-long-enough-0123456789",
                 EDGEQ_JWT_ISSUER: "https://issuer.test",
                 EDGEQ_JWT_AUDIENCE: "edgeq",

@@ -15,14 +15,24 @@ import type { EventsRow, HistoryPlan, HistoryTask, TaskChanges } from "./core/ti
  * batch sent again (D1 took it but the answer was lost) changes nothing, and
  * the shard deletes its outbox entries only after D1 has answered.
  *
- * When D1 refuses a batch while it answers a probe, a row is to blame: the
- * batch is split by task until the rows D1 refuses stand alone; they are set
- * aside (the shard's `history_dead`) and never hold up the rest. When the probe
- * fails too, D1 is down: the caller backs off and sends the batch again later.
+ * When D1 refuses a batch for something in its rows (a constraint, a value too
+ * big: REFUSAL) while it answers a probe, the batch is split by task until the
+ * rows D1 refuses stand alone; they are set aside (the shard's `history_dead`)
+ * and never hold up the rest. Any other failure is D1 being unavailable: the
+ * caller backs off and sends the batch again later, whole.
  */
 
-/** Characters of row JSON per statement parameter (D1 takes values up to 2 MB). */
-const PARAM_MAX = 1024 * 1024;
+/** Characters of row JSON per statement parameter: D1 takes values up to 2,000,000 bytes, and a character is at most 3 bytes of UTF-8. */
+const PARAM_MAX = 600 * 1024;
+/** Characters of a set-aside row kept for inspection (the shard's rows are at most 2 MB). */
+const DEAD_BODY_MAX = 256 * 1024;
+
+/**
+ * Errors that say the rows themselves are wrong, so sending them again would fail again:
+ * constraints (triggers included), values too big, wrong types, malformed JSON. Anything
+ * else (network, overload, timeouts, restarts) is D1 being unavailable for now.
+ */
+const REFUSAL = /SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)|too big|too large|datatype mismatch|malformed JSON/i;
 
 /** The `tasks` columns a write sets, in the order of each row's JSON array. */
 const COLUMNS = [
@@ -217,10 +227,11 @@ async function send(db: D1Database, tenant: string, version: number, list: Piece
     if (batch.length > 0) for (const r of await db.batch(batch)) out.rowsWritten += r.meta.rows_written ?? 0;
     return;
   } catch (e) {
-    if (!(await answers(db))) throw new HistoryUnavailable(`D1 is unavailable: ${(e as Error).message}`);
+    const message = (e as Error).message;
+    if (!REFUSAL.test(message) || !(await answers(db))) throw new HistoryUnavailable(`D1 is unavailable: ${message}`);
     if (list.length === 1) {
       const p = list[0];
-      out.dead.push({ taskId: p.id, reason: `D1 refused the row: ${(e as Error).message}`, body: JSON.stringify(p) });
+      out.dead.push({ taskId: p.id, reason: `D1 refused the row: ${message}`, body: JSON.stringify(p).slice(0, DEAD_BODY_MAX) });
       return;
     }
   }

@@ -60,8 +60,8 @@ export function shardOf(env: Env, tenant: string, queue: string, shard: number) 
   return env.QUEUE_SHARD.get(env.QUEUE_SHARD.idFromName(`${tenant}:${queue}:${shard}`));
 }
 
-/** What the D1 binding is while tests take D1 down (`faults.d1`): every call fails. */
-const unavailableD1 = new Proxy({} as D1Database, {
+/** A D1 binding that is down (for `faults.d1`): every call fails. */
+export const unavailableD1 = new Proxy({} as D1Database, {
   get() {
     return () => {
       throw new Error("D1_ERROR: Network connection lost. (injected fault)");
@@ -84,9 +84,10 @@ export class QueueShard extends DurableObject<Env> {
   clock: Clock = { now: () => Date.now() };
   /**
    * Fault injection for tests: the next `receive` calls throw, before applying
-   * anything; `poison` makes every `receive` that carries a message with this text throw.
+   * anything; `poison` makes every `receive` that carries a message with this text throw;
+   * `d1` replaces the D1 binding history is written to (`unavailableD1`: D1 is down).
    */
-  faults = { receive: 0, poison: "", d1: false };
+  faults: { receive: number; poison: string; d1: D1Database | null } = { receive: 0, poison: "", d1: null };
   private readonly store: SqlStore;
   private engine!: ShardEngine;
   private alarmAt: number | null = null;
@@ -290,7 +291,7 @@ export class QueueShard extends DurableObject<Env> {
         if (batch === null) break;
         const plan = planHistory(batch);
         const t1 = performance.now();
-        const written = await writeHistory(this.faults.d1 ? unavailableD1 : this.env.DB, tenant, plan);
+        const written = await writeHistory(this.faults.d1 ?? this.env.DB, tenant, plan);
         const t2 = performance.now();
         this.engine.outbox.written(plan.upTo, [...plan.dead, ...written.dead], this.clock.now());
         stats.prepareMs += t1 - t0 + written.buildMs + (performance.now() - t2);

@@ -226,6 +226,7 @@ export class SqlStore implements ShardStore {
       seq: r.seq as number,
       at: r.at as number,
       events: JSON.parse(r.events as string) as TaskEvent[],
+      size: (r.events as string).length,
     }));
   }
 

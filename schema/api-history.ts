@@ -8,7 +8,10 @@ export const SEARCH_LIMIT = 200;
 export const SORTS = ["created", "-created", "finished", "-finished", "priority", "-priority"] as const;
 export type Sort = (typeof SORTS)[number];
 
-/** A query parameter given once, repeated, or comma-separated: a list of the values, each checked. */
+/** Values of one list filter at most (D1 binds at most 100 parameters per statement). */
+export const LIST_MAX = 20;
+
+/** A query parameter given once, repeated, or comma-separated: a list of the distinct values, each checked. */
 const listOf = <T extends z.ZodTypeAny>(item: T, description: string) =>
   z
     .union([z.string(), z.array(z.string())])
@@ -20,7 +23,9 @@ const listOf = <T extends z.ZodTypeAny>(item: T, description: string) =>
         if (parsed.success) out.push(parsed.data);
         else ctx.addIssue({ code: "custom", message: `${JSON.stringify(value)}: ${parsed.error.issues[0].message}` });
       }
-      return out;
+      const distinct = [...new Set(out)];
+      if (distinct.length > LIST_MAX) ctx.addIssue({ code: "custom", message: `at most ${LIST_MAX} values` });
+      return distinct;
     })
     .openapi({ description: `${description}; comma-separated or repeated`, type: "string" });
 
@@ -88,6 +93,14 @@ export const HistorySettings = z
   .openapi("HistorySettings");
 
 export const HistorySettingsBody = z
-  .object({ retentionDays: z.number().int().min(1).max(3650).nullable().openapi({ description: "null: back to the default" }) })
+  .object({
+    retentionDays: z
+      .number()
+      .int()
+      .min(7)
+      .max(3650)
+      .nullable()
+      .openapi({ description: "at least 7 (a queue's own retention, by default); null: back to the default (30)" }),
+  })
   .strict()
   .openapi("HistorySettingsChange");

@@ -11,9 +11,13 @@ import { HISTORY_DAYS_DEFAULT, tenants } from "../schema/history";
  * trigger (wrangler.toml `[triggers]`).
  */
 
-/** Tasks removed per D1 batch, and at most per tenant per run (the next run goes on). */
+/** Tasks removed per D1 batch. */
 const BATCH = 500;
-const PER_RUN = 50_000;
+/**
+ * D1 queries one run makes at most (a Worker invocation may make 1,000 on the paid plan,
+ * 50 on the free one; a batch counts each statement): the next run goes on where work is left.
+ */
+const QUERY_BUDGET = 45;
 
 export async function historyDays(db: D1Database, tenant: string): Promise<number> {
   const [row] = await drizzle(db).select().from(tenants).where(eq(tenants.tenant, tenant)).limit(1);
@@ -37,13 +41,20 @@ async function tenantsWithHistory(db: D1Database): Promise<string[]> {
   return rows.map((r) => r.tenant);
 }
 
-// sweepHistory: D1, the time now. output: how many tasks left history, per tenant.
-export async function sweepHistory(db: D1Database, now: number): Promise<Record<string, number>> {
+// sweepHistory: D1, the time now, a random source. output: how many tasks left history, per tenant.
+// Tenants are taken from a random place in their order, so that when one run cannot do all the
+// work (QUERY_BUDGET), every tenant still gets its turn over the next runs.
+export async function sweepHistory(db: D1Database, now: number, random = Math.random): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const tenant of await tenantsWithHistory(db)) {
+  const all = await tenantsWithHistory(db);
+  const start = Math.floor(random() * all.length);
+  let queries = 1;
+  for (const tenant of [...all.slice(start), ...all.slice(0, start)]) {
+    if (queries + 2 > QUERY_BUDGET) break;
     const cutoff = now - (await historyDays(db, tenant)) * DAY;
+    queries++;
     let removed = 0;
-    while (removed < PER_RUN) {
+    while (queries + 4 <= QUERY_BUDGET) {
       // Ids are time-sortable: tasks made before the cutoff are one range of the primary key.
       const { results } = await db
         .prepare(
@@ -51,8 +62,10 @@ export async function sweepHistory(db: D1Database, now: number): Promise<Record<
         )
         .bind(tenant, ulidTimePrefix(cutoff), cutoff, BATCH)
         .all<{ id: string }>();
+      queries++;
       if (results.length === 0) break;
       await db.batch(deleteStatements(db, tenant, results.map((r) => r.id)));
+      queries += 3;
       removed += results.length;
       if (results.length < BATCH) break;
     }

@@ -14,8 +14,9 @@ import { HISTORY_SELECT, historyTask, type HistoryRecord } from "./history-view"
  * - `sort=finished`: `tasks_finished` (finished tasks only).
  * - a status filter, or `sort=priority`: `tasks_status` (tenant, status,
  *   priority, id), one range per status (and, for creation order, per
- *   priority), each already in order, merged by a UNION ALL: every range
- *   reads at most one page.
+ *   priority), each already in order, read in one D1 batch and merged here
+ *   (D1 refuses compound SELECTs of more than 5 terms): every range reads at
+ *   most one page.
  * - a queue filter: `tasks_queue`; otherwise the primary key (tenant, id),
  *   which is creation order since ids are time-sortable.
  *
@@ -171,6 +172,7 @@ function compare(sort: Sort) {
 // search: the D1 binding, tenant, filters. output: a page of tasks and the cursor of the next.
 // errors: validation_failed (bad FTS5 query syntax, foreign cursor).
 export async function search(db: D1Database, tenant: string, f: SearchFilters) {
+  if (prioritiesOf(f)?.length === 0) return { items: [], nextCursor: null }; // priority and band exclude each other
   const { statements } = searchPlan(tenant, f);
   let rows: HistoryRecord[];
   try {

@@ -161,7 +161,7 @@ export class MemoryStore implements ShardStore {
   }
 
   appendOutbox(at: number, events: TaskEvent[]): void {
-    this.outbox.push({ seq: ++this.outboxSeq, at, events: [...events] });
+    this.outbox.push({ seq: ++this.outboxSeq, at, events: [...events], size: JSON.stringify(events).length });
   }
 
   readOutbox(after: number, limit: number): OutboxRow[] {

@@ -19,6 +19,8 @@ export interface OutboxBatch {
 
 /** Outbox entries read per query while filling a batch. */
 const ROWS_PER_READ = 64;
+/** Characters of event JSON per batch at most (payloads ride in `enqueued` events): bounds the flush's memory. */
+const BATCH_CHARS = 4 * 1024 * 1024;
 const BASE_KEY = "outbox_base";
 
 /**
@@ -49,17 +51,19 @@ export class Outbox {
     this.events += count;
   }
 
-  // batch: about how many events at most (never less than one entry). output: the oldest entries, or null when empty.
+  // batch: about how many events at most (never less than one entry; at most BATCH_CHARS of JSON). output: the oldest entries, or null when empty.
   batch(maxEvents: number): OutboxBatch | null {
     const { store } = this.shard;
     const rows: OutboxRow[] = [];
     let events = 0;
-    for (let after = 0; events < maxEvents; ) {
+    let chars = 0;
+    for (let after = 0; events < maxEvents && chars < BATCH_CHARS; ) {
       const read = store.readOutbox(after, ROWS_PER_READ);
       for (const row of read) {
-        if (rows.length > 0 && events + row.events.length > maxEvents) return this.positioned(rows);
+        if (rows.length > 0 && (events + row.events.length > maxEvents || chars + row.size > BATCH_CHARS)) return this.positioned(rows);
         rows.push(row);
         events += row.events.length;
+        chars += row.size;
       }
       if (read.length < ROWS_PER_READ) break;
       after = read[read.length - 1].seq;

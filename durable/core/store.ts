@@ -95,6 +95,8 @@ export interface OutboxRow {
   seq: number;
   at: number;
   events: TaskEvent[];
+  /** characters of the events' JSON */
+  size: number;
 }
 
 export interface KeyRow {

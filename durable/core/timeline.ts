@@ -58,7 +58,7 @@ export interface HistoryPlan {
 
 /** Characters of payload text indexed per task; the rest of a payload is kept, not searchable. */
 export const BODY_MAX = 16 * 1024;
-/** Characters of events per EventsRow (D1 rows are at most 2 MB). */
+/** Characters of events per EventsRow (D1 rows are at most 2 MB; a character is at most 3 bytes). */
 export const EVENTS_ROW_MAX = 256 * 1024;
 /** An event's place: its outbox entry's seq times this, plus its index there (entries hold far fewer events). */
 export const SEQ_SCALE = 65_536;
@@ -107,7 +107,7 @@ export function flattenText(payload: string): string {
 }
 
 // planHistory: outbox entries (oldest first, with their positions). output: what history must write for them.
-export function planHistory(batch: { rows: OutboxRow[]; upTo: number }): HistoryPlan {
+export function planHistory(batch: { rows: Pick<OutboxRow, "seq" | "events">[]; upTo: number }): HistoryPlan {
   const byTask = new Map<string, { seq: number; event: TaskEvent }[]>();
   for (const entry of batch.rows) {
     entry.events.forEach((event, i) => {
@@ -137,7 +137,7 @@ export function planHistory(batch: { rows: OutboxRow[]; upTo: number }): History
       plan.tasks.push({ row, full, text });
       plan.events.push(...eventsRows(id, items));
     } catch (e) {
-      plan.dead.push({ taskId: id, reason: `could not be prepared: ${(e as Error).message}`, body: JSON.stringify(items) });
+      plan.dead.push({ taskId: id, reason: `could not be prepared: ${(e as Error).message}`, body: JSON.stringify(items).slice(0, 256 * 1024) });
     }
   }
   return plan;

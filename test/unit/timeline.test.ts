@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { BODY_MAX, EVENTS_ROW_MAX, SEQ_SCALE, flattenText, planHistory, publicEvent } from "../../durable/core/timeline";
-import type { TaskEvent, TaskRow } from "../../schema/shard";
+import { DEFAULT_SETTINGS, type TaskEvent, type TaskRow } from "../../schema/shard";
+import { MemoryStore } from "../../durable/core/memory-store";
+import { ShardEngine } from "../../durable/core/engine";
 
 const row = (id: string, payload = "{}") => ({ id, name: "job", payload }) as TaskRow;
 const ev = (type: TaskEvent["type"], id: string, changes: TaskEvent["changes"] = {}, at = 1): TaskEvent => ({ type, id, at, changes });
@@ -92,5 +94,20 @@ describe("planHistory", () => {
     expect(plan.tasks.map((t) => t.row.id)).toEqual(["ok"]);
     expect(plan.dead).toHaveLength(1);
     expect(plan.dead[0]).toMatchObject({ taskId: "bad", reason: expect.stringMatching(/could not be prepared/) });
+  });
+});
+
+describe("Outbox.batch", () => {
+  it("stops at about 4 MB of event JSON, whatever the event count, and never returns less than one entry", () => {
+    const store = new MemoryStore();
+    const engine = new ShardEngine(store, { now: () => 1_000 }, { random: () => 0.5, token: () => "t" });
+    const payload = { blob: "x".repeat(100_000) };
+    for (let i = 0; i < 60; i++) engine.enqueue({ tenant: "t", queue: "q", shard: 0 }, [{ name: "big", payload: JSON.stringify(payload) }], DEFAULT_SETTINGS);
+    const batch = engine.outbox.batch(10_000)!;
+    const chars = batch.rows.reduce((n, r) => n + r.size, 0);
+    expect(batch.rows.length).toBeGreaterThan(10);
+    expect(batch.rows.length).toBeLessThan(60);
+    expect(chars).toBeLessThanOrEqual(4 * 1024 * 1024);
+    expect(engine.outbox.batch(1)!.rows).toHaveLength(1);
   });
 });

@@ -78,6 +78,7 @@ describe("search filters, each alone", () => {
     expect(sorted(await ids("band=high"))).toEqual(sorted(names("A", "D")));
     expect(sorted(await ids("band=medium"))).toEqual(sorted(names("B", "F")));
     expect(await ids("band=low&priority=2,8")).toEqual(names("C")); // both: their intersection
+    expect(await ids("band=high&priority=1&status=failed")).toEqual([]); // an empty intersection: nothing, not an error
   });
 
   it("queue", async () => {
@@ -205,6 +206,8 @@ describe("search input", () => {
       ["sort=name", "?sort"],
       ["createdFrom=yesterday", "?createdFrom"],
       ["cursor=xyz", "?cursor"],
+      [`queue=${Array.from({ length: 21 }, (_, i) => `q${i}`).join(",")}`, "?queue"],
+      [Array.from({ length: 21 }, (_, i) => `tag=t${i}`).join("&"), "?tag"],
     ]) {
       const res = await call("GET", `/api/v1/tasks?${query}`);
       expectProblem(res, 400, "validation_failed");
@@ -212,6 +215,22 @@ describe("search input", () => {
     }
     const page = await call("GET", "/api/v1/tasks?limit=1&sort=-priority");
     expectProblem(await call("GET", `/api/v1/tasks?limit=1&sort=created&cursor=${page.body.nextCursor}`), 400, "validation_failed");
+  });
+
+  it("the most filters of every kind at once still fit D1's 100 parameters", async () => {
+    const many = (name: string, n: number, value: (i: number) => string) => Array.from({ length: n }, (_, i) => `${name}=${value(i)}`).join("&");
+    const query = [
+      many("queue", 20, (i) => `q${i}`),
+      many("tag", 20, (i) => `t${i}`),
+      "status=pending,running,completed,failed,cancelled,scheduled,blocked",
+      "priority=1,2,3,4,5,6,7,8,9,10",
+      "band=high,medium,low",
+      "workerId=w&createdFrom=2026-01-01T00:00:00Z&createdTo=2030-01-01T00:00:00Z&finishedFrom=2026-01-01T00:00:00Z&finishedTo=2030-01-01T00:00:00Z",
+    ].join("&");
+    for (const sort of ["-created", "-priority", "-finished"]) {
+      expect((await call("GET", `/api/v1/tasks?${query}&sort=${sort}`)).status, sort).toBe(200);
+      expect((await call("GET", `/api/v1/tasks?${query}&sort=${sort}&q=word`)).status, sort).toBe(200);
+    }
   });
 
   it("limit 200 is fine, and items never carry a lease token", async () => {

@@ -1,9 +1,10 @@
-import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ulidTimePrefix } from "../../durable/core/ids";
 import { sweepHistory } from "../../worker/retention";
 import worker from "../../worker/index";
-import { advance, api, expectProblem, flushHistory, freshQueue, storedStatus, tenantApi } from "./helpers";
+import { unavailableD1, type QueueShard } from "../../durable/queue-shard";
+import { ADMIN_TOKEN, advance, api, expectProblem, flushHistory, freshQueue, shardStub, storedStatus, tenantApi } from "./helpers";
 
 const DAY = 86_400_000;
 
@@ -102,19 +103,41 @@ describe("GET /tasks/{id}/events", () => {
 });
 
 describe("GET /tasks/{id} after the shard's retention", () => {
-  it("falls back to history once the shard has dropped the finished task", async () => {
+  it("falls back to history once the shard's retention has dropped the finished task", async () => {
     const q = freshQueue("tl");
-    const id = (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "old", payload: { keep: "me" } })).body.id;
+    // The task is made and finished 8 days ago, by the shard's clock (set before the shard makes any id).
+    await runInDurableObject(shardStub(q), (i: QueueShard) => {
+      i.clock = { offset: -8 * DAY, now: () => Date.now() - 8 * DAY } as QueueShard["clock"];
+    });
+    const id = (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "old", payload: { keep: "me" }, priority: 9 })).body.id;
     const l = await lease(q);
+    expect(l.task.id).toBe(id);
     await api("POST", `/api/v1/tasks/${id}/complete`, { leaseToken: l.leaseToken, result: 7 });
     const live = (await api("GET", `/api/v1/tasks/${id}`)).body;
     await flushHistory(q);
-    await advance(q, 8 * DAY); // past the queue's 7-day retention: the shard sweeps the task
+    await advance(q, 8 * DAY); // back to now: past the queue's 7-day retention, the shard sweeps the task
     expect(await storedStatus(q, id)).toBeUndefined();
     const res = await api("GET", `/api/v1/tasks/${id}`);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ ...live, expiresAt: null });
-    expect((await api("GET", `/api/v1/queues/${q}/tasks`)).body.items).toEqual([]);
+  });
+
+  it("a task deleted by hand is not served from history, even before history has heard of the delete", async () => {
+    const q = freshQueue("tl");
+    const id = (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "gone" })).body.id;
+    await api("POST", `/api/v1/tasks/${id}/cancel`);
+    await flushHistory(q);
+    expect((await api("DELETE", `/api/v1/tasks/${id}`)).status).toBe(204);
+    expectProblem(await api("GET", `/api/v1/tasks/${id}`), 404, "not_found");
+  });
+
+  it("a task its shard does not have, while D1 is down: 503, not 500", async () => {
+    const q = freshQueue("tl");
+    await api("POST", `/api/v1/queues/${q}/tasks`, { name: "x" });
+    const req = new Request(`http://edgeq.test/api/v1/tasks/01M8MMTV804A6QM2BCKEV96WQQ.0.${q}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const res = await worker.fetch(req, { ...env, DB: unavailableD1 }, createExecutionContext());
+    expect(res.status).toBe(503);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
   });
 });
 
@@ -144,7 +167,7 @@ describe("history retention", () => {
     expect(await count(long)).toEqual(["waiting"]);
     const events = await env.DB.prepare("SELECT count(*) AS n FROM task_events WHERE tenant IN (?, ?)").bind(short, long).first<{ n: number }>();
     expect(events!.n).toBe(2); // the waiting tasks' timelines only
-    expectProblem(await callShort("PUT", "/api/v1/tenant/history", { retentionDays: 0 }), 400, "validation_failed");
+    expectProblem(await callShort("PUT", "/api/v1/tenant/history", { retentionDays: 6 }), 400, "validation_failed");
     expect((await callLong("PUT", "/api/v1/tenant/history", { retentionDays: null })).body.retentionDays).toBe(30);
   });
 

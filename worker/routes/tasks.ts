@@ -16,11 +16,13 @@ import {
   TaskSchema,
 } from "../../schema/api";
 import type { TaskRow } from "../../schema/shard";
+import { DAY } from "../../schema/api";
+import { parseTaskId } from "../../durable/core/ids";
 import type { AppEnv } from "../env";
 import { permit } from "../middleware/auth";
 import { newTask, optionalJson, progressJson } from "../input";
 import { errors, jsonBody, jsonResponse } from "../openapi";
-import { ensureQueue, groupByShard, shardOf, shardOfTask } from "../shards";
+import { ensureQueue, findQueue, groupByShard, shardOf, shardOfTask } from "../shards";
 import { freeKeyNow } from "../placement";
 import { submit } from "../submit";
 import { iso, nextCursor, taskView } from "../view";
@@ -100,8 +102,15 @@ tasks.openapi(
     const { id } = c.req.valid("param");
     const row = unwrap(await (await taskShard(c.env, c.var.tenant, id)).get(id));
     if (row) return c.json(taskView(row), 200);
-    const old = await historyGet(c.env.DB, c.var.tenant, id);
-    if (!old) throw new QueueError("not_found", `Task ${id} does not exist.`);
+    // Gone from its shard: history has it if the shard's retention took it (not if it was deleted).
+    const old = await historyGet(c.env.DB, c.var.tenant, id).catch((e: unknown) => {
+      throw new QueueError("unavailable", `Task ${id} is not in its queue, and task history cannot be read now: ${(e as Error).message}`);
+    });
+    const queue = await findQueue(c.env, c.var.tenant, parseTaskId(id)!.queue);
+    const retained = (queue?.settings.retentionDays ?? 0) * DAY;
+    if (!old || old.finishedAt === null || Date.parse(old.finishedAt) > Date.now() - retained) {
+      throw new QueueError("not_found", `Task ${id} does not exist.`);
+    }
     return c.json(old, 200);
   },
 );
