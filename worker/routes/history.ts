@@ -9,8 +9,7 @@ import { errors, jsonBody, jsonResponse } from "../openapi";
 import { historyDays, setHistoryDays } from "../retention";
 import { search } from "../search";
 import { shardOfTask } from "../shards";
-import { QueueName } from "../../schema/api";
-import { targetTenant } from "./keys";
+import { targetTenant, TenantQuery } from "./keys";
 
 /** Search and timelines: both read D1 history, which lags the live shards by at most the flush interval (1 s by default). */
 export const history = new OpenAPIHono<AppEnv>();
@@ -53,8 +52,6 @@ history.openapi(
     throw new QueueError("not_found", `Task ${id} does not exist.`);
   },
 );
-
-const TenantQuery = z.object({ tenant: QueueName.optional() });
 
 async function settingsView(db: D1Database, tenant: string) {
   return { tenant, retentionDays: await historyDays(db, tenant) };

@@ -98,7 +98,8 @@ const TenantLimits = z
     effective: LimitsSchema.openapi({ description: "what a credential without limits of its own gets" }),
   })
   .openapi("TenantLimits");
-const TenantQuery = z.object({ tenant: QueueName.optional() });
+/** `?tenant=`: the bootstrap admin acting on another tenant's settings. */
+export const TenantQuery = z.object({ tenant: QueueName.optional() });
 
 async function tenantLimitsView(env: Env, tenant: string) {
   const limits = await registryOf(env, tenant).limits();
