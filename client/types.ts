@@ -58,6 +58,8 @@ export type SearchFilters = {
   tag?: string | string[];
   createdFrom?: Date | string;
   createdTo?: Date | string;
+  startedFrom?: Date | string;
+  startedTo?: Date | string;
   finishedFrom?: Date | string;
   finishedTo?: Date | string;
   sort?: "created" | "-created" | "finished" | "-finished" | "priority" | "-priority";

@@ -50,6 +50,8 @@ export const SearchQuery = z
     tag: listOf(z.string().min(1).max(100), "tasks carrying every one of these tags").optional(),
     createdFrom: time.optional(),
     createdTo: time.optional(),
+    startedFrom: time.optional(),
+    startedTo: time.optional(),
     finishedFrom: time.optional(),
     finishedTo: time.optional(),
     sort: z.enum(SORTS).default("-created").openapi({ description: "`created` (id order), `finished` (finished tasks only), `priority`; `-` for descending" }),

@@ -116,6 +116,8 @@ export function searchPlan(tenant: string, f: SearchFilters): SearchPlan {
   for (const tag of new Set(f.tag ?? [])) where.push(`EXISTS (SELECT 1 FROM json_each(t.tags) WHERE value = ${p.add(tag)})`);
   if (f.createdFrom !== undefined) where.push(`t.id >= ${p.add(ulidTimePrefix(f.createdFrom))}`, `t.created_at >= ${p.add(f.createdFrom)}`);
   if (f.createdTo !== undefined) where.push(`t.id < ${p.add(ulidTimePrefix(f.createdTo + ID_SLACK_MS))}`, `t.created_at <= ${p.add(f.createdTo)}`);
+  if (f.startedFrom !== undefined) where.push(`t.started_at >= ${p.add(f.startedFrom)}`);
+  if (f.startedTo !== undefined) where.push(`t.started_at <= ${p.add(f.startedTo)}`);
   if (f.finishedFrom !== undefined) where.push(`t.finished_at >= ${p.add(f.finishedFrom)}`);
   if (f.finishedTo !== undefined) where.push(`t.finished_at <= ${p.add(f.finishedTo)}`);
   if (field === "finished") where.push("t.finished_at IS NOT NULL");

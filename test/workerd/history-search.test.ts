@@ -105,6 +105,14 @@ describe("search filters, each alone", () => {
     expect(await ids(`createdTo=${new Date(t.A.createdAt).toISOString()}`)).toEqual(names("A"));
   });
 
+  it("startedFrom / startedTo: tasks that have run", async () => {
+    const a = Date.parse((await call("GET", `/api/v1/tasks/${t.A.id}`)).body.startedAt);
+    const d = Date.parse((await call("GET", `/api/v1/tasks/${t.D.id}`)).body.startedAt);
+    expect(sorted(await ids(`startedFrom=${new Date(a).toISOString()}`))).toEqual(sorted(names("A", "B", "D")));
+    expect(await ids(`startedFrom=${new Date(d).toISOString()}`)).toEqual(names("D"));
+    expect(await ids(`startedTo=${new Date(a).toISOString()}`)).toEqual(names("A"));
+  });
+
   it("finishedFrom / finishedTo: finished tasks only", async () => {
     const from = new Date(t.B.finishedAt!).toISOString();
     expect(sorted(await ids(`finishedFrom=${from}`))).toEqual(sorted(names("B", "F")));
@@ -226,6 +234,7 @@ describe("search input", () => {
       "priority=1,2,3,4,5,6,7,8,9,10",
       "band=high,medium,low",
       "workerId=w&createdFrom=2026-01-01T00:00:00Z&createdTo=2030-01-01T00:00:00Z&finishedFrom=2026-01-01T00:00:00Z&finishedTo=2030-01-01T00:00:00Z",
+      "startedFrom=2026-01-01T00:00:00Z&startedTo=2030-01-01T00:00:00Z",
     ].join("&");
     for (const sort of ["-created", "-priority", "-finished"]) {
       expect((await call("GET", `/api/v1/tasks?${query}&sort=${sort}`)).status, sort).toBe(200);
