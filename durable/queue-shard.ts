@@ -5,6 +5,8 @@ import { ShardEngine, type Clock, type ItemResult, type Mail, type NewTask, type
 import { shardKey } from "./core/ids";
 import { planHistory } from "./core/timeline";
 import { HistoryUnavailable, writeHistory } from "./history";
+import { LivePusher } from "./live";
+import { hubOf } from "./metrics-hub";
 import { config } from "../worker/config";
 import { migrate } from "./migrate";
 import { outcome, type Outcome } from "./outcome";
@@ -100,6 +102,15 @@ export class QueueShard extends DurableObject<Env> {
   private readonly flushMs: number;
   private flushing = false;
   private historyRetryAt: number | null = null;
+  /** pushes to the tenant's MetricsHub (live metrics) */
+  private readonly live = new LivePusher(
+    (batch) => hubOf(this.env, this.engine.tenant!).publish(batch),
+    () => {
+      const a = this.engine.address;
+      if (!a || a.tenant === undefined) return null;
+      return { queue: a.queue, shard: a.shard, counts: this.engine.counts(), totals: { ...this.engine.totals } };
+    },
+  );
   private readonly historyStats = { flushes: 0, events: 0, rowsWritten: 0, failures: 0, failing: 0, prepareMs: 0, writeMs: 0 };
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -113,6 +124,7 @@ export class QueueShard extends DurableObject<Env> {
         random: Math.random,
         token: () => crypto.randomUUID().replaceAll("-", ""),
       });
+      this.engine.onCommit = (events) => this.live.note(events);
       this.alarmAt = await ctx.storage.getAlarm();
     });
   }

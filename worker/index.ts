@@ -4,6 +4,7 @@ import { sweepHistory } from "./retention";
 export { QueueShard } from "../durable/queue-shard";
 export { QueueRegistry } from "../durable/queue-registry";
 export { AccessKey } from "../durable/access-key";
+export { MetricsHub } from "../durable/metrics-hub";
 
 const app = createApp();
 

@@ -61,3 +61,19 @@ export function accessObject(env: Env, name: string) {
 }
 
 export const accessKeyOf = (env: Env, keyId: string) => accessObject(env, `key:${keyId}`);
+
+/**
+ * Browser tokens for `GET /live?token=` (a WebSocket cannot carry a header from a
+ * browser): `eqlive_<tenant>.<expiry ms>.<mac>`, read-only, one tenant, short-lived,
+ * so a long-lived API key never goes in a URL.
+ */
+export async function liveToken(secret: string, tenant: string, expiresAt: number): Promise<string> {
+  return `eqlive_${tenant}.${expiresAt}.${await keyMac(secret, `live:${tenant}`, String(expiresAt))}`;
+}
+
+/** The tenant a live token is for, if it is one this deployment made and it has not expired. */
+export async function liveTokenTenant(secret: string, token: string, now = Date.now()): Promise<string | null> {
+  const m = /^eqlive_([a-z0-9][a-z0-9_-]{0,47})\.(\d{13})\.([0-9a-f]{32})$/.exec(token);
+  if (!m || Number(m[2]) <= now) return null;
+  return sameSecret(await keyMac(secret, `live:${m[1]}`, m[2]), m[3]) ? m[1] : null;
+}

@@ -44,6 +44,8 @@ export class ShardEngine {
   private readonly due: DueWork;
   /** the outbox as history reads it */
   readonly outbox: Outbox;
+  /** told the events of every committed call (live metrics) */
+  onCommit: ((events: TaskEvent[]) => void) | null = null;
   /** Counts of what happened since this engine started (Prometheus counters: they reset on restart). */
   readonly totals: Totals = { enqueued: 0, leased: 0, completed: 0, failed: 0, retried: 0, expired: 0, cancelled: 0 };
 
@@ -71,6 +73,11 @@ export class ShardEngine {
   /** Grows whenever a task becomes ready (pending), so a caller can tell when to wake waiting consumers. */
   get readySeq(): number {
     return this.shard.seq;
+  }
+
+  /** This shard's queue and number, once a call has said so. */
+  get address(): ShardAddress | null {
+    return this.shard.address;
   }
 
   /** The tenant this shard belongs to, once a call has said so. */
@@ -324,7 +331,10 @@ export class ShardEngine {
       throw e;
     }
     this.tally(written);
-    if (written.length > 0) this.outbox.appended(writtenAt, written.length);
+    if (written.length > 0) {
+      this.outbox.appended(writtenAt, written.length);
+      this.onCommit?.(written);
+    }
     return out;
   }
 

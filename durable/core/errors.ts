@@ -13,6 +13,7 @@ export const ERROR = {
   invalid_state: { status: 409, title: "The task is not in a state that allows this" },
   payload_too_large: { status: 413, title: "Too large" },
   unsupported_media_type: { status: 415, title: "Unsupported media type" },
+  upgrade_required: { status: 426, title: "Upgrade required" },
   rate_limited: { status: 429, title: "Too many requests" },
   internal: { status: 500, title: "Internal error" },
   unavailable: { status: 503, title: "A dependency is unavailable" },

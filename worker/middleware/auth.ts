@@ -6,7 +6,7 @@ import type { RateDecision } from "../../durable/core/rate-limit";
 import { PERMISSIONS, ROLES, type Permission, type Principal, type Role } from "../../schema/access";
 import { config } from "../config";
 import type { AppEnv } from "../env";
-import { accessKeyOf, accessObject, hashKey, madeHere, parseKey, sameSecret } from "../keys";
+import { accessKeyOf, accessObject, hashKey, liveTokenTenant, madeHere, parseKey, sameSecret } from "../keys";
 import { tenantLimits } from "../shards";
 
 const unauthorized = (detail: string) => new QueueError("unauthorized", detail);
@@ -20,6 +20,16 @@ const unauthorized = (detail: string) => new QueueError("unauthorized", detail);
 export function auth(): MiddlewareHandler<AppEnv> {
   return async function auth(c, next) {
     const header = c.req.header("authorization") ?? "";
+    const live = c.req.query("token");
+    if (!header && live !== undefined && c.req.path.endsWith("/live")) {
+      // A browser's WebSocket: a short-lived live token in the URL (POST /live/tokens), read-only.
+      const secret = config(c.env).keySecret;
+      const tenant = secret === null ? null : await liveTokenTenant(secret, live);
+      if (tenant === null) throw unauthorized("This live token is not valid or has expired; get a new one from POST /api/v1/live/tokens.");
+      c.set("principal", { tenant, role: "read-only", subject: "live-token", bootstrap: false });
+      c.set("tenant", tenant);
+      return next();
+    }
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) throw unauthorized("Send a credential as `Authorization: Bearer <API key or JWT>`.");
     const token = match[1];

@@ -1,0 +1,78 @@
+import type { Status, TaskEvent } from "../schema/shard";
+import { parseTaskId } from "./core/ids";
+import type { LiveBatch, LiveTask } from "./metrics-hub";
+
+/** The least time between two pushes of one shard: changes in between are coalesced into one. */
+export const PUSH_MS = 50;
+/** After a push finds nobody listening, the shard stays quiet this long (a new socket's snapshot asks the shards itself). */
+const QUIET_MS = 5_000;
+/** Tasks per push at most (the newest state of each; more wait for the next push). */
+const TASKS_MAX = 1_000;
+
+const json = (text: string | null | undefined) => (text === null || text === undefined ? undefined : (JSON.parse(text) as unknown));
+
+/**
+ * A shard's side of live metrics: what committed calls changed, pushed to the
+ * tenant's MetricsHub at most every PUSH_MS (at once when the shard was
+ * quiet), never awaited by a queue operation and never failing one. A push
+ * carries the shard's counts and totals now, so a lost push is repaired by the
+ * next one.
+ */
+export class LivePusher {
+  private tasks = new Map<string, LiveTask>();
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private lastPush = 0;
+  private quietUntil = 0;
+  /** pushes sent, and those that failed (since the object started) */
+  pushes = 0;
+  failures = 0;
+
+  constructor(
+    private readonly send: (batch: LiveBatch) => Promise<number>,
+    private readonly state: () => Omit<LiveBatch, "tasks"> | null,
+  ) {}
+
+  // note: the events of a committed call. output: none; a push is scheduled.
+  note(events: TaskEvent[]): void {
+    for (const e of events) {
+      if (e.type === "deleted") continue;
+      const c = e.changes;
+      const known = this.tasks.get(e.id);
+      const status = (c.status ?? known?.status ?? "running") as Status;
+      const task: LiveTask = { ...known, id: e.id, queue: parseTaskId(e.id)?.queue ?? "", status, at: e.at };
+      if (c.progress !== undefined && c.progress !== null) task.progress = json(c.progress);
+      if (c.result !== undefined && c.result !== null) task.result = json(c.result);
+      if (c.error !== undefined && c.error !== null) task.error = json(c.error);
+      this.tasks.delete(e.id); // re-inserted last: the newest go first when a push is full
+      this.tasks.set(e.id, task);
+      if (this.tasks.size > TASKS_MAX * 10) this.tasks.delete(this.tasks.keys().next().value!);
+    }
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer !== null || Date.now() < this.quietUntil) return;
+    const wait = Math.max(0, this.lastPush + PUSH_MS - Date.now());
+    this.timer = setTimeout(() => void this.push(), wait);
+  }
+
+  private async push(): Promise<void> {
+    this.timer = null;
+    this.lastPush = Date.now();
+    const state = this.state();
+    if (state === null) return;
+    const tasks = [...this.tasks.values()].slice(-TASKS_MAX);
+    for (const t of tasks) this.tasks.delete(t.id);
+    this.pushes++;
+    try {
+      const listeners = await this.send({ ...state, tasks });
+      if (listeners === 0) {
+        this.quietUntil = Date.now() + QUIET_MS;
+        this.tasks.clear();
+      }
+    } catch {
+      this.failures++; // live metrics are best effort: the next push carries the counts again
+    }
+    if (this.tasks.size > 0) this.schedule();
+  }
+}

@@ -1,0 +1,218 @@
+import { DurableObject } from "cloudflare:workers";
+import { STATUSES, type Status } from "../schema/shard";
+import { shardStats } from "../worker/shards";
+import { workerStatus } from "./core/workers";
+import type { Totals } from "./core/types";
+
+/**
+ * Live metrics of one tenant: a MetricsHub Durable Object (`idFromName(tenant)`)
+ * holds the tenant's dashboards' and tails' WebSockets with the hibernation
+ * API, so an idle dashboard costs nothing, and fans out what shards push.
+ *
+ * Protocol (JSON text frames; docs/API.md "Live"): every server message has
+ * `type` and a per-connection `seq` that grows by exactly one. `snapshot`
+ * first, then `delta` (a queue's counts by status, and what changed) and
+ * `task` (one task's status, progress, result or error). Clients send
+ * `{type: "subscribe" | "unsubscribe", queue?, task?}` or `{type: "snapshot"}`.
+ */
+
+/** What a shard pushes: its counts now, its totals since it started, and the tasks that changed. */
+export interface LiveBatch {
+  queue: string;
+  shard: number;
+  counts: Partial<Record<Status, number>>;
+  totals: Totals;
+  tasks: LiveTask[];
+}
+
+export interface LiveTask {
+  id: string;
+  queue: string;
+  status: Status;
+  progress?: unknown;
+  result?: unknown;
+  error?: unknown;
+  at: number;
+}
+
+/** One socket's subscriptions and place in its sequence (kept in its attachment, so hibernation keeps it). */
+interface Socket {
+  tenant: string;
+  seq: number;
+  /** false until its snapshot is sent: nothing may come before it */
+  ready: boolean;
+  /** queues whose deltas and task events it hears; null: every queue's deltas */
+  queues: string[] | null;
+  /** tasks whose events it hears */
+  tasks: string[];
+}
+
+/** Most subscriptions per socket (queues and tasks each). */
+const SUBSCRIPTIONS_MAX = 100;
+/** Seconds of completions, failures and enqueues the snapshot's rates cover. */
+const RATE_WINDOW = 60;
+
+type Counts = Partial<Record<Status, number>>;
+
+export class MetricsHub extends DurableObject<Env> {
+  /** each shard's latest counts, by `queue:shard` (rebuilt from pushes after the object wakes) */
+  private shardCounts = new Map<string, Counts>();
+  private shardTotals = new Map<string, Totals>();
+  /** per second, for the last RATE_WINDOW seconds: [second, enqueued, completed, failed] */
+  private rates: [number, number, number, number][] = [];
+
+  /** A WebSocket upgrade from the API Worker, which has authenticated it (`x-edgeq-tenant`). */
+  async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket upgrade", { status: 426 });
+    const tenant = request.headers.get("x-edgeq-tenant") ?? "";
+    const url = new URL(request.url);
+    const queue = url.searchParams.get("queue");
+    const task = url.searchParams.get("task");
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server);
+    const socket: Socket = { tenant, seq: 0, ready: false, queues: queue ? [queue] : task ? [] : null, tasks: task ? [task] : [] };
+    server.serializeAttachment(socket);
+    await this.sendSnapshot(server);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** A shard's push: fans its changes out to the sockets that asked for them. Answers how many sockets there are. */
+  publish(batch: LiveBatch): number {
+    const sockets = this.ctx.getWebSockets();
+    const key = `${batch.queue}:${batch.shard}`;
+    // A shard not heard of before (a new queue, or since this object woke) counts as empty before:
+    // `counts` is always exact; `changes` may then repeat what an earlier delta said.
+    const before = this.queueCounts(batch.queue);
+    this.shardCounts.set(key, batch.counts);
+    this.countRates(key, batch.totals);
+    if (sockets.length === 0) return 0;
+    const after = this.queueCounts(batch.queue);
+    const changes: Counts = {};
+    for (const s of STATUSES) if ((after[s] ?? 0) !== (before[s] ?? 0)) changes[s] = (after[s] ?? 0) - (before[s] ?? 0);
+    const at = new Date().toISOString();
+    for (const ws of sockets) {
+      const socket = ws.deserializeAttachment() as Socket;
+      if (!socket.ready) continue; // its snapshot, on its way, is newer
+      const hearsQueue = socket.queues === null || socket.queues.includes(batch.queue);
+      if (hearsQueue && Object.keys(changes).length > 0) this.send(ws, socket, { type: "delta", at, queue: batch.queue, counts: after, changes });
+      const queueEvents = socket.queues?.includes(batch.queue) ?? false;
+      for (const task of batch.tasks) {
+        if (queueEvents || socket.tasks.includes(task.id)) {
+          const { at: when, ...rest } = task;
+          this.send(ws, socket, { type: "task", at: new Date(when).toISOString(), task: rest });
+        }
+      }
+      ws.serializeAttachment(socket);
+    }
+    return sockets.length;
+  }
+
+  async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const socket = ws.deserializeAttachment() as Socket;
+    let msg: { type?: unknown; queue?: unknown; task?: unknown };
+    try {
+      msg = JSON.parse(typeof message === "string" ? message : new TextDecoder().decode(message));
+    } catch {
+      return this.refuse(ws, socket, "Messages are JSON: {type: subscribe | unsubscribe | snapshot, queue?, task?}.");
+    }
+    const queue = typeof msg.queue === "string" && msg.queue.length <= 48 ? msg.queue : undefined;
+    const task = typeof msg.task === "string" && msg.task.length <= 120 ? msg.task : undefined;
+    if (msg.type === "snapshot") return this.sendSnapshot(ws);
+    if (msg.type !== "subscribe" && msg.type !== "unsubscribe") return this.refuse(ws, socket, `Unknown message type ${JSON.stringify(msg.type)}.`);
+    if (queue === undefined && task === undefined) return this.refuse(ws, socket, "subscribe and unsubscribe name a queue or a task.");
+    if (msg.type === "subscribe") {
+      if (queue !== undefined) socket.queues = [...new Set([...(socket.queues ?? []), queue])].slice(0, SUBSCRIPTIONS_MAX);
+      if (task !== undefined) socket.tasks = [...new Set([...socket.tasks, task])].slice(0, SUBSCRIPTIONS_MAX);
+    } else {
+      if (queue !== undefined) socket.queues = (socket.queues ?? []).filter((q) => q !== queue);
+      if (task !== undefined) socket.tasks = socket.tasks.filter((t) => t !== task);
+    }
+    this.send(ws, socket, { type: msg.type === "subscribe" ? "subscribed" : "unsubscribed", queues: socket.queues, tasks: socket.tasks });
+    ws.serializeAttachment(socket);
+  }
+
+  webSocketClose(ws: WebSocket, code: number): void {
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, "closing");
+    } catch {
+      // already closed
+    }
+  }
+
+  private refuse(ws: WebSocket, socket: Socket, detail: string): void {
+    this.send(ws, socket, { type: "error", detail });
+    ws.serializeAttachment(socket);
+  }
+
+  private send(ws: WebSocket, socket: Socket, message: Record<string, unknown>): void {
+    socket.seq++;
+    try {
+      ws.send(JSON.stringify({ ...message, seq: socket.seq }));
+    } catch {
+      // a socket that is closing: its close handler tidies up
+    }
+  }
+
+  /** Depth per queue and status (asked of the shards, so it is exact after a wake), rates, active workers. */
+  private async sendSnapshot(ws: WebSocket): Promise<void> {
+    const socket = ws.deserializeAttachment() as Socket;
+    const { tenant } = socket;
+    const queues: { name: string; counts: Counts }[] = [];
+    let active = 0;
+    if (tenant) {
+      const registry = this.env.QUEUE_REGISTRY.get(this.env.QUEUE_REGISTRY.idFromName(tenant));
+      const records = await registry.list(undefined, 1000);
+      for (const record of records) {
+        if (socket.queues !== null && !socket.queues.includes(record.name)) continue;
+        const shards = await shardStats(this.env, tenant, record);
+        for (const s of shards) this.shardCounts.set(`${record.name}:${s.shard}`, s.counts);
+        queues.push({ name: record.name, counts: this.queueCounts(record.name) });
+      }
+      const now = Date.now();
+      for (const w of await registry.listWorkers(undefined, 1000)) if (workerStatus(w.lastSeenAt, w.currentTasks.length, now) === "active") active++;
+    }
+    const fresh = ws.deserializeAttachment() as Socket; // subscriptions may have changed while this was read
+    fresh.ready = true;
+    this.send(ws, fresh, { type: "snapshot", at: new Date().toISOString(), queues, rates: this.ratesPerMinute(), workers: { active } });
+    ws.serializeAttachment(fresh);
+  }
+
+  private queueCounts(queue: string): Counts {
+    const out: Counts = {};
+    for (const [key, counts] of this.shardCounts) {
+      if (key.slice(0, key.lastIndexOf(":")) !== queue) continue;
+      for (const s of STATUSES) if (counts[s]) out[s] = (out[s] ?? 0) + counts[s]!;
+    }
+    return out;
+  }
+
+  /** Adds what a shard's totals grew by since its last push to this second's rates. */
+  private countRates(key: string, totals: Totals): void {
+    const last = this.shardTotals.get(key);
+    this.shardTotals.set(key, totals);
+    if (!last) return;
+    const grew = (k: keyof Totals) => Math.max(0, totals[k] - last[k]);
+    const second = Math.floor(Date.now() / 1000);
+    let bucket = this.rates[this.rates.length - 1];
+    if (!bucket || bucket[0] !== second) {
+      bucket = [second, 0, 0, 0];
+      this.rates.push(bucket);
+      while (this.rates.length > 0 && this.rates[0][0] <= second - RATE_WINDOW) this.rates.shift();
+    }
+    bucket[1] += grew("enqueued");
+    bucket[2] += grew("completed");
+    bucket[3] += grew("failed");
+  }
+
+  private ratesPerMinute() {
+    const since = Math.floor(Date.now() / 1000) - RATE_WINDOW;
+    const recent = this.rates.filter((r) => r[0] > since);
+    const sum = (i: 1 | 2 | 3) => recent.reduce((n, r) => n + r[i], 0);
+    return { enqueued: sum(1), completed: sum(2), failed: sum(3), seconds: RATE_WINDOW };
+  }
+}
+
+export function hubOf(env: Env, tenant: string) {
+  return env.METRICS_HUB.get(env.METRICS_HUB.idFromName(tenant));
+}

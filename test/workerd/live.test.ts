@@ -1,0 +1,152 @@
+import { createExecutionContext, env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { hubOf, type MetricsHub } from "../../durable/metrics-hub";
+import worker from "../../worker/index";
+import { ADMIN_TOKEN, api, expectProblem, freshQueue, tenantApi, until } from "./helpers";
+
+/**
+ * GET /api/v1/live: a WebSocket to the tenant's MetricsHub, fed by the shards'
+ * pushes. Each test opens real sockets through the Worker and reads what arrives.
+ */
+
+type Message = { type: string; seq: number; [k: string]: any };
+
+/** Opens a live socket as a client would; collects every message. */
+async function connect(query = "", headers: Record<string, string> = { authorization: `Bearer ${ADMIN_TOKEN}` }) {
+  const res = await worker.fetch(new Request(`http://edgeq.test/api/v1/live${query}`, { headers: { upgrade: "websocket", ...headers } }), env, createExecutionContext());
+  if (res.status !== 101) throw new Error(`no upgrade: ${res.status} ${await res.text()}`);
+  const ws = res.webSocket!;
+  const messages: Message[] = [];
+  ws.addEventListener("message", (e) => messages.push(JSON.parse(e.data as string)));
+  ws.accept();
+  await until(async () => messages.some((m) => m.type === "snapshot"));
+  return {
+    messages,
+    send: (m: unknown) => ws.send(JSON.stringify(m)),
+    close: () => ws.close(1000, "done"),
+    of: (type: string) => messages.filter((m) => m.type === type),
+  };
+}
+
+const tasksOf = (messages: Message[], id?: string) => messages.filter((m) => m.type === "task" && (id === undefined || m.task.id === id)).map((m) => m.task);
+
+describe("live metrics over WebSockets", () => {
+  it("a snapshot first; then enqueue and completion arrive in order, seq rising by one", async () => {
+    const q = freshQueue("live");
+    await api("POST", `/api/v1/queues/${q}/tasks`, { name: "before" });
+    const live = await connect(`?queue=${q}`);
+    expect(live.messages[0]).toMatchObject({ type: "snapshot", seq: 1, queues: [{ name: q, counts: { pending: 1 } }], workers: { active: 0 } });
+    expect(live.messages[0].rates).toMatchObject({ seconds: 60 });
+    const made = (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "job", priority: 9 })).body;
+    const lease = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 1 })).body.leases[0];
+    await api("POST", `/api/v1/tasks/${made.id}/complete`, { leaseToken: lease.leaseToken, result: { ok: 1 } });
+    await until(async () => tasksOf(live.messages, made.id).some((t) => t.status === "completed"));
+    expect(live.messages.map((m) => m.seq)).toEqual(live.messages.map((_, i) => i + 1));
+    const statuses = tasksOf(live.messages, made.id).map((t) => t.status);
+    expect(statuses[statuses.length - 1]).toBe("completed");
+    expect(statuses.indexOf("pending") === -1 || statuses.indexOf("pending") < statuses.indexOf("completed")).toBe(true);
+    expect(tasksOf(live.messages, made.id).at(-1)).toMatchObject({ id: made.id, queue: q, status: "completed", result: { ok: 1 } });
+    const last = live.of("delta").at(-1)!;
+    expect(last).toMatchObject({ queue: q, counts: { pending: 1, completed: 1 } });
+    expect(JSON.stringify(live.messages)).not.toMatch(/leaseToken/);
+    live.close();
+  });
+
+  it("a task subscription hears exactly that task: its status, progress and result", async () => {
+    const q = freshQueue("live");
+    const [a, b] = (await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: [{ name: "a", priority: 9 }, { name: "b" }] })).body.tasks;
+    const live = await connect(`?task=${a.id}`);
+    const leases = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 2 })).body.leases;
+    const la = leases.find((l: { task: { id: string } }) => l.task.id === a.id);
+    const lb = leases.find((l: { task: { id: string } }) => l.task.id === b.id);
+    await api("POST", `/api/v1/tasks/${a.id}/heartbeat`, { leaseToken: la.leaseToken, progress: { pct: 40 } });
+    await new Promise((r) => setTimeout(r, 80)); // a push of its own, not coalesced with the completion
+    await api("POST", `/api/v1/tasks/${b.id}/complete`, { leaseToken: lb.leaseToken });
+    await api("POST", `/api/v1/tasks/${a.id}/complete`, { leaseToken: la.leaseToken, result: "done" });
+    await until(async () => tasksOf(live.messages).some((t) => t.status === "completed"));
+    const heard = tasksOf(live.messages);
+    expect(new Set(heard.map((t) => t.id))).toEqual(new Set([a.id]));
+    expect(heard.some((t) => t.status === "running" && t.progress?.pct === 40)).toBe(true);
+    expect(heard.at(-1)).toMatchObject({ status: "completed", result: "done" });
+    expect(live.of("delta")).toEqual([]); // a task subscription hears no queue counts
+    live.close();
+  });
+
+  it("queue filters keep queues apart; subscribe and unsubscribe change them", async () => {
+    const [q1, q2] = [freshQueue("live"), freshQueue("live")];
+    const live = await connect(`?queue=${q1}`);
+    await api("POST", `/api/v1/queues/${q2}/tasks`, { name: "other" });
+    await api("POST", `/api/v1/queues/${q1}/tasks`, { name: "mine" });
+    await until(async () => live.of("delta").length > 0);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(new Set(live.of("delta").map((m) => m.queue))).toEqual(new Set([q1]));
+    expect(new Set(tasksOf(live.messages).map((t) => t.queue))).toEqual(new Set([q1]));
+    live.send({ type: "subscribe", queue: q2 });
+    await until(async () => live.of("subscribed").length > 0);
+    expect(live.of("subscribed")[0]).toMatchObject({ queues: [q1, q2] });
+    await api("POST", `/api/v1/queues/${q2}/tasks`, { name: "now heard" });
+    await until(async () => live.of("delta").some((m) => m.queue === q2));
+    live.send({ type: "unsubscribe", queue: q1 });
+    live.send({ type: "nonsense" });
+    live.send("not json");
+    await until(async () => live.of("error").length === 2);
+    expect(live.messages.map((m) => m.seq)).toEqual(live.messages.map((_, i) => i + 1));
+    live.close();
+  });
+
+  it("tenants never hear each other", async () => {
+    const tenant = `live-${crypto.randomUUID().slice(0, 6)}`;
+    const other = await tenantApi(tenant);
+    const key = (await api("POST", "/api/v1/keys", { tenant, role: "read-only", name: "live" })).body.key;
+    const theirs = await connect("", { authorization: `Bearer ${key}` });
+    const mine = await connect("");
+    const q = freshQueue("live");
+    await api("POST", `/api/v1/queues/${q}/tasks`, { name: "default tenant's" });
+    await other("POST", `/api/v1/queues/${q}/tasks`, { name: "their own" });
+    await until(async () => mine.of("delta").some((m) => m.queue === q) && theirs.of("delta").some((m) => m.queue === q));
+    expect(theirs.of("delta").every((m) => m.counts.pending === 1)).toBe(true);
+    expect(theirs.messages[0].queues.map((x: { name: string }) => x.name)).not.toContain(q);
+    mine.close();
+    theirs.close();
+  });
+
+  it("no credential, a bad one, or no upgrade: refused with a problem", async () => {
+    const plain = await worker.fetch(new Request("http://edgeq.test/api/v1/live", { headers: { upgrade: "websocket" } }), env, createExecutionContext());
+    expect(plain.status).toBe(401);
+    const forged = await worker.fetch(new Request("http://edgeq.test/api/v1/live?token=eqlive_default.9999999999999.00000000000000000000000000000000", { headers: { upgrade: "websocket" } }), env, createExecutionContext());
+    expect(forged.status).toBe(401);
+    expectProblem(await api("GET", "/api/v1/live"), 426, "upgrade_required");
+  });
+
+  it("a browser opens it with a short-lived live token; the token opens nothing else", async () => {
+    const made = await api("POST", "/api/v1/live/tokens");
+    expect(made.status).toBe(201);
+    expect(Date.parse(made.body.expiresAt) - Date.now()).toBeLessThanOrEqual(60_000);
+    const live = await connect(`?token=${made.body.token}`, {});
+    expect(live.messages[0].type).toBe("snapshot");
+    live.close();
+    const elsewhere = await api("GET", `/api/v1/queues?token=${made.body.token}`, undefined, { authorization: "" });
+    expect(elsewhere.status).toBe(401);
+  });
+
+  it("sockets keep their subscriptions and sequence in their attachments, so a hub that forgot everything (as after hibernation) goes on", async () => {
+    const q = freshQueue("live");
+    const live = await connect(`?queue=${q}`);
+    await api("POST", `/api/v1/queues/${q}/tasks`, { name: "one" });
+    await until(async () => live.of("delta").length === 1);
+    // What a hibernated object loses: everything held in memory.
+    await runInDurableObject(hubOf(env, "default"), (hub: MetricsHub) => {
+      const h = hub as unknown as { shardCounts: Map<string, unknown>; shardTotals: Map<string, unknown>; rates: unknown[] };
+      h.shardCounts = new Map();
+      h.shardTotals = new Map();
+      h.rates = [];
+    });
+    await api("POST", `/api/v1/queues/${q}/tasks`, { name: "two" });
+    await until(async () => tasksOf(live.messages).length === 2);
+    expect(live.messages.map((m) => m.seq)).toEqual(live.messages.map((_, i) => i + 1));
+    live.send({ type: "snapshot" });
+    await until(async () => live.of("snapshot").length === 2);
+    expect(live.of("snapshot")[1].queues).toEqual([{ name: q, counts: { pending: 2 } }]);
+    live.close();
+  });
+});
