@@ -50,8 +50,8 @@ Queues and workers
                                  runs COMMAND per task: payload JSON on stdin, EDGEQ_TASK_* in the
                                  environment; exit 0 completes (stdout, JSON or text, is the result),
                                  any other exit fails the attempt
-  tail <queue> [--task ID] [--interval MS]
-                                 prints changes as they happen (polling)
+  tail <queue> | tail --task ID  prints changes as they happen (a live WebSocket; polling every
+                                 --interval MS where the runtime has none: Node 20 without "ws")
 
 Schedules
   schedules <queue>

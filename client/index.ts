@@ -11,6 +11,7 @@
  * ```
  */
 import { request, type ClientOptions } from "./http";
+import { liveMessages, type LiveOptions } from "./live";
 import type {
   ApiKey,
   ApiKeyCreate,
@@ -24,6 +25,8 @@ import type {
   ScheduleCreate,
   SearchFilters,
   Status,
+  LiveMessage,
+  LiveTask,
   Task,
   TimelineEvent,
   WorkerInfo,
@@ -32,6 +35,7 @@ import type {
 export type * from "./types";
 export { EdgeqError, UnrecoverableError } from "./errors";
 export type { ClientOptions } from "./http";
+export type { LiveOptions, WebSocketConstructor, WebSocketLike } from "./live";
 
 export type Page<T> = { items: T[]; nextCursor: string | null };
 export type PageOptions = { limit?: number; cursor?: string };
@@ -120,6 +124,35 @@ export class EdgeqClient {
       yield* page.items;
       cursor = page.nextCursor ?? undefined;
     } while (cursor !== undefined);
+  }
+
+  /**
+   * Live messages over a WebSocket: a snapshot, then queue counts and task
+   * events as they happen; reconnects on its own (each connection starts with
+   * a snapshot). Needs a WebSocket: the runtime's, or on Node 20 the `ws`
+   * package (found on its own when installed, or passed as `WebSocket`).
+   *
+   * @example
+   * ```ts
+   * for await (const m of edgeq.live({ queue: "email" })) if (m.type === "delta") console.log(m.counts);
+   * ```
+   */
+  live(options: LiveOptions = {}): AsyncGenerator<LiveMessage> {
+    return liveMessages(this, options);
+  }
+
+  /** One task, live: `events()` yields its changes as they happen and ends when it finishes. */
+  task(id: string): { events(options?: Omit<LiveOptions, "task" | "queue">): AsyncGenerator<LiveTask> } {
+    const live = (options: LiveOptions) => this.live(options);
+    return {
+      async *events(options = {}) {
+        for await (const m of live({ ...options, task: id })) {
+          if (m.type !== "task" || m.task.id !== id) continue;
+          yield m.task;
+          if (m.task.status === "completed" || m.task.status === "failed" || m.task.status === "cancelled") return;
+        }
+      },
+    };
   }
 
   /** A parent's children, in creation order. */

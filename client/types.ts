@@ -68,3 +68,29 @@ export type SearchFilters = {
   /** start after this page (a `nextCursor`) */
   cursor?: string;
 };
+
+/** A task as live messages tell of it. */
+export type LiveTask = {
+  id: string;
+  queue: string;
+  status: Status;
+  attempts?: number;
+  progress?: unknown;
+  result?: unknown;
+  error?: unknown;
+};
+
+/** A message of `GET /api/v1/live` (docs/API.md, "Live"); `seq` grows by one per message on a connection. */
+export type LiveMessage =
+  | {
+      type: "snapshot";
+      seq: number;
+      at: string;
+      queues: { name: string; counts: Partial<Record<Status, number>> }[];
+      rates: { enqueued: number; completed: number; failed: number; seconds: number };
+      workers: { active: number };
+    }
+  | { type: "delta"; seq: number; at: string; queue: string; counts: Partial<Record<Status, number>>; changes: Partial<Record<Status, number>> }
+  | { type: "task"; seq: number; at: string; task: LiveTask }
+  | { type: "subscribed" | "unsubscribed"; seq: number; queues: string[] | null; tasks: string[] }
+  | { type: "error"; seq: number; detail: string };

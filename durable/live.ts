@@ -32,6 +32,11 @@ export class LivePusher {
     private readonly state: () => Omit<LiveBatch, "tasks"> | null,
   ) {}
 
+  /** A socket wants this shard's news (its hub says so on connect and subscribe): no more quiet. */
+  listening(): void {
+    this.quietUntil = 0;
+  }
+
   // note: the events of a committed call. output: none; a push is scheduled.
   note(events: TaskEvent[]): void {
     for (const e of events) {
@@ -40,6 +45,7 @@ export class LivePusher {
       const known = this.tasks.get(e.id);
       const status = (c.status ?? known?.status ?? "running") as Status;
       const task: LiveTask = { ...known, id: e.id, queue: parseTaskId(e.id)?.queue ?? "", status, at: e.at };
+      if (c.attempts !== undefined) task.attempts = c.attempts;
       if (c.progress !== undefined && c.progress !== null) task.progress = json(c.progress);
       if (c.result !== undefined && c.result !== null) task.result = json(c.result);
       if (c.error !== undefined && c.error !== null) task.error = json(c.error);

@@ -1,6 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { STATUSES, type Status } from "../schema/shard";
-import { shardStats } from "../worker/shards";
+import { shardNumbers, shardStats } from "../worker/shards";
+import { shardOf } from "./queue-shard";
+import { parseTaskId } from "./core/ids";
 import { workerStatus } from "./core/workers";
 import type { Totals } from "./core/types";
 
@@ -29,6 +31,7 @@ export interface LiveTask {
   id: string;
   queue: string;
   status: Status;
+  attempts?: number;
   progress?: unknown;
   result?: unknown;
   error?: unknown;
@@ -124,6 +127,7 @@ export class MetricsHub extends DurableObject<Env> {
     if (msg.type === "subscribe") {
       if (queue !== undefined) socket.queues = [...new Set([...(socket.queues ?? []), queue])].slice(0, SUBSCRIPTIONS_MAX);
       if (task !== undefined) socket.tasks = [...new Set([...socket.tasks, task])].slice(0, SUBSCRIPTIONS_MAX);
+      await this.wakeShards(socket.tenant, queue === undefined ? [] : [queue], task === undefined ? [] : [task]);
     } else {
       if (queue !== undefined) socket.queues = (socket.queues ?? []).filter((q) => q !== queue);
       if (task !== undefined) socket.tasks = socket.tasks.filter((t) => t !== task);
@@ -171,11 +175,39 @@ export class MetricsHub extends DurableObject<Env> {
       }
       const now = Date.now();
       for (const w of await registry.listWorkers(undefined, 1000)) if (workerStatus(w.lastSeenAt, w.currentTasks.length, now) === "active") active++;
+      await this.wakeShards(tenant, queues.map((q) => q.name), socket.tasks);
     }
     const fresh = ws.deserializeAttachment() as Socket; // subscriptions may have changed while this was read
     fresh.ready = true;
     this.send(ws, fresh, { type: "snapshot", at: new Date().toISOString(), queues, rates: this.ratesPerMinute(), workers: { active } });
     ws.serializeAttachment(fresh);
+  }
+
+  /**
+   * Tells the shards of these queues and tasks that someone listens: a shard whose last push
+   * found nobody stays quiet for a while, and would otherwise miss this socket's first changes.
+   */
+  private async wakeShards(tenant: string, queues: string[], tasks: string[]): Promise<void> {
+    const registry = this.env.QUEUE_REGISTRY.get(this.env.QUEUE_REGISTRY.idFromName(tenant));
+    const targets = new Set<string>();
+    for (const name of queues) {
+      const record = await registry.find(name);
+      if (record) for (const shard of shardNumbers(record)) targets.add(`${name}:${shard}`);
+    }
+    for (const id of tasks) {
+      // Only shards that exist: an id a client made up wakes no object.
+      const at = parseTaskId(id);
+      const record = at && (await registry.find(at.queue));
+      if (at && record && shardNumbers(record).includes(at.shard)) targets.add(`${at.queue}:${at.shard}`);
+    }
+    await Promise.all(
+      [...targets].map((t) => {
+        const i = t.lastIndexOf(":");
+        return shardOf(this.env, tenant, t.slice(0, i), Number(t.slice(i + 1)))
+          .listen()
+          .catch(() => undefined);
+      }),
+    );
   }
 
   private queueCounts(queue: string): Counts {

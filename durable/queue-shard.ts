@@ -143,6 +143,11 @@ export class QueueShard extends DurableObject<Env> {
     return this.call(() => this.engine.lookupKeys(keys));
   }
 
+  /** Live metrics: a socket has just subscribed to this shard's queue or one of its tasks; push again. */
+  listen(): void {
+    this.live.listening();
+  }
+
   /** Messages from other shards of the tenant (dependencies); idempotent. */
   receive(address: ShardAddress, mails: Mail[]) {
     if (this.faults.receive > 0) {

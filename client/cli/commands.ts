@@ -6,6 +6,7 @@ import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { Worker, type Handler } from "../consumer";
 import { EdgeqClient } from "../index";
+import { webSocketClass } from "../live";
 import type { EnqueueTask } from "../types";
 import { int, json, need, UsageError, type Flags } from "./args";
 import { fields, out, progressBar, show, table } from "./output";
@@ -124,17 +125,57 @@ export async function work(edgeq: EdgeqClient, flags: Flags, args: string[]): Pr
   await worker.close();
 }
 
+/** `status attempts=N progress=…`: how tail shows a task's state. */
+const taskState = (t: { status: string; attempts?: number; progress?: unknown }) =>
+  `${t.status} attempts=${t.attempts ?? 0}${t.progress === null || t.progress === undefined ? "" : ` progress=${JSON.stringify(t.progress)}`}`;
+
+/** `pending=3 (+1) running=2`: counts, with what changed. */
+const countsLine = (counts: Record<string, number>, changes: Record<string, number> = {}) =>
+  Object.entries(counts)
+    .map(([k, v]) => `${k}=${v}${changes[k] ? ` (${changes[k] > 0 ? "+" : ""}${changes[k]})` : ""}`)
+    .join(" ");
+
 export async function tail(edgeq: EdgeqClient, flags: Flags, args: string[]): Promise<void> {
+  const stop = new AbortController();
+  process.on("SIGINT", () => stop.abort());
+  process.on("SIGTERM", () => stop.abort());
+  const queue = flags.task ? undefined : need(args[0], "<queue> or --task ID");
+  const WebSocket = await webSocketClass().catch(() => null);
+  if (WebSocket === null) {
+    process.stderr.write("edgeq: no WebSocket in this runtime (Node 20 without the `ws` package): polling instead\n");
+    return pollTail(edgeq, flags, queue, stop.signal);
+  }
+  const stamp = () => new Date().toISOString();
+  let last = "";
+  type Shown = { status: string; attempts?: number; progress?: unknown };
+  const seen: { task: Shown | null } = { task: null };
+  for await (const m of edgeq.live({ queue, task: flags.task, WebSocket, signal: stop.signal })) {
+    if (flags.json) out(JSON.stringify(m));
+    if (flags.task) {
+      if (m.type === "snapshot" && seen.task === null) seen.task = await edgeq.get(flags.task); // after the socket is open: nothing falls between
+      else if (m.type === "task" && m.task.id === flags.task) seen.task = { ...seen.task, ...m.task, attempts: m.task.attempts ?? seen.task?.attempts };
+      const task = seen.task;
+      if (task === null) continue;
+      const now = taskState(task);
+      if (now !== last && !flags.json) out(`${stamp()} ${flags.task} ${now}`);
+      last = now;
+      if (["completed", "failed", "cancelled"].includes(task.status)) return;
+    } else if (!flags.json) {
+      if (m.type === "snapshot") for (const q of m.queues) out(`${m.at} ${q.name} ${countsLine(q.counts as Record<string, number>)}`);
+      if (m.type === "delta") out(`${m.at} ${m.queue} ${countsLine(m.counts as Record<string, number>, m.changes as Record<string, number>)}`);
+    }
+  }
+}
+
+/** tail by polling (no WebSocket): the task, or the queue's counts, every --interval ms. */
+async function pollTail(edgeq: EdgeqClient, flags: Flags, queueName: string | undefined, signal: AbortSignal): Promise<void> {
   const every = int(flags, "interval") ?? 1000;
   const stamp = () => new Date().toISOString();
-  let stopped = false;
-  process.on("SIGINT", () => (stopped = true));
-  process.on("SIGTERM", () => (stopped = true));
   if (flags.task) {
     let last = "";
-    while (!stopped) {
+    while (!signal.aborted) {
       const task = await edgeq.get(flags.task);
-      const now = `${task.status} attempts=${task.attempts}${task.progress === null ? "" : ` progress=${JSON.stringify(task.progress)}`}`;
+      const now = taskState(task);
       if (now !== last) out(flags.json ? JSON.stringify({ at: stamp(), task }) : `${stamp()} ${task.id} ${now}`);
       last = now;
       if (["completed", "failed", "cancelled"].includes(task.status)) return;
@@ -142,20 +183,13 @@ export async function tail(edgeq: EdgeqClient, flags: Flags, args: string[]): Pr
     }
     return;
   }
-  const queue = edgeq.queue(need(args[0], "<queue> or --task ID"));
+  const queue = edgeq.queue(queueName!);
   let last: Record<string, number> | null = null;
-  while (!stopped) {
-    const stats = await queue.stats();
-    const counts = stats.counts;
+  while (!signal.aborted) {
+    const counts = (await queue.stats()).counts;
     if (last === null || Object.keys(counts).some((k) => counts[k] !== last![k])) {
-      if (flags.json) out(JSON.stringify({ at: stamp(), queue: queue.name, counts }));
-      else {
-        const parts = Object.entries(counts).map(([k, v]) => {
-          const delta = last === null ? 0 : v - (last[k] ?? 0);
-          return `${k}=${v}${delta === 0 ? "" : ` (${delta > 0 ? "+" : ""}${delta})`}`;
-        });
-        out(`${stamp()} ${queue.name} ${parts.join(" ")}`);
-      }
+      const changes = Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, last === null ? 0 : v - (last[k] ?? 0)]));
+      out(flags.json ? JSON.stringify({ at: stamp(), queue: queue.name, counts }) : `${stamp()} ${queue.name} ${countsLine(counts, changes)}`);
       last = counts;
     }
     await new Promise((r) => setTimeout(r, every));

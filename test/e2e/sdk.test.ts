@@ -229,6 +229,40 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
     await expect(edgeq.search({ q: '"open' }).next()).rejects.toMatchObject({ status: 400 });
   });
 
+  it("live: a snapshot, then counts and task events as they happen; task(id).events() ends when the task does; reconnects after a restart", async () => {
+    // Node 20 has no global WebSocket: the SDK finds the optional `ws` package on its own.
+    expect(typeof (globalThis as { WebSocket?: unknown }).WebSocket).toBe("undefined");
+    const queue = edgeq.queue(fresh("live"));
+    await queue.add("first");
+    const stop = new AbortController();
+    const seen: { type: string; seq: number; [k: string]: unknown }[] = [];
+    const reading = (async () => {
+      for await (const m of edgeq.live({ queue: queue.name, signal: stop.signal })) seen.push(m as never);
+    })();
+    await until(async () => seen.some((m) => m.type === "snapshot"));
+    const task = await queue.add("second", { n: 2 });
+    const updates: string[] = [];
+    const watching = (async () => {
+      for await (const t of edgeq.task(task.id).events()) updates.push(t.status);
+    })();
+    await sleep(300); // its socket is open
+    await edgeq.cancel(task.id);
+    await until(async () => seen.some((m) => m.type === "task" && (m.task as { id: string; status: string }).id === task.id));
+    await watching; // ended by itself at a terminal status
+    expect(updates).toEqual(["cancelled"]);
+    expect(seen[0]).toMatchObject({ type: "snapshot", seq: 1, queues: [{ name: queue.name }] });
+    expect(seen.map((m) => m.seq)).toEqual(seen.map((_, i) => i + 1));
+    // The stack restarts: the iterator reconnects and starts again with a snapshot.
+    const before = seen.length;
+    await stack.stop();
+    await stack.start();
+    await until(async () => seen.slice(before).some((m) => m.type === "snapshot"), 30_000);
+    await queue.add("after restart");
+    await until(async () => seen.slice(before).some((m) => m.type === "delta"), 30_000);
+    stop.abort();
+    await reading;
+  });
+
   it("an UnrecoverableError fails the task at once; API errors carry their problem+json", async () => {
     const queue = edgeq.queue(fresh("unrecoverable"));
     const task = await queue.add("bad", null, { maxAttempts: 5 });

@@ -1,0 +1,108 @@
+import type { EdgeqClient } from "./index";
+import type { LiveMessage } from "./types";
+
+/**
+ * The smallest WebSocket this SDK needs: the WHATWG one of browsers, Node ≥ 22,
+ * Bun, Deno and Workers, or the `ws` package's on Node 20.
+ */
+export interface WebSocketLike {
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: unknown) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface LiveOptions {
+  /** one queue's counts and task events (default: every queue's counts) */
+  queue?: string;
+  /** one task's events */
+  task?: string;
+  /** a WebSocket class, where the runtime has none (Node 20: `import { WebSocket } from "ws"`) */
+  WebSocket?: WebSocketConstructor;
+  /** reconnect when the socket drops (default true); a new connection starts with a snapshot */
+  reconnect?: boolean;
+  signal?: AbortSignal;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** 250 ms, doubling to 5 s, with full jitter. */
+const backoff = (attempt: number) => Math.random() * Math.min(5_000, 250 * 2 ** attempt);
+
+/** The WebSocket class to use: given, global, or the optional `ws` package. */
+export async function webSocketClass(given?: WebSocketConstructor): Promise<WebSocketConstructor> {
+  if (given) return given;
+  const global = (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (global) return global;
+  try {
+    const name = "ws"; // an optional peer dependency: not bundled, not required
+    const mod = (await import(name)) as { WebSocket?: WebSocketConstructor; default?: WebSocketConstructor };
+    const found = mod.WebSocket ?? mod.default;
+    if (found) return found;
+  } catch {
+    // not installed
+  }
+  throw new Error("This runtime has no WebSocket (Node 20): install the `ws` package, or pass `WebSocket` in the options.");
+}
+
+/**
+ * Live messages of the tenant: a `snapshot` first, then `delta` and `task`
+ * messages as they happen (docs/API.md, "Live"). Opens the socket with a
+ * short-lived live token (`POST /live/tokens`), so any WebSocket works,
+ * including a browser's. Reconnects with backoff; each new connection starts
+ * with a fresh snapshot. A gap in `seq` asks for a new snapshot at once.
+ */
+export async function* liveMessages(client: EdgeqClient, options: LiveOptions = {}): AsyncGenerator<LiveMessage> {
+  const WS = await webSocketClass(options.WebSocket);
+  const { signal } = options;
+  for (let attempt = 0; !signal?.aborted; ) {
+    let ws: WebSocketLike;
+    try {
+      const { token } = await client.call<{ token: string }>("POST", "/live/tokens", undefined, signal);
+      const url = new URL(`${client.options.url.replace(/\/$/, "")}/api/v1/live`);
+      url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+      url.searchParams.set("token", token);
+      if (options.queue) url.searchParams.set("queue", options.queue);
+      if (options.task) url.searchParams.set("task", options.task);
+      ws = new WS(url.toString());
+    } catch (e) {
+      if (options.reconnect === false || signal?.aborted) throw e;
+      await sleep(backoff(++attempt));
+      continue;
+    }
+    const inbox: LiveMessage[] = [];
+    let wake: (() => void) | null = null;
+    let closed = false;
+    let lastSeq = 0;
+    ws.onmessage = (event) => {
+      const message = JSON.parse(String(event.data)) as LiveMessage;
+      if (message.seq !== lastSeq + 1 && message.type !== "snapshot") ws.send(JSON.stringify({ type: "snapshot" }));
+      lastSeq = message.seq;
+      inbox.push(message);
+      wake?.();
+    };
+    ws.onclose = ws.onerror = () => {
+      closed = true;
+      wake?.();
+    };
+    const abort = () => ws.close(1000, "done");
+    signal?.addEventListener("abort", abort);
+    try {
+      for (;;) {
+        const next = inbox.shift();
+        if (next) {
+          attempt = 0;
+          yield next;
+        } else if (closed || signal?.aborted) break;
+        else await new Promise<void>((r) => (wake = r));
+        wake = null;
+      }
+    } finally {
+      signal?.removeEventListener("abort", abort);
+      if (!closed) abort();
+    }
+    if (options.reconnect === false || signal?.aborted) return;
+    await sleep(backoff(++attempt));
+  }
+}
