@@ -24,6 +24,8 @@ export interface ShardStats {
   rowsWritten: number;
   /** the object's SQLite database, in bytes */
   storageBytes: number;
+  /** pushes to the tenant's MetricsHub (hub requests), and those that failed */
+  live: { pushes: number; failures: number };
   history: HistoryStats;
 }
 
@@ -279,6 +281,7 @@ export class QueueShard extends DurableObject<Env> {
       rowsRead: this.store.rowsRead,
       rowsWritten: this.store.rowsWritten,
       storageBytes: this.ctx.storage.sql.databaseSize,
+      live: { pushes: this.live.pushes, failures: this.live.failures },
       history: { ...this.historyStats, dead: this.engine.outbox.dead(), waitingSince: this.engine.outbox.oldestAt },
     }));
   }

@@ -133,6 +133,9 @@ export const QueueStats = QueueSchema.extend({
       rowsRead: z.number(),
       rowsWritten: z.number(),
       storageBytes: z.number().int().openapi({ description: "the shard's SQLite database size" }),
+      live: z
+        .object({ pushes: z.number().int(), failures: z.number().int() })
+        .openapi({ description: "pushes to the tenant's live metrics hub since the object started, and those that failed" }),
       history: z
         .object({
           flushes: z.number().int(),
