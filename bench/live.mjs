@@ -16,9 +16,11 @@ async function socket(base, queue, onTask) {
   const ws = new WebSocket(`${base.replace("http", "ws")}/api/v1/live?queue=${queue}&token=${token}`);
   let snapshot;
   const ready = new Promise((r) => (snapshot = r));
+  let acked = 0;
   ws.on("message", (data) => {
     const now = Date.now();
     const m = JSON.parse(String(data));
+    if (m.seq - acked >= 100) ws.send(JSON.stringify({ type: "ack", seq: (acked = m.seq) })); // as the SDK does
     if (m.type === "snapshot") snapshot();
     if (m.type === "task") onTask(m.task, now - Date.parse(m.at));
   });

@@ -27,6 +27,8 @@ export interface LiveOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Messages between two acks: the hub holds back a socket that falls 1,000 behind its last ack. */
+const ACK_EVERY = 100;
 /** 250 ms, doubling to 5 s, with full jitter. */
 const backoff = (attempt: number) => Math.random() * Math.min(5_000, 250 * 2 ** attempt);
 
@@ -75,10 +77,16 @@ export async function* liveMessages(client: EdgeqClient, options: LiveOptions = 
     let wake: (() => void) | null = null;
     let closed = false;
     let lastSeq = 0;
+    let acked = 0;
     ws.onmessage = (event) => {
       const message = JSON.parse(String(event.data)) as LiveMessage;
       if (message.seq !== lastSeq + 1 && message.type !== "snapshot") ws.send(JSON.stringify({ type: "snapshot" }));
       lastSeq = message.seq;
+      // Say how far this client has read, so the hub never has to buffer much for it.
+      if (lastSeq - acked >= ACK_EVERY || message.type === "behind") {
+        acked = lastSeq;
+        ws.send(JSON.stringify({ type: "ack", seq: lastSeq }));
+      }
       inbox.push(message);
       wake?.();
     };

@@ -93,4 +93,4 @@ export type LiveMessage =
   | { type: "delta"; seq: number; at: string; queue: string; counts: Partial<Record<Status, number>>; changes: Partial<Record<Status, number>> }
   | { type: "task"; seq: number; at: string; task: LiveTask }
   | { type: "subscribed" | "unsubscribed"; seq: number; queues: string[] | null; tasks: string[] }
-  | { type: "error"; seq: number; detail: string };
+  | { type: "error" | "behind"; seq: number; detail: string };

@@ -44,6 +44,13 @@ interface Socket {
   seq: number;
   /** false until its snapshot is sent: nothing may come before it */
   ready: boolean;
+  /** the last `seq` the client acknowledged (-1: it never acks) */
+  acked: number;
+  /** too far behind: sent nothing until it catches up (acks) or its window passes, then a snapshot */
+  behind: boolean;
+  /** for a client that never acks: messages sent in the current window, and when it began */
+  windowStart: number;
+  windowCount: number;
   /** queues whose deltas and task events it hears; null: every queue's deltas */
   queues: string[] | null;
   /** tasks whose events it hears */
@@ -57,7 +64,20 @@ const RATE_WINDOW = 60;
 
 type Counts = Partial<Record<Status, number>>;
 
+/**
+ * How far a socket may fall behind. Workers' WebSockets do not say how much is
+ * buffered for a client that does not read, so the client says how far it has
+ * read: a client that acks (`{type: "ack", seq}`, as the SDK does) may be
+ * `lag` messages behind; one that never acks gets at most `rate` messages per
+ * `windowMs`. Past either, it is sent nothing but a `behind` notice, then a
+ * fresh snapshot once it catches up: a slow socket costs the hub a bounded
+ * buffer and never holds up the others.
+ */
+export const FLOW = { lag: 1_000, rate: 2_000, windowMs: 10_000 };
+
 export class MetricsHub extends DurableObject<Env> {
+  /** the limits above (tests lower them) */
+  flow = { ...FLOW };
   /** each shard's latest counts, by `queue:shard` (rebuilt from pushes after the object wakes) */
   private shardCounts = new Map<string, Counts>();
   private shardTotals = new Map<string, Totals>();
@@ -74,7 +94,7 @@ export class MetricsHub extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
-    const socket: Socket = { tenant, seq: 0, ready: false, queues: queue ? [queue] : task ? [] : null, tasks: task ? [task] : [] };
+    const socket: Socket = { tenant, seq: 0, ready: false, acked: -1, behind: false, windowStart: Date.now(), windowCount: 0, queues: queue ? [queue] : task ? [] : null, tasks: task ? [task] : [] };
     server.serializeAttachment(socket);
     await this.sendSnapshot(server);
     return new Response(null, { status: 101, webSocket: client });
@@ -97,6 +117,10 @@ export class MetricsHub extends DurableObject<Env> {
     for (const ws of sockets) {
       const socket = ws.deserializeAttachment() as Socket;
       if (!socket.ready) continue; // its snapshot, on its way, is newer
+      if (this.holdBack(ws, socket)) {
+        ws.serializeAttachment(socket);
+        continue;
+      }
       const hearsQueue = socket.queues === null || socket.queues.includes(batch.queue);
       if (hearsQueue && Object.keys(changes).length > 0) this.send(ws, socket, { type: "delta", at, queue: batch.queue, counts: after, changes });
       const queueEvents = socket.queues?.includes(batch.queue) ?? false;
@@ -117,11 +141,21 @@ export class MetricsHub extends DurableObject<Env> {
     try {
       msg = JSON.parse(typeof message === "string" ? message : new TextDecoder().decode(message));
     } catch {
-      return this.refuse(ws, socket, "Messages are JSON: {type: subscribe | unsubscribe | snapshot, queue?, task?}.");
+      return this.refuse(ws, socket, "Messages are JSON: {type: subscribe | unsubscribe | snapshot | ack, queue?, task?, seq?}.");
     }
     const queue = typeof msg.queue === "string" && msg.queue.length <= 48 ? msg.queue : undefined;
     const task = typeof msg.task === "string" && msg.task.length <= 120 ? msg.task : undefined;
     if (msg.type === "snapshot") return this.sendSnapshot(ws);
+    if (msg.type === "ack") {
+      const seq = (msg as { seq?: unknown }).seq;
+      if (typeof seq !== "number" || !Number.isInteger(seq) || seq < 0 || seq > socket.seq) return this.refuse(ws, socket, "ack carries a seq this connection has sent.");
+      socket.acked = Math.max(socket.acked, seq);
+      const caughtUp = socket.behind && socket.seq - socket.acked <= this.flow.lag / 2;
+      if (caughtUp) socket.behind = false;
+      ws.serializeAttachment(socket);
+      if (caughtUp) await this.sendSnapshot(ws);
+      return;
+    }
     if (msg.type !== "subscribe" && msg.type !== "unsubscribe") return this.refuse(ws, socket, `Unknown message type ${JSON.stringify(msg.type)}.`);
     if (queue === undefined && task === undefined) return this.refuse(ws, socket, "subscribe and unsubscribe name a queue or a task.");
     if (msg.type === "subscribe") {
@@ -144,6 +178,34 @@ export class MetricsHub extends DurableObject<Env> {
     }
   }
 
+  /**
+   * Whether to send this socket nothing now (see FLOW). Marks it behind, with one notice, when it
+   * passes its bound; a non-acking socket whose window has passed gets a snapshot and goes on.
+   */
+  private holdBack(ws: WebSocket, socket: Socket): boolean {
+    const now = Date.now();
+    if (socket.acked < 0 && now - socket.windowStart >= this.flow.windowMs) {
+      socket.windowStart = now;
+      socket.windowCount = 0;
+      if (socket.behind) {
+        socket.behind = false;
+        socket.ready = false; // nothing until the snapshot
+        ws.serializeAttachment(socket);
+        void this.sendSnapshot(ws);
+        return true;
+      }
+    }
+    if (socket.behind) return true;
+    const over = socket.acked >= 0 ? socket.seq - socket.acked >= this.flow.lag : socket.windowCount >= this.flow.rate;
+    if (!over) return false;
+    socket.behind = true;
+    this.send(ws, socket, {
+      type: "behind",
+      detail: socket.acked >= 0 ? "Too far behind: ack to catch up; a snapshot follows." : "Too many messages for a client that does not ack: a snapshot follows when this window ends.",
+    });
+    return true;
+  }
+
   private refuse(ws: WebSocket, socket: Socket, detail: string): void {
     this.send(ws, socket, { type: "error", detail });
     ws.serializeAttachment(socket);
@@ -151,6 +213,7 @@ export class MetricsHub extends DurableObject<Env> {
 
   private send(ws: WebSocket, socket: Socket, message: Record<string, unknown>): void {
     socket.seq++;
+    socket.windowCount++;
     try {
       ws.send(JSON.stringify({ ...message, seq: socket.seq }));
     } catch {
@@ -179,6 +242,7 @@ export class MetricsHub extends DurableObject<Env> {
     }
     const fresh = ws.deserializeAttachment() as Socket; // subscriptions may have changed while this was read
     fresh.ready = true;
+    fresh.behind = false;
     this.send(ws, fresh, { type: "snapshot", at: new Date().toISOString(), queues, rates: this.ratesPerMinute(), workers: { active } });
     ws.serializeAttachment(fresh);
   }

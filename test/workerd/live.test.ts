@@ -129,6 +129,78 @@ describe("live metrics over WebSockets", () => {
     expect(elsewhere.status).toBe(401);
   });
 
+  it("a socket that does not read does not hold up the others; one that falls behind gets a notice, then a snapshot when it catches up", async () => {
+    const q = freshQueue("live");
+    await runInDurableObject(hubOf(env, "default"), (hub: MetricsHub) => {
+      hub.flow = { lag: 5, rate: 1_000, windowMs: 60_000 };
+    });
+    try {
+      // One socket never reads at all (its end is never accepted).
+      const silent = await worker.fetch(new Request(`http://edgeq.test/api/v1/live?queue=${q}`, { headers: { upgrade: "websocket", authorization: `Bearer ${ADMIN_TOKEN}` } }), env, createExecutionContext());
+      expect(silent.status).toBe(101);
+      const reader = await connect(`?queue=${q}`);
+      const lagging = await connect(`?queue=${q}`);
+      reader.send({ type: "ack", seq: 1 });
+      lagging.send({ type: "ack", seq: 1 });
+      for (let i = 0; i < 8; i++) {
+        await api("POST", `/api/v1/queues/${q}/tasks`, { name: `t${i}` });
+        await new Promise((r) => setTimeout(r, 60)); // one push each
+        const last = reader.messages.at(-1)!;
+        reader.send({ type: "ack", seq: last.seq });
+      }
+      await until(async () => tasksOf(reader.messages).length === 8);
+      // The reader, which acks, heard everything; the silent socket held up nothing.
+      expect(reader.of("behind")).toEqual([]);
+      // The socket that stopped acking was held back after 5 messages, with one notice.
+      expect(lagging.of("behind")).toHaveLength(1);
+      expect(tasksOf(lagging.messages).length).toBeLessThan(8);
+      const heldAt = lagging.messages.length;
+      await api("POST", `/api/v1/queues/${q}/tasks`, { name: "while behind" });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(lagging.messages.length).toBe(heldAt); // nothing more while behind
+      lagging.send({ type: "ack", seq: lagging.messages.at(-1)!.seq });
+      await until(async () => lagging.of("snapshot").length === 2);
+      expect(lagging.of("snapshot")[1].queues).toEqual([{ name: q, counts: { pending: 9 } }]);
+      expect(lagging.messages.map((m) => m.seq)).toEqual(lagging.messages.map((_, i) => i + 1));
+      reader.close();
+      lagging.close();
+    } finally {
+      await runInDurableObject(hubOf(env, "default"), (hub: MetricsHub) => {
+        hub.flow = { lag: 1_000, rate: 2_000, windowMs: 10_000 };
+      });
+    }
+  });
+
+  it("a client that never acks gets a bounded number of messages per window, then a snapshot", async () => {
+    const q = freshQueue("live");
+    await runInDurableObject(hubOf(env, "default"), (hub: MetricsHub) => {
+      hub.flow = { lag: 1_000, rate: 4, windowMs: 1_500 };
+    });
+    try {
+      const live = await connect(`?queue=${q}`);
+      for (let i = 0; i < 6; i++) {
+        await api("POST", `/api/v1/queues/${q}/tasks`, { name: `t${i}` });
+        await new Promise((r) => setTimeout(r, 60));
+      }
+      expect(live.of("behind")).toHaveLength(1);
+      // Of the 13 that would have come (the snapshot, a delta and a task per push): the rate, the rest of the push that crossed it, the notice.
+      expect(live.messages.length).toBeLessThanOrEqual(4 + 1 + 1);
+      const held = live.messages.length;
+      await api("POST", `/api/v1/queues/${q}/tasks`, { name: "still held" });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(live.messages.length).toBe(held);
+      await new Promise((r) => setTimeout(r, 1_500)); // the window passes
+      await api("POST", `/api/v1/queues/${q}/tasks`, { name: "next window" });
+      await until(async () => live.of("snapshot").length === 2);
+      expect(live.of("snapshot")[1].queues).toEqual([{ name: q, counts: { pending: 8 } }]);
+      live.close();
+    } finally {
+      await runInDurableObject(hubOf(env, "default"), (hub: MetricsHub) => {
+        hub.flow = { lag: 1_000, rate: 2_000, windowMs: 10_000 };
+      });
+    }
+  });
+
   it("sockets keep their subscriptions and sequence in their attachments, so a hub that forgot everything (as after hibernation) goes on", async () => {
     const q = freshQueue("live");
     const live = await connect(`?queue=${q}`);
