@@ -22,6 +22,7 @@ import type {
   SettingsSchema,
   TaskSchema,
   TimelineItem,
+  LiveTaskSchema,
   WorkerSchema,
 } from "../schema/api";
 import type { Status as ShardStatus } from "../schema/shard";
@@ -70,15 +71,7 @@ export type SearchFilters = {
 };
 
 /** A task as live messages tell of it. */
-export type LiveTask = {
-  id: string;
-  queue: string;
-  status: Status;
-  attempts?: number;
-  progress?: unknown;
-  result?: unknown;
-  error?: unknown;
-};
+export type LiveTask = z.infer<typeof LiveTaskSchema>;
 
 /** A message of `GET /api/v1/live` (docs/API.md, "Live"); `seq` grows by one per message on a connection. */
 export type LiveMessage =

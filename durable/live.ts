@@ -1,6 +1,6 @@
 import type { Status, TaskEvent } from "../schema/shard";
 import { parseTaskId } from "./core/ids";
-import type { LiveBatch, LiveTask } from "./metrics-hub";
+import type { LiveBatch, PushedTask } from "./metrics-hub";
 
 /** The least time between two pushes of one shard: changes in between are coalesced into one. */
 export const PUSH_MS = 50;
@@ -19,7 +19,7 @@ const json = (text: string | null | undefined) => (text === null || text === und
  * next one.
  */
 export class LivePusher {
-  private tasks = new Map<string, LiveTask>();
+  private tasks = new Map<string, PushedTask>();
   private timer: ReturnType<typeof setTimeout> | null = null;
   private lastPush = 0;
   private quietUntil = 0;
@@ -44,7 +44,7 @@ export class LivePusher {
       const c = e.changes;
       const known = this.tasks.get(e.id);
       const status = (c.status ?? known?.status ?? "running") as Status;
-      const task: LiveTask = { ...known, id: e.id, queue: parseTaskId(e.id)?.queue ?? "", status, at: e.at };
+      const task: PushedTask = { ...known, id: e.id, queue: parseTaskId(e.id)?.queue ?? "", status, at: e.at };
       if (c.attempts !== undefined) task.attempts = c.attempts;
       if (c.progress !== undefined && c.progress !== null) task.progress = json(c.progress);
       if (c.result !== undefined && c.result !== null) task.result = json(c.result);

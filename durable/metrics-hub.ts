@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import type { LiveTask } from "../schema/api-live";
 import { STATUSES, type Status } from "../schema/shard";
 import { shardNumbers, shardStats } from "../worker/shards";
 import { shardOf } from "./queue-shard";
@@ -24,19 +25,11 @@ export interface LiveBatch {
   shard: number;
   counts: Partial<Record<Status, number>>;
   totals: Totals;
-  tasks: LiveTask[];
+  tasks: PushedTask[];
 }
 
-export interface LiveTask {
-  id: string;
-  queue: string;
-  status: Status;
-  attempts?: number;
-  progress?: unknown;
-  result?: unknown;
-  error?: unknown;
-  at: number;
-}
+/** A task's change as a shard pushes it: what the socket sees, and when it happened (ms). */
+export type PushedTask = LiveTask & { at: number };
 
 /** One socket's subscriptions and place in its sequence (kept in its attachment, so hibernation keeps it). */
 interface Socket {

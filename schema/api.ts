@@ -7,3 +7,4 @@ export * from "./api-tasks";
 export * from "./api-queues";
 export * from "./api-access";
 export * from "./api-history";
+export * from "./api-live";

@@ -1,6 +1,6 @@
 import { createExecutionContext, env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { hubOf, type MetricsHub } from "../../durable/metrics-hub";
+import { FLOW, hubOf, type MetricsHub } from "../../durable/metrics-hub";
 import worker from "../../worker/index";
 import { ADMIN_TOKEN, api, expectProblem, freshQueue, tenantApi, until } from "./helpers";
 
@@ -10,6 +10,20 @@ import { ADMIN_TOKEN, api, expectProblem, freshQueue, tenantApi, until } from ".
  */
 
 type Message = { type: string; seq: number; [k: string]: any };
+
+/** Runs `fn` with the hub's flow limits lowered, then puts them back. */
+async function withFlow(flow: MetricsHub["flow"], fn: () => Promise<void>) {
+  const set = (f: MetricsHub["flow"]) =>
+    runInDurableObject(hubOf(env, "default"), (hub: MetricsHub) => {
+      hub.flow = f;
+    });
+  await set(flow);
+  try {
+    await fn();
+  } finally {
+    await set({ ...FLOW });
+  }
+}
 
 /** Opens a live socket as a client would; collects every message. */
 async function connect(query = "", headers: Record<string, string> = { authorization: `Bearer ${ADMIN_TOKEN}` }) {
@@ -131,10 +145,7 @@ describe("live metrics over WebSockets", () => {
 
   it("a socket that does not read does not hold up the others; one that falls behind gets a notice, then a snapshot when it catches up", async () => {
     const q = freshQueue("live");
-    await runInDurableObject(hubOf(env, "default"), (hub: MetricsHub) => {
-      hub.flow = { lag: 5, rate: 1_000, windowMs: 60_000 };
-    });
-    try {
+    await withFlow({ lag: 5, rate: 1_000, windowMs: 60_000 }, async () => {
       // One socket never reads at all (its end is never accepted).
       const silent = await worker.fetch(new Request(`http://edgeq.test/api/v1/live?queue=${q}`, { headers: { upgrade: "websocket", authorization: `Bearer ${ADMIN_TOKEN}` } }), env, createExecutionContext());
       expect(silent.status).toBe(101);
@@ -164,19 +175,12 @@ describe("live metrics over WebSockets", () => {
       expect(lagging.messages.map((m) => m.seq)).toEqual(lagging.messages.map((_, i) => i + 1));
       reader.close();
       lagging.close();
-    } finally {
-      await runInDurableObject(hubOf(env, "default"), (hub: MetricsHub) => {
-        hub.flow = { lag: 1_000, rate: 2_000, windowMs: 10_000 };
-      });
-    }
+    });
   });
 
   it("a client that never acks gets a bounded number of messages per window, then a snapshot", async () => {
     const q = freshQueue("live");
-    await runInDurableObject(hubOf(env, "default"), (hub: MetricsHub) => {
-      hub.flow = { lag: 1_000, rate: 4, windowMs: 1_500 };
-    });
-    try {
+    await withFlow({ lag: 1_000, rate: 4, windowMs: 1_500 }, async () => {
       const live = await connect(`?queue=${q}`);
       for (let i = 0; i < 6; i++) {
         await api("POST", `/api/v1/queues/${q}/tasks`, { name: `t${i}` });
@@ -194,11 +198,7 @@ describe("live metrics over WebSockets", () => {
       await until(async () => live.of("snapshot").length === 2);
       expect(live.of("snapshot")[1].queues).toEqual([{ name: q, counts: { pending: 8 } }]);
       live.close();
-    } finally {
-      await runInDurableObject(hubOf(env, "default"), (hub: MetricsHub) => {
-        hub.flow = { lag: 1_000, rate: 2_000, windowMs: 10_000 };
-      });
-    }
+    });
   });
 
   it("sockets keep their subscriptions and sequence in their attachments, so a hub that forgot everything (as after hibernation) goes on", async () => {
