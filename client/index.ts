@@ -144,12 +144,20 @@ export class EdgeqClient {
   /** One task, live: `events()` yields its changes as they happen and ends when it finishes. */
   task(id: string): { events(options?: Omit<LiveOptions, "task" | "queue">): AsyncGenerator<LiveTask> } {
     const live = (options: LiveOptions) => this.live(options);
+    const get = (taskId: string) => this.get(taskId);
+    const done = (t: LiveTask) => t.status === "completed" || t.status === "failed" || t.status === "cancelled";
     return {
       async *events(options = {}) {
         for await (const m of live({ ...options, task: id })) {
-          if (m.type !== "task" || m.task.id !== id) continue;
-          yield m.task;
-          if (m.task.status === "completed" || m.task.status === "failed" || m.task.status === "cancelled") return;
+          let task: LiveTask;
+          if (m.type === "task" && m.task.id === id) task = m.task;
+          else if (m.type === "snapshot") {
+            // After each (re)connect: the task as it is now, so nothing that happened meanwhile is missed.
+            const t = await get(id);
+            task = { id: t.id, queue: t.queue, status: t.status, attempts: t.attempts, progress: t.progress ?? undefined, result: t.result ?? undefined, error: t.error ?? undefined };
+          } else continue;
+          yield task;
+          if (done(task)) return;
         }
       },
     };

@@ -1,3 +1,4 @@
+import { EdgeqError } from "./errors";
 import type { EdgeqClient } from "./index";
 import type { LiveMessage } from "./types";
 
@@ -31,6 +32,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ACK_EVERY = 100;
 /** 250 ms, doubling to 5 s, with full jitter. */
 const backoff = (attempt: number) => Math.random() * Math.min(5_000, 250 * 2 ** attempt);
+/** Sockets in a row that close before their snapshot, after which the stream gives up (a bad queue name, a refused upgrade). */
+const OPENS_MAX = 8;
 
 /** The WebSocket class to use: given, global, or the optional `ws` package. */
 export async function webSocketClass(given?: WebSocketConstructor): Promise<WebSocketConstructor> {
@@ -69,7 +72,9 @@ export async function* liveMessages(client: EdgeqClient, options: LiveOptions = 
       if (options.task) url.searchParams.set("task", options.task);
       ws = new WS(url.toString());
     } catch (e) {
-      if (options.reconnect === false || signal?.aborted) throw e;
+      if (signal?.aborted) return;
+      // An answer that will not change (no permission, a bad request) is the caller's to see.
+      if (options.reconnect === false || (e instanceof EdgeqError && e.status >= 400 && e.status < 500 && e.status !== 429)) throw e;
       await sleep(backoff(++attempt));
       continue;
     }
@@ -78,15 +83,12 @@ export async function* liveMessages(client: EdgeqClient, options: LiveOptions = 
     let closed = false;
     let lastSeq = 0;
     let acked = 0;
+    let snapshots = 0;
     ws.onmessage = (event) => {
       const message = JSON.parse(String(event.data)) as LiveMessage;
       if (message.seq !== lastSeq + 1 && message.type !== "snapshot") ws.send(JSON.stringify({ type: "snapshot" }));
       lastSeq = message.seq;
-      // Say how far this client has read, so the hub never has to buffer much for it.
-      if (lastSeq - acked >= ACK_EVERY || message.type === "behind") {
-        acked = lastSeq;
-        ws.send(JSON.stringify({ type: "ack", seq: lastSeq }));
-      }
+      if (message.type === "snapshot") snapshots++;
       inbox.push(message);
       wake?.();
     };
@@ -100,8 +102,12 @@ export async function* liveMessages(client: EdgeqClient, options: LiveOptions = 
       for (;;) {
         const next = inbox.shift();
         if (next) {
-          attempt = 0;
           yield next;
+          // Acked once the consumer has taken it: the hub bounds what a slow consumer leaves unread.
+          if ((next.seq - acked >= ACK_EVERY || next.type === "behind") && !closed) {
+            acked = next.seq;
+            ws.send(JSON.stringify({ type: "ack", seq: acked }));
+          }
         } else if (closed || signal?.aborted) break;
         else await new Promise<void>((r) => (wake = r));
         wake = null;
@@ -111,6 +117,8 @@ export async function* liveMessages(client: EdgeqClient, options: LiveOptions = 
       if (!closed) abort();
     }
     if (options.reconnect === false || signal?.aborted) return;
-    await sleep(backoff(++attempt));
+    attempt = snapshots > 0 ? 1 : attempt + 1; // a socket that never got its snapshot counts against giving up
+    if (snapshots === 0 && attempt >= OPENS_MAX) throw new Error(`The live socket closed ${OPENS_MAX} times before its first message; giving up.`);
+    await sleep(backoff(attempt));
   }
 }

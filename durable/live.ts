@@ -8,6 +8,8 @@ export const PUSH_MS = 50;
 const QUIET_MS = 5_000;
 /** Tasks per push at most (the newest state of each; more wait for the next push). */
 const TASKS_MAX = 1_000;
+/** Characters of a progress, result or error carried in a live message (larger ones are left out). */
+const VALUE_MAX = 4_096;
 
 const json = (text: string | null | undefined) => (text === null || text === undefined ? undefined : (JSON.parse(text) as unknown));
 
@@ -23,22 +25,27 @@ export class LivePusher {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private lastPush = 0;
   private quietUntil = 0;
+  /** grows whenever a socket starts listening: a "nobody listens" answer from before it is old */
+  private listeners = 0;
   /** pushes sent, and those that failed (since the object started) */
   pushes = 0;
   failures = 0;
 
   constructor(
     private readonly send: (batch: LiveBatch) => Promise<number>,
-    private readonly state: () => Omit<LiveBatch, "tasks"> | null,
+    private readonly state: () => Omit<LiveBatch, "tasks" | "n"> | null,
   ) {}
 
   /** A socket wants this shard's news (its hub says so on connect and subscribe): no more quiet. */
   listening(): void {
     this.quietUntil = 0;
+    this.listeners++;
+    this.schedule(); // the counts now, even if nothing changes for a while
   }
 
   // note: the events of a committed call. output: none; a push is scheduled.
   note(events: TaskEvent[]): void {
+    if (Date.now() < this.quietUntil) return; // nobody listens: nothing to keep
     for (const e of events) {
       if (e.type === "deleted") continue;
       const c = e.changes;
@@ -46,9 +53,10 @@ export class LivePusher {
       const status = (c.status ?? known?.status ?? "running") as Status;
       const task: PushedTask = { ...known, id: e.id, queue: parseTaskId(e.id)?.queue ?? "", status, at: e.at };
       if (c.attempts !== undefined) task.attempts = c.attempts;
-      if (c.progress !== undefined && c.progress !== null) task.progress = json(c.progress);
-      if (c.result !== undefined && c.result !== null) task.result = json(c.result);
-      if (c.error !== undefined && c.error !== null) task.error = json(c.error);
+      // Small values ride along; a large one is left to GET /tasks/{id} (bounds the pusher's memory and the push).
+      if (c.progress !== undefined && c.progress !== null && c.progress.length <= VALUE_MAX) task.progress = json(c.progress);
+      if (c.result !== undefined && c.result !== null && c.result.length <= VALUE_MAX) task.result = json(c.result);
+      if (c.error !== undefined && c.error !== null && c.error.length <= VALUE_MAX) task.error = json(c.error);
       this.tasks.delete(e.id); // re-inserted last: the newest go first when a push is full
       this.tasks.set(e.id, task);
       if (this.tasks.size > TASKS_MAX * 10) this.tasks.delete(this.tasks.keys().next().value!);
@@ -70,9 +78,10 @@ export class LivePusher {
     const tasks = [...this.tasks.values()].slice(-TASKS_MAX);
     for (const t of tasks) this.tasks.delete(t.id);
     this.pushes++;
+    const heard = this.listeners;
     try {
-      const listeners = await this.send({ ...state, tasks });
-      if (listeners === 0) {
+      const listeners = await this.send({ ...state, n: this.pushes, tasks });
+      if (listeners === 0 && heard === this.listeners) {
         this.quietUntil = Date.now() + QUIET_MS;
         this.tasks.clear();
       }

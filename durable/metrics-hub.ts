@@ -23,6 +23,8 @@ import type { Totals } from "./core/types";
 export interface LiveBatch {
   queue: string;
   shard: number;
+  /** the shard's push number: one that arrives after a newer one is old news */
+  n: number;
   counts: Partial<Record<Status, number>>;
   totals: Totals;
   tasks: PushedTask[];
@@ -44,6 +46,8 @@ interface Socket {
   /** for a client that never acks: messages sent in the current window, and when it began */
   windowStart: number;
   windowCount: number;
+  /** when its last snapshot was sent (ms) */
+  snapshotAt: number;
   /** queues whose deltas and task events it hears; null: every queue's deltas */
   queues: string[] | null;
   /** tasks whose events it hears */
@@ -64,9 +68,10 @@ type Counts = Partial<Record<Status, number>>;
  * `lag` messages behind; one that never acks gets at most `rate` messages per
  * `windowMs`. Past either, it is sent nothing but a `behind` notice, then a
  * fresh snapshot once it catches up: a slow socket costs the hub a bounded
- * buffer and never holds up the others.
+ * buffer and never holds up the others. A client may ask for a snapshot (which
+ * asks the shards) once per `snapshotMs`.
  */
-export const FLOW = { lag: 1_000, rate: 2_000, windowMs: 10_000 };
+export const FLOW = { lag: 1_000, rate: 2_000, windowMs: 10_000, snapshotMs: 2_000 };
 
 export class MetricsHub extends DurableObject<Env> {
   /** the limits above (tests lower them) */
@@ -76,6 +81,8 @@ export class MetricsHub extends DurableObject<Env> {
   private shardTotals = new Map<string, Totals>();
   /** per second, for the last RATE_WINDOW seconds: [second, enqueued, completed, failed] */
   private rates: [number, number, number, number][] = [];
+  /** each shard's latest push number */
+  private pushN = new Map<string, number>();
 
   /** A WebSocket upgrade from the API Worker, which has authenticated it (`x-edgeq-tenant`). */
   async fetch(request: Request): Promise<Response> {
@@ -87,9 +94,9 @@ export class MetricsHub extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
-    const socket: Socket = { tenant, seq: 0, ready: false, acked: -1, behind: false, windowStart: Date.now(), windowCount: 0, queues: queue ? [queue] : task ? [] : null, tasks: task ? [task] : [] };
+    const socket: Socket = { tenant, seq: 0, ready: false, acked: -1, behind: false, windowStart: Date.now(), windowCount: 0, snapshotAt: 0, queues: queue ? [queue] : task ? [] : null, tasks: task ? [task] : [] };
     server.serializeAttachment(socket);
-    await this.sendSnapshot(server);
+    await this.snapshotOrClose(server);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -97,6 +104,8 @@ export class MetricsHub extends DurableObject<Env> {
   publish(batch: LiveBatch): number {
     const sockets = this.ctx.getWebSockets();
     const key = `${batch.queue}:${batch.shard}`;
+    if ((this.pushN.get(key) ?? -1) >= batch.n) return sockets.length; // overtaken by a newer push
+    this.pushN.set(key, batch.n);
     // A shard not heard of before (a new queue, or since this object woke) counts as empty before:
     // `counts` is always exact; `changes` may then repeat what an earlier delta said.
     const before = this.queueCounts(batch.queue);
@@ -138,29 +147,55 @@ export class MetricsHub extends DurableObject<Env> {
     }
     const queue = typeof msg.queue === "string" && msg.queue.length <= 48 ? msg.queue : undefined;
     const task = typeof msg.task === "string" && msg.task.length <= 120 ? msg.task : undefined;
-    if (msg.type === "snapshot") return this.sendSnapshot(ws);
+    if (msg.type === "snapshot") {
+      // A snapshot asks every shard it covers: one per socket per `snapshotMs`.
+      if (Date.now() - socket.snapshotAt < this.flow.snapshotMs) return this.refuse(ws, socket, `At most one snapshot per ${this.flow.snapshotMs / 1000} s.`);
+      socket.ready = false; // nothing until the snapshot
+      ws.serializeAttachment(socket);
+      return this.snapshotOrClose(ws);
+    }
     if (msg.type === "ack") {
       const seq = (msg as { seq?: unknown }).seq;
       if (typeof seq !== "number" || !Number.isInteger(seq) || seq < 0 || seq > socket.seq) return this.refuse(ws, socket, "ack carries a seq this connection has sent.");
       socket.acked = Math.max(socket.acked, seq);
       const caughtUp = socket.behind && socket.seq - socket.acked <= this.flow.lag / 2;
-      if (caughtUp) socket.behind = false;
+      if (caughtUp) {
+        socket.behind = false;
+        socket.ready = false; // nothing until the snapshot
+      }
       ws.serializeAttachment(socket);
-      if (caughtUp) await this.sendSnapshot(ws);
+      if (caughtUp) await this.snapshotOrClose(ws);
       return;
     }
     if (msg.type !== "subscribe" && msg.type !== "unsubscribe") return this.refuse(ws, socket, `Unknown message type ${JSON.stringify(msg.type)}.`);
     if (queue === undefined && task === undefined) return this.refuse(ws, socket, "subscribe and unsubscribe name a queue or a task.");
     if (msg.type === "subscribe") {
-      if (queue !== undefined) socket.queues = [...new Set([...(socket.queues ?? []), queue])].slice(0, SUBSCRIPTIONS_MAX);
-      if (task !== undefined) socket.tasks = [...new Set([...socket.tasks, task])].slice(0, SUBSCRIPTIONS_MAX);
-      await this.wakeShards(socket.tenant, queue === undefined ? [] : [queue], task === undefined ? [] : [task]);
+      const queues = queue === undefined ? socket.queues ?? [] : [...new Set([...(socket.queues ?? []), queue])];
+      const tasks = task === undefined ? socket.tasks : [...new Set([...socket.tasks, task])];
+      if (queues.length > SUBSCRIPTIONS_MAX || tasks.length > SUBSCRIPTIONS_MAX) return this.refuse(ws, socket, `At most ${SUBSCRIPTIONS_MAX} queues and ${SUBSCRIPTIONS_MAX} tasks per socket.`);
+      socket.queues = queues;
+      socket.tasks = tasks;
     } else {
       if (queue !== undefined) socket.queues = (socket.queues ?? []).filter((q) => q !== queue);
       if (task !== undefined) socket.tasks = socket.tasks.filter((t) => t !== task);
     }
     this.send(ws, socket, { type: msg.type === "subscribe" ? "subscribed" : "unsubscribed", queues: socket.queues, tasks: socket.tasks });
+    // Saved before anything is awaited: other handlers may send on this socket meanwhile.
     ws.serializeAttachment(socket);
+    if (msg.type === "subscribe") await this.wakeShards(socket.tenant, queue === undefined ? [] : [queue], task === undefined ? [] : [task]);
+  }
+
+  /** Sends a snapshot; a socket whose snapshot cannot be made is closed (its client reconnects), never left silent. */
+  private async snapshotOrClose(ws: WebSocket): Promise<void> {
+    try {
+      await this.sendSnapshot(ws);
+    } catch {
+      try {
+        ws.close(1011, "the snapshot could not be made; reconnect");
+      } catch {
+        // already closed
+      }
+    }
   }
 
   webSocketClose(ws: WebSocket, code: number): void {
@@ -184,7 +219,7 @@ export class MetricsHub extends DurableObject<Env> {
         socket.behind = false;
         socket.ready = false; // nothing until the snapshot
         ws.serializeAttachment(socket);
-        void this.sendSnapshot(ws);
+        void this.snapshotOrClose(ws);
         return true;
       }
     }
@@ -236,6 +271,7 @@ export class MetricsHub extends DurableObject<Env> {
     const fresh = ws.deserializeAttachment() as Socket; // subscriptions may have changed while this was read
     fresh.ready = true;
     fresh.behind = false;
+    fresh.snapshotAt = Date.now();
     this.send(ws, fresh, { type: "snapshot", at: new Date().toISOString(), queues, rates: this.ratesPerMinute(), workers: { active } });
     ws.serializeAttachment(fresh);
   }

@@ -152,7 +152,7 @@ export async function tail(edgeq: EdgeqClient, flags: Flags, args: string[]): Pr
   for await (const m of edgeq.live({ queue, task: flags.task, WebSocket, signal: stop.signal })) {
     if (flags.json) out(JSON.stringify(m));
     if (flags.task) {
-      if (m.type === "snapshot" && seen.task === null) seen.task = await edgeq.get(flags.task); // after the socket is open: nothing falls between
+      if (m.type === "snapshot") seen.task = await edgeq.get(flags.task); // after each (re)connect: nothing falls between
       else if (m.type === "task" && m.task.id === flags.task) seen.task = { ...seen.task, ...m.task, attempts: m.task.attempts ?? seen.task?.attempts };
       const task = seen.task;
       if (task === null) continue;

@@ -333,7 +333,11 @@ export class ShardEngine {
     this.tally(written);
     if (written.length > 0) {
       this.outbox.appended(writtenAt, written.length);
-      this.onCommit?.(written);
+      try {
+        this.onCommit?.(written);
+      } catch (e) {
+        console.error("onCommit failed", e); // what committed stays committed
+      }
     }
     return out;
   }

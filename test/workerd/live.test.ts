@@ -112,14 +112,18 @@ describe("live metrics over WebSockets", () => {
     const tenant = `live-${crypto.randomUUID().slice(0, 6)}`;
     const other = await tenantApi(tenant);
     const key = (await api("POST", "/api/v1/keys", { tenant, role: "read-only", name: "live" })).body.key;
-    const theirs = await connect("", { authorization: `Bearer ${key}` });
-    const mine = await connect("");
     const q = freshQueue("live");
-    await api("POST", `/api/v1/queues/${q}/tasks`, { name: "default tenant's" });
-    await other("POST", `/api/v1/queues/${q}/tasks`, { name: "their own" });
-    await until(async () => mine.of("delta").some((m) => m.queue === q) && theirs.of("delta").some((m) => m.queue === q));
-    expect(theirs.of("delta").every((m) => m.counts.pending === 1)).toBe(true);
-    expect(theirs.messages[0].queues.map((x: { name: string }) => x.name)).not.toContain(q);
+    // The same queue name in both tenants; each socket listens to that queue's tasks.
+    const theirs = await connect(`?queue=${q}`, { authorization: `Bearer ${key}` });
+    const mine = await connect(`?queue=${q}`);
+    const ours = (await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: [{ name: "a" }, { name: "b" }] })).body.tasks.map((t: { id: string }) => t.id);
+    const their = (await other("POST", `/api/v1/queues/${q}/tasks`, { name: "theirs" })).body.id;
+    await until(async () => tasksOf(mine.messages).length >= 2 && tasksOf(theirs.messages).length >= 1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(new Set(tasksOf(mine.messages).map((t) => t.id))).toEqual(new Set(ours));
+    expect(new Set(tasksOf(theirs.messages).map((t) => t.id))).toEqual(new Set([their]));
+    expect(mine.of("delta").at(-1)!.counts).toEqual({ pending: 2 });
+    expect(theirs.of("delta").at(-1)!.counts).toEqual({ pending: 1 });
     mine.close();
     theirs.close();
   });
@@ -139,13 +143,15 @@ describe("live metrics over WebSockets", () => {
     const live = await connect(`?token=${made.body.token}`, {});
     expect(live.messages[0].type).toBe("snapshot");
     live.close();
-    const elsewhere = await api("GET", `/api/v1/queues?token=${made.body.token}`, undefined, { authorization: "" });
-    expect(elsewhere.status).toBe(401);
+    for (const path of ["/api/v1/queues", "/api/v1/queues/live", "/api/v1/workers/live"]) {
+      const elsewhere = await api("GET", `${path}?token=${made.body.token}`, undefined, { authorization: "" });
+      expect(elsewhere.status, path).toBe(401);
+    }
   });
 
   it("a socket that does not read does not hold up the others; one that falls behind gets a notice, then a snapshot when it catches up", async () => {
     const q = freshQueue("live");
-    await withFlow({ lag: 5, rate: 1_000, windowMs: 60_000 }, async () => {
+    await withFlow({ ...FLOW, lag: 5, rate: 1_000, windowMs: 60_000 }, async () => {
       // One socket never reads at all (its end is never accepted).
       const silent = await worker.fetch(new Request(`http://edgeq.test/api/v1/live?queue=${q}`, { headers: { upgrade: "websocket", authorization: `Bearer ${ADMIN_TOKEN}` } }), env, createExecutionContext());
       expect(silent.status).toBe(101);
@@ -180,7 +186,7 @@ describe("live metrics over WebSockets", () => {
 
   it("a client that never acks gets a bounded number of messages per window, then a snapshot", async () => {
     const q = freshQueue("live");
-    await withFlow({ lag: 1_000, rate: 4, windowMs: 1_500 }, async () => {
+    await withFlow({ ...FLOW, rate: 4, windowMs: 1_500 }, async () => {
       const live = await connect(`?queue=${q}`);
       for (let i = 0; i < 6; i++) {
         await api("POST", `/api/v1/queues/${q}/tasks`, { name: `t${i}` });
@@ -208,14 +214,19 @@ describe("live metrics over WebSockets", () => {
     await until(async () => live.of("delta").length === 1);
     // What a hibernated object loses: everything held in memory.
     await runInDurableObject(hubOf(env, "default"), (hub: MetricsHub) => {
-      const h = hub as unknown as { shardCounts: Map<string, unknown>; shardTotals: Map<string, unknown>; rates: unknown[] };
+      const h = hub as unknown as { shardCounts: Map<string, unknown>; shardTotals: Map<string, unknown>; rates: unknown[]; pushN: Map<string, number> };
       h.shardCounts = new Map();
       h.shardTotals = new Map();
       h.rates = [];
+      h.pushN = new Map();
     });
     await api("POST", `/api/v1/queues/${q}/tasks`, { name: "two" });
     await until(async () => tasksOf(live.messages).length === 2);
     expect(live.messages.map((m) => m.seq)).toEqual(live.messages.map((_, i) => i + 1));
+    live.send({ type: "snapshot" });
+    await until(async () => live.of("snapshot").length === 2 || live.of("error").length > 0);
+    expect(live.of("error")[0]?.detail).toMatch(/At most one snapshot per 2 s/); // asked too soon after the first
+    await new Promise((r) => setTimeout(r, 2_000));
     live.send({ type: "snapshot" });
     await until(async () => live.of("snapshot").length === 2);
     expect(live.of("snapshot")[1].queues).toEqual([{ name: q, counts: { pending: 2 } }]);

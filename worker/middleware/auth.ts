@@ -21,7 +21,7 @@ export function auth(): MiddlewareHandler<AppEnv> {
   return async function auth(c, next) {
     const header = c.req.header("authorization") ?? "";
     const live = c.req.query("token");
-    if (!header && live !== undefined && c.req.path.endsWith("/live")) {
+    if (!header && live !== undefined && c.req.path === "/api/v1/live") {
       // A browser's WebSocket: a short-lived live token in the URL (POST /live/tokens), read-only.
       const secret = config(c.env).keySecret;
       const tenant = secret === null ? null : await liveTokenTenant(secret, live);
