@@ -108,6 +108,25 @@ describe("live metrics over WebSockets", () => {
     live.close();
   });
 
+  it("subscribing while changes stream in loses no subscription and repeats no seq", async () => {
+    const q = freshQueue("live");
+    const others = Array.from({ length: 8 }, () => freshQueue("live"));
+    for (const o of others) await api("POST", `/api/v1/queues/${o}/tasks`, { name: "exists" }); // subscribing wakes their shards
+    const live = await connect(`?queue=${q}`);
+    const writes = (async () => {
+      for (let i = 0; i < 10; i++) {
+        await api("POST", `/api/v1/queues/${q}/tasks`, { name: `t${i}` });
+        await new Promise((r) => setTimeout(r, 15));
+      }
+    })();
+    for (const o of others) live.send({ type: "subscribe", queue: o });
+    await writes;
+    await until(async () => live.of("subscribed").length === others.length && tasksOf(live.messages).filter((t) => t.queue === q).length === 10);
+    expect(live.messages.map((m) => m.seq)).toEqual(live.messages.map((_, i) => i + 1));
+    expect(new Set(live.of("subscribed").at(-1)!.queues)).toEqual(new Set([q, ...others]));
+    live.close();
+  });
+
   it("tenants never hear each other", async () => {
     const tenant = `live-${crypto.randomUUID().slice(0, 6)}`;
     const other = await tenantApi(tenant);
