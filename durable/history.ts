@@ -1,4 +1,5 @@
 import type { TaskRow } from "../schema/shard";
+import { chunksBySize } from "./core/chunks";
 import { parseTaskId } from "./core/ids";
 import type { DeadHistory } from "./core/outbox";
 import type { EventsRow, HistoryPlan, HistoryTask, TaskChanges } from "./core/timeline";
@@ -122,22 +123,8 @@ const rowValues = (r: TaskRow): unknown[] => [
 const queueOf = (id: string) => parseTaskId(id)?.queue ?? "";
 
 /** JSON arrays of at most PARAM_MAX characters each, holding every item (JSON text) once. */
-function jsonChunks(items: string[]): { json: string; count: number }[] {
-  const out: { json: string; count: number }[] = [];
-  let part: string[] = [];
-  let size = 0;
-  for (const text of items) {
-    if (part.length > 0 && size + text.length > PARAM_MAX) {
-      out.push({ json: `[${part.join(",")}]`, count: part.length });
-      part = [];
-      size = 0;
-    }
-    part.push(text);
-    size += text.length + 1;
-  }
-  if (part.length > 0) out.push({ json: `[${part.join(",")}]`, count: part.length });
-  return out;
-}
+const jsonChunks = (items: string[]) =>
+  chunksBySize(items, (t) => t.length + 1, PARAM_MAX).map((part) => ({ json: `[${part.join(",")}]`, count: part.length }));
 
 /** What one task contributes to a batch; the unit the batch is split by when D1 refuses it. */
 interface Piece {

@@ -1,4 +1,5 @@
 import { TASK_COLUMNS, TASK_FIELDS, type Status, type TaskEvent, type TaskRow } from "../schema/shard";
+import { chunks, chunksBySize } from "./core/chunks";
 import type { ChildRow, KeyRow, MailRow, OutboxRow, ShardStore } from "./core/store";
 
 /** Lease order: priority first, then the order tasks became ready. Every lease-order index has these columns. */
@@ -205,20 +206,10 @@ export class SqlStore implements ShardStore {
 
   /** One outbox row per call, split where a row would pass MAX_OUTBOX_ROW (DO SQLite refuses rows over 2 MB). */
   appendOutbox(at: number, events: TaskEvent[]): void {
-    let part: string[] = [];
-    let size = 0;
-    const write = () => this.run("INSERT INTO outbox (at, events) VALUES (?, ?)", at, `[${part.join(",")}]`);
-    for (const event of events) {
-      const text = JSON.stringify(event);
-      if (part.length > 0 && size + text.length > MAX_OUTBOX_ROW) {
-        write();
-        part = [];
-        size = 0;
-      }
-      part.push(text);
-      size += text.length + 1;
+    const texts = events.map((e) => JSON.stringify(e));
+    for (const part of chunksBySize(texts, (t) => t.length + 1, MAX_OUTBOX_ROW)) {
+      this.run("INSERT INTO outbox (at, events) VALUES (?, ?)", at, `[${part.join(",")}]`);
     }
-    if (part.length > 0) write();
   }
 
   readOutbox(after: number, limit: number): OutboxRow[] {
@@ -387,12 +378,6 @@ export class SqlStore implements ShardStore {
   private one(query: string, ...params: unknown[]): TaskRow | null {
     return this.all(query, ...params)[0] ?? null;
   }
-}
-
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }
 
 /** Rows grouped by the fields `fieldsOf` picks for each, so each group can share one statement. */

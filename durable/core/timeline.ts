@@ -1,4 +1,5 @@
 import type { EventType, TaskEvent, TaskRow } from "../../schema/shard";
+import { chunksBySize } from "./chunks";
 import type { DeadHistory } from "./outbox";
 import type { OutboxRow } from "./store";
 
@@ -145,22 +146,17 @@ export function planHistory(batch: { rows: Pick<OutboxRow, "seq" | "events">[]; 
 
 /** A task's events of one flush, in as few rows as EVENTS_ROW_MAX allows (the same batch always splits the same way). */
 function eventsRows(taskId: string, items: { seq: number; event: TaskEvent }[]): EventsRow[] {
-  const rows: (EventsRow & { parts: string[] })[] = [];
-  let current: (EventsRow & { parts: string[] }) | null = null;
-  let size = 0;
-  for (const { seq, event } of items) {
-    if (event.type === "deleted") continue;
-    const pub = publicEvent(event);
-    const text = JSON.stringify(pub);
-    if (current === null || size + text.length + 1 > EVENTS_ROW_MAX) {
-      current = { taskId, seq, lastSeq: seq, events: [], json: "", parts: [] };
-      rows.push(current);
-      size = 0;
-    }
-    current.events.push(pub);
-    current.parts.push(text);
-    current.lastSeq = seq;
-    size += text.length + 1;
-  }
-  return rows.map(({ parts, ...row }) => ({ ...row, json: `[${parts.join(",")}]` }));
+  const shown = items
+    .filter((i) => i.event.type !== "deleted")
+    .map(({ seq, event }) => {
+      const pub = publicEvent(event);
+      return { seq, pub, text: JSON.stringify(pub) };
+    });
+  return chunksBySize(shown, (e) => e.text.length + 1, EVENTS_ROW_MAX).map((part) => ({
+    taskId,
+    seq: part[0].seq,
+    lastSeq: part[part.length - 1].seq,
+    events: part.map((e) => e.pub),
+    json: `[${part.map((e) => e.text).join(",")}]`,
+  }));
 }
