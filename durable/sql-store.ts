@@ -237,10 +237,6 @@ export class SqlStore implements ShardStore {
     this.run("INSERT INTO history_dead (task_id, reason, body, died_at) VALUES (?, ?, ?, ?)", taskId, reason, body, at);
   }
 
-  sweepDeadHistory(before: number): void {
-    this.run("DELETE FROM history_dead WHERE died_at <= ?", before);
-  }
-
   countDeadHistory(): number {
     return this.run("SELECT count(*) AS n FROM history_dead")[0].n as number;
   }
@@ -288,8 +284,9 @@ export class SqlStore implements ShardStore {
     this.run("DELETE FROM mail WHERE seq = ?", seq);
   }
 
-  sweepDeadMail(before: number): void {
+  sweepDead(before: number): void {
     this.run("DELETE FROM mail_dead WHERE died_at <= ?", before);
+    this.run("DELETE FROM history_dead WHERE died_at <= ?", before);
   }
 
   countDeadMail(): number {

@@ -92,8 +92,7 @@ export class DueWork {
     // Keys first; more than a pass can take: come back at once.
     const window = settings.idempotencyWindowMs;
     const keysLeft = store.dropKeys(now - window, SWEEP_BATCH) === SWEEP_BATCH;
-    store.sweepDeadMail(now - retention);
-    store.sweepDeadHistory(now - retention);
+    store.sweepDead(now - retention);
     const oldestKey = store.oldestKeyAt();
     let next: number | null = keysLeft ? now : oldestKey === null ? null : oldestKey + window;
     let purged = 0;

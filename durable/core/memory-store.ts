@@ -180,10 +180,6 @@ export class MemoryStore implements ShardStore {
     this.deadHistory.push({ taskId, reason, body, diedAt: at });
   }
 
-  sweepDeadHistory(before: number): void {
-    this.deadHistory.splice(0, this.deadHistory.length, ...this.deadHistory.filter((d) => d.diedAt > before));
-  }
-
   countDeadHistory(): number {
     return this.deadHistory.length;
   }
@@ -246,8 +242,9 @@ export class MemoryStore implements ShardStore {
     this.deleteMail([seq]);
   }
 
-  sweepDeadMail(before: number): void {
+  sweepDead(before: number): void {
     this.deadMail.splice(0, this.deadMail.length, ...this.deadMail.filter((m) => m.diedAt > before));
+    this.deadHistory.splice(0, this.deadHistory.length, ...this.deadHistory.filter((d) => d.diedAt > before));
   }
 
   countDeadMail(): number {

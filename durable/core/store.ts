@@ -52,8 +52,6 @@ export interface ShardStore {
   oldestOutboxAt(): number | null;
   /** A history row that could not be written: kept aside with why. */
   buryHistory(taskId: string, reason: string, body: string, at: number): void;
-  /** Drops dead history rows that died at or before `before`. */
-  sweepDeadHistory(before: number): void;
   countDeadHistory(): number;
   getMeta(key: string): string | null;
   setMeta(key: string, value: string): void;
@@ -71,8 +69,8 @@ export interface ShardStore {
   retryMail(seq: number, attempts: number, nextAt: number): void;
   /** A message that failed its last attempt: moved out of delivery, kept for inspection. */
   buryMail(seq: number, attempts: number, at: number): void;
-  /** Drops dead messages that died at or before `before`. */
-  sweepDeadMail(before: number): void;
+  /** Drops dead messages and set-aside history rows that died at or before `before`. */
+  sweepDead(before: number): void;
   countDeadMail(): number;
   /** Drops the records of `parent`'s children (the parent is gone). */
   deleteChildren(parent: string): void;
