@@ -3,8 +3,7 @@ import { SHARD_MIGRATIONS } from "../schema/migrations/shard";
 import type { QueueSettings, Status, TaskRow } from "../schema/shard";
 import { ShardEngine, type Clock, type ItemResult, type Mail, type NewTask, type OutgoingMail, type ShardAddress, type Totals } from "./core/engine";
 import { shardKey } from "./core/ids";
-import { planHistory } from "./core/timeline";
-import { HistoryUnavailable, writeHistory } from "./history";
+import { HistoryFlusher, type HistoryStats } from "./flusher";
 import { LivePusher } from "./live";
 import { hubOf } from "./metrics-hub";
 import { config } from "../worker/config";
@@ -29,33 +28,6 @@ export interface ShardStats {
   history: HistoryStats;
 }
 
-/** The shard's flushes of its outbox to D1 history, since this object started. */
-export interface HistoryStats {
-  /** batches D1 took */
-  flushes: number;
-  /** outbox events those batches carried */
-  events: number;
-  /** rows D1 reported written for them (what D1 bills) */
-  rowsWritten: number;
-  /** flushes that found D1 down, and how many in a row now */
-  failures: number;
-  failing: number;
-  /** time spent preparing batches (reading, planning) and waiting for D1 to take them, ms */
-  prepareMs: number;
-  writeMs: number;
-  /** history rows set aside (kept for the queue's retention) */
-  dead: number;
-  /** when the oldest event not yet in history happened (ms; null: none waiting) */
-  waitingSince: number | null;
-}
-
-/** Events per flush at most, and how many waiting make a flush due at once rather than at the interval. */
-const FLUSH_EVENTS = 10_000;
-const FLUSH_NOW_EVENTS = 10_000;
-/** A flush finding D1 down waits 1 s, then twice as long each time, up to a minute. */
-const HISTORY_RETRY_MS = 1000;
-const HISTORY_RETRY_MAX_MS = 60_000;
-
 /** How long a stopped consumer's leases answer nothing: longer than any long poll (30 s). */
 const STOPPED_MS = 35_000;
 
@@ -63,15 +35,6 @@ const STOPPED_MS = 35_000;
 export function shardOf(env: Env, tenant: string, queue: string, shard: number) {
   return env.QUEUE_SHARD.get(env.QUEUE_SHARD.idFromName(`${tenant}:${queue}:${shard}`));
 }
-
-/** A D1 binding that is down (for `faults.d1`): every call fails. */
-export const unavailableD1 = new Proxy({} as D1Database, {
-  get() {
-    return () => {
-      throw new Error("D1_ERROR: Network connection lost. (injected fault)");
-    };
-  },
-});
 
 /** A batch item's outcome without the task row: the API answers only ok or the problem. */
 function withoutValue<T>(r: ItemResult<T>): ItemResult<null> {
@@ -89,7 +52,7 @@ export class QueueShard extends DurableObject<Env> {
   /**
    * Fault injection for tests: the next `receive` calls throw, before applying
    * anything; `poison` makes every `receive` that carries a message with this text throw;
-   * `d1` replaces the D1 binding history is written to (`unavailableD1`: D1 is down).
+   * `d1` replaces the D1 binding history is written to (`unavailableD1` in ./flusher: D1 is down).
    */
   faults: { receive: number; poison: string; d1: D1Database | null } = { receive: 0, poison: "", d1: null };
   private readonly store: SqlStore;
@@ -99,11 +62,7 @@ export class QueueShard extends DurableObject<Env> {
   private waiters = new Set<() => void>();
   /** consumers that said they stopped: their long polls end empty, and leases for them answer none until then */
   private stopped = new Map<string, number>();
-  private readonly historyOn: boolean;
-  /** the longest an event waits in the outbox before a flush (EDGEQ_HISTORY_FLUSH_MS) */
-  private readonly flushMs: number;
-  private flushing = false;
-  private historyRetryAt: number | null = null;
+  private readonly history: HistoryFlusher;
   /** pushes to the tenant's MetricsHub (live metrics) */
   private readonly live = new LivePusher(
     (batch) => hubOf(this.env, this.engine.tenant!).publish(batch),
@@ -113,13 +72,17 @@ export class QueueShard extends DurableObject<Env> {
       return { queue: a.queue, shard: a.shard, counts: this.engine.counts(), totals: { ...this.engine.totals } };
     },
   );
-  private readonly historyStats = { flushes: 0, events: 0, rowsWritten: 0, failures: 0, failing: 0, prepareMs: 0, writeMs: 0 };
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new SqlStore(ctx.storage);
-    this.historyOn = config(env).history;
-    this.flushMs = config(env).historyFlushMs;
+    this.history = new HistoryFlusher({
+      engine: () => this.engine,
+      db: () => this.faults.d1 ?? this.env.DB,
+      now: () => this.clock.now(),
+      on: config(env).history,
+      flushMs: config(env).historyFlushMs,
+    });
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage, SHARD_MIGRATIONS);
       this.engine = new ShardEngine(this.store, { now: () => this.clock.now() }, {
@@ -282,7 +245,7 @@ export class QueueShard extends DurableObject<Env> {
       rowsWritten: this.store.rowsWritten,
       storageBytes: this.ctx.storage.sql.databaseSize,
       live: { pushes: this.live.pushes, failures: this.live.failures },
-      history: { ...this.historyStats, dead: this.engine.outbox.dead(), waitingSince: this.engine.outbox.oldestAt },
+      history: this.history.stats(),
     }));
   }
 
@@ -293,54 +256,13 @@ export class QueueShard extends DurableObject<Env> {
     await this.flushHistory();
   }
 
-  /**
-   * Sends the outbox to D1 history, oldest first, a batch at a time, and
-   * deletes each batch once D1 has it. D1 down: nothing is deleted, and the
-   * next try waits longer each time (history is late, never lost or doubled).
-   * Driven by the alarm; tests call it directly.
-   */
+  /** Sends the outbox to D1 history (see HistoryFlusher). Driven by the alarm; tests call it directly. */
   async flushHistory(): Promise<void> {
-    const tenant = this.engine.tenant;
-    if (!this.historyOn || this.flushing || tenant === undefined) return;
-    this.flushing = true;
-    const stats = this.historyStats;
     try {
-      for (let round = 0; round < 8; round++) {
-        const t0 = performance.now();
-        const batch = this.engine.outbox.batch(FLUSH_EVENTS);
-        if (batch === null) break;
-        const plan = planHistory(batch);
-        const t1 = performance.now();
-        const written = await writeHistory(this.faults.d1 ?? this.env.DB, tenant, plan);
-        const t2 = performance.now();
-        this.engine.outbox.written(plan.upTo, [...plan.dead, ...written.dead], this.clock.now());
-        stats.prepareMs += t1 - t0 + written.buildMs + (performance.now() - t2);
-        stats.writeMs += t2 - t1 - written.buildMs;
-        stats.flushes++;
-        stats.events += batch.rows.reduce((n, r) => n + r.events.length, 0);
-        stats.rowsWritten += written.rowsWritten;
-      }
-      stats.failing = 0;
-      this.historyRetryAt = null;
-    } catch (e) {
-      // D1 unavailable, or anything unforeseen: the batch stays in the outbox for the next try.
-      if (!(e instanceof HistoryUnavailable)) console.error("history flush failed", e);
-      stats.failures++;
-      stats.failing++;
-      const wait = Math.min(HISTORY_RETRY_MAX_MS, HISTORY_RETRY_MS * 2 ** (stats.failing - 1));
-      this.historyRetryAt = this.clock.now() + wait / 2 + Math.random() * (wait / 2);
+      await this.history.flush();
     } finally {
-      this.flushing = false;
       this.syncAlarm();
     }
-  }
-
-  /** When the outbox must next be flushed (null: nothing waits, or a flush is under way). */
-  private historyDueAt(): number | null {
-    const { outbox } = this.engine;
-    if (!this.historyOn || this.flushing || outbox.oldestAt === null) return null;
-    if (this.historyRetryAt !== null) return this.historyRetryAt;
-    return outbox.events >= FLUSH_NOW_EVENTS ? this.clock.now() : outbox.oldestAt + this.flushMs;
   }
 
   /**
@@ -391,9 +313,7 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   private syncAlarm(): void {
-    const due = this.engine.alarmAt();
-    const history = this.historyDueAt();
-    const next = due === null ? history : history === null ? due : Math.min(due, history);
+    const next = this.history.dueAt(this.engine.alarmAt());
     if (next === this.alarmAt) return;
     this.alarmAt = next;
     if (next === null) void this.ctx.storage.deleteAlarm();

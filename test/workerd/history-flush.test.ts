@@ -2,7 +2,8 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { describe, expect, it } from "vitest";
 import { planHistory } from "../../durable/core/timeline";
 import { planStatements, writeHistory } from "../../durable/history";
-import { unavailableD1, type QueueShard } from "../../durable/queue-shard";
+import { unavailableD1 } from "../../durable/flusher";
+import type { QueueShard } from "../../durable/queue-shard";
 import { api, flushHistory, freshQueue, shardStub, storedAlarm, tenantApi } from "./helpers";
 
 /**

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { ulidTimePrefix } from "../../durable/core/ids";
 import { sweepHistory } from "../../worker/retention";
 import worker from "../../worker/index";
-import { unavailableD1, type QueueShard } from "../../durable/queue-shard";
+import { unavailableD1 } from "../../durable/flusher";
+import type { QueueShard } from "../../durable/queue-shard";
 import { ADMIN_TOKEN, advance, api, expectProblem, flushHistory, freshQueue, shardStub, storedStatus, tenantApi } from "./helpers";
 
 const DAY = 86_400_000;
