@@ -11,8 +11,6 @@ const TASKS_MAX = 1_000;
 /** Characters of a progress, result or error carried in a live message (larger ones are left out). */
 const VALUE_MAX = 4_096;
 
-const json = (text: string | null | undefined) => (text === null || text === undefined ? undefined : (JSON.parse(text) as unknown));
-
 /**
  * A shard's side of live metrics: what committed calls changed, pushed to the
  * tenant's MetricsHub at most every PUSH_MS (at once when the shard was
@@ -54,9 +52,9 @@ export class LivePusher {
       const task: PushedTask = { ...known, id: e.id, queue: parseTaskId(e.id)?.queue ?? "", status, at: e.at };
       if (c.attempts !== undefined) task.attempts = c.attempts;
       // Small values ride along; a large one is left to GET /tasks/{id} (bounds the pusher's memory and the push).
-      if (c.progress !== undefined && c.progress !== null && c.progress.length <= VALUE_MAX) task.progress = json(c.progress);
-      if (c.result !== undefined && c.result !== null && c.result.length <= VALUE_MAX) task.result = json(c.result);
-      if (c.error !== undefined && c.error !== null && c.error.length <= VALUE_MAX) task.error = json(c.error);
+      if (c.progress !== undefined && c.progress !== null && c.progress.length <= VALUE_MAX) task.progress = JSON.parse(c.progress);
+      if (c.result !== undefined && c.result !== null && c.result.length <= VALUE_MAX) task.result = JSON.parse(c.result);
+      if (c.error !== undefined && c.error !== null && c.error.length <= VALUE_MAX) task.error = JSON.parse(c.error);
       this.tasks.delete(e.id); // re-inserted last: the newest go first when a push is full
       this.tasks.set(e.id, task);
       if (this.tasks.size > TASKS_MAX * 10) this.tasks.delete(this.tasks.keys().next().value!);

@@ -1,9 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import type { LiveTask } from "../schema/api-live";
 import { STATUSES, type Status } from "../schema/shard";
-import { shardNumbers, shardStats } from "../worker/shards";
+import type { QueueRecord } from "./queue-registry";
+import { findQueue, registryOf, shardNumbers, shardOfTask, shardStats } from "../worker/shards";
 import { shardOf } from "./queue-shard";
-import { parseTaskId } from "./core/ids";
 import { workerStatus } from "./core/workers";
 import type { Totals } from "./core/types";
 
@@ -182,7 +182,10 @@ export class MetricsHub extends DurableObject<Env> {
     this.send(ws, socket, { type: msg.type === "subscribe" ? "subscribed" : "unsubscribed", queues: socket.queues, tasks: socket.tasks });
     // Saved before anything is awaited: other handlers may send on this socket meanwhile.
     ws.serializeAttachment(socket);
-    if (msg.type === "subscribe") await this.wakeShards(socket.tenant, queue === undefined ? [] : [queue], task === undefined ? [] : [task]);
+    if (msg.type === "subscribe") {
+      const record = queue === undefined ? null : await findQueue(this.env, socket.tenant, queue);
+      await this.wakeShards(socket.tenant, record ? [record] : [], task === undefined ? [] : [task]);
+    }
   }
 
   /** Sends a snapshot; a socket whose snapshot cannot be made is closed (its client reconnects), never left silent. */
@@ -256,17 +259,16 @@ export class MetricsHub extends DurableObject<Env> {
     const queues: { name: string; counts: Counts }[] = [];
     let active = 0;
     if (tenant) {
-      const registry = this.env.QUEUE_REGISTRY.get(this.env.QUEUE_REGISTRY.idFromName(tenant));
-      const records = await registry.list(undefined, 1000);
+      const registry = registryOf(this.env, tenant);
+      const records = (await registry.list(undefined, 1000)).filter((r) => socket.queues === null || socket.queues.includes(r.name));
       for (const record of records) {
-        if (socket.queues !== null && !socket.queues.includes(record.name)) continue;
         const shards = await shardStats(this.env, tenant, record);
         for (const s of shards) this.shardCounts.set(`${record.name}:${s.shard}`, s.counts);
         queues.push({ name: record.name, counts: this.queueCounts(record.name) });
       }
       const now = Date.now();
       for (const w of await registry.listWorkers(undefined, 1000)) if (workerStatus(w.lastSeenAt, w.currentTasks.length, now) === "active") active++;
-      await this.wakeShards(tenant, queues.map((q) => q.name), socket.tasks);
+      await this.wakeShards(tenant, records, socket.tasks);
     }
     const fresh = ws.deserializeAttachment() as Socket; // subscriptions may have changed while this was read
     fresh.ready = true;
@@ -280,27 +282,13 @@ export class MetricsHub extends DurableObject<Env> {
    * Tells the shards of these queues and tasks that someone listens: a shard whose last push
    * found nobody stays quiet for a while, and would otherwise miss this socket's first changes.
    */
-  private async wakeShards(tenant: string, queues: string[], tasks: string[]): Promise<void> {
-    const registry = this.env.QUEUE_REGISTRY.get(this.env.QUEUE_REGISTRY.idFromName(tenant));
-    const targets = new Set<string>();
-    for (const name of queues) {
-      const record = await registry.find(name);
-      if (record) for (const shard of shardNumbers(record)) targets.add(`${name}:${shard}`);
-    }
+  private async wakeShards(tenant: string, queues: QueueRecord[], tasks: string[]): Promise<void> {
+    const stubs = queues.flatMap((q) => shardNumbers(q).map((n) => shardOf(this.env, tenant, q.name, n)));
     for (const id of tasks) {
-      // Only shards that exist: an id a client made up wakes no object.
-      const at = parseTaskId(id);
-      const record = at && (await registry.find(at.queue));
-      if (at && record && shardNumbers(record).includes(at.shard)) targets.add(`${at.queue}:${at.shard}`);
+      const stub = await shardOfTask(this.env, tenant, id); // null for an id a client made up: it wakes no object
+      if (stub) stubs.push(stub);
     }
-    await Promise.all(
-      [...targets].map((t) => {
-        const i = t.lastIndexOf(":");
-        return shardOf(this.env, tenant, t.slice(0, i), Number(t.slice(i + 1)))
-          .listen()
-          .catch(() => undefined);
-      }),
-    );
+    await Promise.all(stubs.map((stub) => stub.listen().catch(() => undefined)));
   }
 
   private queueCounts(queue: string): Counts {

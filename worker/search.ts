@@ -1,4 +1,4 @@
-import { BAND, type Status } from "../schema/shard";
+import { BAND, STATUSES, type Status } from "../schema/shard";
 import type { SearchFilters, Sort } from "../schema/api-history";
 import { QueueError } from "../durable/core/errors";
 import { ulidTimePrefix } from "../durable/core/ids";
@@ -24,14 +24,13 @@ import { HISTORY_SELECT, historyTask, type HistoryRecord } from "./history-view"
  * arriving while a client pages through never make it skip or repeat one.
  */
 
-const ALL_STATUSES: Status[] = ["scheduled", "blocked", "pending", "running", "completed", "failed", "cancelled"];
 const PRIORITIES = Array.from({ length: 10 }, (_, i) => i + 1);
 /** A task's id time may be ahead of its createdAt by clock steps; a `createdTo` bound allows this much. */
 const ID_SLACK_MS = 60_000;
 
 class Params {
   readonly values: unknown[] = [];
-  /** A numbered parameter (`?N`), so one value can appear in many places of a UNION. */
+  /** A numbered parameter (`?N`), so one value can appear in many places of a statement. */
   add(value: unknown): string {
     this.values.push(value);
     return `?${this.values.length}`;
@@ -145,7 +144,7 @@ export function searchPlan(tenant: string, f: SearchFilters): SearchPlan {
   if (statuses !== null || field === "priority") {
     // One range of tasks_status per status (per status and priority, for creation order), each read in order.
     const ranges: [Status, number | null][] = [];
-    for (const status of statuses ?? ALL_STATUSES) {
+    for (const status of statuses ?? STATUSES) {
       if (field === "priority") ranges.push([status, null]);
       else for (const priority of priorities ?? PRIORITIES) ranges.push([status, priority]);
     }
@@ -163,12 +162,17 @@ export function searchPlan(tenant: string, f: SearchFilters): SearchPlan {
   return one("tasks t", "primary key");
 }
 
-/** Sort keys of a row, for merging ranges read apart. */
+/** The value a row sorts by besides its id (null: creation order is id order). */
+function sortKey(sort: Sort, r: HistoryRecord): number | null {
+  const field = sort.replace("-", "");
+  return field === "finished" ? r.finishedAt : field === "priority" ? r.priority : null;
+}
+
+/** Order of rows under `sort`, for merging ranges read apart. */
 function compare(sort: Sort) {
   const desc = sort.startsWith("-") ? -1 : 1;
-  const field = sort.replace("-", "");
-  const key = (r: HistoryRecord) => (field === "finished" ? r.finishedAt! : field === "priority" ? r.priority : 0);
-  return (a: HistoryRecord, b: HistoryRecord) => desc * (key(a) - key(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return (a: HistoryRecord, b: HistoryRecord) =>
+    desc * ((sortKey(sort, a) ?? 0) - (sortKey(sort, b) ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 // search: the D1 binding, tenant, filters. output: a page of tasks and the cursor of the next.
@@ -193,10 +197,6 @@ export async function search(db: D1Database, tenant: string, f: SearchFilters) {
   }
   const page = rows.slice(0, f.limit);
   const last = page[page.length - 1];
-  const field = f.sort.replace("-", "");
-  const nextCursor =
-    rows.length > f.limit && last
-      ? encodeCursor({ sort: f.sort, key: field === "finished" ? last.finishedAt : field === "priority" ? last.priority : null, id: last.id })
-      : null;
+  const nextCursor = rows.length > f.limit && last ? encodeCursor({ sort: f.sort, key: sortKey(f.sort, last), id: last.id }) : null;
   return { items: page.map(historyTask), nextCursor };
 }
