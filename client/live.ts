@@ -1,6 +1,9 @@
 import { EdgeqError } from "./errors";
 import type { EdgeqClient } from "./index";
-import type { LiveMessage } from "./types";
+import type { LiveMessage, LiveTask } from "./types";
+
+/** Several task changes from one push, as the hub sends them (the SDK hands each on as a `task` message). */
+type TasksMessage = { type: "tasks"; seq: number; at: string; tasks: (LiveTask & { at: string })[] };
 
 /**
  * The smallest WebSocket this SDK needs: the WHATWG one of browsers, Node ≥ 22,
@@ -53,7 +56,8 @@ export async function webSocketClass(given?: WebSocketConstructor): Promise<WebS
 
 /**
  * Live messages of the tenant: a `snapshot` first, then `delta` and `task`
- * messages as they happen (docs/API.md, "Live"). Opens the socket with a
+ * messages as they happen (docs/API.md, "Live"); a `tasks` frame is handed
+ * on as one `task` message per task, each with the frame's `seq`. Opens the socket with a
  * short-lived live token (`POST /live/tokens`), so any WebSocket works,
  * including a browser's. Reconnects with backoff; each new connection starts
  * with a fresh snapshot. A gap in `seq` asks for a new snapshot at once.
@@ -85,11 +89,13 @@ export async function* liveMessages(client: EdgeqClient, options: LiveOptions = 
     let acked = 0;
     let snapshots = 0;
     ws.onmessage = (event) => {
-      const message = JSON.parse(String(event.data)) as LiveMessage;
+      const message = JSON.parse(String(event.data)) as LiveMessage | TasksMessage;
       if (message.seq !== lastSeq + 1 && message.type !== "snapshot") ws.send(JSON.stringify({ type: "snapshot" }));
       lastSeq = message.seq;
       if (message.type === "snapshot") snapshots++;
-      inbox.push(message);
+      // Several tasks of one push come in one frame; each is handed on as its own `task` message.
+      if (message.type === "tasks") for (const { at, ...task } of message.tasks) inbox.push({ type: "task", seq: message.seq, at, task });
+      else inbox.push(message);
       wake?.();
     };
     ws.onclose = ws.onerror = () => {

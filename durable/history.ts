@@ -5,16 +5,21 @@ import type { DeadHistory } from "./core/outbox";
 import type { EventsRow, HistoryPlan, HistoryTask, TaskChanges } from "./core/timeline";
 
 /**
- * Writes a flush's plan to D1 in one atomic batch. Each statement takes its
- * rows as one JSON parameter (D1 binds at most 100 parameters), expanded with
- * `json_each`, so a batch of thousands of tasks is a handful of statements.
+ * Writes a flush's plan to D1, TASKS_PER_CALL tasks per D1 batch (each
+ * atomic). Each statement takes its rows as one JSON parameter (D1 binds at
+ * most 100 parameters), expanded with `json_each`, so a batch of hundreds of
+ * tasks is a handful of statements. The plan covers the whole flush (a task
+ * changed many times is written once); only the writing is cut up, so no one
+ * D1 call runs long: D1 executes a batch start to end, and on the local stack
+ * it shares one thread with every shard.
  *
  * A task the batch saw made is inserted whole; one made before is updated
  * with what changed (the outbox holds every change, so no row is read).
  * Idempotent: a task row is written only over an older version, an events row
  * only over one with fewer events, FTS text only for a row that has none. So a
- * batch sent again (D1 took it but the answer was lost) changes nothing, and
- * the shard deletes its outbox entries only after D1 has answered.
+ * batch sent again (D1 took it, or part of it, but the answer was lost)
+ * changes nothing, and the shard deletes its outbox entries only after D1 has
+ * answered every call.
  *
  * When D1 refuses a batch for something in its rows (a constraint, a value too
  * big: REFUSAL) while it answers a probe, the batch is split by task until the
@@ -25,6 +30,8 @@ import type { EventsRow, HistoryPlan, HistoryTask, TaskChanges } from "./core/ti
 
 /** Characters of row JSON per statement parameter: D1 takes values up to 2,000,000 bytes, and a character is at most 3 bytes of UTF-8. */
 const PARAM_MAX = 600 * 1024;
+/** Tasks per D1 call: ~6 rows each, so a call writes a few thousand rows (tens of ms locally). */
+const TASKS_PER_CALL = 500;
 /** Characters of a set-aside row kept for inspection (the shard's rows are at most 2 MB). */
 const DEAD_BODY_MAX = 256 * 1024;
 
@@ -201,7 +208,8 @@ export class HistoryUnavailable extends Error {}
 // errors: HistoryUnavailable when D1 does not answer (the whole batch is to be sent again).
 export async function writeHistory(db: D1Database, tenant: string, plan: HistoryPlan): Promise<HistoryWritten> {
   const out: HistoryWritten = { rowsWritten: 0, dead: [], buildMs: 0 };
-  await send(db, tenant, plan.upTo, pieces(plan), out);
+  const all = pieces(plan);
+  for (let i = 0; i < all.length; i += TASKS_PER_CALL) await send(db, tenant, plan.upTo, all.slice(i, i + TASKS_PER_CALL), out);
   return out;
 }
 

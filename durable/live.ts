@@ -2,8 +2,11 @@ import type { Status, TaskEvent } from "../schema/shard";
 import { parseTaskId } from "./core/ids";
 import type { LiveBatch, PushedTask } from "./metrics-hub";
 
-/** The least time between two pushes of one shard: changes in between are coalesced into one. */
-export const PUSH_MS = 50;
+/**
+ * The least time between two pushes of one shard: changes in between are coalesced into one.
+ * A change waits up to this long for its push, so it is half the 50 ms latency budget.
+ */
+export const PUSH_MS = 25;
 /** After a push finds nobody listening, the shard stays quiet this long (a new socket's snapshot asks the shards itself). */
 const QUIET_MS = 5_000;
 /** Tasks per push at most (the newest state of each; more wait for the next push). */

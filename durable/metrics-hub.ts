@@ -15,7 +15,8 @@ import type { Totals } from "./core/types";
  * Protocol (JSON text frames; docs/API.md "Live"): every server message has
  * `type` and a per-connection `seq` that grows by exactly one. `snapshot`
  * first, then `delta` (a queue's counts by status, and what changed) and
- * `task` (one task's status, progress, result or error). Clients send
+ * `task` (one task's status, progress, result or error; `tasks` when one push
+ * brings a socket several). Clients send
  * `{type: "subscribe" | "unsubscribe", queue?, task?}` or `{type: "snapshot"}`.
  */
 
@@ -126,11 +127,14 @@ export class MetricsHub extends DurableObject<Env> {
       const hearsQueue = socket.queues === null || socket.queues.includes(batch.queue);
       if (hearsQueue && Object.keys(changes).length > 0) this.send(ws, socket, { type: "delta", at, queue: batch.queue, counts: after, changes });
       const queueEvents = socket.queues?.includes(batch.queue) ?? false;
-      for (const task of batch.tasks) {
-        if (queueEvents || socket.tasks.includes(task.id)) {
-          const { at: when, ...rest } = task;
-          this.send(ws, socket, { type: "task", at: new Date(when).toISOString(), task: rest });
-        }
+      const heard = batch.tasks.filter((t) => queueEvents || socket.tasks.includes(t.id)).map(({ at: when, ...rest }) => ({ ...rest, at: new Date(when).toISOString() }));
+      // One frame per push: under load a frame per task costs the hub's thread a turn each, and they queue.
+      if (heard.length === 1) {
+        const { at: when, ...task } = heard[0];
+        this.send(ws, socket, { type: "task", at: when, task });
+      } else if (heard.length > 1) {
+        socket.windowCount += heard.length - 1; // a client that never acks is bounded in tasks, not frames
+        this.send(ws, socket, { type: "tasks", at, tasks: heard });
       }
       ws.serializeAttachment(socket);
     }

@@ -113,6 +113,37 @@ describe("outbox to D1", () => {
     expect(texts!.n).toBe(20);
   });
 
+  it("a flush of many tasks goes to D1 in slices; one cut off after its first slice lands whole when sent again", async () => {
+    const tenant = fresh();
+    const call = await tenantApi(tenant);
+    for (let i = 0; i < 1200; i += 100) {
+      await call("POST", "/api/v1/queues/q/tasks/batch", { tasks: Array.from({ length: 100 }, (_, j) => ({ name: "sliced", payload: { n: i + j } })) });
+    }
+    const plan = await inShard(tenant, "q", (i) => planHistory((i as unknown as { engine: { outbox: { batch(n: number): never } } }).engine.outbox.batch(5000)));
+    let calls = 0;
+    const cutOff = new Proxy(env.DB, {
+      get: (db, key) =>
+        key === "batch"
+          ? (statements: D1PreparedStatement[]) => {
+              if (++calls > 1) throw new Error("D1_ERROR: Network connection lost.");
+              return db.batch(statements);
+            }
+          : Reflect.get(db, key).bind(db),
+    });
+    await expect(writeHistory(cutOff, tenant, plan)).rejects.toThrow(/unavailable/);
+    const landed = (await historyRows(tenant)).length;
+    expect(landed).toBeGreaterThan(0); // the first slice
+    expect(landed).toBeLessThan(1200); // and no more
+    let slices = 0;
+    const counted = new Proxy(env.DB, { get: (db, key) => (key === "batch" ? (st: D1PreparedStatement[]) => (slices++, db.batch(st)) : Reflect.get(db, key).bind(db)) });
+    await writeHistory(counted, tenant, plan);
+    expect(slices).toBeGreaterThan(1);
+    expect((await historyRows(tenant)).length).toBe(1200);
+    expect([...(await timelines(tenant)).values()].every((types) => types.join() === "enqueued")).toBe(true);
+    const texts = await env.DB.prepare("SELECT count(*) AS n FROM task_text WHERE task_text MATCH 'sliced' AND id IN (SELECT id FROM tasks WHERE tenant = ?)").bind(tenant).first<{ n: number }>();
+    expect(texts!.n).toBe(1200); // the first slice's text not written twice
+  });
+
   it("D1 down during enqueue and completion load: history waits, then has every event exactly once", async () => {
     const tenant = fresh();
     const call = await tenantApi(tenant);

@@ -42,7 +42,9 @@ async function connect(query = "", headers: Record<string, string> = { authoriza
   };
 }
 
-const tasksOf = (messages: Message[], id?: string) => messages.filter((m) => m.type === "task" && (id === undefined || m.task.id === id)).map((m) => m.task);
+/** The task changes heard, in order: from `task` messages and from `tasks` (several of one push). */
+const tasksOf = (messages: Message[], id?: string) =>
+  messages.flatMap((m) => (m.type === "task" ? [m.task] : m.type === "tasks" ? m.tasks : [])).filter((t) => id === undefined || t.id === id);
 
 describe("live metrics over WebSockets", () => {
   it("a snapshot first; then enqueue and completion arrive in order, seq rising by one", async () => {
@@ -104,6 +106,19 @@ describe("live metrics over WebSockets", () => {
     live.send({ type: "nonsense" });
     live.send("not json");
     await until(async () => live.of("error").length === 2);
+    expect(live.messages.map((m) => m.seq)).toEqual(live.messages.map((_, i) => i + 1));
+    live.close();
+  });
+
+  it("the tasks of one push come in one message: several as `tasks`, each with its own time", async () => {
+    const q = freshQueue("live");
+    const live = await connect(`?queue=${q}`);
+    const made = (await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: Array.from({ length: 5 }, (_, i) => ({ name: `b${i}` })) })).body.tasks as { id: string }[];
+    await until(async () => tasksOf(live.messages).length === 5);
+    const batch = live.of("tasks");
+    expect(batch).toHaveLength(1); // one committed call, one push, one frame
+    expect(batch[0].tasks.map((t: { id: string }) => t.id).sort()).toEqual(made.map((t) => t.id).sort());
+    for (const t of batch[0].tasks) expect(t).toMatchObject({ queue: q, status: "pending", at: expect.stringMatching(/^\d{4}-/) });
     expect(live.messages.map((m) => m.seq)).toEqual(live.messages.map((_, i) => i + 1));
     live.close();
   });
