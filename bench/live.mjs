@@ -20,7 +20,7 @@ async function socket(base, queue, onTask) {
   ws.on("message", (data) => {
     const now = Date.now();
     const m = JSON.parse(String(data));
-    if (m.seq - acked >= 100) ws.send(JSON.stringify({ type: "ack", seq: (acked = m.seq) })); // as the SDK does
+    if (m.seq - acked >= 50) ws.send(JSON.stringify({ type: "ack", seq: (acked = m.seq) })); // as the SDK does
     if (m.type === "snapshot") snapshot();
     if (m.type === "task") onTask(m.task, now - Date.parse(m.at));
     if (m.type === "tasks") for (const t of m.tasks) onTask(t, now - Date.parse(t.at));

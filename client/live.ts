@@ -31,8 +31,8 @@ export interface LiveOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Messages between two acks: the hub holds back a socket that falls 1,000 behind its last ack. */
-const ACK_EVERY = 100;
+/** Messages between two acks: the hub holds back a socket that falls 500 behind its last ack. */
+const ACK_EVERY = 50;
 /** 250 ms, doubling to 5 s, with full jitter. */
 const backoff = (attempt: number) => Math.random() * Math.min(5_000, 250 * 2 ** attempt);
 /** Sockets in a row that close before their snapshot, after which the stream gives up (a bad queue name, a refused upgrade). */

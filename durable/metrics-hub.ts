@@ -4,6 +4,7 @@ import { STATUSES, type Status } from "../schema/shard";
 import type { QueueRecord } from "./queue-registry";
 import { findQueue, registryOf, shardNumbers, shardOfTask, shardStats } from "../worker/shards";
 import { shardOf } from "./queue-shard";
+import { chunksBySize } from "./core/chunks";
 import { workerStatus } from "./core/workers";
 import type { Totals } from "./core/types";
 
@@ -69,10 +70,13 @@ type Counts = Partial<Record<Status, number>>;
  * `lag` messages behind; one that never acks gets at most `rate` messages per
  * `windowMs`. Past either, it is sent nothing but a `behind` notice, then a
  * fresh snapshot once it catches up: a slow socket costs the hub a bounded
- * buffer and never holds up the others. A client may ask for a snapshot (which
- * asks the shards) once per `snapshotMs`.
+ * buffer (messages of at most FRAME_MAX or one task's change) and never holds
+ * up the others. A client may ask for a snapshot (which asks the shards) once
+ * per `snapshotMs`.
  */
-export const FLOW = { lag: 1_000, rate: 2_000, windowMs: 10_000, snapshotMs: 2_000 };
+export const FLOW = { lag: 500, rate: 1_000, windowMs: 10_000, snapshotMs: 2_000 };
+/** Characters of task changes in one `tasks` message at most (one task's may be more: its values are each ≤ 4 KiB). */
+const FRAME_MAX = 32 * 1024;
 
 export class MetricsHub extends DurableObject<Env> {
   /** the limits above (tests lower them) */
@@ -128,13 +132,13 @@ export class MetricsHub extends DurableObject<Env> {
       if (hearsQueue && Object.keys(changes).length > 0) this.send(ws, socket, { type: "delta", at, queue: batch.queue, counts: after, changes });
       const queueEvents = socket.queues?.includes(batch.queue) ?? false;
       const heard = batch.tasks.filter((t) => queueEvents || socket.tasks.includes(t.id)).map(({ at: when, ...rest }) => ({ ...rest, at: new Date(when).toISOString() }));
-      // One frame per push: under load a frame per task costs the hub's thread a turn each, and they queue.
-      if (heard.length === 1) {
-        const { at: when, ...task } = heard[0];
-        this.send(ws, socket, { type: "task", at: when, task });
-      } else if (heard.length > 1) {
-        socket.windowCount += heard.length - 1; // a client that never acks is bounded in tasks, not frames
-        this.send(ws, socket, { type: "tasks", at, tasks: heard });
+      // A frame per push, not per task: under load each frame costs the hub's thread a turn, and they
+      // queue. Frames stay under FRAME_MAX, so `lag` frames bound what a socket can leave unread.
+      for (const part of chunksBySize(heard, (t) => JSON.stringify(t).length, FRAME_MAX)) {
+        if (part.length === 1) {
+          const { at: when, ...task } = part[0];
+          this.send(ws, socket, { type: "task", at: when, task });
+        } else this.send(ws, socket, { type: "tasks", at, tasks: part });
       }
       ws.serializeAttachment(socket);
     }

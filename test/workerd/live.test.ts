@@ -123,6 +123,23 @@ describe("live metrics over WebSockets", () => {
     live.close();
   });
 
+  it("a push bigger than a frame comes as several `tasks` messages, none over 32 KiB of tasks", async () => {
+    const q = freshQueue("live");
+    const made = (await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: Array.from({ length: 20 }, (_, i) => ({ name: `r${i}` })) })).body.tasks as { id: string }[];
+    const leases = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 20 })).body.leases as { task: { id: string }; leaseToken: string }[];
+    const live = await connect(`?queue=${q}`);
+    const big = "x".repeat(3_000);
+    await api("POST", "/api/v1/leases/complete", { items: leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, result: big })) });
+    await until(async () => tasksOf(live.messages).filter((t) => t.status === "completed").length === 20);
+    const frames = live.of("tasks");
+    expect(frames.length).toBeGreaterThanOrEqual(2); // 20 × 3 KB of results
+    for (const f of frames) expect(JSON.stringify(f.tasks).length).toBeLessThanOrEqual(32 * 1024 + 3_200);
+    expect(new Set(tasksOf(live.messages).map((t) => t.id))).toEqual(new Set(made.map((t) => t.id)));
+    expect(tasksOf(live.messages).every((t) => t.result === big)).toBe(true);
+    expect(live.messages.map((m) => m.seq)).toEqual(live.messages.map((_, i) => i + 1));
+    live.close();
+  });
+
   it("subscribing while changes stream in loses no subscription and repeats no seq", async () => {
     const q = freshQueue("live");
     const others = Array.from({ length: 8 }, () => freshQueue("live"));
