@@ -72,9 +72,10 @@ type Counts = Partial<Record<Status, number>>;
  * fresh snapshot once it catches up: a slow socket costs the hub a bounded
  * buffer (messages of at most FRAME_MAX or one task's change) and never holds
  * up the others. A client may ask for a snapshot (which asks the shards) once
- * per `snapshotMs`.
+ * per `snapshotMs`. A tenant has at most `sockets` open at once (a new one past
+ * that is refused with 429): each costs the hub work on every push.
  */
-export const FLOW = { lag: 500, rate: 1_000, windowMs: 10_000, snapshotMs: 2_000 };
+export const FLOW = { lag: 500, rate: 1_000, windowMs: 10_000, snapshotMs: 2_000, sockets: 1_000 };
 /** Characters of task changes in one `tasks` message at most (one task's may be more: its values are each ≤ 4 KiB). */
 const FRAME_MAX = 32 * 1024;
 
@@ -96,6 +97,7 @@ export class MetricsHub extends DurableObject<Env> {
     const url = new URL(request.url);
     const queue = url.searchParams.get("queue");
     const task = url.searchParams.get("task");
+    if (this.ctx.getWebSockets().length >= this.flow.sockets) return new Response(String(this.flow.sockets), { status: 429 });
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);

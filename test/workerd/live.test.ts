@@ -235,6 +235,28 @@ describe("live metrics over WebSockets", () => {
     });
   });
 
+  it("a tenant may hold a bounded number of sockets: one more is a 429 problem, and one closing makes room", async () => {
+    const tenant = `live-${crypto.randomUUID().slice(0, 6)}`;
+    const call = await tenantApi(tenant);
+    const { token } = (await call("POST", "/api/v1/live/tokens")).body;
+    const set = (sockets: number) =>
+      runInDurableObject(hubOf(env, tenant), (hub: MetricsHub) => {
+        hub.flow = { ...FLOW, sockets };
+      });
+    await set(2);
+    const a = await connect(`?token=${token}`, {});
+    const b = await connect(`?token=${token}`, {});
+    const refused = await worker.fetch(new Request(`http://edgeq.test/api/v1/live?token=${token}`, { headers: { upgrade: "websocket" } }), env, createExecutionContext());
+    expectProblem({ status: refused.status, headers: refused.headers, body: await refused.json() }, 429, "rate_limited");
+    expect(refused.headers.get("retry-after")).toBe("30");
+    a.close();
+    await until(async () => (await runInDurableObject(hubOf(env, tenant), (_hub: MetricsHub, state) => state.getWebSockets().length)) < 2);
+    const c = await connect(`?token=${token}`, {});
+    await connect(""); // another tenant (the default one) is not counted against this one
+    b.close();
+    c.close();
+  });
+
   it("a client that never acks gets a bounded number of messages per window, then a snapshot", async () => {
     const q = freshQueue("live");
     await withFlow({ ...FLOW, rate: 4, windowMs: 1_500 }, async () => {

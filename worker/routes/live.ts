@@ -51,6 +51,11 @@ live.openapi(
     if (queue) url.searchParams.set("queue", queue);
     if (task) url.searchParams.set("task", task);
     const forward = new Request(url, { headers: { upgrade: "websocket", "x-edgeq-tenant": c.var.tenant } });
-    return (await hubOf(c.env, c.var.tenant).fetch(forward)) as never;
+    const res = await hubOf(c.env, c.var.tenant).fetch(forward);
+    if (res.status === 429) {
+      c.header("retry-after", "30");
+      throw new QueueError("rate_limited", `This tenant has ${await res.text()} live sockets open, the most it may: close one, or retry later.`);
+    }
+    return res as never;
   },
 );
