@@ -6,7 +6,7 @@ import { join } from "node:path";
 
 /** The local stack as `npm start` runs it (wrangler dev, state on disk), on a port and state folder of its own. */
 /** A port nothing listens on now (the OS picks it), so parallel test files never collide. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
@@ -23,6 +23,9 @@ export class LocalStack {
   private readonly state = mkdtempSync(join(tmpdir(), "edgeq-e2e-"));
   private child: ChildProcess | null = null;
 
+  /** `vars`: more Worker variables (`--var`), e.g. EDGEQ_CORS_ORIGINS for a page on another port. */
+  constructor(private readonly vars: Record<string, string> = {}) {}
+
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
@@ -34,7 +37,8 @@ export class LocalStack {
     const child = spawn(
       "node_modules/.bin/wrangler",
       ["dev", "--ip", "127.0.0.1", "--port", String(this.port), "--persist-to", this.state, "--log-level", "warn",
-        "--var", `EDGEQ_ADMIN_TOKEN:${this.token}`, "--var", "EDGEQ_LOG_REQUESTS:false"],
+        "--var", `EDGEQ_ADMIN_TOKEN:${this.token}`, "--var", "EDGEQ_LOG_REQUESTS:false",
+        ...Object.entries(this.vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
       {
         detached: true,
         stdio: ["ignore", "ignore", "pipe"],
