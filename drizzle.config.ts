@@ -18,6 +18,6 @@ const d1 = object === "d1";
 
 export default defineConfig({
   dialect: "sqlite",
-  schema: d1 ? "./schema/history.ts" : `./schema/${object}.ts`,
+  schema: d1 ? ["./schema/history.ts", "./schema/analytics.ts"] : `./schema/${object}.ts`,
   out: process.env.DRIZZLE_OUT ?? (d1 ? "./schema/migrations/d1" : `./schema/migrations/${object}/kit`),
 });

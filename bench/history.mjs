@@ -253,7 +253,7 @@ async function seed(state, now) {
       if (row.finishedAt) timeline.push({ type: row.status, at: row.finishedAt, status: row.status });
       events.push({ taskId: row.id, seq: ++version, lastSeq: version, events: timeline, json: JSON.stringify(timeline) });
     }
-    await writeHistory(db, "default", { upTo: version, tasks, events, deletes: [], dead: [] });
+    await writeHistory(db, "default", "seed:0", { upTo: version, tasks, events, deletes: [], dead: [] });
     if ((start / BATCH) % 50 === 0) process.stderr.write(`\rseeded ${fmt(start + BATCH)} rows`);
   }
   process.stderr.write("\n");

@@ -1,4 +1,5 @@
 import type { ShardEngine } from "./core/engine";
+import { shardKey } from "./core/ids";
 import { min } from "./core/rules";
 import { planHistory } from "./core/timeline";
 import { HistoryUnavailable, writeHistory } from "./history";
@@ -9,8 +10,9 @@ export interface HistoryStats {
   flushes: number;
   /** outbox events those batches carried */
   events: number;
-  /** rows D1 reported written for them (what D1 bills) */
+  /** rows D1 reported written for them (what D1 bills), and of those the analytics rollups' */
   rowsWritten: number;
+  rollupRows: number;
   /** flushes that found D1 down, and how many in a row now */
   failures: number;
   failing: number;
@@ -59,14 +61,15 @@ export interface FlusherOptions {
 export class HistoryFlusher {
   private flushing = false;
   private retryAt: number | null = null;
-  private readonly counts = { flushes: 0, events: 0, rowsWritten: 0, failures: 0, failing: 0, prepareMs: 0, writeMs: 0 };
+  private readonly counts = { flushes: 0, events: 0, rowsWritten: 0, rollupRows: 0, failures: 0, failing: 0, prepareMs: 0, writeMs: 0 };
 
   constructor(private readonly o: FlusherOptions) {}
 
   async flush(): Promise<void> {
     const engine = this.o.engine();
     const tenant = engine.tenant;
-    if (!this.o.on || this.flushing || tenant === undefined) return;
+    if (!this.o.on || this.flushing || tenant === undefined || engine.address === null) return;
+    const source = shardKey(engine.address);
     this.flushing = true;
     const stats = this.counts;
     try {
@@ -76,7 +79,7 @@ export class HistoryFlusher {
         if (batch === null) break;
         const plan = planHistory(batch);
         const t1 = performance.now();
-        const written = await writeHistory(this.o.db(), tenant, plan);
+        const written = await writeHistory(this.o.db(), tenant, source, plan);
         const t2 = performance.now();
         engine.outbox.written(plan.upTo, [...plan.dead, ...written.dead], this.o.now());
         stats.prepareMs += t1 - t0 + written.buildMs + (performance.now() - t2);
@@ -84,6 +87,7 @@ export class HistoryFlusher {
         stats.flushes++;
         stats.events += batch.rows.reduce((n, r) => n + r.events.length, 0);
         stats.rowsWritten += written.rowsWritten;
+        stats.rollupRows += written.rollupRows;
       }
       stats.failing = 0;
       this.retryAt = null;

@@ -3,6 +3,7 @@ import { chunksBySize } from "./core/chunks";
 import { parseTaskId } from "./core/ids";
 import type { DeadHistory } from "./core/outbox";
 import type { EventsRow, HistoryPlan, HistoryTask, TaskChanges } from "./core/timeline";
+import { rollupStatements } from "./rollups";
 
 /**
  * Writes a flush's plan to D1, TASKS_PER_CALL tasks per D1 batch (each
@@ -197,6 +198,8 @@ export interface HistoryWritten {
   rowsWritten: number;
   /** rows set aside: D1 refused them while it was up */
   dead: DeadHistory[];
+  /** of those, rows of analytics rollups (durable/rollups.ts) */
+  rollupRows: number;
   /** time spent building statements here (not waiting for D1), ms */
   buildMs: number;
 }
@@ -204,12 +207,21 @@ export interface HistoryWritten {
 /** D1 is down (or unreachable): nothing of the batch was written, try again later. */
 export class HistoryUnavailable extends Error {}
 
-// writeHistory: the D1 binding, the tenant, a plan. output: rows written and rows set aside.
+// writeHistory: the D1 binding, the tenant, the shard writing (`queue:shard`), a plan. output: rows
+// written and rows set aside. The task rows go first, then the plan's analytics rollups, which read them.
 // errors: HistoryUnavailable when D1 does not answer (the whole batch is to be sent again).
-export async function writeHistory(db: D1Database, tenant: string, plan: HistoryPlan): Promise<HistoryWritten> {
-  const out: HistoryWritten = { rowsWritten: 0, dead: [], buildMs: 0 };
+export async function writeHistory(db: D1Database, tenant: string, source: string, plan: HistoryPlan): Promise<HistoryWritten> {
+  const out: HistoryWritten = { rowsWritten: 0, rollupRows: 0, dead: [], buildMs: 0 };
   const all = pieces(plan);
   for (let i = 0; i < all.length; i += TASKS_PER_CALL) await send(db, tenant, plan.upTo, all.slice(i, i + TASKS_PER_CALL), out);
+  if (plan.tasks.length + plan.events.length + plan.deletes.length === 0) return out; // nothing to count, nor a version to move
+  try {
+    const chunk = (items: string[]) => jsonChunks(items).map((c) => c.json);
+    for (const r of await db.batch(rollupStatements(db, tenant, source, plan, chunk))) out.rollupRows += r.meta.rows_written ?? 0;
+  } catch (e) {
+    throw new HistoryUnavailable(`D1 is unavailable: ${(e as Error).message}`);
+  }
+  out.rowsWritten += out.rollupRows;
   return out;
 }
 

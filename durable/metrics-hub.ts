@@ -11,7 +11,8 @@ import type { Totals } from "./core/types";
 /**
  * Live metrics of one tenant: a MetricsHub Durable Object (`idFromName(tenant)`)
  * holds the tenant's dashboards' and tails' WebSockets with the hibernation
- * API, so an idle dashboard costs nothing, and fans out what shards push.
+ * API, so an idle dashboard costs nothing, and fans out what shards push. It
+ * also keeps the tenant's analytics cache hit and miss counts.
  *
  * Protocol (JSON text frames; docs/API.md "Live"): every server message has
  * `type` and a per-connection `seq` that grows by exactly one. `snapshot`
@@ -145,6 +146,20 @@ export class MetricsHub extends DurableObject<Env> {
       ws.serializeAttachment(socket);
     }
     return sockets.length;
+  }
+
+  /** Counts one analytics request of the tenant: answered from the KV cache (hit) or computed (miss). */
+  async countCache(hit: boolean): Promise<void> {
+    const key = hit ? "cache.hits" : "cache.misses";
+    await this.ctx.storage.put(key, ((await this.ctx.storage.get<number>(key)) ?? 0) + 1);
+  }
+
+  /** The tenant's analytics cache counters since they started. */
+  async cacheStats(): Promise<{ hits: number; misses: number; hitRate: number | null }> {
+    const got = await this.ctx.storage.get<number>(["cache.hits", "cache.misses"]);
+    const hits = got.get("cache.hits") ?? 0;
+    const misses = got.get("cache.misses") ?? 0;
+    return { hits, misses, hitRate: hits + misses === 0 ? null : hits / (hits + misses) };
   }
 
   async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {

@@ -141,6 +141,7 @@ export const QueueStats = QueueSchema.extend({
           flushes: z.number().int(),
           events: z.number().int().openapi({ description: "outbox events sent to D1" }),
           rowsWritten: z.number().int().openapi({ description: "rows D1 reported written for them" }),
+          rollupRows: z.number().int().openapi({ description: "of those, rows of analytics rollups" }),
           failures: z.number().int().openapi({ description: "flushes that found D1 unavailable" }),
           failing: z.number().int().openapi({ description: "such flushes in a row, now" }),
           dead: z.number().int().openapi({ description: "history rows set aside (D1 refused them)" }),

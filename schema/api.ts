@@ -8,3 +8,4 @@ export * from "./api-queues";
 export * from "./api-access";
 export * from "./api-history";
 export * from "./api-live";
+export * from "./api-analytics";

@@ -11,6 +11,7 @@ import { limits } from "./middleware/limits";
 import { observe } from "./middleware/observe";
 import { onError, respond, validationError } from "./problem";
 import { health } from "./routes/health";
+import { analytics } from "./routes/analytics";
 import { history } from "./routes/history";
 import { live } from "./routes/live";
 import { keys } from "./routes/keys";
@@ -47,7 +48,7 @@ export function createApp() {
   );
   app.use(`${API_PREFIX}/*`, auth(), limits());
   app.route("/", health);
-  for (const routes of [tasks, history, live, leases, queues, schedules, keys, workers]) app.route(API_PREFIX, routes);
+  for (const routes of [tasks, history, analytics, live, leases, queues, schedules, keys, workers]) app.route(API_PREFIX, routes);
 
   // A known path with the wrong method answers 405 with Allow, not 404.
   const allowed = new Map<string, Set<string>>();

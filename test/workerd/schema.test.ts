@@ -4,6 +4,8 @@ import { getTableConfig, type SQLiteTable } from "drizzle-orm/sqlite-core";
 import { describe, expect, it } from "vitest";
 import { ACCESS_TABLES } from "../../schema/access";
 import { HISTORY_TABLES } from "../../schema/history";
+import { ANALYTICS_TABLES } from "../../schema/analytics";
+import { BIN_LOWS } from "../../durable/core/bins";
 import { REGISTRY_TABLES } from "../../schema/registry";
 import { SHARD_TABLES } from "../../schema/shard";
 import { accessKeyOf } from "../../worker/keys";
@@ -83,5 +85,14 @@ describe("drizzle tables are the migrated schema", () => {
     }
     const fts = await env.DB.prepare("SELECT sql FROM sqlite_master WHERE name = 'task_text'").first<{ sql: string }>();
     expect(fts?.sql).toMatch(/USING fts5/i);
+  });
+
+  it("so is every analytics table, and D1's histogram bins are the ones the Worker reads percentiles with", async () => {
+    for (const table of Object.values(ANALYTICS_TABLES)) {
+      const d = declared(table);
+      expect(await actual(d1Query, d.name), d.name).toEqual({ columns: d.columns, indexes: d.indexes });
+    }
+    const bins = (await env.DB.prepare("SELECT lo, bin FROM hist_bins ORDER BY lo").all<{ lo: number; bin: number }>()).results;
+    expect(bins).toEqual(BIN_LOWS.map((lo, bin) => ({ lo, bin })));
   });
 });

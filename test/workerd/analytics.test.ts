@@ -1,0 +1,177 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { binOf, binValue } from "../../durable/core/bins";
+import type { HistoryPlan, HistoryTask } from "../../durable/core/timeline";
+import { ulidTimePrefix } from "../../durable/core/ids";
+import { writeHistory } from "../../durable/history";
+import worker from "../../worker/index";
+import { api } from "./helpers";
+
+/**
+ * /analytics over a hand-made history: six tasks with known times, written
+ * through the flusher's own write path (writeHistory), so the rollups are the
+ * ones a shard would write. Every expected number below is worked out by hand
+ * from the fixture.
+ */
+
+const D = Date.parse("2026-01-05T00:00:00Z");
+const MIN = 60_000;
+const HOUR = 3_600_000;
+
+/** A whole task row as a flush of the shard that made it would carry it. */
+function task(n: number, o: { queue?: string; created: number; wait?: number; run?: number; status: string; priority?: number; name?: string }): HistoryTask {
+  const started = o.wait === undefined ? null : o.created + o.wait;
+  const finished = ["completed", "failed", "cancelled"].includes(o.status) ? (started ?? o.created) + (o.run ?? 0) : null;
+  const id = `${ulidTimePrefix(o.created)}${String(n).padStart(16, "0")}.0.${o.queue ?? "a"}`;
+  return {
+    full: true,
+    text: { name: o.name ?? "job", body: "" },
+    row: {
+      id, name: o.name ?? "job", payload: "{}", priority: o.priority ?? 5, status: o.status as never, attempts: started ? 1 : 0, maxAttempts: 3,
+      backoff: "{}", timeoutMs: 30_000, runAt: o.created, dependsOn: null, depsWaiting: null, onDependencyFailure: null, parentId: null,
+      waitForChildren: null, sealed: null, children: null, idempotencyKey: null, groupKey: null, workerId: started ? `w${n % 2}` : null,
+      cancelRequested: 0, progress: null, result: null, error: null, tags: null, createdAt: o.created, startedAt: started, finishedAt: finished, dueAt: null,
+    } as HistoryTask["row"],
+  };
+}
+
+const FIXTURE = [
+  task(1, { created: D + 10 * MIN, wait: 100, run: 1_000, status: "completed", priority: 9, name: "send" }),
+  task(2, { created: D + 20 * MIN, wait: 200, run: 2_000, status: "completed", name: "send" }),
+  task(3, { created: D + 30 * MIN, wait: 300, run: 3_000, status: "failed", priority: 2 }),
+  task(4, { created: D + 40 * MIN, status: "pending" }),
+  task(5, { queue: "b", created: D + HOUR + 5 * MIN, wait: 5, run: 7, status: "completed" }),
+  task(6, { created: D + HOUR + 10 * MIN, status: "cancelled" }),
+];
+
+function plan(upTo: number, tasks: HistoryTask[]): HistoryPlan {
+  const events = tasks.map((t, i) => {
+    const list = [{ type: "enqueued", at: t.row.createdAt! }, ...(t.row.status === "failed" ? [{ type: "retrying", at: t.row.createdAt! + 150 }] : [])];
+    return { taskId: t.row.id, seq: upTo * 100 + i, lastSeq: upTo * 100 + i, events: list, json: JSON.stringify(list) };
+  });
+  return { upTo, tasks, events, deletes: [], dead: [] };
+}
+
+/** A call as a client makes it, waiting for what the Worker does after answering (the cache write, the counters). */
+async function call(key: string, path: string, headers: Record<string, string> = {}) {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(new Request(`http://edgeq.test/api/v1${path}`, { headers: { authorization: `Bearer ${key}`, ...headers } }), env, ctx);
+  const text = await res.text();
+  await waitOnExecutionContext(ctx);
+  return { status: res.status, headers: res.headers, text, body: text ? JSON.parse(text) : null };
+}
+
+async function tenantWithHistory() {
+  const tenant = `an-${crypto.randomUUID().slice(0, 8)}`;
+  const made = await api("POST", "/api/v1/keys", { tenant, role: "read-only", name: "analytics" });
+  expect(made.status).toBe(201);
+  await writeHistory(env.DB, tenant, "a:0", plan(1, FIXTURE));
+  return { tenant, key: made.body.key as string };
+}
+
+const approx = (exact: number) => binValue(binOf(exact));
+
+describe("analytics", () => {
+  let t: { tenant: string; key: string };
+  beforeAll(async () => {
+    t = await tenantWithHistory();
+  });
+
+  it("trends by hour: enqueued by creation, finished by finish time, rates without the cancelled, percentiles within 5 % + 1 ms", async () => {
+    const res = await call(t.key, `/analytics/trends?bucket=hour&from=${new Date(D).toISOString()}&to=${new Date(D + 2 * HOUR).toISOString()}`);
+    expect(res.status).toBe(200);
+    expect(res.body.items).toHaveLength(2);
+    const [h0, h1] = res.body.items;
+    expect(h0).toMatchObject({ at: "2026-01-05T00:00:00.000Z", enqueued: 4, completed: 2, failed: 1 });
+    expect(h0.completionRate).toBeCloseTo(2 / 3, 10);
+    expect(h0.failureRate).toBeCloseTo(1 / 3, 10);
+    // Waits 100, 200, 300 and runs 1000, 2000, 3000: nearest rank p50 is the 2nd, p95 and p99 the 3rd.
+    expect(h0.waitMs).toEqual({ p50: approx(200), p95: approx(300), p99: approx(300) });
+    expect(h0.runMs).toEqual({ p50: approx(2_000), p95: approx(3_000), p99: approx(3_000) });
+    for (const [got, exact] of [[h0.waitMs.p50, 200], [h0.runMs.p50, 2_000], [h0.runMs.p99, 3_000]]) expect(Math.abs(got - exact)).toBeLessThanOrEqual(0.05 * exact + 1);
+    // t5 (queue b) completed; t6 was cancelled before it ran: no rate, no times.
+    expect(h1).toEqual({ at: "2026-01-05T01:00:00.000Z", enqueued: 2, completed: 1, failed: 0, completionRate: 1, failureRate: 0, waitMs: { p50: 5, p95: 5, p99: 5 }, runMs: { p50: 7, p95: 7, p99: 7 } });
+  });
+
+  it("trends by minute and by day, a queue filter, and empty buckets", async () => {
+    const minutes = await call(t.key, `/analytics/trends?bucket=minute&from=${new Date(D + 10 * MIN).toISOString()}&to=${new Date(D + 13 * MIN).toISOString()}`);
+    expect(minutes.body.items.map((i: { enqueued: number; completed: number }) => [i.enqueued, i.completed])).toEqual([[1, 1], [0, 0], [0, 0]]);
+    expect(minutes.body.items[1]).toMatchObject({ completionRate: null, waitMs: { p50: null, p95: null, p99: null } });
+    const day = await call(t.key, `/analytics/trends?bucket=day&from=${new Date(D).toISOString()}&to=${new Date(D + 1).toISOString()}`);
+    expect(day.body.items).toEqual([expect.objectContaining({ at: "2026-01-05T00:00:00.000Z", enqueued: 6, completed: 3, failed: 1 })]);
+    const b = await call(t.key, `/analytics/trends?bucket=hour&queue=b&from=${new Date(D).toISOString()}&to=${new Date(D + 2 * HOUR).toISOString()}`);
+    expect(b.body.items.map((i: { enqueued: number }) => i.enqueued)).toEqual([0, 1]);
+  });
+
+  it("a flush sent again adds nothing to the rollups; retries are counted when they happen", async () => {
+    const again = await writeHistory(env.DB, t.tenant, "a:0", plan(1, FIXTURE));
+    expect(again.rollupRows).toBe(1); // the ledger row, rewritten; no count, no bin
+    const rows = await env.DB.prepare("SELECT sum(enqueued) AS e, sum(retried) AS r FROM rollups WHERE tenant = ? AND res = 'h'").bind(t.tenant).first<{ e: number; r: number }>();
+    expect(rows).toEqual({ e: 6, r: 1 });
+  });
+
+  it("distributions count the tasks created in the range by each field, their status now", async () => {
+    const res = await call(t.key, `/analytics/distributions?from=${new Date(D).toISOString()}&to=${new Date(D + 2 * HOUR).toISOString()}`);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      from: "2026-01-05T00:00:00.000Z",
+      to: "2026-01-05T02:00:00.000Z",
+      total: 6,
+      status: { completed: 3, cancelled: 1, failed: 1, pending: 1 },
+      priority: { 5: 4, 2: 1, 9: 1 },
+      band: { high: 1, medium: 4, low: 1 },
+      queue: { a: 5, b: 1 },
+      worker: { w1: 3, w0: 1 },
+      name: { job: 4, send: 2 },
+    });
+    const narrow = await call(t.key, `/analytics/distributions?queue=b&from=${new Date(D).toISOString()}&to=${new Date(D + 2 * HOUR).toISOString()}`);
+    expect(narrow.body).toMatchObject({ total: 1, queue: { b: 1 } });
+  });
+
+  it("the cache: a miss, then a hit with the same bytes and ETag, 304 on If-None-Match, a miss after new data; counted", async () => {
+    const fresh = await tenantWithHistory();
+    const path = `/analytics/trends?bucket=hour&from=${new Date(D).toISOString()}&to=${new Date(D + 2 * HOUR).toISOString()}`;
+    const first = await call(fresh.key, path);
+    const second = await call(fresh.key, path);
+    expect(first.headers.get("x-cache")).toBe("MISS");
+    expect(second.headers.get("x-cache")).toBe("HIT");
+    expect(second.text).toBe(first.text);
+    expect(second.headers.get("etag")).toBe(first.headers.get("etag"));
+    expect(first.headers.get("cache-control")).toBe("private, no-cache");
+    const unchanged = await call(fresh.key, path, { "if-none-match": first.headers.get("etag")! });
+    expect(unchanged.status).toBe(304);
+    // New data: one more task finishes in the first hour.
+    await writeHistory(env.DB, fresh.tenant, "a:0", plan(2, [task(7, { created: D + 50 * MIN, wait: 1, run: 1, status: "completed" })]));
+    const after = await call(fresh.key, path);
+    expect(after.headers.get("x-cache")).toBe("MISS");
+    expect(after.body.items[0]).toMatchObject({ enqueued: 5, completed: 3 });
+    const stats = await call(fresh.key, "/analytics/cache");
+    expect(stats.body).toEqual({ hits: 2, misses: 2, hitRate: 0.5 });
+  });
+
+  it("tenants never share analytics, cache entries or counters", async () => {
+    const other = await api("POST", "/api/v1/keys", { tenant: `an-${crypto.randomUUID().slice(0, 8)}`, role: "read-only", name: "other" });
+    const key = other.body.key as string;
+    const path = `/analytics/trends?bucket=hour&from=${new Date(D).toISOString()}&to=${new Date(D + 2 * HOUR).toISOString()}`;
+    await call(t.key, path); // cached for t's tenant
+    const res = await call(key, path);
+    expect(res.headers.get("x-cache")).toBe("MISS");
+    expect(res.body.items.map((i: { enqueued: number }) => i.enqueued)).toEqual([0, 0]);
+    const dist = await call(key, `/analytics/distributions?from=${new Date(D).toISOString()}&to=${new Date(D + 2 * HOUR).toISOString()}`);
+    expect(dist.body.total).toBe(0);
+    expect((await call(key, "/analytics/cache")).body).toEqual({ hits: 0, misses: 2, hitRate: 0 });
+  });
+
+  it("bad ranges and buckets: 400 naming the parameter, never a 500", async () => {
+    const backwards = await call(t.key, `/analytics/trends?from=${new Date(D + HOUR).toISOString()}&to=${new Date(D).toISOString()}`);
+    expect(backwards.status).toBe(400);
+    expect(backwards.body.errors[0].pointer).toBe("?from");
+    const tooMany = await call(t.key, `/analytics/trends?bucket=minute&from=${new Date(D).toISOString()}&to=${new Date(D + 30 * 24 * HOUR).toISOString()}`);
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.errors[0].pointer).toBe("?bucket");
+    const badBucket = await call(t.key, "/analytics/trends?bucket=week");
+    expect(badBucket.status).toBe(400);
+    const badDate = await call(t.key, "/analytics/distributions?from=yesterday");
+    expect(badDate.status).toBe(400);
+  });
+});

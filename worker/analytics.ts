@@ -1,0 +1,136 @@
+import { percentiles } from "../durable/core/bins";
+import { ulidTimePrefix } from "../durable/core/ids";
+import { QueueError } from "../durable/core/errors";
+import { RES } from "../durable/rollups";
+import { BUCKETS_MAX, type Bucket, type DistributionsFilters, type TrendsFilters } from "../schema/api-analytics";
+import { bandOf } from "../schema/shard";
+
+/**
+ * /analytics, computed in D1. Trends read the rollups the history flush
+ * writes (schema/analytics.ts): a month of hourly buckets is a few hundred
+ * rollup rows, however many tasks are behind them. Distributions count the
+ * task rows created in the range, walking the primary key (ids sort by
+ * creation time). See docs/ARCHITECTURE.md, "Analytics".
+ */
+
+const DAY = 86_400_000;
+const SIZE: Record<Bucket, number> = { minute: RES.m, hour: RES.h, day: DAY };
+/** Keys per distribution at most; the rest are summed under "(other)". */
+const KEYS_MAX = 100;
+const PS = [50, 95, 99];
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The range of a query: `to` (default now), `from` (default a day before), both on bucket bounds; a bad range is a 400 on its parameter. */
+function range(f: { from?: number; to?: number }, now: number, size: number): { from: number; to: number } {
+  const to = Math.ceil((f.to ?? now) / size) * size;
+  const from = Math.floor((f.from ?? to - DAY) / size) * size;
+  if (from >= to) throw new QueueError("validation_failed", "`from` must be before `to`.", [{ pointer: "?from", detail: "must be before `to`" }]);
+  return { from, to };
+}
+
+/** The tenant's analytics data version: it grows with every history flush (the cache keys carry it). */
+export async function dataVersion(db: D1Database, tenant: string): Promise<number> {
+  const row = await db.prepare("SELECT coalesce(sum(up_to), 0) AS v FROM rollup_ledger WHERE tenant = ?").bind(tenant).first<{ v: number }>();
+  return row?.v ?? 0;
+}
+
+/** A trend query with its defaults filled in and its range on bucket bounds: what it answers, and its cache key. */
+export function trendQuery(f: TrendsFilters, now: number) {
+  const { from, to } = range(f, now, SIZE[f.bucket]);
+  return { bucket: f.bucket, from, to, queue: f.queue };
+}
+
+/** A distributions query with its defaults filled in (the default end: the next whole minute, so repeats share a cache key). */
+export function distributionQuery(f: DistributionsFilters, now: number) {
+  const to = f.to ?? Math.ceil(now / RES.m) * RES.m;
+  const from = f.from ?? to - DAY;
+  if (from >= to) throw new QueueError("validation_failed", "`from` must be before `to`.", [{ pointer: "?from", detail: "must be before `to`" }]);
+  return { from, to, queue: f.queue };
+}
+
+export async function trends(db: D1Database, tenant: string, f: ReturnType<typeof trendQuery>) {
+  const size = SIZE[f.bucket];
+  const { from, to } = f;
+  const count = (to - from) / size;
+  if (count > BUCKETS_MAX) {
+    throw new QueueError("validation_failed", `At most ${BUCKETS_MAX} buckets per trend: ${count} ${f.bucket}s asked for; use a larger bucket.`, [
+      { pointer: "?bucket", detail: `${count} buckets; at most ${BUCKETS_MAX}` },
+    ]);
+  }
+  const res = f.bucket === "minute" ? "m" : "h";
+  const queue = f.queue === undefined ? "" : " AND queue = ?5";
+  const args = [tenant, res, from, to, ...(f.queue === undefined ? [] : [f.queue])];
+  const [counts, hist] = await db.batch<Record<string, number>>([
+    db
+      .prepare(`SELECT at, sum(enqueued) AS enqueued, sum(completed) AS completed, sum(failed) AS failed FROM rollups WHERE tenant = ?1 AND res = ?2 AND at >= ?3 AND at < ?4${queue} GROUP BY at`)
+      .bind(...args),
+    db.prepare(`SELECT at, kind = 'wait' AS wait, bin, sum(n) AS n FROM rollup_hist WHERE tenant = ?1 AND res = ?2 AND at >= ?3 AND at < ?4${queue} GROUP BY at, kind, bin`).bind(...args),
+  ]);
+  const slot = (at: number) => Math.floor((at - from) / size);
+  const items = Array.from({ length: count }, (_, i) => ({ at: from + i * size, enqueued: 0, completed: 0, failed: 0, wait: new Map<number, number>(), run: new Map<number, number>() }));
+  for (const r of counts.results) {
+    const item = items[slot(r.at)];
+    item.enqueued += r.enqueued;
+    item.completed += r.completed;
+    item.failed += r.failed;
+  }
+  for (const r of hist.results) {
+    const h = items[slot(r.at)][r.wait ? "wait" : "run"];
+    h.set(r.bin, (h.get(r.bin) ?? 0) + r.n);
+  }
+  const pct = (h: Map<number, number>) => {
+    const [p50, p95, p99] = percentiles(h, PS);
+    return { p50, p95, p99 };
+  };
+  return {
+    bucket: f.bucket,
+    from: iso(from),
+    to: iso(to),
+    items: items.map(({ at, enqueued, completed, failed, wait, run }) => {
+      const finished = completed + failed;
+      return {
+        at: iso(at),
+        enqueued,
+        completed,
+        failed,
+        completionRate: finished === 0 ? null : completed / finished,
+        failureRate: finished === 0 ? null : failed / finished,
+        waitMs: pct(wait),
+        runMs: pct(run),
+      };
+    }),
+  };
+}
+
+/** The largest KEYS_MAX keys of a count, the rest summed under "(other)"; keys in descending count, then name order. */
+function top(rows: { k: string | number; n: number }[]): Record<string, number> {
+  const sorted = [...rows].sort((a, b) => b.n - a.n || String(a.k).localeCompare(String(b.k)));
+  const out: Record<string, number> = {};
+  for (const r of sorted.slice(0, KEYS_MAX)) out[String(r.k)] = r.n;
+  const rest = sorted.slice(KEYS_MAX).reduce((s, r) => s + r.n, 0);
+  if (rest > 0) out["(other)"] = rest;
+  return out;
+}
+
+export async function distributions(db: D1Database, tenant: string, f: ReturnType<typeof distributionQuery>) {
+  const { from, to } = f;
+  // Ids sort by creation time: the primary key's id range holds the tasks created in [from, to).
+  const where = `tenant = ?1 AND id >= ?2 AND id < ?3${f.queue === undefined ? "" : " AND queue = ?4"}`;
+  const args = [tenant, ulidTimePrefix(from), ulidTimePrefix(to), ...(f.queue === undefined ? [] : [f.queue])];
+  const by = (column: string) => db.prepare(`SELECT ${column} AS k, count(*) AS n FROM tasks WHERE ${where}${column === "worker_id" ? " AND worker_id IS NOT NULL" : ""} GROUP BY 1`).bind(...args);
+  const [status, priority, queue, worker, name] = await db.batch<{ k: string | number; n: number }>(["status", "priority", "queue", "worker_id", "name"].map(by));
+  const band: Record<string, number> = {};
+  for (const r of priority.results) band[bandOf(Number(r.k))] = (band[bandOf(Number(r.k))] ?? 0) + r.n;
+  return {
+    from: iso(from),
+    to: iso(to),
+    total: status.results.reduce((s, r) => s + r.n, 0),
+    status: top(status.results),
+    priority: top(priority.results),
+    band,
+    queue: top(queue.results),
+    worker: top(worker.results),
+    name: top(name.results),
+  };
+}
