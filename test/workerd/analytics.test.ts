@@ -147,6 +147,10 @@ describe("analytics", () => {
     expect(after.body.items[0]).toMatchObject({ enqueued: 5, completed: 3 });
     const stats = await call(fresh.key, "/analytics/cache");
     expect(stats.body).toEqual({ hits: 2, misses: 2, hitRate: 0.5 });
+    const metrics = await worker.fetch(new Request("http://edgeq.test/metrics", { headers: { authorization: `Bearer ${fresh.key}` } }), env, createExecutionContext());
+    const text = await metrics.text();
+    expect(text).toMatch(/^edgeq_analytics_cache_hits_total 2$/m);
+    expect(text).toMatch(/^edgeq_analytics_cache_misses_total 2$/m);
   });
 
   it("tenants never share analytics, cache entries or counters", async () => {

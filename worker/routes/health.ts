@@ -4,6 +4,7 @@ import type { AppEnv } from "../env";
 import { accessObject } from "../keys";
 import { label, requestMetrics } from "../metrics";
 import { auth, permit } from "../middleware/auth";
+import { hubOf } from "../../durable/metrics-hub";
 import { errors, jsonResponse } from "../openapi";
 import { registryOf, shardOf, shardStats } from "../shards";
 
@@ -83,7 +84,7 @@ health.openapi(
     tags: ["health"],
     summary: "Prometheus metrics of the caller's tenant",
     description:
-      "Queue depth per status; enqueued, leased, completed, failed, retried, expired and cancelled totals per queue (since each shard object started); history: rows set aside, lag and D1 rows written per queue; HTTP requests and latencies of the answering isolate.",
+      "Queue depth per status; enqueued, leased, completed, failed, retried, expired and cancelled totals per queue (since each shard object started); history: rows set aside, lag and D1 rows written per queue; analytics cache hits and misses; HTTP requests and latencies of the answering isolate.",
     middleware: [auth(), permit("metrics")] as const,
     responses: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: z.string() } } }, ...errors() },
   }),
@@ -135,8 +136,22 @@ health.openapi(
         `# TYPE edgeq_tasks_${key}_total counter`,
         ...lines,
       ]),
+      ...(await cacheMetrics(c.env, tenant)),
       ...requestMetrics(),
     ].join("\n");
     return c.text(`${body}\n`, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
   },
 );
+
+/** The tenant's analytics cache counters (kept by its MetricsHub). */
+async function cacheMetrics(env: Env, tenant: string): Promise<string[]> {
+  const { hits, misses } = await hubOf(env, tenant).cacheStats();
+  return [
+    "# HELP edgeq_analytics_cache_hits_total Analytics answers served from the KV cache.",
+    "# TYPE edgeq_analytics_cache_hits_total counter",
+    `edgeq_analytics_cache_hits_total ${hits}`,
+    "# HELP edgeq_analytics_cache_misses_total Analytics answers computed in D1 (then cached).",
+    "# TYPE edgeq_analytics_cache_misses_total counter",
+    `edgeq_analytics_cache_misses_total ${misses}`,
+  ];
+}
