@@ -13,6 +13,10 @@
 import { request, type ClientOptions } from "./http";
 import { liveMessages, type LiveOptions } from "./live";
 import type {
+  AnalyticsCacheStats,
+  AnalyticsDistributions,
+  AnalyticsRange,
+  AnalyticsTrends,
   ApiKey,
   ApiKeyCreate,
   CreatedApiKey,
@@ -110,6 +114,20 @@ export class EdgeqClient {
       cursor = page.nextCursor ?? undefined;
     } while (cursor !== undefined);
   }
+
+  /**
+   * Analytics from history (docs/API.md, "Analytics"), answered from the server's cache when it can.
+   *
+   * @example
+   * ```ts
+   * const { items } = await edgeq.analytics.trends({ bucket: "minute", from: new Date(Date.now() - 3_600_000) });
+   * ```
+   */
+  readonly analytics = {
+    trends: (range: AnalyticsRange & { bucket?: "minute" | "hour" | "day" } = {}): Promise<AnalyticsTrends> => this.call("GET", `/analytics/trends${query(range)}`),
+    distributions: (range: AnalyticsRange = {}): Promise<AnalyticsDistributions> => this.call("GET", `/analytics/distributions${query(range)}`),
+    cache: (): Promise<AnalyticsCacheStats> => this.call("GET", "/analytics/cache"),
+  };
 
   /** A page of a task's timeline (from history), oldest first. */
   events(id: string, options: PageOptions = {}): Promise<Page<TimelineEvent>> {

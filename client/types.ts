@@ -24,6 +24,9 @@ import type {
   TimelineItem,
   LiveTaskSchema,
   WorkerSchema,
+  Trends,
+  Distributions,
+  CacheStats,
 } from "../schema/api";
 import type { Status as ShardStatus } from "../schema/shard";
 
@@ -48,6 +51,12 @@ export type HeartbeatBatchResults = z.infer<typeof HeartbeatResults>;
 export type TimelineEvent = z.infer<typeof TimelineItem>;
 
 /** Filters of a history search (`GET /tasks`); lists match any of their values, `tag` every one. */
+export type AnalyticsTrends = z.infer<typeof Trends>;
+export type AnalyticsDistributions = z.infer<typeof Distributions>;
+export type AnalyticsCacheStats = z.infer<typeof CacheStats>;
+/** A time range for analytics (defaults: the last 24 hours). */
+export type AnalyticsRange = { from?: Date | string; to?: Date | string; queue?: string };
+
 export type SearchFilters = {
   /** full text over name and payload values: words, "a phrase", prefix*, AND / OR / NOT */
   q?: string;

@@ -227,6 +227,18 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
     for await (const e of edgeq.timeline(made[0].id)) events.push(e.type);
     expect(events).toEqual(["enqueued", "started", "completed"]);
     await expect(edgeq.search({ q: '"open' }).next()).rejects.toMatchObject({ status: 400 });
+    // Analytics over the same history: the seven completions in this minute's trend, and their distribution.
+    const trend = await edgeq.analytics.trends({ bucket: "minute", queue: queue.name, from: new Date(Date.now() - 120_000) });
+    expect(trend.items.reduce((n, i) => n + i.completed, 0)).toBe(7);
+    expect(trend.items.find((i) => i.completed > 0)?.runMs.p50).not.toBeNull();
+    const dist = await edgeq.analytics.distributions({ queue: queue.name });
+    expect(dist).toMatchObject({ total: 7, status: { completed: 7 }, name: { invoice: 7 } });
+    // Asked again of the same data, it is answered from the cache (other queues' flushes may move the data version meanwhile).
+    const { hits } = await edgeq.analytics.cache();
+    await until(async () => {
+      await edgeq.analytics.distributions({ queue: queue.name });
+      return (await edgeq.analytics.cache()).hits > hits;
+    });
   });
 
   it("live: a snapshot, then counts and task events as they happen; task(id).events() ends when the task does; reconnects after a restart", async () => {
