@@ -15,6 +15,7 @@ import { liveMessages, type LiveOptions } from "./live";
 import type {
   AnalyticsCacheStats,
   AnalyticsDistributions,
+  AnalyticsPerformance,
   AnalyticsRange,
   AnalyticsTrends,
   ApiKey,
@@ -126,6 +127,7 @@ export class EdgeqClient {
   readonly analytics = {
     trends: (range: AnalyticsRange & { bucket?: "minute" | "hour" | "day" } = {}): Promise<AnalyticsTrends> => this.call("GET", `/analytics/trends${query(range)}`),
     distributions: (range: AnalyticsRange = {}): Promise<AnalyticsDistributions> => this.call("GET", `/analytics/distributions${query(range)}`),
+    performance: (options: { queue?: string } = {}): Promise<AnalyticsPerformance> => this.call("GET", `/analytics/performance${query(options)}`),
     cache: (): Promise<AnalyticsCacheStats> => this.call("GET", "/analytics/cache"),
   };
 

@@ -27,6 +27,7 @@ import type {
   Trends,
   Distributions,
   CacheStats,
+  Performance,
 } from "../schema/api";
 import type { Status as ShardStatus } from "../schema/shard";
 
@@ -54,6 +55,7 @@ export type TimelineEvent = z.infer<typeof TimelineItem>;
 export type AnalyticsTrends = z.infer<typeof Trends>;
 export type AnalyticsDistributions = z.infer<typeof Distributions>;
 export type AnalyticsCacheStats = z.infer<typeof CacheStats>;
+export type AnalyticsPerformance = z.infer<typeof Performance>;
 /** A time range for analytics (defaults: the last 24 hours). */
 export type AnalyticsRange = { from?: Date | string; to?: Date | string; queue?: string };
 

@@ -13,6 +13,8 @@ import { SqlStore } from "./sql-store";
 
 export interface ShardStats {
   counts: Partial<Record<Status, number>>;
+  /** when the task pending longest became ready (ms; null: none pending) */
+  oldestReadyAt: number | null;
   /** what happened since this object started */
   totals: Totals;
   /** messages to other shards that failed every attempt (kept aside for the queue's retention) */
@@ -238,6 +240,7 @@ export class QueueShard extends DurableObject<Env> {
   stats(): Outcome<ShardStats> {
     return this.call(() => ({
       counts: this.engine.counts(),
+      oldestReadyAt: this.engine.oldestReadyAt(),
       totals: { ...this.engine.totals },
       requests: this.requests,
       deadMail: this.engine.deadMail(),

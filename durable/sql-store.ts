@@ -199,6 +199,14 @@ export class SqlStore implements ShardStore {
     return out;
   }
 
+  oldestReadyAt(): number | null {
+    this.flush();
+    // One index seek per priority on the ready index, and the grouped ready index read through.
+    const sql = `SELECT min(m) AS m FROM (SELECT (SELECT min(ready_at) FROM tasks WHERE status = 'pending' AND group_key IS NULL AND priority = p.value) AS m
+      FROM json_each('[1,2,3,4,5,6,7,8,9,10]') p UNION ALL SELECT min(ready_at) FROM tasks WHERE status = 'pending' AND group_key IS NOT NULL)`;
+    return (this.run(sql)[0]?.m as number | null) ?? null;
+  }
+
   maxSeq(): number {
     this.flush();
     return (this.run("SELECT coalesce(max(seq), 0) AS seq FROM tasks")[0]?.seq as number) ?? 0;

@@ -74,3 +74,34 @@ export const Distributions = z
 export const CacheStats = z
   .object({ hits: z.number().int(), misses: z.number().int(), hitRate: z.number().nullable() })
   .openapi("AnalyticsCache", { description: "the tenant's analytics cache since its counters started; hitRate null before any request" });
+
+export const PerformanceQuery = z.object({ queue: QueueName.optional() }).openapi("PerformanceQuery");
+
+const rate = (description: string) => z.number().nullable().openapi({ description: `${description}; null when nothing finished` });
+export const Performance = z
+  .object({
+    at: z.string(),
+    queues: z.array(
+      z.object({
+        name: z.string(),
+        depth: z.record(z.string(), z.number().int()).openapi({ description: "tasks by status now (from the shards)" }),
+        oldestPendingMs: z.number().int().nullable().openapi({ description: "how long the task pending longest has been ready; null: none pending" }),
+        throughput: z
+          .object({ lastMinute: z.number(), lastHour: z.number() })
+          .openapi({ description: "tasks finished (completed or failed) per second, over the last minute and hour" }),
+        failureRate: rate("runs that failed (retried or failed for good) / runs, last hour"),
+        retryRate: rate("retries / tasks finished, last hour"),
+        deadLetterRate: rate("tasks failed for good / tasks finished, last hour"),
+      }),
+    ),
+    workers: z.object({
+      active: z.number().int(),
+      idle: z.number().int(),
+      lost: z.number().int(),
+      utilisation: z.number().nullable().openapi({ description: "busy time / available time (lifetime × concurrency) over all the workers; null: none" }),
+      items: z.array(
+        z.object({ id: z.string(), name: z.string(), status: z.enum(["active", "idle", "lost"]), utilisation: z.number().nullable(), busyMs: z.number().int() }),
+      ),
+    }),
+  })
+  .openapi("Performance");

@@ -127,6 +127,7 @@ export const QueueStats = QueueSchema.extend({
     z.object({
       shard: z.number().int(),
       counts: Counts,
+      oldestReadyAt: z.string().nullable().openapi({ description: "when the task pending longest became ready (null: none pending)" }),
       totals: z.record(z.string(), z.number().int()).openapi({ description: "events since the shard object started" }),
       requests: z.number(),
       deadMail: z.number().int().openapi({ description: "messages to other shards that failed every delivery attempt" }),

@@ -4,6 +4,8 @@ import { QueueError } from "../durable/core/errors";
 import { RES } from "../durable/rollups";
 import { BUCKETS_MAX, type Bucket, type DistributionsFilters, type TrendsFilters } from "../schema/api-analytics";
 import { bandOf } from "../schema/shard";
+import { workerStatus } from "../durable/core/workers";
+import { findQueue, registryOf, shardStats } from "./shards";
 
 /**
  * /analytics, computed in D1. Trends read the rollups the history flush
@@ -132,5 +134,74 @@ export async function distributions(db: D1Database, tenant: string, f: ReturnTyp
     queue: top(queue.results),
     worker: top(worker.results),
     name: top(name.results),
+  };
+}
+
+/** Workers in a performance answer at most (the busiest first). */
+const WORKERS_MAX = 200;
+
+/** Queues now (depth and oldest pending from their shards), their last hour (from the rollups), and the workers. */
+export async function performance(env: Env, tenant: string, queue: string | undefined, now: number) {
+  const registry = registryOf(env, tenant);
+  let records = await registry.list(undefined, 1000);
+  if (queue !== undefined) {
+    const record = await findQueue(env, tenant, queue);
+    if (record === null) throw new QueueError("not_found", `Queue ${queue} does not exist.`);
+    records = [record];
+  }
+  const hourFrom = Math.floor((now - RES.h) / RES.m) * RES.m;
+  const minuteFrom = Math.floor((now - RES.m) / RES.m) * RES.m;
+  const rows = (
+    await env.DB.prepare(
+      "SELECT queue, at, completed, failed, retried FROM rollups WHERE tenant = ?1 AND res = 'm' AND at >= ?2",
+    )
+      .bind(tenant, hourFrom)
+      .all<{ queue: string; at: number; completed: number; failed: number; retried: number }>()
+  ).results;
+  const ratio = (a: number, b: number) => (b === 0 ? null : a / b);
+  const queues = await Promise.all(
+    records.map(async (record) => {
+      const shards = await shardStats(env, tenant, record);
+      const depth: Record<string, number> = {};
+      for (const s of shards) for (const [status, n] of Object.entries(s.counts)) depth[status] = (depth[status] ?? 0) + (n ?? 0);
+      const ready = shards.map((s) => s.oldestReadyAt).filter((t): t is number => t !== null);
+      const mine = rows.filter((r) => r.queue === record.name);
+      const sum = (list: typeof mine, k: "completed" | "failed" | "retried") => list.reduce((n, r) => n + r[k], 0);
+      const lastMinute = mine.filter((r) => r.at >= minuteFrom);
+      const [completed, failed, retried] = [sum(mine, "completed"), sum(mine, "failed"), sum(mine, "retried")];
+      return {
+        name: record.name,
+        depth,
+        oldestPendingMs: ready.length === 0 ? null : Math.max(0, now - Math.min(...ready)),
+        throughput: {
+          lastMinute: (sum(lastMinute, "completed") + sum(lastMinute, "failed")) / ((now - minuteFrom) / 1000),
+          lastHour: (completed + failed) / ((now - hourFrom) / 1000),
+        },
+        failureRate: ratio(retried + failed, completed + failed + retried),
+        retryRate: ratio(retried, completed + failed),
+        deadLetterRate: ratio(failed, completed + failed),
+      };
+    }),
+  );
+  const workers = (await registry.listWorkers(undefined, 1000)).filter((w) => queue === undefined || w.queues.includes(queue));
+  const available = (w: (typeof workers)[number]) => Math.max(0, w.lastSeenAt - w.registeredAt) * w.concurrency;
+  const items = workers
+    .map((w) => {
+      const u = ratio(w.busyMs, available(w));
+      // A worker reports its own busy time: more than it had is read as fully busy.
+      return { id: w.id, name: w.name, status: workerStatus(w.lastSeenAt, w.currentTasks.length, now), utilisation: u === null ? null : Math.min(1, u), busyMs: w.busyMs };
+    })
+    .sort((a, b) => b.busyMs - a.busyMs || a.id.localeCompare(b.id));
+  const count = (status: string) => items.filter((w) => w.status === status).length;
+  return {
+    at: iso(now),
+    queues,
+    workers: {
+      active: count("active"),
+      idle: count("idle"),
+      lost: count("lost"),
+      utilisation: ((u) => (u === null ? null : Math.min(1, u)))(ratio(workers.reduce((n, w) => n + Math.min(w.busyMs, available(w)), 0), workers.reduce((n, w) => n + available(w), 0))),
+      items: items.slice(0, WORKERS_MAX),
+    },
   };
 }

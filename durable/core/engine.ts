@@ -302,6 +302,12 @@ export class ShardEngine {
     return this.shard.counts();
   }
 
+  /** When the task pending longest became ready (null: none pending). */
+  oldestReadyAt(): number | null {
+    this.catchUp();
+    return this.shard.store.oldestReadyAt();
+  }
+
   // ---------------------------------------------------------------- internals
 
   /** One transaction: `fn`, the messages it made for this shard, then the outbox row. Due work commits first, on its own. */

@@ -154,6 +154,12 @@ export class MemoryStore implements ShardStore {
     return out;
   }
 
+  oldestReadyAt(): number | null {
+    let min: number | null = null;
+    for (const r of this.tasks.values()) if (r.status === "pending" && r.readyAt !== null && (min === null || r.readyAt < min)) min = r.readyAt;
+    return min;
+  }
+
   maxSeq(): number {
     let max = 0;
     for (const r of this.tasks.values()) max = Math.max(max, r.seq);

@@ -40,6 +40,8 @@ export interface ShardStore {
   /** Tasks in id (creation) order after `after`, optionally of one status. */
   list(options: { status?: Status; after?: string; limit: number }): TaskRow[];
   counts(): Partial<Record<Status, number>>;
+  /** When the pending task that has been ready longest became ready (null: none pending). */
+  oldestReadyAt(): number | null;
   maxSeq(): number;
   appendOutbox(at: number, events: TaskEvent[]): void;
   /** Outbox entries not yet flushed to history. */

@@ -5,7 +5,8 @@ import type { HistoryPlan, HistoryTask } from "../../durable/core/timeline";
 import { ulidTimePrefix } from "../../durable/core/ids";
 import { writeHistory } from "../../durable/history";
 import worker from "../../worker/index";
-import { api } from "./helpers";
+import { api, flushHistory, tenantApi } from "./helpers";
+import { registryOf } from "../../worker/shards";
 
 /**
  * /analytics over a hand-made history: six tasks with known times, written
@@ -164,6 +165,41 @@ describe("analytics", () => {
     const dist = await call(key, `/analytics/distributions?from=${new Date(D).toISOString()}&to=${new Date(D + 2 * HOUR).toISOString()}`);
     expect(dist.body.total).toBe(0);
     expect((await call(key, "/analytics/cache")).body).toEqual({ hits: 0, misses: 2, hitRate: 0 });
+  });
+
+  it("performance: depth and oldest pending from the shards, the last hour's rates from the rollups, worker utilisation", async () => {
+    const tenant = `an-${crypto.randomUUID().slice(0, 8)}`;
+    const admin = await tenantApi(tenant);
+    const made = (await admin("POST", "/api/v1/queues/p/tasks/batch", { tasks: [{ name: "a", maxAttempts: 1 }, { name: "b" }, { name: "c", maxAttempts: 2 }, { name: "d" }] })).body.tasks;
+    const leases = (await admin("POST", "/api/v1/queues/p/leases", { workerId: "w", max: 3 })).body.leases as { task: { id: string }; leaseToken: string }[];
+    const lease = (id: string) => leases.find((l) => l.task.id === id)!.leaseToken;
+    expect((await admin("POST", `/api/v1/tasks/${made[1].id}/complete`, { leaseToken: lease(made[1].id) })).status).toBe(200);
+    expect((await admin("POST", `/api/v1/tasks/${made[0].id}/fail`, { leaseToken: lease(made[0].id), error: { message: "no" } })).status).toBe(200); // its only attempt: a dead letter
+    expect((await admin("POST", `/api/v1/tasks/${made[2].id}/fail`, { leaseToken: lease(made[2].id), error: { message: "again" } })).status).toBe(200); // retried
+    await flushHistory("p", 0, tenant);
+    // A worker registered 10 s ago with concurrency 2 that reports 5 s busy: 5 / (10 × 2).
+    const now = Date.now();
+    const registry = registryOf(env, tenant);
+    await registry.registerWorker("w_00000000000000aa", "one", ["p"], 2, now - 10_000);
+    await registry.workerHeartbeat("w_00000000000000aa", { currentTasks: [], completed: 1, failed: 0, busyMs: 5_000 }, now);
+    const key = (await api("POST", "/api/v1/keys", { tenant, role: "read-only", name: "perf" })).body.key as string;
+    const res = await call(key, "/analytics/performance?queue=p");
+    expect(res.status).toBe(200);
+    const [q] = res.body.queues;
+    const stats = (await admin("GET", "/api/v1/queues/p")).body;
+    expect(q.depth).toEqual(stats.counts);
+    expect(q.depth).toMatchObject({ completed: 1, failed: 1 });
+    expect(q.oldestPendingMs).toBeGreaterThanOrEqual(0);
+    expect(q.oldestPendingMs).toBeLessThan(60_000);
+    // Last hour: 1 completed, 1 failed for good, 1 retry.
+    expect(q.failureRate).toBeCloseTo(2 / 3, 10);
+    expect(q.retryRate).toBe(0.5);
+    expect(q.deadLetterRate).toBe(0.5);
+    expect(q.throughput.lastHour).toBeGreaterThan(2 / 3_660);
+    expect(q.throughput.lastHour).toBeLessThanOrEqual(2 / 3_600);
+    expect(q.throughput.lastMinute).toBeGreaterThan(0);
+    expect(res.body.workers).toMatchObject({ active: 0, idle: 1, lost: 0, utilisation: 0.25, items: [{ id: "w_00000000000000aa", status: "idle", utilisation: 0.25, busyMs: 5_000 }] });
+    expect((await call(key, "/analytics/performance?queue=nope")).status).toBe(404);
   });
 
   it("bad ranges and buckets: 400 naming the parameter, never a 500", async () => {

@@ -1,8 +1,8 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { hubOf } from "../../durable/metrics-hub";
-import { CacheStats, Distributions, DistributionsQuery, Trends, TrendsQuery } from "../../schema/api-analytics";
-import { dataVersion, distributionQuery, distributions, trendQuery, trends } from "../analytics";
+import { CacheStats, Distributions, DistributionsQuery, Performance, PerformanceQuery, Trends, TrendsQuery } from "../../schema/api-analytics";
+import { dataVersion, distributionQuery, distributions, performance, trendQuery, trends } from "../analytics";
 import type { AppEnv } from "../env";
 import { permit } from "../middleware/auth";
 import { errors, jsonResponse } from "../openapi";
@@ -76,6 +76,25 @@ analytics.openapi(
   async (c) => {
     const q = distributionQuery(c.req.valid("query"), Date.now());
     return cached(c, "distributions", q, TTL.minute, () => distributions(c.env.DB, c.var.tenant, q)) as never;
+  },
+);
+
+analytics.openapi(
+  createRoute({
+    method: "get",
+    path: "/analytics/performance",
+    tags: ["analytics"],
+    summary: "Per queue: depth, throughput, oldest pending, failure / retry / dead-letter rates; workers and their utilisation",
+    description: `Depth and oldest pending come from the queues' shards, the last minute and hour from the rollups, workers from their heartbeats (utilisation: busy time reported / time since registering × concurrency). ${CACHED} Any change to a queue reaches history within about a second and makes a new key.`,
+    middleware: [permit("read")] as const,
+    request: { query: PerformanceQuery },
+    responses: { 200: jsonResponse(Performance, "queues and workers"), ...errors(400, 404) },
+  }),
+  async (c) => {
+    const { queue } = c.req.valid("query");
+    const now = Date.now();
+    // The key's time is the minute: the last minute's throughput moves with the clock, not only with the data.
+    return cached(c, "performance", { queue, minute: Math.floor(now / 60_000) }, TTL.minute, () => performance(c.env, c.var.tenant, queue, now)) as never;
   },
 );
 

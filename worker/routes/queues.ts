@@ -91,7 +91,7 @@ queues.openapi(
     const { queue } = c.req.valid("param");
     const record = await mustFind(c.env, c.var.tenant, queue);
     const shards = await shardStats(c.env, c.var.tenant, record);
-    const view = shards.map((s) => ({ ...s, history: { ...s.history, waitingSince: iso(s.history.waitingSince) } }));
+    const view = shards.map((s) => ({ ...s, oldestReadyAt: iso(s.oldestReadyAt), history: { ...s.history, waitingSince: iso(s.history.waitingSince) } }));
     return c.json({ ...queueView(record, sumCounts(shards)), shards: view }, 200);
   },
 );
