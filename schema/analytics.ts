@@ -67,4 +67,18 @@ export const histBins = sqliteTable("hist_bins", {
   bin: integer("bin").notNull(),
 });
 
-export const ANALYTICS_TABLES = { rollups, rollupHist, rollupLedger, histBins };
+/** Saved report definitions (`/reports/definitions`), per tenant. */
+export const reportDefinitions = sqliteTable(
+  "report_definitions",
+  {
+    tenant: text("tenant").notNull(),
+    id: text("id").notNull(),
+    name: text("name").notNull(),
+    /** the report's body as JSON (schema/api-reports.ts, ReportBody) */
+    report: text("report").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenant, t.id] })],
+);
+
+export const ANALYTICS_TABLES = { rollups, rollupHist, rollupLedger, histBins, reportDefinitions };

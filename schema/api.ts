@@ -9,3 +9,4 @@ export * from "./api-access";
 export * from "./api-history";
 export * from "./api-live";
 export * from "./api-analytics";
+export * from "./api-reports";

@@ -17,6 +17,7 @@ import { live } from "./routes/live";
 import { keys } from "./routes/keys";
 import { leases } from "./routes/leases";
 import { queues } from "./routes/queues";
+import { reports } from "./routes/reports";
 import { tasks } from "./routes/tasks";
 import { schedules } from "./routes/schedules";
 import { workers } from "./routes/workers";
@@ -48,7 +49,7 @@ export function createApp() {
   );
   app.use(`${API_PREFIX}/*`, auth(), limits());
   app.route("/", health);
-  for (const routes of [tasks, history, analytics, live, leases, queues, schedules, keys, workers]) app.route(API_PREFIX, routes);
+  for (const routes of [tasks, history, analytics, reports, live, leases, queues, schedules, keys, workers]) app.route(API_PREFIX, routes);
 
   // A known path with the wrong method answers 405 with Allow, not 404.
   const allowed = new Map<string, Set<string>>();

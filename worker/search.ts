@@ -178,7 +178,13 @@ function compare(sort: Sort) {
 // search: the D1 binding, tenant, filters. output: a page of tasks and the cursor of the next.
 // errors: validation_failed (bad FTS5 query syntax, foreign cursor).
 export async function search(db: D1Database, tenant: string, f: SearchFilters) {
-  if (prioritiesOf(f)?.length === 0) return { items: [], nextCursor: null }; // priority and band exclude each other
+  const { rows, nextCursor } = await searchRows(db, tenant, f);
+  return { items: rows.map(historyTask), nextCursor };
+}
+
+/** A page of history rows as D1 holds them, and the cursor of the next (reports read these). */
+export async function searchRows(db: D1Database, tenant: string, f: SearchFilters): Promise<{ rows: HistoryRecord[]; nextCursor: string | null }> {
+  if (prioritiesOf(f)?.length === 0) return { rows: [], nextCursor: null }; // priority and band exclude each other
   const { statements } = searchPlan(tenant, f);
   let rows: HistoryRecord[];
   try {
@@ -198,5 +204,5 @@ export async function search(db: D1Database, tenant: string, f: SearchFilters) {
   const page = rows.slice(0, f.limit);
   const last = page[page.length - 1];
   const nextCursor = rows.length > f.limit && last ? encodeCursor({ sort: f.sort, key: sortKey(f.sort, last), id: last.id }) : null;
-  return { items: page.map(historyTask), nextCursor };
+  return { rows: page, nextCursor };
 }
