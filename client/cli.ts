@@ -5,6 +5,7 @@
  */
 import { int, need, parse, resolveConfig, since, UsageError } from "./cli/args";
 import { enqueue, keys, limits, schedule, tail, work } from "./cli/commands";
+import { report } from "./cli/report";
 import { fields, out, show, showHistory, showTasks, showTimeline, table } from "./cli/output";
 import { EdgeqClient, EdgeqError } from "./index";
 import type { SearchFilters, Status, Task, TimelineEvent } from "./types";
@@ -30,6 +31,9 @@ Tasks
                                  task history: full text over name and payload, filters
                                  (lags the live queues by about a second)
   events <task-id>               a task's timeline
+  report --fields F,F [--format csv|json|jsonl] [--group-by FIELD] [search filters] [--limit N]
+                                 a report from history, streamed to stdout (progress on stderr):
+                                 edgeq report --fields id,status,runMs --status failed > out.csv
   cancel <task-id>
   retry <task-id>
   children <task-id> [--limit N] [--cursor C]
@@ -82,12 +86,14 @@ async function run(argv: string[]): Promise<void> {
   if (flags.version) return out(EDGEQ_VERSION);
   const [command, ...args] = positionals;
   if (flags.help || !command || command === "help") return out(HELP);
-  const known = ["enqueue", "get", "list", "search", "events", "cancel", "retry", "seal", "children", "queues", "stats", "pause", "resume", "workers", "work", "tail", "keys", "limits", "groups", "schedules", "schedule"];
+  const known = ["enqueue", "get", "list", "search", "events", "cancel", "retry", "seal", "children", "queues", "stats", "pause", "resume", "workers", "work", "tail", "keys", "limits", "groups", "schedules", "schedule", "report"];
   if (!known.includes(command)) throw new UsageError(`unknown command "${command}" (see edgeq --help)`);
   const edgeq = new EdgeqClient({ ...resolveConfig(flags), retries: 2 });
   switch (command) {
     case "enqueue":
       return enqueue(edgeq, flags, args);
+    case "report":
+      return report(edgeq, flags);
     case "get": {
       const task = await edgeq.get(need(args[0], "<task-id>"));
       return show(flags, task, () => fields(task as unknown as Record<string, unknown>));

@@ -15,13 +15,13 @@ const TRANSIENT = new Set([429, 502, 503, 504]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** JSON over HTTP with retries of transient failures (exponential backoff with jitter, Retry-After honoured). */
-export async function request<T>(
-  options: ClientOptions,
-  method: string,
-  path: string,
-  body?: unknown,
-  signal?: AbortSignal,
-): Promise<T> {
+export async function request<T>(options: ClientOptions, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const res = await send(options, method, path, body, signal);
+  return (res.status === 204 ? undefined : await res.json()) as T;
+}
+
+/** The same, answering the successful response itself (its body unread: a stream). */
+export async function send(options: ClientOptions, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
   const attempts = (options.retries ?? 5) + 1;
   const doFetch = options.fetch ?? fetch;
   for (let attempt = 1; ; attempt++) {
@@ -38,7 +38,7 @@ export async function request<T>(
       await sleep(backoff(attempt));
       continue;
     }
-    if (res.ok) return (res.status === 204 ? undefined : await res.json()) as T;
+    if (res.ok) return res;
     const text = await res.text();
     if (TRANSIENT.has(res.status) && attempt < attempts) {
       const retryAfter = Number(res.headers.get("retry-after"));

@@ -10,7 +10,7 @@
  * const { leases } = (await res.json()) as { leases: Lease[] };
  * ```
  */
-import { request, type ClientOptions } from "./http";
+import { request, send, type ClientOptions } from "./http";
 import { liveMessages, type LiveOptions } from "./live";
 import type {
   AnalyticsCacheStats,
@@ -18,6 +18,8 @@ import type {
   AnalyticsPerformance,
   AnalyticsRange,
   AnalyticsTrends,
+  ReportDefinition,
+  ReportRequest,
   ApiKey,
   ApiKeyCreate,
   CreatedApiKey,
@@ -57,6 +59,17 @@ const query = (options: Record<string, unknown>) => {
   }
   return q.size > 0 ? `?${q}` : "";
 };
+
+/** A report's bytes as they arrive. */
+async function* reportChunks(client: EdgeqClient, report: ReportRequest, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  const res = await send(client.options, "POST", "/api/v1/reports", report, signal);
+  const reader = res.body!.getReader();
+  try {
+    for (let r = await reader.read(); !r.done; r = await reader.read()) yield r.value;
+  } finally {
+    reader.releaseLock();
+  }
+}
 
 /**
  * A connection to an edgeq API.
@@ -129,6 +142,24 @@ export class EdgeqClient {
     distributions: (range: AnalyticsRange = {}): Promise<AnalyticsDistributions> => this.call("GET", `/analytics/distributions${query(range)}`),
     performance: (options: { queue?: string } = {}): Promise<AnalyticsPerformance> => this.call("GET", `/analytics/performance${query(options)}`),
     cache: (): Promise<AnalyticsCacheStats> => this.call("GET", "/analytics/cache"),
+  };
+
+  /**
+   * Reports from history (docs/API.md, "Reports"): `export` streams the file as the server writes it.
+   *
+   * @example
+   * ```ts
+   * const out = createWriteStream("failed.csv");
+   * for await (const chunk of edgeq.reports.export({ fields: ["id", "error"], filters: { status: "failed" } })) out.write(chunk);
+   * ```
+   */
+  readonly reports = {
+    export: (report: ReportRequest, signal?: AbortSignal): AsyncGenerator<Uint8Array> => reportChunks(this, report, signal),
+    definitions: {
+      list: async (): Promise<ReportDefinition[]> => (await this.call<{ items: ReportDefinition[] }>("GET", "/reports/definitions")).items,
+      create: (name: string, report: ReportRequest): Promise<ReportDefinition> => this.call("POST", "/reports/definitions", { name, report }),
+      delete: (id: string): Promise<void> => this.call("DELETE", `/reports/definitions/${encodeURIComponent(id)}`),
+    },
   };
 
   /** A page of a task's timeline (from history), oldest first. */

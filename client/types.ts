@@ -28,6 +28,8 @@ import type {
   Distributions,
   CacheStats,
   Performance,
+  ReportBody,
+  Definition,
 } from "../schema/api";
 import type { Status as ShardStatus } from "../schema/shard";
 
@@ -56,6 +58,9 @@ export type AnalyticsTrends = z.infer<typeof Trends>;
 export type AnalyticsDistributions = z.infer<typeof Distributions>;
 export type AnalyticsCacheStats = z.infer<typeof CacheStats>;
 export type AnalyticsPerformance = z.infer<typeof Performance>;
+/** A report as `POST /reports` takes it (docs/API.md, "Reports"). */
+export type ReportRequest = z.input<typeof ReportBody>;
+export type ReportDefinition = z.infer<typeof Definition>;
 /** A time range for analytics (defaults: the last 24 hours). */
 export type AnalyticsRange = { from?: Date | string; to?: Date | string; queue?: string };
 

@@ -47,6 +47,9 @@ const options = {
   cron: { type: "string" },
   timezone: { type: "string" },
   overlap: { type: "string" },
+  fields: { type: "string" },
+  "group-by": { type: "string" },
+  format: { type: "string" },
 } as const;
 
 export type Flags = ReturnType<typeof parse>["values"];

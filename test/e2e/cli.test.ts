@@ -256,6 +256,24 @@ describe("the edgeq CLI against the local stack", { timeout: 60_000 }, () => {
     expect(states).toEqual(["pending attempts=0", "running attempts=1", "completed attempts=1"]);
   });
 
+  it("report --fields … --format csv streams history to stdout with a progress line on stderr; an unknown field is refused", async () => {
+    const queue = fresh("report");
+    const made = await edgeq.queue(queue).addBulk(Array.from({ length: 30 }, (_, i) => ({ name: i % 3 === 0 ? "=cmd" : "plain", payload: { n: i } })));
+    // History lags the live queue by about a second.
+    await until(async () => (await cli(["search", "--queue", queue, "--limit", "50", "--json"])).stdout.includes(made[29].id));
+    const res = await cli(["report", "--fields", "id,name,status", "--queue", queue, "--format", "csv"]);
+    expect(res.code).toBe(0);
+    const lines = res.stdout.split("\r\n").filter((l) => l !== "");
+    expect(lines[0]).toBe("id,name,status");
+    expect(lines.slice(1).map((l) => l.split(",")[0]).sort()).toEqual(made.map((t) => t.id).sort());
+    expect(lines.filter((l) => l.includes(",'=cmd,"))).toHaveLength(10);
+    expect(res.stderr).toMatch(/^30 rows, \d+\.\d s$/m);
+    const grouped = await cli(["report", "--group-by", "name", "--queue", queue, "--format", "jsonl"]);
+    expect(grouped.stdout.trim().split("\n").map((l) => JSON.parse(l)).map((g) => [g.name, g.count])).toEqual([["plain", 20], ["=cmd", 10]]);
+    const bad = await cli(["report", "--fields", "id,secret"]);
+    expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining('unknown field "secret"') });
+  });
+
   it("keys create / list / revoke, and the created key works until revoked", async () => {
     const created = await cli(["keys", "create", "--role", "producer", "--name", "cli-test", "--per-minute", "50", "--per-hour", "500", "--json"]);
     expect(created.code).toBe(0);
