@@ -8,7 +8,8 @@ import { HISTORY_DAYS_DEFAULT, tenants } from "../schema/history";
 /**
  * History retention: each tenant's finished tasks leave D1 once they are
  * older than its `retentionDays` (default 30), in batches, from the cron
- * trigger (wrangler.toml `[triggers]`).
+ * trigger (wrangler.toml `[triggers]`); so do its analytics rollups (minute
+ * ones after a week at most).
  */
 
 /** Tasks removed per D1 batch. */
@@ -70,6 +71,20 @@ export async function sweepHistory(db: D1Database, now: number, random = Math.ra
       if (results.length < BATCH) break;
     }
     if (removed > 0) out[tenant] = removed;
+    if (queries + ROLLUP_DELETES.length > QUERY_BUDGET) break;
+    // Rollups go with the history they count: hours at the tenant's cutoff, minutes (read for a day or so) after a week.
+    const minutes = Math.max(cutoff, now - MINUTE_ROLLUP_DAYS * DAY);
+    await db.batch(ROLLUP_DELETES.map(([sql, res]) => db.prepare(sql).bind(tenant, res, res === "m" ? minutes : cutoff)));
+    queries += ROLLUP_DELETES.length;
   }
   return out;
 }
+
+/** Minute rollups are kept this many days at most (a trend by minute spans at most ~1 day). */
+const MINUTE_ROLLUP_DAYS = 7;
+const ROLLUP_DELETES: [string, "m" | "h"][] = [
+  ["DELETE FROM rollups WHERE tenant = ?1 AND res = ?2 AND at < ?3", "m"],
+  ["DELETE FROM rollup_hist WHERE tenant = ?1 AND res = ?2 AND at < ?3", "m"],
+  ["DELETE FROM rollups WHERE tenant = ?1 AND res = ?2 AND at < ?3", "h"],
+  ["DELETE FROM rollup_hist WHERE tenant = ?1 AND res = ?2 AND at < ?3", "h"],
+];

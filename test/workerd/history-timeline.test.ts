@@ -183,6 +183,11 @@ describe("history retention", () => {
       ).bind(tenant, id, old, old, old + 1000),
       env.DB.prepare("INSERT INTO task_events (tenant, task_id, seq, last_seq, events) VALUES (?, ?, 1, 1, '[]')").bind(tenant, id),
       env.DB.prepare("INSERT INTO task_text (rowid, id, name, body) VALUES (987654321, ?, 'ancient', 'fossil')").bind(id),
+      // Rollups: an hour 40 days old and a minute 8 days old go; a minute and an hour of today stay.
+      ...[["h", old], ["m", Date.now() - 8 * DAY], ["m", Date.now()], ["h", Date.now()]].map(([res, at]) =>
+        env.DB.prepare("INSERT INTO rollups (tenant, res, at, queue, enqueued, completed, failed, cancelled, retried) VALUES (?, ?, ?, 'q', 1, 1, 0, 0, 0)").bind(tenant, res, at),
+      ),
+      env.DB.prepare("INSERT INTO rollup_hist (tenant, res, at, queue, kind, bin, n) VALUES (?, 'h', ?, 'q', 'run', 5, 1)").bind(tenant, old),
     ]);
     const ctx = createExecutionContext();
     await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "7 * * * *" }), env, ctx);
@@ -190,5 +195,7 @@ describe("history retention", () => {
     expect(await env.DB.prepare("SELECT count(*) AS n FROM tasks WHERE tenant = ?").bind(tenant).first("n")).toBe(0);
     expect(await env.DB.prepare("SELECT count(*) AS n FROM task_events WHERE tenant = ?").bind(tenant).first("n")).toBe(0);
     expect(await env.DB.prepare("SELECT count(*) AS n FROM task_text WHERE task_text MATCH 'fossil'").first("n")).toBe(0);
+    expect((await env.DB.prepare("SELECT res FROM rollups WHERE tenant = ? ORDER BY res").bind(tenant).all<{ res: string }>()).results.map((r) => r.res)).toEqual(["h", "m"]);
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM rollup_hist WHERE tenant = ?").bind(tenant).first("n")).toBe(0);
   });
 });
