@@ -50,6 +50,8 @@ export interface FlusherOptions {
   on: boolean;
   /** the longest an event waits in the outbox before a flush (EDGEQ_HISTORY_FLUSH_MS) */
   flushMs: number;
+  /** told after a flush has written history (the tenant's analytics cache version moves); its failure is ignored */
+  written?: (tenant: string) => Promise<void>;
 }
 
 /**
@@ -73,6 +75,7 @@ export class HistoryFlusher {
     this.flushing = true;
     const stats = this.counts;
     try {
+      let wrote = false;
       for (let round = 0; round < 8; round++) {
         const t0 = performance.now();
         const batch = engine.outbox.batch(FLUSH_EVENTS);
@@ -85,12 +88,14 @@ export class HistoryFlusher {
         stats.prepareMs += t1 - t0 + written.buildMs + (performance.now() - t2);
         stats.writeMs += t2 - t1 - written.buildMs;
         stats.flushes++;
+        wrote = true;
         stats.events += batch.rows.reduce((n, r) => n + r.events.length, 0);
         stats.rowsWritten += written.rowsWritten;
         stats.rollupRows += written.rollupRows;
       }
       stats.failing = 0;
       this.retryAt = null;
+      if (wrote) await this.o.written?.(tenant).catch(() => undefined);
     } catch (e) {
       // D1 unavailable, or anything unforeseen: the batch stays in the outbox for the next try.
       if (!(e instanceof HistoryUnavailable)) console.error("history flush failed", e);

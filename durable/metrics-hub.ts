@@ -57,6 +57,11 @@ interface Socket {
   tasks: string[];
 }
 
+/** The KV key holding a tenant's analytics data version (worker/routes/analytics.ts keys its cache with it). */
+export const analyticsVersionKey = (tenant: string) => `analytics:version:${encodeURIComponent(tenant)}`;
+/** The version moves at most once per this long (KV takes one write per second per key). */
+const VERSION_EVERY_MS = 1_000;
+
 /** Most subscriptions per socket (queues and tasks each). */
 const SUBSCRIPTIONS_MAX = 100;
 /** Seconds of completions, failures and enqueues the snapshot's rates cover. */
@@ -90,6 +95,9 @@ export class MetricsHub extends DurableObject<Env> {
   private rates: [number, number, number, number][] = [];
   /** each shard's latest push number */
   private pushN = new Map<string, number>();
+  /** when the analytics version was last moved, and the tenant whose move waits for the alarm */
+  private lastBump = 0;
+  private bumpDue: string | null = null;
 
   /** A WebSocket upgrade from the API Worker, which has authenticated it (`x-edgeq-tenant`). */
   async fetch(request: Request): Promise<Response> {
@@ -146,6 +154,33 @@ export class MetricsHub extends DurableObject<Env> {
       ws.serializeAttachment(socket);
     }
     return sockets.length;
+  }
+
+  /**
+   * A shard has written history: the tenant's analytics cache version (KV `analyticsVersionKey`)
+   * moves on, so cached answers are asked again. At most one KV write a second (KV's limit per
+   * key): changes within a second of a write move it once more when the second is up (an alarm).
+   */
+  async historyChanged(tenant: string): Promise<void> {
+    if (this.bumpDue !== null) return; // a bump is already on its way
+    const due = this.lastBump + VERSION_EVERY_MS;
+    if (Date.now() >= due) return this.bumpVersion(tenant);
+    this.bumpDue = tenant;
+    await this.ctx.storage.put("version.tenant", tenant);
+    await this.ctx.storage.setAlarm(due);
+  }
+
+  async alarm(): Promise<void> {
+    const tenant = this.bumpDue ?? (await this.ctx.storage.get<string>("version.tenant"));
+    this.bumpDue = null;
+    if (tenant) await this.bumpVersion(tenant);
+  }
+
+  private async bumpVersion(tenant: string): Promise<void> {
+    this.lastBump = Date.now();
+    const version = ((await this.ctx.storage.get<number>("version")) ?? 0) + 1;
+    await this.ctx.storage.put("version", version);
+    await this.env.CACHE.put(analyticsVersionKey(tenant), String(version));
   }
 
   /** Counts one analytics request of the tenant: answered from the KV cache (hit) or computed (miss). */

@@ -84,6 +84,7 @@ export class QueueShard extends DurableObject<Env> {
       now: () => this.clock.now(),
       on: config(env).history,
       flushMs: config(env).historyFlushMs,
+      written: (tenant) => hubOf(this.env, tenant).historyChanged(tenant),
     });
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage, SHARD_MIGRATIONS);

@@ -31,12 +31,6 @@ function range(f: { from?: number; to?: number }, now: number, size: number): { 
   return { from, to };
 }
 
-/** The tenant's analytics data version: it grows with every history flush (the cache keys carry it). */
-export async function dataVersion(db: D1Database, tenant: string): Promise<number> {
-  const row = await db.prepare("SELECT coalesce(sum(up_to), 0) AS v FROM rollup_ledger WHERE tenant = ?").bind(tenant).first<{ v: number }>();
-  return row?.v ?? 0;
-}
-
 /** A trend query with its defaults filled in and its range on bucket bounds: what it answers, and its cache key. */
 export function trendQuery(f: TrendsFilters, now: number) {
   const { from, to } = range(f, now, SIZE[f.bucket]);

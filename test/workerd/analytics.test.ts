@@ -5,7 +5,8 @@ import type { HistoryPlan, HistoryTask } from "../../durable/core/timeline";
 import { ulidTimePrefix } from "../../durable/core/ids";
 import { writeHistory } from "../../durable/history";
 import worker from "../../worker/index";
-import { api, flushHistory, tenantApi } from "./helpers";
+import { api, flushHistory, tenantApi, until } from "./helpers";
+import { analyticsVersionKey, hubOf } from "../../durable/metrics-hub";
 import { registryOf } from "../../worker/shards";
 
 /**
@@ -66,11 +67,17 @@ async function tenantWithHistory() {
   const tenant = `an-${crypto.randomUUID().slice(0, 8)}`;
   const made = await api("POST", "/api/v1/keys", { tenant, role: "read-only", name: "analytics" });
   expect(made.status).toBe(201);
-  await writeHistory(env.DB, tenant, "a:0", plan(1, FIXTURE));
+  await written(tenant, plan(1, FIXTURE));
   return { tenant, key: made.body.key as string };
 }
 
 const approx = (exact: number) => binValue(binOf(exact));
+
+/** What a shard's flush does: history written, then the tenant's hub told (it moves the analytics version). */
+async function written(tenant: string, p: HistoryPlan) {
+  await writeHistory(env.DB, tenant, "a:0", p);
+  await hubOf(env, tenant).historyChanged(tenant);
+}
 
 describe("analytics", () => {
   let t: { tenant: string; key: string };
@@ -105,7 +112,7 @@ describe("analytics", () => {
   });
 
   it("a flush sent again adds nothing to the rollups; retries are counted when they happen", async () => {
-    const again = await writeHistory(env.DB, t.tenant, "a:0", plan(1, FIXTURE));
+    const again = await writeHistory(env.DB, t.tenant, "a:0", plan(1, FIXTURE)); // as a flush sent again would
     expect(again.rollupRows).toBe(1); // the ledger row, rewritten; no count, no bin
     const rows = await env.DB.prepare("SELECT sum(enqueued) AS e, sum(retried) AS r FROM rollups WHERE tenant = ? AND res = 'h'").bind(t.tenant).first<{ e: number; r: number }>();
     expect(rows).toEqual({ e: 6, r: 1 });
@@ -141,8 +148,11 @@ describe("analytics", () => {
     expect(first.headers.get("cache-control")).toBe("private, no-cache");
     const unchanged = await call(fresh.key, path, { "if-none-match": first.headers.get("etag")! });
     expect(unchanged.status).toBe(304);
-    // New data: one more task finishes in the first hour.
-    await writeHistory(env.DB, fresh.tenant, "a:0", plan(2, [task(7, { created: D + 50 * MIN, wait: 1, run: 1, status: "completed" })]));
+    // New data: one more task finishes in the first hour. The version moves at most once a second,
+    // so within a second of the last move the answer may still be the cached one; then it is computed.
+    const version = await env.CACHE.get(analyticsVersionKey(fresh.tenant));
+    await written(fresh.tenant, plan(2, [task(7, { created: D + 50 * MIN, wait: 1, run: 1, status: "completed" })]));
+    await until(async () => (await env.CACHE.get(analyticsVersionKey(fresh.tenant))) !== version, 3_000);
     const after = await call(fresh.key, path);
     expect(after.headers.get("x-cache")).toBe("MISS");
     expect(after.body.items[0]).toMatchObject({ enqueued: 5, completed: 3 });
@@ -152,6 +162,17 @@ describe("analytics", () => {
     const text = await metrics.text();
     expect(text).toMatch(/^edgeq_analytics_cache_hits_total 2$/m);
     expect(text).toMatch(/^edgeq_analytics_cache_misses_total 2$/m);
+  });
+
+  it("a shard's history flush moves its tenant's analytics version (KV), and no other tenant's", async () => {
+    const tenant = `an-${crypto.randomUUID().slice(0, 8)}`;
+    const admin = await tenantApi(tenant);
+    const other = await env.CACHE.get(analyticsVersionKey(t.tenant));
+    expect(await env.CACHE.get(analyticsVersionKey(tenant))).toBeNull();
+    await admin("POST", "/api/v1/queues/v/tasks", { name: "x" });
+    await flushHistory("v", 0, tenant);
+    expect(await env.CACHE.get(analyticsVersionKey(tenant))).toBe("1");
+    expect(await env.CACHE.get(analyticsVersionKey(t.tenant))).toBe(other);
   });
 
   it("tenants never share analytics, cache entries or counters", async () => {

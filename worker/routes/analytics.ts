@@ -1,8 +1,8 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { hubOf } from "../../durable/metrics-hub";
+import { analyticsVersionKey, hubOf } from "../../durable/metrics-hub";
 import { CacheStats, Distributions, DistributionsQuery, Performance, PerformanceQuery, Trends, TrendsQuery } from "../../schema/api-analytics";
-import { dataVersion, distributionQuery, distributions, performance, trendQuery, trends } from "../analytics";
+import { distributionQuery, distributions, performance, trendQuery, trends } from "../analytics";
 import type { AppEnv } from "../env";
 import { permit } from "../middleware/auth";
 import { errors, jsonResponse } from "../openapi";
@@ -10,10 +10,11 @@ import { errors, jsonResponse } from "../openapi";
 /**
  * /analytics: computed in D1 (worker/analytics.ts), answered from KV when the
  * same question was asked of the same data. A cache key carries the tenant,
- * its data version (it grows with every history flush, so new data is a new
- * key: nothing is ever listed or purged) and the query with its defaults
- * filled in; entries expire after a TTL by bucket size. The cached body is the
- * computed body, byte for byte.
+ * its data version (KV, moved by the tenant's MetricsHub when shards write
+ * history, at most once a second: new data is a new key, nothing is ever
+ * listed or purged) and the query with its defaults filled in; entries expire
+ * after a TTL by bucket size. A hit reads KV only, never D1. The cached body
+ * is the computed body, byte for byte.
  */
 export const analytics = new OpenAPIHono<AppEnv>();
 
@@ -28,9 +29,12 @@ async function sha1(text: string): Promise<string> {
 /** The answer to `query` on `endpoint`: from KV (x-cache: HIT) or computed and stored (MISS). */
 async function cached(c: Context<AppEnv>, endpoint: string, query: object, ttl: number, compute: () => Promise<unknown>): Promise<Response> {
   const tenant = c.var.tenant;
-  const version = await dataVersion(c.env.DB, tenant);
+  const t0 = Date.now();
+  const version = (await c.env.CACHE.get(analyticsVersionKey(tenant))) ?? "0";
+  const t1 = Date.now();
   const key = `analytics:${encodeURIComponent(tenant)}:${version}:${endpoint}:${JSON.stringify(query)}`;
   let body = await c.env.CACHE.get(key);
+  const t2 = Date.now();
   const hit = body !== null;
   if (body === null) {
     body = JSON.stringify(await compute());
@@ -38,7 +42,9 @@ async function cached(c: Context<AppEnv>, endpoint: string, query: object, ttl: 
   }
   c.executionCtx.waitUntil(hubOf(c.env, tenant).countCache(hit).catch(() => undefined));
   const etag = `"${await sha1(body)}"`;
-  const headers = { "content-type": "application/json", "x-cache": hit ? "HIT" : "MISS", etag, "cache-control": "private, no-cache" };
+  // Server-Timing: where the time went (browsers' devtools show it).
+  const timing = `version;dur=${t1 - t0}, kv;dur=${t2 - t1}${hit ? "" : `, compute;dur=${Date.now() - t2}`}`;
+  const headers = { "content-type": "application/json", "x-cache": hit ? "HIT" : "MISS", etag, "cache-control": "private, no-cache", "server-timing": timing };
   if (c.req.header("if-none-match") === etag) return new Response(null, { status: 304, headers });
   return new Response(body, { status: 200, headers });
 }
