@@ -92,8 +92,16 @@ async function missAndHit(base, paths) {
   }
   await sleep(200); // the cache write happens after the answer
   const hit = [];
+  let reprimed = false;
   for (let i = 0; i < SAMPLES; i++) {
     const r = await get(base, paths[0]);
+    if (r.cache !== "HIT" && !reprimed) {
+      // A key that moved on its own (performance keys carry the minute): ask it once more, then it holds.
+      reprimed = true;
+      i--;
+      await sleep(200);
+      continue;
+    }
     if (r.cache !== "HIT") throw new Error(`expected a hit for ${paths[0]}, got ${r.cache}`);
     hit.push(r.ms);
   }
