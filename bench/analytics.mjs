@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { migrateD1 } from "../scripts/migrate-d1.mjs";
-import { QUEUES, seedHistory } from "./seed.mjs";
+import { openD1, QUEUES, seedHistory } from "./seed.mjs";
 import { ADMIN_TOKEN, call, fmt, percentile, report, sleep, startStack, workerdRssMiB } from "./harness.mjs";
 
 const ROWS = Number(process.env.BENCH_ANALYTICS_ROWS ?? 1_000_000);
@@ -27,13 +27,7 @@ const pair = (m) => `${fmt(m.p50, 1)} / ${fmt(m.p95, 1)}`;
 
 /** The week's hourly trend both ways, timed on D1 itself: from the rollups, and from the task rows. */
 async function rollupsVsRows(state, now) {
-  const mf = new Miniflare({
-    modules: true,
-    script: "export default { fetch() { return new Response('') } }",
-    d1Databases: { DB: "00000000-0000-4000-8000-000000000000" },
-    d1Persist: join(state, "v3", "d1"),
-  });
-  const db = await mf.getD1Database("DB");
+  const { mf, db } = await openD1(state);
   const from = Math.floor((now - 7 * DAY) / HOUR) * HOUR;
   const to = Math.ceil(now / HOUR) * HOUR;
   const viaRollups = () =>

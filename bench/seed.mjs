@@ -86,16 +86,21 @@ async function flusherModule(dir) {
   return import(out);
 }
 
-export async function seedHistory(state, now, ROWS) {
-  const work = mkdtempSync(join(tmpdir(), "edgeq-seed-"));
-  const { writeHistory } = await flusherModule(work);
+/** The local D1 database in a state folder (as wrangler dev keeps it), opened directly; `mf.dispose()` when done. */
+export async function openD1(state) {
   const mf = new Miniflare({
     modules: true,
     script: "export default { fetch() { return new Response('') } }",
     d1Databases: { DB: "00000000-0000-4000-8000-000000000000" },
     d1Persist: join(state, "v3", "d1"),
   });
-  const db = await mf.getD1Database("DB");
+  return { mf, db: await mf.getD1Database("DB") };
+}
+
+export async function seedHistory(state, now, ROWS) {
+  const work = mkdtempSync(join(tmpdir(), "edgeq-seed-"));
+  const { writeHistory } = await flusherModule(work);
+  const { mf, db } = await openD1(state);
   const t0 = performance.now();
   const BATCH = 2000;
   let version = 0;

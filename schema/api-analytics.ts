@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { time } from "./api-history";
 import { QueueName } from "./api-tasks";
 
 /** The wire contract of /analytics; see schema/api.ts. */
@@ -7,11 +8,6 @@ export const BUCKETS = ["minute", "hour", "day"] as const;
 export type Bucket = (typeof BUCKETS)[number];
 /** Buckets one trend may span at most. */
 export const BUCKETS_MAX = 1_500;
-
-const time = z.iso
-  .datetime({ offset: true })
-  .transform((s) => Date.parse(s))
-  .openapi({ description: "ISO-8601 time", example: "2026-11-29T12:00:00Z", type: "string" });
 
 export const TrendsQuery = z
   .object({

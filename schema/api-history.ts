@@ -29,7 +29,8 @@ const listOf = <T extends z.ZodTypeAny>(item: T, description: string) =>
     })
     .openapi({ description: `${description}; comma-separated or repeated`, type: "string" });
 
-const time = z.iso
+/** An ISO-8601 time in a query, as ms since the epoch. */
+export const time = z.iso
   .datetime({ offset: true })
   .transform((s) => Date.parse(s))
   .openapi({ description: "ISO-8601 time", example: "2026-11-29T12:00:00Z", type: "string" });
