@@ -7,6 +7,7 @@ import { shardOf } from "./queue-shard";
 import { chunksBySize } from "./core/chunks";
 import { workerStatus } from "./core/workers";
 import type { Totals } from "./core/types";
+import { AnalyticsBook, type CacheCounts } from "./analytics-book";
 
 /**
  * Live metrics of one tenant: a MetricsHub Durable Object (`idFromName(tenant)`)
@@ -57,11 +58,6 @@ interface Socket {
   tasks: string[];
 }
 
-/** The KV key holding a tenant's analytics data version (worker/routes/analytics.ts keys its cache with it). */
-export const analyticsVersionKey = (tenant: string) => `analytics:version:${encodeURIComponent(tenant)}`;
-/** The version moves at most once per this long (KV takes one write per second per key). */
-const VERSION_EVERY_MS = 1_000;
-
 /** Most subscriptions per socket (queues and tasks each). */
 const SUBSCRIPTIONS_MAX = 100;
 /** Seconds of completions, failures and enqueues the snapshot's rates cover. */
@@ -95,9 +91,8 @@ export class MetricsHub extends DurableObject<Env> {
   private rates: [number, number, number, number][] = [];
   /** each shard's latest push number */
   private pushN = new Map<string, number>();
-  /** when the analytics version was last moved, and the tenant whose move waits for the alarm */
-  private lastBump = 0;
-  private bumpDue: string | null = null;
+  /** the tenant's analytics cache version and counters */
+  private readonly book = new AnalyticsBook(this.ctx.storage, () => this.env.CACHE);
 
   /** A WebSocket upgrade from the API Worker, which has authenticated it (`x-edgeq-tenant`). */
   async fetch(request: Request): Promise<Response> {
@@ -156,45 +151,22 @@ export class MetricsHub extends DurableObject<Env> {
     return sockets.length;
   }
 
-  /**
-   * A shard has written history: the tenant's analytics cache version (KV `analyticsVersionKey`)
-   * moves on, so cached answers are asked again. At most one KV write a second (KV's limit per
-   * key): changes within a second of a write move it once more when the second is up (an alarm).
-   */
-  async historyChanged(tenant: string): Promise<void> {
-    if (this.bumpDue !== null) return; // a bump is already on its way
-    const due = this.lastBump + VERSION_EVERY_MS;
-    if (Date.now() >= due) return this.bumpVersion(tenant);
-    this.bumpDue = tenant;
-    await this.ctx.storage.put("version.tenant", tenant);
-    await this.ctx.storage.setAlarm(due);
+  /** A shard has written history: the tenant's analytics cache version moves on (see AnalyticsBook). */
+  historyChanged(tenant: string): Promise<void> {
+    return this.book.historyChanged(tenant);
   }
 
   async alarm(): Promise<void> {
-    const tenant = this.bumpDue ?? (await this.ctx.storage.get<string>("version.tenant"));
-    this.bumpDue = null;
-    if (tenant) await this.bumpVersion(tenant);
-  }
-
-  private async bumpVersion(tenant: string): Promise<void> {
-    this.lastBump = Date.now();
-    const version = ((await this.ctx.storage.get<number>("version")) ?? 0) + 1;
-    await this.ctx.storage.put("version", version);
-    await this.env.CACHE.put(analyticsVersionKey(tenant), String(version));
+    await this.book.alarm();
   }
 
   /** Counts one analytics request of the tenant: answered from the KV cache (hit) or computed (miss). */
-  async countCache(hit: boolean): Promise<void> {
-    const key = hit ? "cache.hits" : "cache.misses";
-    await this.ctx.storage.put(key, ((await this.ctx.storage.get<number>(key)) ?? 0) + 1);
+  countCache(hit: boolean): Promise<void> {
+    return this.book.count(hit);
   }
 
-  /** The tenant's analytics cache counters since they started. */
-  async cacheStats(): Promise<{ hits: number; misses: number; hitRate: number | null }> {
-    const got = await this.ctx.storage.get<number>(["cache.hits", "cache.misses"]);
-    const hits = got.get("cache.hits") ?? 0;
-    const misses = got.get("cache.misses") ?? 0;
-    return { hits, misses, hitRate: hits + misses === 0 ? null : hits / (hits + misses) };
+  cacheStats(): Promise<CacheCounts> {
+    return this.book.stats();
   }
 
   async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {

@@ -6,7 +6,8 @@ import { ulidTimePrefix } from "../../durable/core/ids";
 import { writeHistory } from "../../durable/history";
 import worker from "../../worker/index";
 import { api, flushHistory, tenantApi, until } from "./helpers";
-import { analyticsVersionKey, hubOf } from "../../durable/metrics-hub";
+import { hubOf } from "../../durable/metrics-hub";
+import { analyticsVersionKey } from "../../durable/analytics-book";
 import { registryOf } from "../../worker/shards";
 
 /**

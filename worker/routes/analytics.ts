@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { analyticsVersionKey, hubOf } from "../../durable/metrics-hub";
+import { hubOf } from "../../durable/metrics-hub";
+import { analyticsVersionKey } from "../../durable/analytics-book";
 import { CacheStats, Distributions, DistributionsQuery, Performance, PerformanceQuery, Trends, TrendsQuery } from "../../schema/api-analytics";
 import { distributionQuery, distributions, performance, trendQuery, trends } from "../analytics";
 import type { AppEnv } from "../env";
