@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Miniflare } from "miniflare";
+import { WebSocket } from "ws";
 import { migrateD1 } from "../scripts/migrate-d1.mjs";
 import { openD1, QUEUES, seedHistory } from "./seed.mjs";
 import { ADMIN_TOKEN, call, fmt, percentile, report, sleep, startStack, workerdRssMiB } from "./harness.mjs";
@@ -102,15 +102,35 @@ async function missAndHit(base, paths) {
   return { miss: stats(miss), hit: stats(hit) };
 }
 
-/** Streams a CSV of at most `limit` rows; rows/s at the client, workerd's peak resident memory over its baseline. */
-async function exportAll(base, limit) {
+/** The Worker isolate's JS heap in use (MiB), asked of workerd's inspector (wrangler dev serves it on 9229). */
+async function heapProbe() {
+  const ws = new WebSocket("ws://127.0.0.1:9229/ws");
+  await new Promise((resolve, reject) => (ws.on("open", resolve), ws.on("error", reject)));
+  let id = 0;
+  const waiting = new Map();
+  ws.on("message", (data) => {
+    const m = JSON.parse(String(data));
+    waiting.get(m.id)?.(m.result);
+    waiting.delete(m.id);
+  });
+  return {
+    used: () => new Promise((resolve) => (waiting.set(++id, (r) => resolve(r.usedSize / 1048576)), ws.send(JSON.stringify({ id, method: "Runtime.getHeapUsage" })))),
+    close: () => ws.close(),
+  };
+}
+
+/** Streams a CSV of at most `limit` rows; rows/s at the client, and workerd's resident memory and the Worker's JS heap, before and at peak. */
+async function exportAll(base, limit, heap) {
   const before = workerdRssMiB();
+  const heapBefore = await heap.used();
   let peak = before;
+  let heapPeak = heapBefore;
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
       peak = Math.max(peak, workerdRssMiB());
-      await sleep(100);
+      heapPeak = Math.max(heapPeak, await heap.used());
+      await sleep(50);
     }
   })();
   const t0 = performance.now();
@@ -128,7 +148,7 @@ async function exportAll(base, limit) {
   const seconds = (performance.now() - t0) / 1000;
   sampling = false;
   await sampler;
-  return { rows: lines - 1, seconds, firstByteMs, before, peak };
+  return { rows: lines - 1, seconds, firstByteMs, before, peak, heapBefore, heapPeak };
 }
 
 const state = mkdtempSync(join(tmpdir(), "edgeq-analytics-"));
@@ -148,9 +168,11 @@ try {
     const perf = await missAndHit(base, ["/api/v1/analytics/performance", ...QUEUES.map((q) => `/api/v1/analytics/performance?queue=${q}`)]);
     // The first export reads the whole database into memory-mapped pages (resident, not the Worker's);
     // the two after it show what streaming itself holds: a tenth of the rows, then all of them.
-    const exp = await exportAll(base, ROWS);
-    const tenth = await exportAll(base, Math.ceil(ROWS / 10));
-    const all = await exportAll(base, ROWS);
+    const heap = await heapProbe();
+    const exp = await exportAll(base, ROWS, heap);
+    const tenth = await exportAll(base, Math.ceil(ROWS / 10), heap);
+    const all = await exportAll(base, ROWS, heap);
+    heap.close();
     const rows = [
       [`history rows seeded (through the flusher's write path, rollups included)`, fmt(ROWS)],
       ["seeding rate (rows/s)", fmt(ROWS / seedSeconds)],
@@ -168,11 +190,13 @@ try {
       [`report: CSV of ${fmt(exp.rows)} rows, 8 fields (rows/s at the client)`, fmt(exp.rows / exp.seconds)],
       ["report: first byte after (ms)", fmt(exp.firstByteMs, 0)],
       ["report: workerd resident memory before → peak, first export (MiB)", `${fmt(exp.before, 0)} → ${fmt(exp.peak, 0)}`],
-      [`report: peak over the baseline, again: ${fmt(tenth.rows)} rows / ${fmt(all.rows)} rows (MiB)`, `${fmt(tenth.peak - tenth.before, 0)} / ${fmt(all.peak - all.before, 0)}`],
+      [`report: the Worker's JS heap in use, peak while streaming ${fmt(tenth.rows)} rows / ${fmt(all.rows)} rows (MiB)`, `${fmt(tenth.heapPeak, 1)} / ${fmt(all.heapPeak, 1)}`],
+      [`report: workerd resident memory growth, again: ${fmt(tenth.rows)} rows / ${fmt(all.rows)} rows (MiB)`, `${fmt(tenth.peak - tenth.before, 0)} / ${fmt(all.peak - all.before, 0)}`],
     ];
     report(`Analytics and reports over ${fmt(ROWS)} history rows (npm run bench:analytics)`, rows, [
       "Over HTTP against wrangler dev (API Worker → local D1 and KV), one request at a time; a MISS is a query not asked before (a new cache key), a HIT the same query asked again.",
       "The rollups-vs-rows pair runs the two ways of answering the same hourly trend on the D1 database directly (Miniflare), 10 and 3 runs after a warm-up.",
+      "Memory: the Worker's JS heap in use is asked of workerd's inspector every 50 ms (V8's used size: garbage not yet collected counts); resident memory includes D1's pages of the database, mapped by the first export.",
       "Seed: as the history benchmark's (created over 7 days; 85% completed, 5% failed, 3% cancelled, the rest live), all in one tenant.",
     ]);
   } finally {
