@@ -107,6 +107,7 @@ export async function seedHistory(state, now, ROWS) {
   for (let start = 0; start < ROWS; start += BATCH) {
     const tasks = [];
     const events = [];
+    const marks = [];
     for (let i = start; i < Math.min(ROWS, start + BATCH); i++) {
       const row = seedRow(i, now, ROWS);
       const text = { name: row.name, body: Object.values(JSON.parse(row.payload)).join(" ") };
@@ -115,8 +116,10 @@ export async function seedHistory(state, now, ROWS) {
       if (row.startedAt) timeline.push({ type: "started", at: row.startedAt, status: "running", attempt: 1, workerId: row.workerId });
       if (row.finishedAt) timeline.push({ type: row.status, at: row.finishedAt, status: row.status });
       events.push({ taskId: row.id, seq: ++version, lastSeq: version, events: timeline, json: JSON.stringify(timeline) });
+      marks.push([version, row.id, row.createdAt, "enqueued"]);
+      if (row.finishedAt) marks.push([version, row.id, row.finishedAt, row.status]);
     }
-    await writeHistory(db, "default", "seed:0", { upTo: version, tasks, events, deletes: [], dead: [] });
+    await writeHistory(db, "default", "seed:0", { upTo: version, marks, tasks, events, deletes: [], dead: [] });
     if ((start / BATCH) % 50 === 0) process.stderr.write(`\rseeded ${fmt(start + BATCH)} rows`);
   }
   process.stderr.write("\n");

@@ -1,4 +1,5 @@
 import type { QueueSettings, Status, TaskEvent, TaskRow } from "../../schema/shard";
+import { countsOf } from "./tally";
 import { DueWork } from "./due";
 import { QueueError } from "./errors";
 import { Lifecycle } from "./lifecycle";
@@ -369,15 +370,6 @@ export class ShardEngine {
 
   /** Counts a committed call's events. */
   private tally(events: TaskEvent[]): void {
-    const t = this.totals;
-    for (const e of events) {
-      if (e.type === "enqueued") t.enqueued++;
-      else if (e.type === "leased") t.leased++;
-      if (e.type === "expired") t.expired++;
-      if (e.type === "retrying" || (e.type === "expired" && (e.changes.status === "scheduled" || e.changes.status === "pending"))) t.retried++;
-      if (e.changes.status === "completed") t.completed++;
-      else if (e.changes.status === "failed") t.failed++;
-      else if (e.changes.status === "cancelled") t.cancelled++;
-    }
+    for (const e of events) for (const k of countsOf(e)) this.totals[k]++;
   }
 }

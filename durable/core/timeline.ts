@@ -1,5 +1,6 @@
 import type { EventType, TaskEvent, TaskRow } from "../../schema/shard";
 import { chunksBySize } from "./chunks";
+import { countsOf } from "./tally";
 import type { DeadHistory } from "./outbox";
 import type { OutboxRow } from "./store";
 
@@ -47,8 +48,16 @@ export interface HistoryTask {
   text: { name: string; body: string } | null;
 }
 
+/**
+ * What a plan adds to the analytics rollups, one mark per count: the outbox position it comes
+ * from (so a flush sent again over more entries counts only what is new), the task, when, what.
+ */
+export type RollupMark = [position: number, taskId: string, at: number, kind: "enqueued" | "completed" | "failed" | "cancelled" | "retried"];
+
 export interface HistoryPlan {
   upTo: number;
+  /** the rollups' counts (durable/rollups.ts) */
+  marks: RollupMark[];
   tasks: HistoryTask[];
   events: EventsRow[];
   /** tasks deleted by hand: their history goes too */
@@ -118,7 +127,16 @@ export function planHistory(batch: { rows: Pick<OutboxRow, "seq" | "events">[]; 
       else byTask.set(event.id, [item]);
     });
   }
-  const plan: HistoryPlan = { upTo: batch.upTo, tasks: [], events: [], deletes: [], dead: [] };
+  const plan: HistoryPlan = { upTo: batch.upTo, marks: [], tasks: [], events: [], deletes: [], dead: [] };
+  for (const entry of batch.rows) {
+    for (const event of entry.events) {
+      for (const kind of countsOf(event)) {
+        if (kind === "leased" || kind === "expired") continue;
+        const at = kind === "enqueued" || kind === "retried" ? event.at : (event.changes.finishedAt ?? event.at);
+        plan.marks.push([entry.seq, event.id, at, kind]);
+      }
+    }
+  }
   for (const [id, items] of byTask) {
     if (items.some((i) => i.event.type === "deleted")) {
       plan.deletes.push(id);

@@ -111,3 +111,31 @@ describe("Outbox.batch", () => {
     expect(engine.outbox.batch(1)!.rows).toHaveLength(1);
   });
 });
+
+describe("planHistory's rollup marks", () => {
+  it("count what the shard's totals count, each with its outbox position: made, retried (a failed run or a lease run out with attempts left), ended at its finish", () => {
+    const plan = planHistory({
+      upTo: 8,
+      rows: [
+        { seq: 7, events: [ev("enqueued", "a.0.q", { ...row("a.0.q"), status: "pending" }, 10), ev("leased", "a.0.q", { status: "running" }, 11)] },
+        {
+          seq: 8,
+          events: [
+            ev("expired", "a.0.q", { status: "pending" }, 12),
+            ev("retrying", "b.0.q", { status: "scheduled" }, 13),
+            ev("expired", "c.0.q", { status: "failed", finishedAt: 14 }, 14),
+            ev("completed", "d.0.q", { status: "completed", finishedAt: 20 }, 21),
+            ev("progress", "d.0.q", { progress: "1" }, 22),
+          ],
+        },
+      ],
+    });
+    expect(plan.marks).toEqual([
+      [7, "a.0.q", 10, "enqueued"],
+      [8, "a.0.q", 12, "retried"],
+      [8, "b.0.q", 13, "retried"],
+      [8, "c.0.q", 14, "failed"],
+      [8, "d.0.q", 20, "completed"],
+    ]);
+  });
+});

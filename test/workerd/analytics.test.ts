@@ -1,7 +1,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { binOf, binValue } from "../../durable/core/bins";
-import type { HistoryPlan, HistoryTask } from "../../durable/core/timeline";
+import type { HistoryPlan, HistoryTask, RollupMark } from "../../durable/core/timeline";
 import { ulidTimePrefix } from "../../durable/core/ids";
 import { writeHistory } from "../../durable/history";
 import worker from "../../worker/index";
@@ -52,7 +52,13 @@ function plan(upTo: number, tasks: HistoryTask[]): HistoryPlan {
     const list = [{ type: "enqueued", at: t.row.createdAt! }, ...(t.row.status === "failed" ? [{ type: "retrying", at: t.row.createdAt! + 150 }] : [])];
     return { taskId: t.row.id, seq: upTo * 100 + i, lastSeq: upTo * 100 + i, events: list, json: JSON.stringify(list) };
   });
-  return { upTo, tasks, events, deletes: [], dead: [] };
+  // What the shard's events count as: made, ended (at the finish), a retry for the failed one.
+  const marks: RollupMark[] = tasks.flatMap((t) => [
+    [upTo, t.row.id, t.row.createdAt!, "enqueued"] as RollupMark,
+    ...(t.row.finishedAt ? [[upTo, t.row.id, t.row.finishedAt, t.row.status] as RollupMark] : []),
+    ...(t.row.status === "failed" ? [[upTo, t.row.id, t.row.createdAt! + 150, "retried"] as RollupMark] : []),
+  ]);
+  return { upTo, marks, tasks, events, deletes: [], dead: [] };
 }
 
 /** A call as a client makes it, waiting for what the Worker does after answering (the cache write, the counters). */
@@ -117,6 +123,20 @@ describe("analytics", () => {
     expect(again.rollupRows).toBe(1); // the ledger row, rewritten; no count, no bin
     const rows = await env.DB.prepare("SELECT sum(enqueued) AS e, sum(retried) AS r FROM rollups WHERE tenant = ? AND res = 'h'").bind(t.tenant).first<{ e: number; r: number }>();
     expect(rows).toEqual({ e: 6, r: 1 });
+  });
+
+  it("a flush sent again over more entries (new ones came meanwhile) adds only the new ones", async () => {
+    const tenant = `an-${crypto.randomUUID().slice(0, 8)}`;
+    const a = task(21, { created: D + 5 * MIN, wait: 10, run: 100, status: "completed" });
+    const b = task(22, { created: D + 6 * MIN, wait: 10, run: 100, status: "completed" });
+    await writeHistory(env.DB, tenant, "a:0", plan(5, [a])); // D1 took it; the shard never heard back
+    const again = plan(6, [a, b]);
+    again.marks = [...plan(5, [a]).marks, ...plan(6, [b]).marks]; // a's counts from position 5, b's from 6
+    await writeHistory(env.DB, tenant, "a:0", again);
+    const sums = await env.DB.prepare("SELECT sum(enqueued) AS e, sum(completed) AS c FROM rollups WHERE tenant = ? AND res = 'h'").bind(tenant).first();
+    expect(sums).toEqual({ e: 2, c: 2 });
+    const timed = await env.DB.prepare("SELECT sum(n) AS n FROM rollup_hist WHERE tenant = ? AND res = 'h' AND kind = 'run'").bind(tenant).first("n");
+    expect(timed).toBe(2);
   });
 
   it("distributions count the tasks created in the range by each field, their status now", async () => {

@@ -37,7 +37,7 @@ async function tenantWith(tasks: HistoryTask[]) {
   const tenant = `rp-${crypto.randomUUID().slice(0, 8)}`;
   for (let i = 0; i < tasks.length; i += 2000) {
     const part = tasks.slice(i, i + 2000);
-    await writeHistory(env.DB, tenant, "a:0", { upTo: i + part.length, tasks: part, events: [], deletes: [], dead: [] });
+    await writeHistory(env.DB, tenant, "a:0", { upTo: i + part.length, marks: [], tasks: part, events: [], deletes: [], dead: [] });
   }
   return { tenant, call: await tenantApi(tenant) };
 }
