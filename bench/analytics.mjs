@@ -164,7 +164,7 @@ try {
     const iso = (t) => new Date(t).toISOString();
     const week = await missAndHit(base, Array.from({ length: SAMPLES }, (_, k) => `/api/v1/analytics/trends?bucket=hour&from=${iso(now - 7 * DAY - k * HOUR)}&to=${iso(now)}`));
     const day = await missAndHit(base, Array.from({ length: SAMPLES }, (_, k) => `/api/v1/analytics/trends?bucket=minute&from=${iso(now - DAY - k * 60_000)}&to=${iso(now)}`));
-    const dist = await missAndHit(base, Array.from({ length: Math.min(SAMPLES, 10) }, (_, k) => `/api/v1/analytics/distributions?from=${iso(now - 8 * DAY)}&to=${iso(now + k)}`));
+    const dist = await missAndHit(base, Array.from({ length: Math.min(SAMPLES, 10) }, (_, k) => `/api/v1/analytics/distributions?from=${iso(now - 8 * DAY)}&to=${iso(now + k * 60_000)}`));
     const perf = await missAndHit(base, ["/api/v1/analytics/performance", ...QUEUES.map((q) => `/api/v1/analytics/performance?queue=${q}`)]);
     // The first export reads the whole database into memory-mapped pages (resident, not the Worker's);
     // the two after it show what streaming itself holds: a tenth of the rows, then all of them.

@@ -64,9 +64,12 @@ const query = (options: Record<string, unknown>) => {
 async function* reportChunks(client: EdgeqClient, report: ReportRequest, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
   const res = await send(client.options, "POST", "/api/v1/reports", report, signal);
   const reader = res.body!.getReader();
+  let done = false;
   try {
     for (let r = await reader.read(); !r.done; r = await reader.read()) yield r.value;
+    done = true;
   } finally {
+    if (!done) await reader.cancel().catch(() => undefined); // the caller stopped early: the server stops too
     reader.releaseLock();
   }
 }

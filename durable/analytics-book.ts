@@ -49,7 +49,14 @@ export class AnalyticsBook {
     this.lastBump = Date.now();
     const version = ((await this.storage.get<number>("version")) ?? 0) + 1;
     await this.storage.put("version", version);
-    await this.kv().put(analyticsVersionKey(tenant), String(version));
+    try {
+      await this.kv().put(analyticsVersionKey(tenant), String(version));
+    } catch {
+      // KV refused (e.g. a second write within the second after this object restarted): the alarm tries again.
+      this.bumpDue = tenant;
+      await this.storage.put("version.tenant", tenant);
+      await this.storage.setAlarm(Date.now() + VERSION_EVERY_MS);
+    }
   }
 
   async count(hit: boolean): Promise<void> {

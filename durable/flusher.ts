@@ -74,8 +74,8 @@ export class HistoryFlusher {
     const source = shardKey(engine.address);
     this.flushing = true;
     const stats = this.counts;
+    let wrote = false;
     try {
-      let wrote = false;
       for (let round = 0; round < 8; round++) {
         const t0 = performance.now();
         const batch = engine.outbox.batch(FLUSH_EVENTS);
@@ -95,7 +95,6 @@ export class HistoryFlusher {
       }
       stats.failing = 0;
       this.retryAt = null;
-      if (wrote) await this.o.written?.(tenant).catch(() => undefined);
     } catch (e) {
       // D1 unavailable, or anything unforeseen: the batch stays in the outbox for the next try.
       if (!(e instanceof HistoryUnavailable)) console.error("history flush failed", e);
@@ -106,6 +105,7 @@ export class HistoryFlusher {
     } finally {
       this.flushing = false;
     }
+    if (wrote) await this.o.written?.(tenant).catch(() => undefined); // also when a later round failed
   }
 
   /** When the outbox must next be flushed, or `alarmAt` if that is sooner (null: neither). */

@@ -17,6 +17,8 @@ import { findQueue, registryOf, shardStats } from "./shards";
 
 const DAY = 86_400_000;
 const SIZE: Record<Bucket, number> = { minute: RES.m, hour: RES.h, day: DAY };
+/** Days one distribution may span (it counts every task row created in its range). */
+const DISTRIBUTION_DAYS_MAX = 93;
 /** Keys per distribution at most; the rest are summed under "(other)". */
 const KEYS_MAX = 100;
 const PS = [50, 95, 99];
@@ -37,11 +39,12 @@ export function trendQuery(f: TrendsFilters, now: number) {
   return { bucket: f.bucket, from, to, queue: f.queue };
 }
 
-/** A distributions query with its defaults filled in (the default end: the next whole minute, so repeats share a cache key). */
+/** A distributions query with its defaults filled in, on whole minutes (so near-identical questions share a cache key). */
 export function distributionQuery(f: DistributionsFilters, now: number) {
-  const to = f.to ?? Math.ceil(now / RES.m) * RES.m;
-  const from = f.from ?? to - DAY;
-  if (from >= to) throw new QueueError("validation_failed", "`from` must be before `to`.", [{ pointer: "?from", detail: "must be before `to`" }]);
+  const { from, to } = range(f, now, RES.m);
+  if (to - from > DISTRIBUTION_DAYS_MAX * DAY) {
+    throw new QueueError("validation_failed", `A distribution spans at most ${DISTRIBUTION_DAYS_MAX} days.`, [{ pointer: "?from", detail: `at most ${DISTRIBUTION_DAYS_MAX} days before \`to\`` }]);
+  }
   return { from, to, queue: f.queue };
 }
 

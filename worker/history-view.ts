@@ -10,10 +10,15 @@ import { iso, taskView } from "./view";
 /** A `tasks` row of D1 as search reads it (camelCase fields, the generated columns too). */
 export type HistoryRecord = HistoryRow;
 
-/** Every column of history's `tasks`, named as drizzle names its fields (one source for raw SQL and the query builder). */
-export const HISTORY_SELECT = Object.entries(getTableColumns(tasks))
-  .map(([field, column]) => `t.${column.name} AS ${field}`)
-  .join(", ");
+/** Columns of history's `tasks` (all by default), named as drizzle names its fields (one source for raw SQL and the query builder). */
+export const historySelect = (fields?: Iterable<string>) => {
+  const wanted = fields ? new Set(fields) : null;
+  return Object.entries(getTableColumns(tasks))
+    .filter(([field]) => wanted === null || wanted.has(field))
+    .map(([field, column]) => `t.${column.name} AS ${field}`)
+    .join(", ");
+};
+export const HISTORY_SELECT = historySelect();
 
 // historyTask: a history row. output: the task as the API shows it (the same view as a live task's).
 export function historyTask(row: HistoryRecord): Task {

@@ -2,7 +2,7 @@ import { binOf, percentiles } from "../durable/core/bins";
 import type { SearchFilters } from "../schema/api-history";
 import type { ReportField, ReportRequest } from "../schema/api-reports";
 import { bandOf } from "../schema/shard";
-import type { HistoryRecord } from "./history-view";
+import { historySelect, type HistoryRecord } from "./history-view";
 import { searchPlan, searchRows } from "./search";
 import { iso } from "./view";
 
@@ -24,8 +24,8 @@ const PAGE_MAX = 5_000;
 const PAGE_MIN = 50;
 /** Bytes of output per page aimed at: under it the next page doubles, over four times it halves. */
 const PAGE_BYTES = 1 << 20;
-/** D1 queries one report may make (a Worker invocation may make 1,000 on the paid plan). */
-const PAGES_MAX = 900;
+/** D1 statements one report may run (a Worker invocation may make 1,000 queries on the paid plan; a batch counts each). */
+const QUERIES_MAX = 900;
 /** Groups a grouped report keeps apart; the rest are counted under "(other)". */
 const GROUPS_MAX = 10_000;
 
@@ -55,6 +55,9 @@ const VALUE: Record<ReportField, (r: HistoryRecord) => unknown> = {
   result: (r) => json(r.result),
   error: (r) => json(r.error),
 };
+
+/** Fields whose values are JSON: a CSV cell holds their JSON text, so the string "123" and the number 123 stay apart. */
+const JSON_FIELDS = new Set<ReportField>(["tags", "payload", "progress", "result", "error"]);
 
 // csvCell: any value. output: one RFC 4180 cell; objects as JSON; formula-looking text neutralised.
 export function csvCell(value: unknown): string {
@@ -113,15 +116,23 @@ export async function report(db: D1Database, tenant: string, r: ReportRequest): 
   const encoder = new TextEncoder();
   const writer = WRITERS[r.format];
   const filters = { ...(r.filters ?? {}), sort: r.sort } as SearchFilters;
-  const ranges = searchPlan(tenant, { ...filters, limit: 1 }).statements.length; // a status filter reads one range each
+  // Only the columns the report shows (and the sort keys paging needs): a wide payload is not read for `id,status`.
+  const wanted = r.groupBy ? [r.groupBy === "band" ? "priority" : r.groupBy, "waitMs", "runMs"] : r.fields.map((f) => (f === "band" ? "priority" : f));
+  const select = historySelect(["id", "priority", "finishedAt", ...wanted]);
+  // A status filter in creation order reads one index range per status and priority, each up to a page.
+  const ranges = searchPlan(tenant, { ...filters, limit: 1 }, select).statements.length;
   let size = PAGE_FIRST;
-  const read = (cursor: string | undefined) => searchRows(db, tenant, { ...filters, limit: Math.min(r.limit - written, Math.max(PAGE_MIN, Math.floor(size / ranges))), cursor });
+  const read = (cursor: string | undefined) => searchRows(db, tenant, { ...filters, limit: Math.min(r.limit - written, size), cursor }, select);
   let written = 0;
-  let pages = 1;
+  let queries = ranges;
   let page: Awaited<ReturnType<typeof searchRows>> | null = await read(undefined);
   const groups = new Map<string, Group>();
   const columns: string[] = r.groupBy ? (r.format === "csv" ? Object.keys(flatGroup({ waitMs: {}, runMs: {} }, r.groupBy)) : []) : r.fields;
   let first = true;
+  const cell = (f: ReportField, row: HistoryRecord) => {
+    const v = VALUE[f](row);
+    return r.format === "csv" && JSON_FIELDS.has(f) && v !== null ? JSON.stringify(v) : v;
+  };
 
   const rowsOf = (rows: HistoryRecord[]): string => {
     let out = "";
@@ -136,7 +147,7 @@ export async function report(db: D1Database, tenant: string, r: ReportRequest): 
           g.run.set(binOf(row.runMs), (g.run.get(binOf(row.runMs)) ?? 0) + 1);
         }
       } else {
-        out += writer.row(Object.fromEntries(r.fields.map((f) => [f, VALUE[f as ReportField](row)])), columns, first);
+        out += writer.row(Object.fromEntries(r.fields.map((f) => [f, cell(f as ReportField, row)])), columns, first);
         first = false;
       }
     }
@@ -166,9 +177,12 @@ export async function report(db: D1Database, tenant: string, r: ReportRequest): 
         return;
       }
       // A report that cannot finish within its D1 queries ends in an error, never as a short file that looks whole.
-      if (++pages > PAGES_MAX) throw new Error(`The report needs more than ${PAGES_MAX} pages of history: narrow the filters.`);
-      if (text.length < PAGE_BYTES) size = Math.min(PAGE_MAX, size * 2);
-      else if (text.length > 4 * PAGE_BYTES) size = Math.max(PAGE_MIN, size / 2);
+      queries += ranges;
+      if (queries > QUERIES_MAX) throw new Error(`The report needs more than ${QUERIES_MAX} D1 queries: narrow the filters.`);
+      // Pages grow while what they read is small (each range reads up to a page), and shrink when it is large.
+      const bytes = Math.max(text.length, page.rows.length * 64) * ranges;
+      if (bytes < PAGE_BYTES) size = Math.min(PAGE_MAX, size * 2);
+      else if (bytes > 4 * PAGE_BYTES) size = Math.max(PAGE_MIN, Math.floor(size / 2));
       page = await read(cursor);
     },
   });

@@ -32,14 +32,16 @@ export async function setHistoryDays(db: D1Database, tenant: string, days: numbe
   else await d.insert(tenants).values({ tenant, historyDays: days }).onConflictDoUpdate({ target: tenants.tenant, set: { historyDays: days } });
 }
 
-/** Every tenant with history, one index seek each (not a scan of every row). */
+/** Every tenant with history (task rows or rollups), one index seek each per table (not a scan of every row). */
 async function tenantsWithHistory(db: D1Database): Promise<string[]> {
-  const rows = await drizzle(db).all<{ tenant: string }>(sql`
-    WITH RECURSIVE t(tenant) AS (
-      SELECT min(tenant) FROM tasks
-      UNION ALL SELECT (SELECT min(tenant) FROM tasks WHERE tenant > t.tenant) FROM t WHERE t.tenant IS NOT NULL
-    ) SELECT tenant FROM t WHERE tenant IS NOT NULL`);
-  return rows.map((r) => r.tenant);
+  const distinct = (table: "tasks" | "rollups") =>
+    drizzle(db).all<{ tenant: string }>(sql`
+      WITH RECURSIVE t(tenant) AS (
+        SELECT min(tenant) FROM ${sql.raw(table)}
+        UNION ALL SELECT (SELECT min(tenant) FROM ${sql.raw(table)} WHERE tenant > t.tenant) FROM t WHERE t.tenant IS NOT NULL
+      ) SELECT tenant FROM t WHERE tenant IS NOT NULL`);
+  const [tasks, rollups] = await Promise.all([distinct("tasks"), distinct("rollups")]);
+  return [...new Set([...tasks, ...rollups].map((r) => r.tenant))].sort();
 }
 
 // sweepHistory: D1, the time now, a random source. output: how many tasks left history, per tenant.
@@ -49,7 +51,7 @@ export async function sweepHistory(db: D1Database, now: number, random = Math.ra
   const out: Record<string, number> = {};
   const all = await tenantsWithHistory(db);
   const start = Math.floor(random() * all.length);
-  let queries = 1;
+  let queries = 2;
   for (const tenant of [...all.slice(start), ...all.slice(0, start)]) {
     if (queries + 2 > QUERY_BUDGET) break;
     const cutoff = now - (await historyDays(db, tenant)) * DAY;
@@ -82,9 +84,11 @@ export async function sweepHistory(db: D1Database, now: number, random = Math.ra
 
 /** Minute rollups are kept this many days at most (a trend by minute spans at most ~1 day). */
 const MINUTE_ROLLUP_DAYS = 7;
-const ROLLUP_DELETES: [string, "m" | "h"][] = [
-  ["DELETE FROM rollups WHERE tenant = ?1 AND res = ?2 AND at < ?3", "m"],
-  ["DELETE FROM rollup_hist WHERE tenant = ?1 AND res = ?2 AND at < ?3", "m"],
-  ["DELETE FROM rollups WHERE tenant = ?1 AND res = ?2 AND at < ?3", "h"],
-  ["DELETE FROM rollup_hist WHERE tenant = ?1 AND res = ?2 AND at < ?3", "h"],
-];
+/** Rollup rows one statement removes at most: a backlog goes over later runs, no run holds D1 long. */
+const ROLLUP_BATCH = 5_000;
+const rollupDelete = (table: string, key: string) =>
+  `DELETE FROM ${table} WHERE (${key}) IN (SELECT ${key} FROM ${table} WHERE tenant = ?1 AND res = ?2 AND at < ?3 LIMIT ${ROLLUP_BATCH})`;
+const ROLLUP_DELETES: [string, "m" | "h"][] = (["m", "h"] as const).flatMap((res) => [
+  [rollupDelete("rollups", "tenant, res, at, queue"), res] as [string, "m" | "h"],
+  [rollupDelete("rollup_hist", "tenant, res, at, queue, kind, bin"), res] as [string, "m" | "h"],
+]);

@@ -94,9 +94,9 @@ export interface SearchPlan {
   index: string;
 }
 
-// searchPlan: the tenant, validated filters. output: the SQL to run.
+// searchPlan: the tenant, validated filters, the columns to read (default: all). output: the SQL to run.
 // errors: validation_failed for a cursor this search did not give.
-export function searchPlan(tenant: string, f: SearchFilters): SearchPlan {
+export function searchPlan(tenant: string, f: SearchFilters, columns = HISTORY_SELECT): SearchPlan {
   const p = new Params();
   const t = p.add(tenant);
   const sort = f.sort;
@@ -130,7 +130,7 @@ export function searchPlan(tenant: string, f: SearchFilters): SearchPlan {
     else where.push(`t.id ${op} ${p.add(cursor.id)}`);
   }
   const limit = p.add(f.limit + 1); // one more than a page: tells whether there is a next one
-  const select = `SELECT ${HISTORY_SELECT}`;
+  const select = `SELECT ${columns}`;
   const one = (from: string, index: string, extra: string[] = [], params = p.values) => ({
     statements: [{ sql: `${select} FROM ${from} WHERE ${[...extra, ...where].join(" AND ")} ORDER BY ${order} LIMIT ${limit}`, params }],
     index,
@@ -183,9 +183,9 @@ export async function search(db: D1Database, tenant: string, f: SearchFilters) {
 }
 
 /** A page of history rows as D1 holds them, and the cursor of the next (reports read these). */
-export async function searchRows(db: D1Database, tenant: string, f: SearchFilters): Promise<{ rows: HistoryRecord[]; nextCursor: string | null }> {
+export async function searchRows(db: D1Database, tenant: string, f: SearchFilters, columns?: string): Promise<{ rows: HistoryRecord[]; nextCursor: string | null }> {
   if (prioritiesOf(f)?.length === 0) return { rows: [], nextCursor: null }; // priority and band exclude each other
-  const { statements } = searchPlan(tenant, f);
+  const { statements } = searchPlan(tenant, f, columns);
   let rows: HistoryRecord[];
   try {
     const prepared = statements.map((s) => db.prepare(s.sql).bind(...s.params));

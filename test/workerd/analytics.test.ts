@@ -155,6 +155,10 @@ describe("analytics", () => {
     });
     const narrow = await call(t.key, `/analytics/distributions?queue=b&from=${new Date(D).toISOString()}&to=${new Date(D + 2 * HOUR).toISOString()}`);
     expect(narrow.body).toMatchObject({ total: 1, queue: { b: 1 } });
+    // Times are taken to whole minutes: a question a few ms apart is the same question (and the same cache entry).
+    const nearly = await call(t.key, `/analytics/distributions?queue=b&from=${new Date(D + 5).toISOString()}&to=${new Date(D + 2 * HOUR - 7).toISOString()}`);
+    expect(nearly.headers.get("x-cache")).toBe("HIT");
+    expect(nearly.text).toBe(narrow.text);
   });
 
   it("the cache: a miss, then a hit with the same bytes and ETag, 304 on If-None-Match, a miss after new data; counted", async () => {
@@ -255,5 +259,8 @@ describe("analytics", () => {
     expect(badBucket.status).toBe(400);
     const badDate = await call(t.key, "/analytics/distributions?from=yesterday");
     expect(badDate.status).toBe(400);
+    const tooLong = await call(t.key, `/analytics/distributions?from=${new Date(D - 100 * 24 * HOUR).toISOString()}&to=${new Date(D).toISOString()}`);
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.errors[0].pointer).toBe("?from");
   });
 });

@@ -188,6 +188,8 @@ describe("history retention", () => {
         env.DB.prepare("INSERT INTO rollups (tenant, res, at, queue, enqueued, completed, failed, cancelled, retried) VALUES (?, ?, ?, 'q', 1, 1, 0, 0, 0)").bind(tenant, res, at),
       ),
       env.DB.prepare("INSERT INTO rollup_hist (tenant, res, at, queue, kind, bin, n) VALUES (?, 'h', ?, 'q', 'run', 5, 1)").bind(tenant, old),
+      // A tenant whose task rows are all gone still has its old rollups swept.
+      env.DB.prepare("INSERT INTO rollups (tenant, res, at, queue, enqueued, completed, failed, cancelled, retried) VALUES (?, 'h', ?, 'q', 1, 0, 0, 0, 0)").bind(`${tenant}-gone`, old),
     ]);
     const ctx = createExecutionContext();
     await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "7 * * * *" }), env, ctx);
@@ -197,5 +199,6 @@ describe("history retention", () => {
     expect(await env.DB.prepare("SELECT count(*) AS n FROM task_text WHERE task_text MATCH 'fossil'").first("n")).toBe(0);
     expect((await env.DB.prepare("SELECT res FROM rollups WHERE tenant = ? ORDER BY res").bind(tenant).all<{ res: string }>()).results.map((r) => r.res)).toEqual(["h", "m"]);
     expect(await env.DB.prepare("SELECT count(*) AS n FROM rollup_hist WHERE tenant = ?").bind(tenant).first("n")).toBe(0);
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM rollups WHERE tenant = ?").bind(`${tenant}-gone`).first("n")).toBe(0);
   });
 });

@@ -106,6 +106,21 @@ describe("reports", () => {
     expect(none.body).toEqual([]);
   });
 
+  it("a status filter in creation order (one index range per status and priority, merged) gives every match once, in order, across pages", async () => {
+    const statuses = ["completed", "failed", "pending"];
+    const rows = Array.from({ length: 1_500 }, (_, i) => {
+      const t = row(i + 1, { status: statuses[i % 3] });
+      t.row.priority = 1 + (i % 10);
+      return t;
+    });
+    const { call } = await tenantWith(rows);
+    const res = await post(call, { fields: ["id", "status", "priority", "band"], filters: { status: ["failed", "completed"] }, format: "jsonl" });
+    const got = (res.body as string).trim().split("\n").map((l) => JSON.parse(l));
+    const want = rows.filter((t) => t.row.status !== "pending").map((t) => t.row.id);
+    expect(got.map((r) => r.id)).toEqual(want);
+    expect(got[0]).toMatchObject({ status: "completed", priority: 1, band: "low" });
+  });
+
   it("groupBy: a row per group with its count and duration percentiles", async () => {
     const { call } = await tenantWith([row(1, { run: 100 }), row(2, { run: 300 }), row(3, { run: 200 }), row(4, { queue: "b", run: 1_000 }), row(5, { queue: "b", status: "pending" })]);
     const res = await post(call, { fields: ["id"], groupBy: "queue", format: "json" });

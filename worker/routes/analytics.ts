@@ -46,7 +46,8 @@ async function cached(c: Context<AppEnv>, endpoint: string, query: object, ttl: 
   // Server-Timing: where the time went (browsers' devtools show it).
   const timing = `version;dur=${t1 - t0}, kv;dur=${t2 - t1}${hit ? "" : `, compute;dur=${Date.now() - t2}`}`;
   const headers = { "content-type": "application/json", "x-cache": hit ? "HIT" : "MISS", etag, "cache-control": "private, no-cache", "server-timing": timing };
-  if (c.req.header("if-none-match") === etag) return new Response(null, { status: 304, headers });
+  const match = (c.req.header("if-none-match") ?? "").split(",").map((t) => t.trim().replace(/^W\//, ""));
+  if (match.includes(etag) || match.includes("*")) return new Response(null, { status: 304, headers });
   return new Response(body, { status: 200, headers });
 }
 
