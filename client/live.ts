@@ -27,6 +27,8 @@ export interface LiveOptions {
   WebSocket?: WebSocketConstructor;
   /** reconnect when the socket drops (default true); a new connection starts with a snapshot */
   reconnect?: boolean;
+  /** told when the connection is being opened, is open (its snapshot came), or has closed (a reconnect follows unless it ended) */
+  onState?: (state: "connecting" | "open" | "closed") => void;
   signal?: AbortSignal;
 }
 
@@ -67,6 +69,7 @@ export async function* liveMessages(client: EdgeqClient, options: LiveOptions = 
   const { signal } = options;
   for (let attempt = 0; !signal?.aborted; ) {
     let ws: WebSocketLike;
+    options.onState?.("connecting");
     try {
       const { token } = await client.call<{ token: string }>("POST", "/live/tokens", undefined, signal);
       const url = new URL(`${client.options.url.replace(/\/$/, "")}/api/v1/live`);
@@ -92,13 +95,14 @@ export async function* liveMessages(client: EdgeqClient, options: LiveOptions = 
       const message = JSON.parse(String(event.data)) as LiveMessage | TasksMessage;
       if (message.seq !== lastSeq + 1 && message.type !== "snapshot") ws.send(JSON.stringify({ type: "snapshot" }));
       lastSeq = message.seq;
-      if (message.type === "snapshot") snapshots++;
+      if (message.type === "snapshot" && snapshots++ === 0) options.onState?.("open");
       // Several tasks of one push come in one frame; each is handed on as its own `task` message.
       if (message.type === "tasks") for (const { at, ...task } of message.tasks) inbox.push({ type: "task", seq: message.seq, at, task });
       else inbox.push(message);
       wake?.();
     };
     ws.onclose = ws.onerror = () => {
+      if (!closed) options.onState?.("closed");
       closed = true;
       wake?.();
     };

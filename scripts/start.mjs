@@ -1,11 +1,14 @@
 #!/usr/bin/env node
-// `npm start`: the API on workerd (wrangler dev) with state kept on disk in .edgeq/state.
-import { spawn } from "node:child_process";
+// `npm start`: the API on workerd (wrangler dev) with state kept on disk in .edgeq/state, and the
+// dashboard (the SvelteKit build on Pages' local server) signed in with the local admin token.
+import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { serveDashboard } from "./dashboard.mjs";
 import { migrateD1 } from "./migrate-d1.mjs";
 
 const port = process.env.EDGEQ_PORT ?? "8787";
+const dashboardPort = process.env.EDGEQ_DASHBOARD_PORT ?? "8788";
 const host = process.env.EDGEQ_HOST ?? "127.0.0.1";
 
 // The bootstrap admin token lives in .dev.vars (git-ignored), made once.
@@ -21,21 +24,34 @@ mkdirSync(".edgeq", { recursive: true });
 writeFileSync(".edgeq/config.json", `${JSON.stringify({ url: `http://${host}:${port}`, token }, null, 2)}\n`, { mode: 0o600 });
 // Task history lives in D1: bring its tables up to date first (a no-op when they are).
 migrateD1(".edgeq/state");
+// The dashboard, built once per start (a few seconds).
+execFileSync("node_modules/.bin/vite", ["build", "--logLevel", "error"], { stdio: "inherit" });
 console.log(`edgeq API on http://${host}:${port}  (state in .edgeq/state, admin token in .dev.vars)`);
+console.log(`dashboard on http://${host}:${dashboardPort}  (signed in as the local admin)`);
 console.log("CLI: npx edgeq --help   (reads .edgeq/config.json)");
 
-const args = ["dev", "--ip", host, "--port", port, "--persist-to", ".edgeq/state", "--log-level", process.env.EDGEQ_LOG_LEVEL ?? "warn"];
+const dashboardOrigin = `http://${host}:${dashboardPort}`;
+const args = ["dev", "--ip", host, "--port", port, "--persist-to", ".edgeq/state", "--log-level", process.env.EDGEQ_LOG_LEVEL ?? "warn", "--var", `EDGEQ_CORS_ORIGINS:${dashboardOrigin}`];
 const child = spawn("wrangler", args, {
   stdio: "inherit",
   detached: true,
   env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: process.env.CI ?? "1" },
 });
-// wrangler starts several processes (workerd, esbuild): stop the whole group.
+const dashboard = serveDashboard({ host, port: dashboardPort, api: `http://${host}:${port}`, token });
+// wrangler starts several processes (workerd, esbuild): stop each whole group.
 const stop = () => {
-  try {
-    process.kill(-child.pid, "SIGTERM");
-  } catch {}
+  for (const c of [child, dashboard]) {
+    try {
+      process.kill(-c.pid, "SIGTERM");
+    } catch {}
+  }
 };
 process.on("SIGINT", stop);
 process.on("SIGTERM", stop);
-child.on("exit", (code) => process.exit(code ?? 0));
+child.on("exit", (code) => {
+  stop();
+  process.exit(code ?? 0);
+});
+dashboard.on("exit", (code) => {
+  if (code) console.error(`the dashboard stopped (exit ${code}); the API goes on`);
+});
