@@ -1,12 +1,14 @@
 // The dashboard on the local stack: `wrangler pages dev` serving the SvelteKit build
 // (.svelte-kit/cloudflare, `npm run build:app`) on its own port, told where the API is and, for the
-// local stack only, the admin token it signs in with. Pages dev reads the wrangler.toml of the folder
-// it runs in (the API Worker's is not a Pages project), so it runs in one of its own.
+// local stack only, the admin token it signs in with. Pages dev reads the wrangler.toml of the project
+// it runs in (the API Worker's is not a Pages project), so it runs in a folder of its own outside
+// this one (the dashboard keeps no state).
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 
-export function serveDashboard({ host = "127.0.0.1", port, api, token, dir = ".edgeq/dashboard", stdio = "inherit" }) {
+export function serveDashboard({ host = "127.0.0.1", port, api, token, dir = join(tmpdir(), `edgeq-dashboard-${port}`), stdio = "inherit" }) {
   const root = process.cwd();
   mkdirSync(dir, { recursive: true });
   const config = readFileSync("dashboard.wrangler.toml", "utf8").replace(/^pages_build_output_dir = .*$/m, `pages_build_output_dir = ${JSON.stringify(resolve(root, ".svelte-kit/cloudflare"))}`);

@@ -24,8 +24,13 @@ mkdirSync(".edgeq", { recursive: true });
 writeFileSync(".edgeq/config.json", `${JSON.stringify({ url: `http://${host}:${port}`, token }, null, 2)}\n`, { mode: 0o600 });
 // Task history lives in D1: bring its tables up to date first (a no-op when they are).
 migrateD1(".edgeq/state");
-// The dashboard, built once per start (a few seconds).
-execFileSync("node_modules/.bin/vite", ["build", "--logLevel", "error"], { stdio: "inherit" });
+// The dashboard, built once per start (a few seconds); its output is shown only if the build fails.
+try {
+  execFileSync("node_modules/.bin/vite", ["build", "--logLevel", "error"], { stdio: "pipe" });
+} catch (e) {
+  process.stderr.write(`${e.stdout ?? ""}${e.stderr ?? ""}`);
+  throw new Error("the dashboard did not build (npm run build:app shows why)");
+}
 console.log(`edgeq API on http://${host}:${port}  (state in .edgeq/state, admin token in .dev.vars)`);
 console.log(`dashboard on http://${host}:${dashboardPort}  (signed in as the local admin)`);
 console.log("CLI: npx edgeq --help   (reads .edgeq/config.json)");
