@@ -37,6 +37,10 @@ async function dashboard(token?: string): Promise<string> {
   throw new Error(`the dashboard did not answer on ${url}`);
 }
 
+/** The dashboard as `npm start` serves it: signed in by the local stack (one, shared by the tests). */
+let local: Promise<string> | null = null;
+const localDashboard = () => (local ??= dashboard(stack.token));
+
 const call = (method: string, path: string, body?: unknown): Promise<any> =>
   fetch(`${stack.url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) }).then((r) => r.json());
 
@@ -60,7 +64,7 @@ afterAll(async () => {
 
 describe("the dashboard", () => {
   it("on the local stack it is signed in; the overview goes live and shows an enqueue within a second", async () => {
-    const url = await dashboard(stack.token);
+    const url = await localDashboard();
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(e.message));
@@ -97,6 +101,38 @@ describe("the dashboard", () => {
     await page.getByText("Live", { exact: true }).waitFor({ timeout: 15_000 });
     expect(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem("edgeq.session"))).toContain(stack.token);
     for (const u of urls) expect(u).not.toContain(stack.token);
+    await page.close();
+  }, 60_000);
+
+  it("tasks: search by text and status, the view in the URL (shared, it shows the same)", async () => {
+    const url = await localDashboard();
+    const queue = `dash-${Math.random().toString(36).slice(2, 8)}`;
+    const word = `parcel${Math.random().toString(36).slice(2, 8)}`;
+    const made = await call("POST", `/queues/${queue}/tasks/batch`, { tasks: [{ name: "ship", payload: { note: word } }, { name: "ship", payload: { note: word } }, { name: "ship", payload: { note: "other" } }] });
+    await call("POST", `/tasks/${made.tasks[0].id}/cancel`);
+    const page = await browser.newPage();
+    await page.goto(`${url}/tasks`);
+    await page.getByLabel("Text").fill(word);
+    await page.getByLabel("Queue").fill(queue);
+    // History lags the live queue by about a second: search until both arrive.
+    for (let i = 0; i < 20 && (await page.locator("tr[data-task]").count()) < 2; i++) {
+      await page.getByRole("button", { name: "Search" }).click();
+      await page.waitForTimeout(250);
+    }
+    expect(await page.locator("tr[data-task]").count()).toBe(2);
+    expect(new URL(page.url()).search).toBe(`?q=${word}&queue=${queue}`);
+    await page.getByLabel("cancelled").check();
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.waitForURL(/status=cancelled/);
+    await page.locator(`tr[data-task="${made.tasks[0].id}"]`).waitFor();
+    expect(await page.locator("tr[data-task]").count()).toBe(1);
+    // The address is the view: another tab opened on it shows the same.
+    const shared = await browser.newPage();
+    await shared.goto(page.url());
+    await shared.locator(`tr[data-task="${made.tasks[0].id}"]`).waitFor();
+    expect(await shared.locator("tr[data-task]").count()).toBe(1);
+    expect(await shared.getByLabel("cancelled").isChecked()).toBe(true);
+    await shared.close();
     await page.close();
   }, 60_000);
 });

@@ -1,0 +1,51 @@
+/**
+ * The Tasks page's filters and the URL, both ways (pure, tested without a
+ * browser): a view is shared by its address, `/tasks?q=…&status=…`.
+ */
+
+export const SORTS = ["-created", "created", "-finished", "finished", "-priority", "priority"] as const;
+export const STATUSES = ["pending", "scheduled", "blocked", "running", "completed", "failed", "cancelled"] as const;
+
+export interface Filters {
+  q: string;
+  status: string[];
+  queue: string;
+  workerId: string;
+  tag: string;
+  band: string;
+  createdFrom: string;
+  createdTo: string;
+  sort: (typeof SORTS)[number];
+  cursor: string;
+}
+
+export const DEFAULTS: Filters = { q: "", status: [], queue: "", workerId: "", tag: "", band: "", createdFrom: "", createdTo: "", sort: "-created", cursor: "" };
+
+const TEXT = ["q", "queue", "workerId", "tag", "band", "createdFrom", "createdTo", "cursor"] as const;
+
+export function fromSearch(params: URLSearchParams): Filters {
+  const f: Filters = { ...DEFAULTS, status: [] };
+  for (const k of TEXT) f[k] = params.get(k) ?? "";
+  f.status = params.getAll("status").flatMap((s) => s.split(",")).filter((s) => (STATUSES as readonly string[]).includes(s));
+  const sort = params.get("sort");
+  f.sort = (SORTS as readonly string[]).includes(sort ?? "") ? (sort as Filters["sort"]) : DEFAULTS.sort;
+  return f;
+}
+
+/** The canonical query string of a view: defaults and empty fields left out, statuses in one list. */
+export function toSearch(f: Filters): string {
+  const p = new URLSearchParams();
+  for (const k of TEXT) if (f[k].trim() !== "") p.set(k, f[k].trim());
+  if (f.status.length > 0) p.set("status", f.status.join(","));
+  if (f.sort !== DEFAULTS.sort) p.set("sort", f.sort);
+  const s = p.toString();
+  return s === "" ? "" : `?${s}`;
+}
+
+/** The API's query for a view (`GET /api/v1/tasks`): dates as ISO-8601, a page of 50. */
+export function apiQuery(f: Filters): string {
+  const p = new URLSearchParams(toSearch({ ...f, createdFrom: "", createdTo: "" }).slice(1));
+  for (const k of ["createdFrom", "createdTo"] as const) if (f[k]) p.set(k, new Date(f[k]).toISOString());
+  p.set("limit", "50");
+  return `?${p}`;
+}

@@ -1,0 +1,26 @@
+import { describe, expect, it } from "vitest";
+import { apiQuery, DEFAULTS, fromSearch, toSearch } from "../../app/lib/filters";
+
+// The Tasks page's filters ↔ its URL.
+describe("task filters and the URL", () => {
+  it("round-trips: what the URL says is what the form shows, and back", () => {
+    const url = "?q=ada%40example.com&queue=email&status=failed%2Ccancelled&sort=-priority";
+    const f = fromSearch(new URLSearchParams(url));
+    expect(f).toMatchObject({ q: "ada@example.com", queue: "email", status: ["failed", "cancelled"], sort: "-priority" });
+    expect(toSearch(f)).toBe(url);
+  });
+
+  it("leaves out defaults and empty fields, so the plain view is just /tasks", () => {
+    expect(toSearch(DEFAULTS)).toBe("");
+    expect(toSearch({ ...DEFAULTS, q: "  ", queue: "" })).toBe("");
+  });
+
+  it("ignores what it does not know: a bad status, a bad sort", () => {
+    expect(fromSearch(new URLSearchParams("status=lost,failed&sort=sideways"))).toMatchObject({ status: ["failed"], sort: "-created" });
+  });
+
+  it("asks the API for a page of 50, dates as ISO-8601", () => {
+    const q = new URLSearchParams(apiQuery({ ...DEFAULTS, status: ["pending"], createdFrom: "2026-11-30T10:00:00Z" }).slice(1));
+    expect(Object.fromEntries(q)).toEqual({ status: "pending", createdFrom: "2026-11-30T10:00:00.000Z", limit: "50" });
+  });
+});
