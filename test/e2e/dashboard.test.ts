@@ -124,13 +124,14 @@ describe("the dashboard", () => {
     await page.getByLabel("cancelled").check();
     await page.getByRole("button", { name: "Search" }).click();
     await page.waitForURL(/status=cancelled/);
+    await page.locator('table[aria-busy="false"]').waitFor(); // the new answer, not the last one still shown
+    await expect.poll(() => page.locator("tr[data-task]").count(), { timeout: 5_000 }).toBe(1);
     await page.locator(`tr[data-task="${made.tasks[0].id}"]`).waitFor();
-    expect(await page.locator("tr[data-task]").count()).toBe(1);
     // The address is the view: another tab opened on it shows the same.
     const shared = await browser.newPage();
     await shared.goto(page.url());
     await shared.locator(`tr[data-task="${made.tasks[0].id}"]`).waitFor();
-    expect(await shared.locator("tr[data-task]").count()).toBe(1);
+    await expect.poll(() => shared.locator("tr[data-task]").count(), { timeout: 5_000 }).toBe(1);
     expect(await shared.getByLabel("cancelled").isChecked()).toBe(true);
     await shared.close();
     await page.close();
