@@ -1,11 +1,12 @@
-import { percentiles } from "../durable/core/bins";
+import { addToBin, spread } from "../durable/core/bins";
 import { ulidTimePrefix } from "../durable/core/ids";
 import { QueueError } from "../durable/core/errors";
 import { RES } from "../durable/rollups";
 import { BUCKETS_MAX, type Bucket, type DistributionsFilters, type TrendsFilters } from "../schema/api-analytics";
+import { DAY } from "../schema/api";
 import { bandOf } from "../schema/shard";
 import { workerStatus } from "../durable/core/workers";
-import { findQueue, registryOf, shardStats } from "./shards";
+import { findQueue, registryOf, shardStats, sumCounts } from "./shards";
 
 /**
  * /analytics, computed in D1. Trends read the rollups the history flush
@@ -15,13 +16,11 @@ import { findQueue, registryOf, shardStats } from "./shards";
  * creation time). See docs/ARCHITECTURE.md, "Analytics".
  */
 
-const DAY = 86_400_000;
 const SIZE: Record<Bucket, number> = { minute: RES.m, hour: RES.h, day: DAY };
 /** Days one distribution may span (it counts every task row created in its range). */
 const DISTRIBUTION_DAYS_MAX = 93;
 /** Keys per distribution at most; the rest are summed under "(other)". */
 const KEYS_MAX = 100;
-const PS = [50, 95, 99];
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -36,6 +35,12 @@ function range(f: { from?: number; to?: number }, now: number, size: number): { 
 /** A trend query with its defaults filled in and its range on bucket bounds: what it answers, and its cache key. */
 export function trendQuery(f: TrendsFilters, now: number) {
   const { from, to } = range(f, now, SIZE[f.bucket]);
+  const count = (to - from) / SIZE[f.bucket];
+  if (count > BUCKETS_MAX) {
+    throw new QueueError("validation_failed", `At most ${BUCKETS_MAX} buckets per trend: ${count} ${f.bucket}s asked for; use a larger bucket.`, [
+      { pointer: "?bucket", detail: `${count} buckets; at most ${BUCKETS_MAX}` },
+    ]);
+  }
   return { bucket: f.bucket, from, to, queue: f.queue };
 }
 
@@ -52,11 +57,6 @@ export async function trends(db: D1Database, tenant: string, f: ReturnType<typeo
   const size = SIZE[f.bucket];
   const { from, to } = f;
   const count = (to - from) / size;
-  if (count > BUCKETS_MAX) {
-    throw new QueueError("validation_failed", `At most ${BUCKETS_MAX} buckets per trend: ${count} ${f.bucket}s asked for; use a larger bucket.`, [
-      { pointer: "?bucket", detail: `${count} buckets; at most ${BUCKETS_MAX}` },
-    ]);
-  }
   const res = f.bucket === "minute" ? "m" : "h";
   const queue = f.queue === undefined ? "" : " AND queue = ?5";
   const args = [tenant, res, from, to, ...(f.queue === undefined ? [] : [f.queue])];
@@ -74,14 +74,7 @@ export async function trends(db: D1Database, tenant: string, f: ReturnType<typeo
     item.completed += r.completed;
     item.failed += r.failed;
   }
-  for (const r of hist.results) {
-    const h = items[slot(r.at)][r.wait ? "wait" : "run"];
-    h.set(r.bin, (h.get(r.bin) ?? 0) + r.n);
-  }
-  const pct = (h: Map<number, number>) => {
-    const [p50, p95, p99] = percentiles(h, PS);
-    return { p50, p95, p99 };
-  };
+  for (const r of hist.results) addToBin(items[slot(r.at)][r.wait ? "wait" : "run"], r.bin, r.n);
   return {
     bucket: f.bucket,
     from: iso(from),
@@ -95,8 +88,8 @@ export async function trends(db: D1Database, tenant: string, f: ReturnType<typeo
         failed,
         completionRate: finished === 0 ? null : completed / finished,
         failureRate: finished === 0 ? null : failed / finished,
-        waitMs: pct(wait),
-        runMs: pct(run),
+        waitMs: spread(wait),
+        runMs: spread(run),
       };
     }),
   };
@@ -159,8 +152,7 @@ export async function performance(env: Env, tenant: string, queue: string | unde
   const queues = await Promise.all(
     records.map(async (record) => {
       const shards = await shardStats(env, tenant, record);
-      const depth: Record<string, number> = {};
-      for (const s of shards) for (const [status, n] of Object.entries(s.counts)) depth[status] = (depth[status] ?? 0) + (n ?? 0);
+      const depth = sumCounts(shards);
       const ready = shards.map((s) => s.oldestReadyAt).filter((t): t is number => t !== null);
       const mine = rows.filter((r) => r.queue === record.name);
       const sum = (list: typeof mine, k: "completed" | "failed" | "retried") => list.reduce((n, r) => n + r[k], 0);

@@ -1,10 +1,10 @@
-import { binOf, percentiles } from "../durable/core/bins";
+import { addToBin, binOf, spread } from "../durable/core/bins";
 import type { SearchFilters } from "../schema/api-history";
 import type { ReportField, ReportRequest } from "../schema/api-reports";
 import { bandOf } from "../schema/shard";
 import { historySelect, type HistoryRecord } from "./history-view";
 import { searchPlan, searchRows } from "./search";
-import { iso } from "./view";
+import { iso, json } from "./view";
 
 /**
  * The report builder: history rows matching the search filters, read from D1
@@ -29,7 +29,6 @@ const QUERIES_MAX = 900;
 /** Groups a grouped report keeps apart; the rest are counted under "(other)". */
 const GROUPS_MAX = 10_000;
 
-const json = (text: string | null) => (text === null ? null : (JSON.parse(text) as unknown));
 
 const VALUE: Record<ReportField, (r: HistoryRecord) => unknown> = {
   id: (r) => r.id,
@@ -95,13 +94,9 @@ interface Group {
 }
 
 function groupRows(groups: Map<string, Group>, by: string) {
-  const p = (h: Map<number, number>) => {
-    const [p50, p95, p99] = percentiles(h, [50, 95, 99]);
-    return { p50, p95, p99 };
-  };
   return [...groups]
     .sort((a, b) => b[1].count - a[1].count || a[0].localeCompare(b[0]))
-    .map(([key, g]) => ({ [by]: key, count: g.count, waitMs: p(g.wait), runMs: p(g.run) }));
+    .map(([key, g]) => ({ [by]: key, count: g.count, waitMs: spread(g.wait), runMs: spread(g.run) }));
 }
 
 const flatGroup = (r: Record<string, unknown>, by: string) => {
@@ -143,8 +138,8 @@ export async function report(db: D1Database, tenant: string, r: ReportRequest): 
         const g = groups.get(key) ?? groups.set(key, { count: 0, wait: new Map(), run: new Map() }).get(key)!;
         g.count++;
         if (row.waitMs !== null && row.runMs !== null) {
-          g.wait.set(binOf(row.waitMs), (g.wait.get(binOf(row.waitMs)) ?? 0) + 1);
-          g.run.set(binOf(row.runMs), (g.run.get(binOf(row.runMs)) ?? 0) + 1);
+          addToBin(g.wait, binOf(row.waitMs));
+          addToBin(g.run, binOf(row.runMs));
         }
       } else {
         out += writer.row(Object.fromEntries(r.fields.map((f) => [f, cell(f as ReportField, row)])), columns, first);

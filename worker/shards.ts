@@ -3,7 +3,7 @@ import { shardOf } from "../durable/queue-shard";
 import type { Limits } from "../durable/core/rate-limit";
 import { unwrap } from "../durable/outcome";
 import type { QueueRecord } from "../durable/queue-registry";
-import { DEFAULT_SETTINGS } from "../schema/shard";
+import { DEFAULT_SETTINGS, type Status } from "../schema/shard";
 
 /**
  * Routing from the API Worker to Durable Objects: the tenant's QueueRegistry,
@@ -116,4 +116,11 @@ export async function shardStats(env: Env, tenant: string, record: QueueRecord) 
   return Promise.all(
     shardNumbers(record).map(async (shard) => ({ shard, ...unwrap(await shardOf(env, tenant, record.name, shard).stats()) })),
   );
+}
+
+/** A queue's counts by status: its shards' added up. */
+export function sumCounts(parts: { counts: Partial<Record<Status, number>> }[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.counts)) out[k] = (out[k] ?? 0) + (v ?? 0);
+  return out;
 }

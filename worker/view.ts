@@ -52,4 +52,4 @@ export function nextCursor<T>(page: T[], limit: number, cursorOf: (item: T) => s
   return page.length === limit ? cursorOf(page[page.length - 1]) : null;
 }
 
-export { iso };
+export { iso, json };

@@ -47,6 +47,17 @@ export function binValue(bin: number): number {
   return Math.round((lo + next - 1) / 2);
 }
 
+/** Adds `n` to a histogram's bin. */
+export function addToBin(h: Map<number, number>, bin: number, n = 1): void {
+  h.set(bin, (h.get(bin) ?? 0) + n);
+}
+
+/** The p50, p95 and p99 of a histogram, as /analytics and reports show them. */
+export function spread(h: Map<number, number>): { p50: number | null; p95: number | null; p99: number | null } {
+  const [p50, p95, p99] = percentiles(h, [50, 95, 99]);
+  return { p50, p95, p99 };
+}
+
 /** Nearest-rank percentiles (p in 0–100) of a histogram (bin → count); null for an empty one. */
 export function percentiles(counts: Map<number, number>, ps: number[]): (number | null)[] {
   const bins = [...counts.entries()].filter(([, n]) => n > 0).sort((a, b) => a[0] - b[0]);

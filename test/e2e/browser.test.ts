@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join, normalize } from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, LocalStack } from "./stack";
+import { freePort, launchChromium, LocalStack } from "./stack";
 
 /**
  * The SDK in a real browser (Debian's Chromium; .ci/run installs it): a page on
@@ -11,7 +11,6 @@ import { freePort, LocalStack } from "./stack";
  * with the browser's own fetch and WebSocket.
  */
 
-const CHROMIUM = "/usr/bin/chromium";
 /** The page: loads the SDK as a module, as an app would, and hands the client class to the test. */
 const HTML = '<!doctype html><link rel="icon" href="data:,"><title>edgeq</title><script type="module">import { EdgeqClient } from "/index.js"; window.EdgeqClient = EdgeqClient;</script>';
 let page: Server;
@@ -20,7 +19,6 @@ let stack: LocalStack;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium), as .ci/run does`);
   const port = await freePort();
   pageUrl = `http://127.0.0.1:${port}`;
   // The page's origin: an empty page and the built SDK (dist/, as `npm run build` leaves it).
@@ -33,10 +31,7 @@ beforeAll(async () => {
   }).listen(port, "127.0.0.1");
   stack = new LocalStack({ EDGEQ_CORS_ORIGINS: pageUrl });
   await stack.start();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serveDashboard } from "../../scripts/dashboard.mjs";
-import { freePort, LocalStack } from "./stack";
+import { freePort, launchChromium, LocalStack } from "./stack";
 
 /**
  * The dashboard (SvelteKit build from `npm run build:app`, on Pages' local
@@ -14,7 +14,6 @@ import { freePort, LocalStack } from "./stack";
  * live socket.
  */
 
-const CHROMIUM = "/usr/bin/chromium";
 let stack: LocalStack;
 let browser: Browser;
 const dashboards: { child: ChildProcess; dir: string }[] = [];
@@ -48,7 +47,7 @@ beforeAll(async () => {
   ports.push(await freePort(), await freePort());
   stack = new LocalStack({ EDGEQ_CORS_ORIGINS: ports.map((p) => `http://127.0.0.1:${p}`).join(",") });
   await stack.start();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {

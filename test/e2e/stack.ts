@@ -1,8 +1,9 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { chromium, type Browser } from "playwright-core";
 
 /** The local stack as `npm start` runs it (wrangler dev, state on disk), on a port and state folder of its own. */
 /** A port nothing listens on now (the OS picks it), so parallel test files never collide. */
@@ -88,4 +89,15 @@ export async function until<T>(check: () => Promise<T | undefined | false>, ms =
     if (Date.now() > deadline) throw new Error("timed out waiting");
     await sleep(50);
   }
+}
+
+const CHROMIUM = "/usr/bin/chromium";
+
+/** Debian's Chromium, headless, for the browser tests (Playwright cannot download its own here; .ci/run installs it). */
+export function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium), as .ci/run does`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
 }

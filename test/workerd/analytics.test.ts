@@ -1,10 +1,9 @@
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { binOf, binValue } from "../../durable/core/bins";
 import type { HistoryPlan, HistoryTask, RollupMark } from "../../durable/core/timeline";
 import { ulidTimePrefix } from "../../durable/core/ids";
 import { writeHistory } from "../../durable/history";
-import worker from "../../worker/index";
 import { api, flushHistory, tenantApi, until } from "./helpers";
 import { hubOf } from "../../durable/metrics-hub";
 import { analyticsVersionKey } from "../../durable/analytics-book";
@@ -62,13 +61,7 @@ function plan(upTo: number, tasks: HistoryTask[]): HistoryPlan {
 }
 
 /** A call as a client makes it, waiting for what the Worker does after answering (the cache write, the counters). */
-async function call(key: string, path: string, headers: Record<string, string> = {}) {
-  const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(`http://edgeq.test/api/v1${path}`, { headers: { authorization: `Bearer ${key}`, ...headers } }), env, ctx);
-  const text = await res.text();
-  await waitOnExecutionContext(ctx);
-  return { status: res.status, headers: res.headers, text, body: text ? JSON.parse(text) : null };
-}
+const call = (key: string, path: string, headers: Record<string, string> = {}) => api("GET", `/api/v1${path}`, undefined, { authorization: `Bearer ${key}`, ...headers });
 
 async function tenantWithHistory() {
   const tenant = `an-${crypto.randomUUID().slice(0, 8)}`;
@@ -183,8 +176,7 @@ describe("analytics", () => {
     expect(after.body.items[0]).toMatchObject({ enqueued: 5, completed: 3 });
     const stats = await call(fresh.key, "/analytics/cache");
     expect(stats.body).toEqual({ hits: 2, misses: 2, hitRate: 0.5 });
-    const metrics = await worker.fetch(new Request("http://edgeq.test/metrics", { headers: { authorization: `Bearer ${fresh.key}` } }), env, createExecutionContext());
-    const text = await metrics.text();
+    const { text } = await api("GET", "/metrics", undefined, { authorization: `Bearer ${fresh.key}` });
     expect(text).toMatch(/^edgeq_analytics_cache_hits_total 2$/m);
     expect(text).toMatch(/^edgeq_analytics_cache_misses_total 2$/m);
   });

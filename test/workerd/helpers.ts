@@ -1,4 +1,4 @@
-import { createExecutionContext, env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, env, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { expect } from "vitest";
 import { shardOf, type QueueShard } from "../../durable/queue-shard";
 import worker from "../../worker/index";
@@ -17,15 +17,17 @@ export async function api(method: string, path: string, body?: unknown, headers:
     init.body = typeof body === "string" ? body : JSON.stringify(body);
     (init.headers as Record<string, string>)["content-type"] ??= "application/json";
   }
-  const res = await worker.fetch(new Request(`http://edgeq.test${path}`, init), env, createExecutionContext());
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(new Request(`http://edgeq.test${path}`, init), env, ctx);
   const text = await res.text();
+  await waitOnExecutionContext(ctx); // what the Worker does after answering (cache writes, counters) is done too
   let json: any = null;
   try {
     json = text ? JSON.parse(text) : null;
   } catch {
     json = text;
   }
-  return { status: res.status, headers: res.headers, body: json };
+  return { status: res.status, headers: res.headers, body: json, text };
 }
 
 /** A queue name no other test uses. */

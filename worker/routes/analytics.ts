@@ -5,6 +5,7 @@ import { analyticsVersionKey } from "../../durable/analytics-book";
 import { CacheStats, Distributions, DistributionsQuery, Performance, PerformanceQuery, Trends, TrendsQuery } from "../../schema/api-analytics";
 import { distributionQuery, distributions, performance, trendQuery, trends } from "../analytics";
 import type { AppEnv } from "../env";
+import { hex } from "../keys";
 import { permit } from "../middleware/auth";
 import { errors, jsonResponse } from "../openapi";
 
@@ -22,10 +23,7 @@ export const analytics = new OpenAPIHono<AppEnv>();
 /** KV keeps an entry at least 60 s; longer for coarser buckets, whose answers change less. */
 const TTL = { minute: 60, hour: 300, day: 3_600 } as const;
 
-async function sha1(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
+const sha1 = async (text: string) => hex(await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text)));
 
 /** The answer to `query` on `endpoint`: from KV (x-cache: HIT) or computed and stored (MISS). */
 async function cached(c: Context<AppEnv>, endpoint: string, query: object, ttl: number, compute: () => Promise<unknown>): Promise<Response> {

@@ -16,7 +16,7 @@ import type { Status } from "../../schema/shard";
 import type { AppEnv } from "../env";
 import { permit } from "../middleware/auth";
 import { errors, jsonBody, jsonResponse } from "../openapi";
-import { findQueue, registryOf, remember, shardNumbers, shardOf, shardStats } from "../shards";
+import { findQueue, registryOf, remember, shardNumbers, shardOf, shardStats, sumCounts } from "../shards";
 import { iso, nextCursor, taskView } from "../view";
 
 export const queues = new OpenAPIHono<AppEnv>();
@@ -25,11 +25,6 @@ const PurgeAnswer = z.object({ cancelled: z.number().int(), done: z.boolean() })
 const QueueParam = z.object({ queue: QueueName });
 
 
-function sumCounts(parts: { counts: Partial<Record<Status, number>> }[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const p of parts) for (const [k, v] of Object.entries(p.counts)) out[k] = (out[k] ?? 0) + (v ?? 0);
-  return out;
-}
 
 const queueView = (record: QueueRecord, counts: Record<string, number>) => ({
   name: record.name,
