@@ -275,7 +275,11 @@ describe("outbox to D1", () => {
     const q = freshQueue("hf");
     const made = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "by-alarm", payload: { word: "zanzibar" } });
     // The workerd tests run with EDGEQ_HISTORY_FLUSH_MS=60000 (the default is 1000).
-    expect(await storedAlarm(q)).toBe(Date.parse(made.body.createdAt) + 60_000);
+    const waitingSince = await runInDurableObject(shardStub(q), (_i, state) => state.storage.sql.exec<{ at: number }>("SELECT min(at) AS at FROM outbox").one().at);
+    // the event is stamped when its transaction commits, a moment after the task's createdAt
+    expect(waitingSince - Date.parse(made.body.createdAt)).toBeGreaterThanOrEqual(0);
+    expect(waitingSince - Date.parse(made.body.createdAt)).toBeLessThan(1000);
+    expect(await storedAlarm(q)).toBe(waitingSince + 60_000);
     expect((await api("GET", `/api/v1/tasks?queue=${q}`)).body.items).toEqual([]);
     await runDurableObjectAlarm(shardStub(q));
     expect((await api("GET", `/api/v1/tasks?queue=${q}`)).body.items.map((t: { id: string }) => t.id)).toEqual([made.body.id]);
