@@ -1,11 +1,6 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { ChildProcess } from "node:child_process";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { serveDashboard } from "../../scripts/dashboard.mjs";
-import { freePort, launchChromium, LocalStack } from "./stack";
+import { Dashboard, dashboardFixture, type LocalStack } from "./stack";
 
 /**
  * The dashboard (SvelteKit build from `npm run build:app`, on Pages' local
@@ -14,56 +9,26 @@ import { freePort, launchChromium, LocalStack } from "./stack";
  * live socket.
  */
 
+let fixture: Awaited<ReturnType<typeof dashboardFixture>>;
 let stack: LocalStack;
 let browser: Browser;
-const dashboards: { child: ChildProcess; dir: string }[] = [];
-
-/** Ports for the dashboards, known before the API starts: its CORS origins name them. */
-const ports: number[] = [];
-
-async function dashboard(token?: string): Promise<string> {
-  const port = ports[dashboards.length];
-  const dir = mkdtempSync(join(tmpdir(), "edgeq-dash-"));
-  const child = serveDashboard({ port, api: stack.url, token, dir, stdio: "ignore" });
-  dashboards.push({ child, dir });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 120; i++) {
-    try {
-      if ((await fetch(url)).ok) return url;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`the dashboard did not answer on ${url}`);
-}
-
-/** The dashboard as `npm start` serves it: signed in by the local stack (one, shared by the tests). */
-let local: Promise<string> | null = null;
-const localDashboard = () => (local ??= dashboard(stack.token));
-
-const call = (method: string, path: string, body?: unknown): Promise<any> =>
-  fetch(`${stack.url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) }).then((r) => r.json());
+let url: string;
+let keyed: Dashboard | null = null;
+const call = (method: string, path: string, body?: unknown) => fixture.call(method, path, body);
 
 beforeAll(async () => {
-  ports.push(await freePort(), await freePort());
-  stack = new LocalStack({ EDGEQ_CORS_ORIGINS: ports.map((p) => `http://127.0.0.1:${p}`).join(",") });
-  await stack.start();
-  browser = await launchChromium();
+  fixture = await dashboardFixture(1);
+  ({ stack, browser } = fixture);
+  url = fixture.dashboard.url;
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
-  for (const d of dashboards) {
-    try {
-      process.kill(-d.child.pid!, "SIGTERM");
-    } catch {}
-    rmSync(d.dir, { recursive: true, force: true });
-  }
-  await stack?.stop();
+  await keyed?.stop();
+  await fixture?.close();
 });
 
 describe("the dashboard", () => {
   it("on the local stack it is signed in; the overview goes live and shows an enqueue within a second", async () => {
-    const url = await localDashboard();
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(e.message));
@@ -85,7 +50,8 @@ describe("the dashboard", () => {
   }, 60_000);
 
   it("anywhere else it asks for a key, refuses a bad one readably, keeps a good one in session storage, never in a URL", async () => {
-    const url = await dashboard();
+    keyed = await Dashboard.start(stack.url, fixture.ports[0]);
+    const url = keyed.url;
     const page = await browser.newPage();
     const urls: string[] = [];
     page.on("request", (r) => urls.push(r.url()));
@@ -104,7 +70,6 @@ describe("the dashboard", () => {
   }, 60_000);
 
   it("tasks: search by text and status, the view in the URL (shared, it shows the same)", async () => {
-    const url = await localDashboard();
     const queue = `dash-${Math.random().toString(36).slice(2, 8)}`;
     const word = `parcel${Math.random().toString(36).slice(2, 8)}`;
     const made = await call("POST", `/queues/${queue}/tasks/batch`, { tasks: [{ name: "ship", payload: { note: word } }, { name: "ship", payload: { note: word } }, { name: "ship", payload: { note: "other" } }] });

@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser } from "playwright-core";
+import { serveDashboard } from "../../scripts/dashboard.mjs";
 
 /** The local stack as `npm start` runs it (wrangler dev, state on disk), on a port and state folder of its own. */
 /** A port nothing listens on now (the OS picks it), so parallel test files never collide. */
@@ -100,4 +101,81 @@ export function launchChromium(): Promise<Browser> {
     executablePath: CHROMIUM,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
+}
+
+/** The dashboard (the `npm run build:app` build on Pages' local server, as `npm start` serves it) for an API. */
+export class Dashboard {
+  private constructor(
+    readonly url: string,
+    private readonly child: ChildProcess,
+    private readonly dir: string,
+  ) {}
+
+  /** `token`: the local admin token it signs in with; without one it asks for a key. */
+  static async start(api: string, port: number, token?: string): Promise<Dashboard> {
+    const dir = mkdtempSync(join(tmpdir(), "edgeq-dash-"));
+    const child = serveDashboard({ port, api, token, dir, stdio: "ignore" });
+    const dashboard = new Dashboard(`http://127.0.0.1:${port}`, child, dir);
+    for (let i = 0; i < 120; i++) {
+      try {
+        if ((await fetch(dashboard.url)).ok) return dashboard;
+      } catch {}
+      await sleep(250);
+    }
+    await dashboard.stop();
+    throw new Error(`the dashboard did not answer on ${dashboard.url}`);
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise((r) => this.child.once("exit", r));
+    try {
+      process.kill(-this.child.pid!, "SIGTERM");
+      await exited;
+    } catch {}
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The API's JSON answer to a call with the stack's admin token (throws on an error status, with the problem). */
+export async function adminCall(stack: LocalStack, method: string, path: string, body?: unknown): Promise<any> {
+  const res = await fetch(`${stack.url}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
+  return text === "" ? null : JSON.parse(text);
+}
+
+/**
+ * What a dashboard test needs: the local stack, its dashboard signed in with
+ * the admin token (as `npm start` serves them) and Chromium. `extraPorts`
+ * dashboards may be started later on `ports` (the API's CORS origins name them).
+ */
+export async function dashboardFixture(extraPorts = 0): Promise<{
+  stack: LocalStack;
+  dashboard: Dashboard;
+  browser: Browser;
+  ports: number[];
+  call: (method: string, path: string, body?: unknown) => Promise<any>;
+  close: () => Promise<void>;
+}> {
+  const ports: number[] = [];
+  for (let i = 0; i <= extraPorts; i++) ports.push(await freePort());
+  const stack = new LocalStack({ EDGEQ_CORS_ORIGINS: ports.map((p) => `http://127.0.0.1:${p}`).join(",") });
+  await stack.start();
+  const [dashboard, browser] = await Promise.all([Dashboard.start(stack.url, ports[0], stack.token), launchChromium()]);
+  return {
+    stack,
+    dashboard,
+    browser,
+    ports: ports.slice(1),
+    call: (method, path, body) => adminCall(stack, method, path, body),
+    close: async () => {
+      await browser.close();
+      await dashboard.stop();
+      await stack.dispose();
+    },
+  };
 }
