@@ -1,9 +1,9 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type Browser, type Page } from "playwright-core";
 import { serveDashboard } from "../../scripts/dashboard.mjs";
 
 /** The local stack as `npm start` runs it (wrangler dev, state on disk), on a port and state folder of its own. */
@@ -179,3 +179,19 @@ export async function dashboardFixture(extraPorts = 0): Promise<{
     },
   };
 }
+
+/** Where the dashboard tests leave a screenshot of each page they visit (docs/screenshots holds the chosen ones). */
+export const SCREENSHOTS = "test-results/screenshots";
+
+/** A full-page screenshot of what the test sees, as `<name>.png` under SCREENSHOTS. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** True when the page is wider than its viewport (a phone must not scroll sideways). */
+export const scrollsSideways = (page: Page): Promise<boolean> =>
+  page.evaluate(() => {
+    const d = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement;
+    return d.scrollWidth > d.clientWidth;
+  });
