@@ -320,4 +320,19 @@ export class Queue {
   resume(): Promise<QueueInfo> {
     return this.client.call("POST", this.path("/resume"));
   }
+
+  /** Cancels every pending and scheduled task; `done: false` while the shards cancel the rest in the background. */
+  purge(): Promise<{ cancelled: number; done: boolean }> {
+    return this.client.call("POST", this.path("/purge"));
+  }
+
+  /** Makes every dead letter (failed task) of the queue pending again, attempts reset, pass by pass; resolves with how many. */
+  async retryDeadLetters(): Promise<number> {
+    let retried = 0;
+    for (;;) {
+      const pass = await this.client.call<{ retried: number; done: boolean }>("POST", this.path("/dead-letters/retry"));
+      retried += pass.retried;
+      if (pass.done || pass.retried === 0) return retried;
+    }
+  }
 }

@@ -226,6 +226,10 @@ export class QueueShard extends DurableObject<Env> {
     return this.call(() => this.engine.purge());
   }
 
+  retryFailed() {
+    return this.call(() => this.engine.retryFailed());
+  }
+
   get(id: string): Outcome<TaskRow | null> {
     return this.call(() => this.engine.get(id));
   }

@@ -6,6 +6,7 @@ import { Lifecycle } from "./lifecycle";
 import { Mailroom } from "./mail";
 import { Outbox } from "./outbox";
 import { ShardState } from "./state";
+import { DUE_BATCH } from "./types";
 import type { ShardStore } from "./store";
 import type {
   Claim,
@@ -22,6 +23,7 @@ import type {
   NewTask,
   OutgoingMail,
   PurgeResult,
+  RetryFailedResult,
   ShardAddress,
   Totals,
 } from "./types";
@@ -260,6 +262,18 @@ export class ShardEngine {
   // errors: not_found; invalid_state for any other status.
   retry(id: string): TaskRow {
     return this.tx(() => this.life.retry(id));
+  }
+
+  // retryFailed: input = how many at most (one bounded pass).
+  // output: how many dead letters (failed tasks) this pass made pending again, attempts reset, and
+  // whether none is left; the caller asks again for the rest.
+  // errors: none.
+  retryFailed(limit = DUE_BATCH): RetryFailedResult {
+    return this.tx(() => {
+      const rows = this.shard.store.list({ status: "failed", limit: limit + 1 });
+      for (const row of rows.slice(0, limit)) this.life.retry(row.id);
+      return { retried: Math.min(rows.length, limit), done: rows.length <= limit };
+    });
   }
 
   // remove: input = task id of a terminal task.

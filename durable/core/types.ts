@@ -108,6 +108,12 @@ export interface DueResult {
   cancelled: number;
 }
 
+export interface RetryFailedResult {
+  retried: number;
+  /** false while failed tasks are left: ask again */
+  done: boolean;
+}
+
 export interface PurgeResult {
   cancelled: number;
   /** false while tasks are left to cancel: the alarm goes on with them */

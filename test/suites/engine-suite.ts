@@ -297,6 +297,21 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
           expect(leaseAll(h)[0].task.attempts).toBe(1);
         }));
 
+      it("retrying the dead letters makes every failed task pending, a bounded pass per call, and touches no other", () =>
+        withHarness((h) => {
+          const dead = add(h, ...Array.from({ length: 5 }, (_, i) => task(`d${i}`, { maxAttempts: 1 })));
+          for (const l of leaseAll(h)) h.engine.fail(l.task.id, l.leaseToken, '{"message":"x"}');
+          const [c, p] = add(h, task("c"), task("p", { delayMs: 60_000 }));
+          h.engine.cancel(c.id);
+          expect(h.engine.retryFailed(3)).toEqual({ retried: 3, done: false });
+          expect(h.engine.retryFailed(3)).toEqual({ retried: 2, done: true });
+          expect(h.engine.retryFailed(3)).toEqual({ retried: 0, done: true });
+          for (const t of dead) expect(h.engine.get(t.id)).toMatchObject({ status: "pending", attempts: 0, finishedAt: null });
+          expect(h.engine.get(c.id)!.status).toBe("cancelled");
+          expect(h.engine.get(p.id)!.status).toBe("scheduled");
+          expect(leaseAll(h).map((l) => l.task.name).sort()).toEqual(["d0", "d1", "d2", "d3", "d4"]);
+        }));
+
       it("only failed or cancelled tasks can be retried by hand", () =>
         withHarness((h) => {
           const [t] = add(h, task("a"));

@@ -44,6 +44,18 @@ describe("queues over HTTP", () => {
     expect(done.body.status).toBe("completed");
   });
 
+  it("retrying dead letters over HTTP makes the queue's failed tasks pending; a queue never made is 404", async () => {
+    const q = freshQueue();
+    await batch(q, [{ name: "a", maxAttempts: 1 }, { name: "b", maxAttempts: 1 }, { name: "c" }]);
+    for (const l of (await lease(q, 2)).body.leases) await api("POST", `/api/v1/tasks/${l.task.id}/fail`, { leaseToken: l.leaseToken, error: { message: "x" } });
+    expect((await api("GET", `/api/v1/queues/${q}`)).body.counts).toEqual({ pending: 1, failed: 2 });
+    const retried = await api("POST", `/api/v1/queues/${q}/dead-letters/retry`);
+    expect(retried.status).toBe(200);
+    expect(retried.body).toEqual({ retried: 2, done: true });
+    expect((await api("GET", `/api/v1/queues/${q}`)).body.counts).toEqual({ pending: 3 });
+    expectProblem(await api("POST", `/api/v1/queues/${freshQueue()}/dead-letters/retry`), 404, "not_found");
+  });
+
   it("settings: defaults apply to new tasks, and shards may only grow", async () => {
     const q = freshQueue();
     const patched = await api("PATCH", `/api/v1/queues/${q}`, {

@@ -20,6 +20,7 @@ import { findQueue, registryOf, remember, shardNumbers, shardOf, shardStats, sum
 import { iso, nextCursor, taskView } from "../view";
 
 export const queues = new OpenAPIHono<AppEnv>();
+const RetryAnswer = z.object({ retried: z.number().int(), done: z.boolean() }).openapi("RetryDeadLettersResult");
 const PurgeAnswer = z.object({ cancelled: z.number().int(), done: z.boolean() }).openapi("PurgeResult");
 
 const QueueParam = z.object({ queue: QueueName });
@@ -178,6 +179,33 @@ queues.openapi(
     );
     const done = parts.every((p) => p.done);
     return c.json({ cancelled: parts.reduce((a, p) => a + p.cancelled, 0), done }, done ? 200 : 202);
+  },
+);
+
+queues.openapi(
+  createRoute({
+    method: "post",
+    path: "/queues/{queue}/dead-letters/retry",
+    tags: ["queues"],
+    summary: "Retry the queue's dead letters (failed tasks)",
+    description:
+      "Each shard makes up to 500 failed tasks pending again, attempts reset, in this call. `done: false` (202) means failed tasks are left: call again (the SDK's `retryDeadLetters` does until done).",
+    middleware: [permit("produce")] as const,
+    request: { params: QueueParam },
+    responses: {
+      200: jsonResponse(RetryAnswer, "no failed task is left"),
+      202: jsonResponse(RetryAnswer, "retried so far; call again for the rest"),
+      ...errors(404),
+    },
+  }),
+  async (c) => {
+    const { queue } = c.req.valid("param");
+    const record = await mustFind(c.env, c.var.tenant, queue);
+    const parts = await Promise.all(
+      shardNumbers(record).map(async (n) => unwrap(await shardOf(c.env, c.var.tenant, queue, n).retryFailed())),
+    );
+    const done = parts.every((p) => p.done);
+    return c.json({ retried: parts.reduce((a, p) => a + p.retried, 0), done }, done ? 200 : 202);
   },
 );
 
