@@ -1,10 +1,13 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "../../scripts/chromium.mjs";
 import { serveDashboard } from "../../scripts/dashboard.mjs";
+
+export { launchChromium };
 
 /** The local stack as `npm start` runs it (wrangler dev, state on disk), on a port and state folder of its own. */
 /** A port nothing listens on now (the OS picks it), so parallel test files never collide. */
@@ -90,17 +93,6 @@ export async function until<T>(check: () => Promise<T | undefined | false>, ms =
     if (Date.now() > deadline) throw new Error("timed out waiting");
     await sleep(50);
   }
-}
-
-const CHROMIUM = "/usr/bin/chromium";
-
-/** Debian's Chromium, headless, for the browser tests (Playwright cannot download its own here; .ci/run installs it). */
-export function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium), as .ci/run does`);
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
 }
 
 /** The dashboard (the `npm run build:app` build on Pages' local server, as `npm start` serves it) for an API. */
