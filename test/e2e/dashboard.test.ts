@@ -1,6 +1,6 @@
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Dashboard, dashboardFixture, type LocalStack } from "./stack";
+import { Dashboard, dashboardFixture, screenshot, type LocalStack } from "./stack";
 
 /**
  * The dashboard (SvelteKit build from `npm run build:app`, on Pages' local
@@ -45,6 +45,10 @@ describe("the dashboard", () => {
     await call("POST", `/tasks/${leases[0].task.id}/complete`, { leaseToken: leases[0].leaseToken });
     await page.locator(`tr[data-queue="${queue}"] td[data-status="completed"]`, { hasText: "1" }).waitFor({ timeout: 5_000 });
     expect(Number(await page.getByTestId("completed").textContent())).toBeGreaterThanOrEqual(1);
+    await screenshot(page, "overview");
+    await page.emulateMedia({ colorScheme: "dark" });
+    expect(await page.evaluate(() => (globalThis as any).getComputedStyle((globalThis as any).document.documentElement).backgroundColor)).toBe("rgb(15, 18, 22)");
+    await screenshot(page, "overview-dark");
     expect(errors).toEqual([]);
     await page.close();
   }, 60_000);
@@ -97,6 +101,7 @@ describe("the dashboard", () => {
     await shared.locator(`tr[data-task="${made.tasks[0].id}"]`).waitFor();
     await expect.poll(() => shared.locator("tr[data-task]").count(), { timeout: 5_000 }).toBe(1);
     expect(await shared.getByLabel("cancelled").isChecked()).toBe(true);
+    await screenshot(shared, "tasks");
     await shared.close();
     await page.close();
   }, 60_000);
