@@ -123,10 +123,14 @@ const formOf = (page: Page) =>
   });
 
 describe("the Reports page", () => {
-  it("previews the seeded tasks and exports exactly them as CSV through the browser, the key never in a URL", async () => {
+  it("opens a Tasks search, previews the seeded tasks and exports exactly them as CSV through the browser, the key never in a URL", async () => {
     const seeded = await seed();
     const { page, errors, urls } = await open();
-    await page.getByLabel("Queue", { exact: true }).fill(seeded.queue);
+    // A search on the Tasks page opens here with the same filters.
+    await page.goto(`${url}/tasks?queue=${seeded.queue}`);
+    await page.getByRole("link", { name: "Export these tasks as a report" }).click();
+    await page.waitForURL(/\/reports\?/);
+    expect(await page.getByLabel("Queue", { exact: true }).inputValue()).toBe(seeded.queue);
     await page.getByLabel("payload", { exact: true }).check();
     await page.getByRole("button", { name: "Preview" }).click();
     await page.waitForURL(new RegExp(`queue=${seeded.queue}`));
