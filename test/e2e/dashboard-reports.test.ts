@@ -257,7 +257,7 @@ describe("the Reports page", () => {
     await page.close();
   }, 90_000);
 
-  it("a long export shows its progress and can be cancelled: no file, and it says so", async () => {
+  it("a long export shows its progress and can be cancelled: no file, and it says so; a report without fields is refused on the page", async () => {
     const seeded = await seed();
     const { page, errors } = await open(`/reports?fields=id,status&queue=${seeded.queue}`);
     await expect.poll(() => previewRows(page).count(), { timeout: 10_000 }).toBe(seeded.status.size);
@@ -278,6 +278,15 @@ describe("the Reports page", () => {
     expect(await page.getByRole("button", { name: "Export CSV" }).isEnabled()).toBe(true);
     await (held as Route | null)?.abort().catch(() => undefined);
     expect(downloads).toEqual([]);
+    // A report with no field is refused on the page, the form kept as it is.
+    await page.unroute("**/api/v1/reports");
+    const before = page.url();
+    await page.getByLabel("id", { exact: true }).uncheck();
+    await page.getByLabel("status", { exact: true }).uncheck();
+    await page.getByRole("button", { name: "Preview" }).click();
+    await page.getByRole("alert").filter({ hasText: "Pick at least one field." }).waitFor();
+    expect(page.url()).toBe(before);
+    expect(await page.getByLabel("id", { exact: true }).isChecked()).toBe(false);
     expect(errors).toEqual([]);
     await page.close();
   }, 90_000);
