@@ -42,10 +42,24 @@ export function toSearch(f: Filters): string {
   return s === "" ? "" : `?${s}`;
 }
 
+/** The API's filters for a view, as `GET /tasks` and `POST /reports` take them: trimmed, empty ones left out, dates as ISO-8601. */
+export function apiFilters(f: Filters): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const k of ["q", "queue", "workerId", "tag", "band"] as const) if (f[k].trim() !== "") out[k] = f[k].trim();
+  if (f.status.length > 0) out.status = [...f.status];
+  for (const k of ["createdFrom", "createdTo"] as const) {
+    const t = f[k] ? Date.parse(f[k]) : NaN; // a datetime-local value is the browser's local time
+    if (!Number.isNaN(t)) out[k] = new Date(t).toISOString();
+  }
+  return out;
+}
+
 /** The API's query for a view (`GET /api/v1/tasks`): dates as ISO-8601, a page of 50. */
 export function apiQuery(f: Filters): string {
-  const p = new URLSearchParams(toSearch({ ...f, createdFrom: "", createdTo: "" }).slice(1));
-  for (const k of ["createdFrom", "createdTo"] as const) if (f[k]) p.set(k, new Date(f[k]).toISOString());
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(apiFilters(f))) p.set(k, Array.isArray(v) ? v.join(",") : v);
+  if (f.sort !== DEFAULTS.sort) p.set("sort", f.sort);
+  if (f.cursor.trim() !== "") p.set("cursor", f.cursor.trim());
   p.set("limit", "50");
   return `?${p}`;
 }

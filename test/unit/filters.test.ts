@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { apiQuery, DEFAULTS, fromSearch, toSearch } from "../../app/lib/filters";
+import { apiFilters, apiQuery, DEFAULTS, fromSearch, toSearch } from "../../app/lib/filters";
 
 // The Tasks page's filters ↔ its URL.
 describe("task filters and the URL", () => {
@@ -22,5 +22,12 @@ describe("task filters and the URL", () => {
   it("asks the API for a page of 50, dates as ISO-8601", () => {
     const q = new URLSearchParams(apiQuery({ ...DEFAULTS, status: ["pending"], createdFrom: "2026-11-30T10:00:00Z" }).slice(1));
     expect(Object.fromEntries(q)).toEqual({ status: "pending", createdFrom: "2026-11-30T10:00:00.000Z", limit: "50" });
+  });
+
+  it("gives the same filters as JSON for a report; a date that does not parse is left out, not sent as an error", () => {
+    const f = { ...DEFAULTS, queue: " email ", status: ["failed"], createdFrom: "yesterday", createdTo: "2026-11-30T10:00:00Z" };
+    expect(apiFilters(f)).toEqual({ queue: "email", status: ["failed"], createdTo: "2026-11-30T10:00:00.000Z" });
+    const q = new URLSearchParams(apiQuery({ ...f, sort: "priority", cursor: "abc" }).slice(1));
+    expect(Object.fromEntries(q)).toEqual({ queue: "email", status: "failed", createdTo: "2026-11-30T10:00:00.000Z", sort: "priority", cursor: "abc", limit: "50" });
   });
 });
