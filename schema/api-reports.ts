@@ -37,7 +37,8 @@ export const ReportBody = z
         });
         if (new Set(fields).size !== fields.length) ctx.addIssue({ code: "custom", message: "a field is named twice" });
       })
-      .openapi({ description: `the columns, in order: ${REPORT_FIELDS.join(", ")}` }),
+      .optional()
+      .openapi({ description: `the columns, in order: ${REPORT_FIELDS.join(", ")}; required unless \`groupBy\` is given` }),
     filters: ReportFilters.optional(),
     groupBy: z.enum(GROUP_BY).optional().openapi({ description: "one row per group: its key, count, and wait and run time percentiles (`fields` is then ignored)" }),
     sort: z.enum(SORTS).default("created"),
@@ -45,6 +46,9 @@ export const ReportBody = z
     limit: z.number().int().min(1).max(REPORT_ROWS_MAX).default(REPORT_ROWS_MAX).openapi({ description: "rows at most" }),
   })
   .strict()
+  .superRefine((r, ctx) => {
+    if (!r.fields && !r.groupBy) ctx.addIssue({ code: "custom", path: ["fields"], message: "name the columns (fields), or group the report (groupBy)" });
+  })
   .openapi("Report");
 export type ReportRequest = z.infer<typeof ReportBody>;
 

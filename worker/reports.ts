@@ -112,7 +112,7 @@ export async function report(db: D1Database, tenant: string, r: ReportRequest): 
   const writer = WRITERS[r.format];
   const filters = { ...(r.filters ?? {}), sort: r.sort } as SearchFilters;
   // Only the columns the report shows (and the sort keys paging needs): a wide payload is not read for `id,status`.
-  const wanted = r.groupBy ? [r.groupBy === "band" ? "priority" : r.groupBy, "waitMs", "runMs"] : r.fields.map((f) => (f === "band" ? "priority" : f));
+  const wanted = r.groupBy ? [r.groupBy === "band" ? "priority" : r.groupBy, "waitMs", "runMs"] : r.fields!.map((f) => (f === "band" ? "priority" : f));
   const select = historySelect(["id", "priority", "finishedAt", ...wanted]);
   // A status filter in creation order reads one index range per status and priority, each up to a page.
   const ranges = searchPlan(tenant, { ...filters, limit: 1 }, select).statements.length;
@@ -122,7 +122,7 @@ export async function report(db: D1Database, tenant: string, r: ReportRequest): 
   let queries = ranges;
   let page: Awaited<ReturnType<typeof searchRows>> | null = await read(undefined);
   const groups = new Map<string, Group>();
-  const columns: string[] = r.groupBy ? (r.format === "csv" ? Object.keys(flatGroup({ waitMs: {}, runMs: {} }, r.groupBy)) : []) : r.fields;
+  const columns: string[] = r.groupBy ? (r.format === "csv" ? Object.keys(flatGroup({ waitMs: {}, runMs: {} }, r.groupBy)) : []) : r.fields!;
   let first = true;
   const cell = (f: ReportField, row: HistoryRecord) => {
     const v = VALUE[f](row);
@@ -142,7 +142,7 @@ export async function report(db: D1Database, tenant: string, r: ReportRequest): 
           addToBin(g.run, binOf(row.runMs));
         }
       } else {
-        out += writer.row(Object.fromEntries(r.fields.map((f) => [f, cell(f as ReportField, row)])), columns, first);
+        out += writer.row(Object.fromEntries(r.fields!.map((f) => [f, cell(f as ReportField, row)])), columns, first);
         first = false;
       }
     }

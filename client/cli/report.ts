@@ -10,7 +10,7 @@ export async function report(edgeq: EdgeqClient, flags: Flags, out: NodeJS.Writa
   if (!flags.fields && !flags["group-by"]) throw new UsageError("report needs --fields a,b,c (or --group-by FIELD)");
   const format = (flags.format ?? "csv") as ReportRequest["format"];
   const body: ReportRequest = {
-    fields: flags.fields?.split(",").map((f) => f.trim()) ?? ["id"],
+    fields: flags.fields?.split(",").map((f) => f.trim()),
     filters: {
       q: flags.q,
       status: flags.status?.split(",") as Status[] | undefined,

@@ -142,6 +142,13 @@ describe("reports", () => {
     expect((await post(call, { fields: ["id"], format: "xlsx" })).status).toBe(400);
     expect((await post(call, { fields: ["id"], filters: { status: ["lost"] } })).status).toBe(400);
     expect((await post(call, { fields: ["id"], filters: { nope: 1 } })).status).toBe(400);
+    const columnless = await post(call, { format: "json" });
+    expect(columnless.status).toBe(400);
+    expect(columnless.body.errors[0]).toMatchObject({ pointer: "/fields" });
+    // A grouped report has its own columns: no fields needed.
+    const grouped = await post(call, { groupBy: "status", format: "json" });
+    expect(grouped.status).toBe(200);
+    expect(JSON.parse(grouped.text)).toEqual([expect.objectContaining({ status: expect.any(String), count: 1 })]);
     const badQ = await post(call, { fields: ["id"], filters: { q: '"open' } });
     expect(badQ.status).toBe(400);
     expect(badQ.body.errors[0].pointer).toBe("?q");
