@@ -175,6 +175,21 @@ describe("the analytics page", () => {
     await page.waitForURL(/bucket=hour/);
     await page.getByRole("img", { name: /^Tasks enqueued, completed and failed per hour/ }).waitFor();
 
+    // Changed again before the answer came: the older question is cancelled and its answer never shows.
+    await page.route(/\/analytics\/trends\?.*bucket=minute/, async (route) => {
+      await new Promise((r) => setTimeout(r, 1_000));
+      await route.continue().catch(() => undefined);
+    });
+    const cancelled = page.waitForEvent("requestfailed", (r) => r.url().includes("bucket=minute"));
+    await page.getByLabel("Range", { exact: true }).selectOption("1h");
+    await page.waitForURL(/range=1h/);
+    await page.getByLabel("Range", { exact: true }).selectOption("30d");
+    await page.waitForURL(/range=30d/);
+    await cancelled;
+    await page.getByRole("img", { name: /^Tasks enqueued, completed and failed per day/ }).waitFor();
+    expect(await page.getByRole("img", { name: /per minute/ }).count()).toBe(0);
+    await page.unroute(/\/analytics\/trends/);
+
     const none = fresh("nothing");
     await page.getByLabel("Queue", { exact: true }).fill(none);
     await page.getByLabel("Queue", { exact: true }).press("Enter");
