@@ -17,6 +17,8 @@ const queue = fresh("analytics");
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 375, height: 800 };
 const made = { enqueued: 6, completed: 3, failed: 2, pending: 1 };
+/** How long to wait for the page to catch up (the machine may be busy). */
+const POLL = { timeout: 15_000 };
 let worker: string;
 
 const call = (method: string, path: string, body?: unknown) => fixture.call(method, path, body);
@@ -114,7 +116,7 @@ describe("the analytics page", () => {
 
     const status = page.locator('[data-field="status"]');
     for (const [key, n] of [["completed", made.completed], ["failed", made.failed], ["pending", made.pending]] as const) {
-      await expect.poll(() => status.locator(`li[data-key="${key}"]`).getAttribute("data-count")).toBe(String(n));
+      await expect.poll(() => status.locator(`li[data-key="${key}"]`).getAttribute("data-count"), POLL).toBe(String(n));
       expect(await status.locator(`li[data-key="${key}"] .count`).textContent()).toBe(String(n));
     }
     expect(await page.locator(`[data-field="queue"] li[data-key="${queue}"]`).getAttribute("data-count")).toBe(String(made.enqueued));
@@ -136,7 +138,7 @@ describe("the analytics page", () => {
     const workerRow = page.locator(`tr[data-worker="${worker}"]`);
     expect(await workerRow.locator("th").textContent()).toBe("analytics-worker");
     expect(await workerRow.locator("td").nth(1).textContent()).toMatch(/%$/);
-    await expect.poll(() => page.getByTestId("cache-hit-rate").textContent()).toMatch(/^(<)?\d+(\.\d)?%$/);
+    await expect.poll(() => page.getByTestId("cache-hit-rate").textContent(), POLL).toMatch(/^(<)?\d+(\.\d)?%$/);
     const cache = await call("GET", "/analytics/cache");
     expect(cache.hits + cache.misses).toBeGreaterThan(0);
     expect(Number(await page.getByTestId("cache-misses").textContent())).toBeGreaterThan(0);
@@ -180,9 +182,10 @@ describe("the analytics page", () => {
       await new Promise((r) => setTimeout(r, 1_000));
       await route.continue().catch(() => undefined);
     });
+    const asked = page.waitForRequest((r) => r.url().includes("bucket=minute"));
     const cancelled = page.waitForEvent("requestfailed", (r) => r.url().includes("bucket=minute"));
     await page.getByLabel("Range", { exact: true }).selectOption("1h");
-    await page.waitForURL(/range=1h/);
+    await asked;
     await page.getByLabel("Range", { exact: true }).selectOption("30d");
     await page.waitForURL(/range=30d/);
     await cancelled;
@@ -194,10 +197,10 @@ describe("the analytics page", () => {
     await page.getByLabel("Queue", { exact: true }).fill(none);
     await page.getByLabel("Queue", { exact: true }).press("Enter");
     await page.waitForURL(new RegExp(`queue=${none}`));
-    await expect.poll(() => page.getByTestId("empty").textContent()).toBe("No tasks in this range.");
+    await expect.poll(() => page.getByTestId("empty").textContent(), POLL).toBe("No tasks in this range.");
     await page.getByRole("tab", { name: "Performance" }).click();
     await page.waitForURL(/tab=performance/);
-    await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/queue|not found/i);
+    await expect.poll(() => page.getByRole("alert").textContent(), POLL).toMatch(/queue|not found/i);
     expect(await page.getByRole("alert").textContent()).not.toMatch(/object|undefined/);
     expect(errors).toEqual([]);
     await page.close();
@@ -226,7 +229,7 @@ describe("the analytics page", () => {
     await page.clock.install();
     await page.goto(view("performance"));
     await page.locator(`tr[data-queue="${queue}"]`).waitFor();
-    const asked = () => page.waitForRequest((r) => r.url().includes("/analytics/performance"), { timeout: 5_000 });
+    const asked = () => page.waitForRequest((r) => r.url().includes("/analytics/performance"), POLL);
     let next = asked();
     await page.clock.runFor(10_000);
     await next;
