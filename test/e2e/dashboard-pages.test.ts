@@ -181,7 +181,7 @@ describe("dashboard pages", () => {
   it("every page fits a phone: no sideways scroll at 375 px, and the nav reaches every page", async () => {
     const queue = fresh("dash-phone");
     const [id] = await failedTasks(queue, 1);
-    for (const path of ["/", "/tasks", `/tasks/${id}`, `/dead-letters?queue=${queue}`, "/queues", `/queues/${queue}`, "/workers"]) {
+    for (const path of ["/", "/tasks", `/tasks/${id}`, `/dead-letters?queue=${queue}`, "/queues", `/queues/${queue}`, "/workers", "/analytics", "/reports"]) {
       const page = await open(path, { width: 375, height: 800 });
       await page.locator("main h1").first().waitFor();
       await page.waitForLoadState("networkidle");
@@ -190,7 +190,7 @@ describe("dashboard pages", () => {
       await page.close();
     }
     const page = await open("/");
-    for (const name of ["Tasks", "Dead letters", "Queues", "Workers"]) {
+    for (const name of ["Tasks", "Dead letters", "Queues", "Workers", "Analytics", "Reports", "Overview"]) {
       await page.getByRole("navigation").getByRole("link", { name }).click();
       await page.locator("main h1", { hasText: name }).waitFor();
       expect(await page.getByRole("link", { name, exact: true }).getAttribute("aria-current")).toBe("page");
