@@ -240,5 +240,5 @@ export function propertySuite(backend: string, withHarness: WithHarness, numRuns
       ),
       { seed: 20261129, numRuns },
     );
-  });
+  }, 120_000); // hundreds of generated runs: a busy machine needs more than the default 5 s
 }

@@ -119,5 +119,5 @@ describe("placement", () => {
       }),
       { seed: 20261129, numRuns: 300 },
     );
-  });
+  }, 120_000); // 300 generated runs: a busy machine needs more than the default 5 s
 });
