@@ -12,7 +12,28 @@ export interface ClientOptions {
 }
 
 const TRANSIENT = new Set([429, 502, 503, 504]);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A Retry-After longer than this (e.g. an hourly rate limit spent) is answered with the error, not waited out. */
+const WAIT_MAX_MS = 60_000;
+
+/** Waits `ms`, or rejects as soon as `signal` aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", abort);
+    };
+    const abort = () => {
+      done();
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      done();
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", abort);
+  });
+}
 
 /** JSON over HTTP with retries of transient failures (exponential backoff with jitter, Retry-After honoured). */
 export async function request<T>(options: ClientOptions, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
@@ -35,14 +56,15 @@ export async function send(options: ClientOptions, method: string, path: string,
       });
     } catch (e) {
       if (attempt >= attempts || signal?.aborted) throw e;
-      await sleep(backoff(attempt));
+      await pause(backoff(attempt), signal);
       continue;
     }
     if (res.ok) return res;
     const text = await res.text();
-    if (TRANSIENT.has(res.status) && attempt < attempts) {
-      const retryAfter = Number(res.headers.get("retry-after"));
-      await sleep(retryAfter > 0 ? retryAfter * 1000 : backoff(attempt));
+    const retryAfter = Number(res.headers.get("retry-after"));
+    const wait = retryAfter > 0 ? retryAfter * 1000 : backoff(attempt);
+    if (TRANSIENT.has(res.status) && attempt < attempts && wait <= WAIT_MAX_MS) {
+      await pause(wait, signal);
       continue;
     }
     let problem: Problem;

@@ -326,12 +326,17 @@ export class Queue {
     return this.client.call("POST", this.path("/purge"));
   }
 
-  /** Makes every dead letter (failed task) of the queue pending again, attempts reset, pass by pass; resolves with how many. */
+  /**
+   * Makes every dead letter (failed task) of the queue pending again, attempts reset, pass by
+   * pass; resolves with how many. Tasks that fail again while it runs are not retried again.
+   */
   async retryDeadLetters(): Promise<number> {
     let retried = 0;
+    let failedBefore: string | undefined;
     for (;;) {
-      const pass = await this.client.call<{ retried: number; done: boolean }>("POST", this.path("/dead-letters/retry"));
+      const pass = await this.client.call<{ retried: number; done: boolean; failedBefore: string }>("POST", this.path("/dead-letters/retry"), failedBefore ? { failedBefore } : undefined);
       retried += pass.retried;
+      failedBefore = pass.failedBefore;
       if (pass.done || pass.retried === 0) return retried;
     }
   }

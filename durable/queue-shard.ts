@@ -226,8 +226,8 @@ export class QueueShard extends DurableObject<Env> {
     return this.call(() => this.engine.purge());
   }
 
-  retryFailed() {
-    return this.call(() => this.engine.retryFailed());
+  retryFailed(failedBy: number) {
+    return this.call(() => this.engine.retryFailed(failedBy));
   }
 
   get(id: string): Outcome<TaskRow | null> {

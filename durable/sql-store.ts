@@ -1,6 +1,6 @@
 import { TASK_COLUMNS, TASK_FIELDS, type Status, type TaskEvent, type TaskRow } from "../schema/shard";
 import { chunks, chunksBySize } from "./core/chunks";
-import type { ChildRow, KeyRow, MailRow, OutboxRow, ShardStore } from "./core/store";
+import type { ChildRow, KeyRow, ListOptions, MailRow, OutboxRow, ShardStore } from "./core/store";
 
 /** Lease order: priority first, then the order tasks became ready. Every lease-order index has these columns. */
 const LEASE_ORDER = "ORDER BY priority DESC, ready_at, seq";
@@ -173,7 +173,7 @@ export class SqlStore implements ShardStore {
     return (row?.next as number | null) ?? null;
   }
 
-  list(options: { status?: Status; after?: string; limit: number }): TaskRow[] {
+  list(options: ListOptions): TaskRow[] {
     this.flush();
     const where: string[] = [];
     const params: SqlStorageValue[] = [];
@@ -185,6 +185,10 @@ export class SqlStore implements ShardStore {
     if (options.after) {
       where.push("id > ?");
       params.push(options.after);
+    }
+    if (options.finishedBy !== undefined) {
+      where.push("finished_at <= ?");
+      params.push(options.finishedBy);
     }
     const clause = where.length ? ` WHERE ${where.join(" AND ")}` : "";
     return this.all(`${SELECT}${clause} ORDER BY id LIMIT ?`, ...params, options.limit);

@@ -7,7 +7,7 @@ import { Mailroom } from "./mail";
 import { Outbox } from "./outbox";
 import { ShardState } from "./state";
 import { DUE_BATCH } from "./types";
-import type { ShardStore } from "./store";
+import type { ListOptions, ShardStore } from "./store";
 import type {
   Claim,
   Clock,
@@ -264,13 +264,14 @@ export class ShardEngine {
     return this.tx(() => this.life.retry(id));
   }
 
-  // retryFailed: input = how many at most (one bounded pass).
-  // output: how many dead letters (failed tasks) this pass made pending again, attempts reset, and
-  // whether none is left; the caller asks again for the rest.
+  // retryFailed: inputs = the tasks to retry are those failed at or before `failedBy` (ms), so a
+  // task that fails again after a retry is not taken again by the same sweep; how many at most.
+  // output: how many dead letters this pass made pending again, attempts reset, and whether none
+  // of those is left; the caller asks again (same failedBy) for the rest.
   // errors: none.
-  retryFailed(limit = DUE_BATCH): RetryFailedResult {
+  retryFailed(failedBy: number, limit = DUE_BATCH): RetryFailedResult {
     return this.tx(() => {
-      const rows = this.shard.store.list({ status: "failed", limit: limit + 1 });
+      const rows = this.shard.store.list({ status: "failed", finishedBy: failedBy, limit: limit + 1 });
       for (const row of rows.slice(0, limit)) this.life.retry(row.id);
       return { retried: Math.min(rows.length, limit), done: rows.length <= limit };
     });
@@ -307,7 +308,7 @@ export class ShardEngine {
     return this.shard.store.get(id);
   }
 
-  list(options: { status?: Status; after?: string; limit: number }): TaskRow[] {
+  list(options: ListOptions): TaskRow[] {
     this.catchUp();
     return this.shard.store.list(options);
   }

@@ -1,5 +1,5 @@
 import { type Status, type TaskEvent, type TaskRow } from "../../schema/shard";
-import type { ChildRow, KeyRow, MailRow, OutboxRow, ShardStore } from "./store";
+import type { ChildRow, KeyRow, ListOptions, MailRow, OutboxRow, ShardStore } from "./store";
 
 /** Lease order: priority first, then the order tasks became ready. */
 const leaseOrder = (a: TaskRow, b: TaskRow) => b.priority - a.priority || a.readyAt! - b.readyAt! || a.seq - b.seq;
@@ -141,9 +141,9 @@ export class MemoryStore implements ShardStore {
     return next;
   }
 
-  list(options: { status?: Status; after?: string; limit: number }): TaskRow[] {
-    const { status, after, limit } = options;
-    return this.where((r) => (!status || r.status === status) && (!after || r.id > after))
+  list(options: ListOptions): TaskRow[] {
+    const { status, after, finishedBy, limit } = options;
+    return this.where((r) => (!status || r.status === status) && (!after || r.id > after) && (finishedBy === undefined || (r.finishedAt !== null && r.finishedAt <= finishedBy)))
       .sort((a, b) => (a.id < b.id ? -1 : 1))
       .slice(0, limit);
   }

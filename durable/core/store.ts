@@ -5,6 +5,16 @@ import type { Status, TaskEvent, TaskRow } from "../../schema/shard";
  * QueueShard's SQLite) and MemoryStore (plain objects, for unit tests); one
  * behaviour suite runs on both.
  */
+/** Which tasks `list` reads, in id order. */
+export interface ListOptions {
+  status?: Status;
+  /** ids after this one */
+  after?: string;
+  /** finished at or before this time (ms) */
+  finishedBy?: number;
+  limit: number;
+}
+
 export interface ShardStore {
   /** Runs `fn` atomically: every write inside commits together or not at all. */
   transaction<T>(fn: () => T): T;
@@ -38,7 +48,7 @@ export interface ShardStore {
   due(now: number, limit: number): TaskRow[];
   nextDueAt(): number | null;
   /** Tasks in id (creation) order after `after`, optionally of one status. */
-  list(options: { status?: Status; after?: string; limit: number }): TaskRow[];
+  list(options: ListOptions): TaskRow[];
   counts(): Partial<Record<Status, number>>;
   /** When the pending task that has been ready longest became ready (null: none pending). */
   oldestReadyAt(): number | null;

@@ -303,13 +303,29 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
           for (const l of leaseAll(h)) h.engine.fail(l.task.id, l.leaseToken, '{"message":"x"}');
           const [c, p] = add(h, task("c"), task("p", { delayMs: 60_000 }));
           h.engine.cancel(c.id);
-          expect(h.engine.retryFailed(3)).toEqual({ retried: 3, done: false });
-          expect(h.engine.retryFailed(3)).toEqual({ retried: 2, done: true });
-          expect(h.engine.retryFailed(3)).toEqual({ retried: 0, done: true });
+          const sweep = h.clock.now();
+          expect(h.engine.retryFailed(sweep, 3)).toEqual({ retried: 3, done: false });
+          expect(h.engine.retryFailed(sweep, 3)).toEqual({ retried: 2, done: true });
+          expect(h.engine.retryFailed(sweep, 3)).toEqual({ retried: 0, done: true });
           for (const t of dead) expect(h.engine.get(t.id)).toMatchObject({ status: "pending", attempts: 0, finishedAt: null });
           expect(h.engine.get(c.id)!.status).toBe("cancelled");
           expect(h.engine.get(p.id)!.status).toBe("scheduled");
           expect(leaseAll(h).map((l) => l.task.name).sort()).toEqual(["d0", "d1", "d2", "d3", "d4"]);
+        }));
+
+      it("a sweep of dead letters never takes a task twice: one that fails again after its retry waits for the next sweep", () =>
+        withHarness((h) => {
+          add(h, ...Array.from({ length: 4 }, (_, i) => task(`d${i}`, { maxAttempts: 1 })));
+          for (const l of leaseAll(h)) h.engine.fail(l.task.id, l.leaseToken, '{"message":"x"}');
+          h.clock.advance(1);
+          const sweep = h.clock.now();
+          expect(h.engine.retryFailed(sweep, 2).retried).toBe(2);
+          h.clock.advance(1);
+          for (const l of leaseAll(h)) h.engine.fail(l.task.id, l.leaseToken, '{"message":"again"}'); // the two retried fail at once
+          expect(h.engine.retryFailed(sweep, 2)).toEqual({ retried: 2, done: true }); // the other two, not those again
+          expect(h.engine.retryFailed(sweep, 2)).toEqual({ retried: 0, done: true });
+          expect(h.engine.counts()).toEqual({ failed: 2, pending: 2 });
+          expect(h.engine.retryFailed(h.clock.now(), 2)).toEqual({ retried: 2, done: true }); // a new sweep takes them
         }));
 
       it("only failed or cancelled tasks can be retried by hand", () =>

@@ -39,6 +39,26 @@ describe("client/http request", () => {
     expect(calls[1].at - calls[0].at).toBeGreaterThanOrEqual(990);
   });
 
+  it("a 429 that says to wait over a minute (an hourly limit spent) is answered with the error, not waited out", async () => {
+    const limited = new Response(JSON.stringify({ type: "urn:edgeq:error:rate_limited", title: "T", status: 429, detail: "D" }), { status: 429, headers: { "retry-after": "3600" } });
+    const { calls, fetch } = scripted([limited, new Response("{}")]);
+    const started = Date.now();
+    const error = await request({ url: "http://h", token: "t", fetch }, "GET", "/x").catch((e) => e);
+    expect(error).toMatchObject({ status: 429, code: "rate_limited" });
+    expect(calls).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
+  it("an abort during the wait before a retry ends the call at once", async () => {
+    const controller = new AbortController();
+    const { calls, fetch } = scripted([new Response("{}", { status: 429, headers: { "retry-after": "30" } }), new Response("{}")]);
+    const started = Date.now();
+    setTimeout(() => controller.abort(new Error("page left")), 50);
+    await expect(request({ url: "http://h", token: "t", fetch }, "GET", "/x", undefined, controller.signal)).rejects.toThrow("page left");
+    expect(calls).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
   it("does not retry a client error, and throws it as EdgeqError with its problem", async () => {
     const { calls, fetch } = scripted([problem(409, "stale_lease"), new Response("{}")]);
     const error = await request({ url: "http://h", token: "t", fetch }, "POST", "/x").catch((e) => e);

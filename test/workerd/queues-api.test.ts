@@ -51,7 +51,10 @@ describe("queues over HTTP", () => {
     expect((await api("GET", `/api/v1/queues/${q}`)).body.counts).toEqual({ pending: 1, failed: 2 });
     const retried = await api("POST", `/api/v1/queues/${q}/dead-letters/retry`);
     expect(retried.status).toBe(200);
-    expect(retried.body).toEqual({ retried: 2, done: true });
+    expect(retried.body).toEqual({ retried: 2, done: true, failedBefore: expect.any(String) });
+    const again = await api("POST", `/api/v1/queues/${q}/dead-letters/retry`, { failedBefore: retried.body.failedBefore });
+    expect(again.body).toMatchObject({ retried: 0, done: true, failedBefore: retried.body.failedBefore });
+    expectProblem(await api("POST", `/api/v1/queues/${q}/dead-letters/retry`, { failedBefore: "yesterday" }), 400, "validation_failed");
     expect((await api("GET", `/api/v1/queues/${q}`)).body.counts).toEqual({ pending: 3 });
     expectProblem(await api("POST", `/api/v1/queues/${freshQueue()}/dead-letters/retry`), 404, "not_found");
   });

@@ -20,7 +20,13 @@ import { findQueue, registryOf, remember, shardNumbers, shardOf, shardStats, sum
 import { iso, nextCursor, taskView } from "../view";
 
 export const queues = new OpenAPIHono<AppEnv>();
-const RetryAnswer = z.object({ retried: z.number().int(), done: z.boolean() }).openapi("RetryDeadLettersResult");
+const RetryBody = z
+  .object({ failedBefore: z.string().datetime({ offset: true }).optional().openapi({ description: "retry tasks that failed at or before this time (ISO-8601); default now" }) })
+  .strict()
+  .openapi("RetryDeadLetters");
+const RetryAnswer = z
+  .object({ retried: z.number().int(), done: z.boolean(), failedBefore: z.string().openapi({ description: "the time this sweep covers: pass it to the next call" }) })
+  .openapi("RetryDeadLettersResult");
 const PurgeAnswer = z.object({ cancelled: z.number().int(), done: z.boolean() }).openapi("PurgeResult");
 
 const QueueParam = z.object({ queue: QueueName });
@@ -189,23 +195,20 @@ queues.openapi(
     tags: ["queues"],
     summary: "Retry the queue's dead letters (failed tasks)",
     description:
-      "Each shard makes up to 500 failed tasks pending again, attempts reset, in this call. `done: false` (202) means failed tasks are left: call again (the SDK's `retryDeadLetters` does until done).",
+      "Makes the tasks that failed at or before `failedBefore` (default: now) pending again, attempts reset, up to 500 per shard in this call. The answer names the `failedBefore` it used; `done: false` means some are left: call again with it (the SDK's `retryDeadLetters` does), so a task that fails again meanwhile is not retried twice by one sweep.",
     middleware: [permit("produce")] as const,
-    request: { params: QueueParam },
-    responses: {
-      200: jsonResponse(RetryAnswer, "no failed task is left"),
-      202: jsonResponse(RetryAnswer, "retried so far; call again for the rest"),
-      ...errors(404),
-    },
+    request: { params: QueueParam, body: { content: { "application/json": { schema: RetryBody } }, required: false } },
+    responses: { 200: jsonResponse(RetryAnswer, "what this call retried, and whether any is left"), ...errors(400, 404) },
   }),
   async (c) => {
     const { queue } = c.req.valid("param");
+    const body = (c.req.header("content-type")?.includes("json") ? c.req.valid("json") : undefined) ?? {};
+    const failedBy = body.failedBefore ? Date.parse(body.failedBefore) : Date.now();
     const record = await mustFind(c.env, c.var.tenant, queue);
     const parts = await Promise.all(
-      shardNumbers(record).map(async (n) => unwrap(await shardOf(c.env, c.var.tenant, queue, n).retryFailed())),
+      shardNumbers(record).map(async (n) => unwrap(await shardOf(c.env, c.var.tenant, queue, n).retryFailed(failedBy))),
     );
-    const done = parts.every((p) => p.done);
-    return c.json({ retried: parts.reduce((a, p) => a + p.retried, 0), done }, done ? 200 : 202);
+    return c.json({ retried: parts.reduce((a, p) => a + p.retried, 0), done: parts.every((p) => p.done), failedBefore: new Date(failedBy).toISOString() }, 200);
   },
 );
 
