@@ -11,44 +11,66 @@ type Counts = Partial<Record<string, number>>;
 
 export interface Overview {
   queues: Record<string, Counts>;
-  /** tasks finished (completed + failed) in each of the last SECONDS seconds, oldest first */
-  finished: number[];
-  /** the second `finished` ends at (ms, whole seconds) */
+  /** tasks completed in each of the last SECONDS seconds, oldest first */
+  completedBySecond: number[];
+  /** tasks failed for good in each of the last SECONDS seconds, oldest first */
+  failedBySecond: number[];
+  /** the second the windows end at (ms, whole seconds) */
   second: number;
-  completed: number;
-  failed: number;
   workers: number;
   /** when the last message came (ms) */
   at: number | null;
 }
 
-export const empty = (now: number): Overview => ({ queues: {}, finished: Array(SECONDS).fill(0), second: Math.floor(now / 1000) * 1000, completed: 0, failed: 0, workers: 0, at: null });
+const zeros = () => Array<number>(SECONDS).fill(0);
 
-/** Moves the per-second window to `now`, dropping seconds older than a minute. */
+export const empty = (now: number): Overview => ({ queues: {}, completedBySecond: zeros(), failedBySecond: zeros(), second: Math.floor(now / 1000) * 1000, workers: 0, at: null });
+
+/** Moves the per-second windows to `now`, dropping seconds older than a minute. */
 export function advance(o: Overview, now: number): Overview {
   const second = Math.floor(now / 1000) * 1000;
   const steps = Math.min(SECONDS, Math.max(0, (second - o.second) / 1000));
   if (steps === 0) return o;
-  return { ...o, second, finished: [...o.finished.slice(steps), ...Array(steps).fill(0)] };
+  const move = (w: number[]) => [...w.slice(steps), ...Array<number>(steps).fill(0)];
+  return { ...o, second, completedBySecond: move(o.completedBySecond), failedBySecond: move(o.failedBySecond) };
+}
+
+/** A count over the last `seconds` as a window: spread evenly over those seconds, so it ages out as they do. */
+function spread(count: number, seconds: number): number[] {
+  const n = Math.max(1, Math.min(SECONDS, Math.round(seconds)));
+  return [...Array<number>(SECONDS - n).fill(0), ...Array<number>(n).fill(count / n)];
 }
 
 export function fold(o: Overview, m: LiveMessage, now: number): Overview {
   const next = advance(o, now);
   if (m.type === "snapshot") {
-    return { ...next, queues: Object.fromEntries(m.queues.map((q) => [q.name, q.counts])), completed: m.rates.completed, failed: m.rates.failed, workers: m.workers.active, at: now };
+    // Each (re)connect starts over from the server's figures for the last minute.
+    return {
+      ...next,
+      queues: Object.fromEntries(m.queues.map((q) => [q.name, q.counts])),
+      completedBySecond: spread(m.rates.completed, m.rates.seconds),
+      failedBySecond: spread(m.rates.failed, m.rates.seconds),
+      workers: m.workers.active,
+      at: now,
+    };
   }
   if (m.type === "delta") {
-    const done = Math.max(0, m.changes.completed ?? 0) + Math.max(0, m.changes.failed ?? 0);
-    const finished = [...next.finished];
-    finished[finished.length - 1] += done;
+    const add = (w: number[], n: number | undefined) => (n && n > 0 ? [...w.slice(0, -1), w[w.length - 1] + n] : w);
     return {
       ...next,
       queues: { ...next.queues, [m.queue]: m.counts },
-      finished,
-      completed: next.completed + Math.max(0, m.changes.completed ?? 0),
-      failed: next.failed + Math.max(0, m.changes.failed ?? 0),
+      completedBySecond: add(next.completedBySecond, m.changes.completed),
+      failedBySecond: add(next.failedBySecond, m.changes.failed),
       at: now,
     };
   }
   return { ...next, at: now };
+}
+
+const sum = (w: number[]) => Math.round(w.reduce((a, b) => a + b, 0));
+
+/** What the cards show: the last minute's completions and failures, and finishes per second in it. */
+export function lastMinute(o: Overview): { completed: number; failed: number; finished: number[]; perSecond: number } {
+  const finished = o.completedBySecond.map((c, i) => c + o.failedBySecond[i]);
+  return { completed: sum(o.completedBySecond), failed: sum(o.failedBySecond), finished, perSecond: finished.reduce((a, b) => a + b, 0) / SECONDS };
 }
