@@ -1,0 +1,212 @@
+#!/usr/bin/env node
+// `npm run bench:compare`: edgeq and BullMQ side by side, in one run on this machine, in the shapes
+// a user switching from BullMQ compares:
+//  - the SDK: one Worker at concurrency 16, a no-op handler, TASKS tasks added beforehand with addBulk;
+//  - batched end to end: edgeq's 4 raw HTTP consumers leasing 100 and completing them in one batch
+//    call, against 4 BullMQ Workers at concurrency 100 (100 in flight each, as the consumers hold);
+//  - batch enqueue: one caller, 100 per call (edgeq's batch route, BullMQ's addBulk);
+//  - idle latency: from add() to the handler starting, one task at a time, workers waiting.
+// edgeq runs as `npm start` runs it (wrangler dev; history flush and live pushes on). BullMQ runs on
+// Debian's redis-server (installed with apt-get when missing) with persistence off, BullMQ and its
+// Redis client (ioredis) fetched from npm into .edgeq/compare (not dependencies of edgeq). Prints a table and appends it to
+// docs/BENCHMARKS.md. Loopback only; bounded (BENCH_COMPARE_TASKS, BENCH_COMPARE_SAMPLES).
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join, resolve } from "node:path";
+import { EdgeqClient } from "edgeq/client";
+import { Worker as EdgeqWorker } from "edgeq/consumer";
+import { ADMIN_TOKEN, batchEnqueue, endToEnd, fmt, percentile, report, sleep, startStack } from "./harness.mjs";
+
+const TASKS = Number(process.env.BENCH_COMPARE_TASKS ?? 20_000);
+const SAMPLES = Number(process.env.BENCH_COMPARE_SAMPLES ?? 200);
+const BULLMQ = "6.7.0";
+/** BullMQ's Redis client, an optional peer of BullMQ 6 that it needs for Redis */
+const IOREDIS = "6.0.0";
+const REDIS_PORT = 6390;
+const DIR = resolve(".edgeq/compare");
+
+/** BullMQ from npm, into a folder of its own: the comparison needs it, edgeq does not. */
+function bullmq() {
+  const entry = join(DIR, "node_modules/ioredis/package.json");
+  if (!existsSync(entry)) {
+    mkdirSync(DIR, { recursive: true });
+    console.log(`fetching bullmq@${BULLMQ} and ioredis@${IOREDIS} into ${DIR}`);
+    execFileSync("npm", ["install", "--prefix", DIR, "--no-save", "--no-audit", "--no-fund", "--ignore-scripts", `bullmq@${BULLMQ}`, `ioredis@${IOREDIS}`], { stdio: "inherit" });
+  }
+  return createRequire(join(DIR, "package.json"))("bullmq");
+}
+
+/** Debian's redis-server on its own port, nothing written to disk. */
+async function startRedis() {
+  if (!existsSync("/usr/bin/redis-server")) {
+    console.log("installing Debian's redis-server");
+    const root = process.getuid?.() === 0;
+    execFileSync(root ? "apt-get" : "sudo", [...(root ? [] : ["apt-get"]), "install", "-y", "-q", "redis-server"], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  }
+  const child = spawn("/usr/bin/redis-server", ["--port", String(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore", detached: true });
+  const stop = () => {
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {}
+  };
+  process.on("exit", stop);
+  for (let i = 0; i < 100; i++) {
+    try {
+      execFileSync("redis-cli", ["-p", String(REDIS_PORT), "ping"], { stdio: "pipe" });
+      const version = execFileSync("redis-server", ["--version"]).toString().match(/v=(\S+)/)?.[1];
+      return { stop, version };
+    } catch {}
+    await sleep(100);
+  }
+  stop();
+  throw new Error("redis-server did not start");
+}
+
+const jobsOf = (n, offset = 0) => Array.from({ length: n }, (_, i) => ({ name: "noop", data: { n: offset + i } }));
+
+/** BullMQ's shapes, each on a fresh queue. */
+async function runBullmq({ Queue, Worker }) {
+  const connection = { host: "127.0.0.1", port: REDIS_PORT, maxRetriesPerRequest: null };
+  const out = {};
+  const fresh = async (name) => {
+    const q = new Queue(name, { connection });
+    await q.obliterate({ force: true }).catch(() => {});
+    return q;
+  };
+  const drain = async (name, workers, concurrency) => {
+    let done = 0;
+    let allDone;
+    const finished = new Promise((r) => (allDone = r));
+    const t0 = performance.now();
+    const pool = Array.from({ length: workers }, () => {
+      const w = new Worker(name, async () => {}, { connection, concurrency, removeOnComplete: { count: 1000 } });
+      w.on("completed", () => ++done === TASKS && allDone());
+      return w;
+    });
+    await finished;
+    const seconds = (performance.now() - t0) / 1000;
+    await Promise.all(pool.map((w) => w.close()));
+    return TASKS / seconds;
+  };
+
+  // batch enqueue, one caller, 100 per call
+  let q = await fresh("cmp-enqueue");
+  let t0 = performance.now();
+  for (let i = 0; i < TASKS; i += 100) await q.addBulk(jobsOf(100, i));
+  out.enqueue = TASKS / ((performance.now() - t0) / 1000);
+  await q.close();
+
+  // the SDK shape: one Worker at concurrency 16 on a backlog
+  q = await fresh("cmp-sdk");
+  for (let i = 0; i < TASKS; i += 100) await q.addBulk(jobsOf(100, i));
+  out.sdk = await drain("cmp-sdk", 1, 16);
+  await q.close();
+
+  // batched end to end: 4 Workers, 100 in flight each, on a backlog
+  q = await fresh("cmp-batch");
+  for (let i = 0; i < TASKS; i += 100) await q.addBulk(jobsOf(100, i));
+  out.batched = await drain("cmp-batch", 4, 100);
+  await q.close();
+
+  // idle: add() to the handler starting
+  q = await fresh("cmp-idle");
+  let started;
+  const w = new Worker("cmp-idle", async () => started?.(), { connection, concurrency: 16 });
+  await w.waitUntilReady();
+  await sleep(300);
+  const samples = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    const begun = new Promise((r) => (started = r));
+    const t = performance.now();
+    await q.add("ping", { i });
+    await begun;
+    samples.push(performance.now() - t);
+    await sleep(25);
+  }
+  await w.close();
+  await q.close();
+  out.idle = samples.sort((a, b) => a - b);
+  return out;
+}
+
+/** edgeq's shapes, each on a fresh queue. */
+async function runEdgeq(base) {
+  const edgeq = new EdgeqClient({ url: base, token: ADMIN_TOKEN });
+  const out = {};
+  out.enqueue = await batchEnqueue(base, "cmp-enqueue", TASKS, 1);
+
+  // the SDK shape: one Worker at concurrency 16 on a backlog added with addBulk
+  const sdk = edgeq.queue("cmp-sdk");
+  await sdk.addBulk(jobsOf(TASKS).map((j) => ({ name: j.name, payload: j.data })), { chunkSize: 100 });
+  let done = 0;
+  let allDone;
+  const finished = new Promise((r) => (allDone = r));
+  const worker = new EdgeqWorker(edgeq, "cmp-sdk", async () => {}, { concurrency: 16, waitMs: 5000 });
+  worker.on("completed", () => ++done === TASKS && allDone());
+  const t0 = performance.now();
+  const running = worker.run();
+  await finished;
+  out.sdk = TASKS / ((performance.now() - t0) / 1000);
+  await worker.close();
+  await running;
+
+  // batched end to end over raw HTTP
+  await batchEnqueue(base, "cmp-batch", TASKS, 4);
+  out.batched = (await endToEnd(base, "cmp-batch", TASKS)).rate;
+
+  // idle: add() to the handler starting
+  const idleQueue = edgeq.queue("cmp-idle");
+  let started;
+  const idle = new EdgeqWorker(edgeq, "cmp-idle", async () => started?.(), { concurrency: 16, waitMs: 5000 });
+  const idleRun = idle.run();
+  await idle.id;
+  await sleep(300);
+  const samples = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    const begun = new Promise((r) => (started = r));
+    const t = performance.now();
+    await idleQueue.add("ping", { i });
+    await begun;
+    samples.push(performance.now() - t);
+    await sleep(25);
+  }
+  await idle.close();
+  await idleRun;
+  out.idle = samples.sort((a, b) => a - b);
+  return out;
+}
+
+const { Queue, Worker } = bullmq();
+const redis = await startRedis();
+let bull;
+try {
+  bull = await runBullmq({ Queue, Worker });
+} finally {
+  redis.stop();
+}
+const stack = await startStack({ port: 8798 });
+let edge;
+try {
+  edge = await runEdgeq(stack.base);
+} finally {
+  stack.stop();
+}
+
+const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
+const p = (s) => `${fmt(percentile(s, 50), 1)} / ${fmt(percentile(s, 95), 1)} / ${fmt(percentile(s, 99), 1)}`;
+report(
+  `edgeq and BullMQ ${BULLMQ} on Redis ${redis.version}, same run (npm run bench:compare)`,
+  [
+    [`SDK Worker, concurrency 16, ${fmt(TASKS)} no-op tasks: edgeq / BullMQ (tasks/s)`, `${fmt(edge.sdk)} / ${fmt(bull.sdk)} (${ratio(edge.sdk, bull.sdk)})`],
+    ["batched end to end, 4 consumers × 100: edgeq / BullMQ (tasks/s)", `${fmt(edge.batched)} / ${fmt(bull.batched)} (${ratio(edge.batched, bull.batched)})`],
+    ["batch enqueue, 100 per call, one caller: edgeq / BullMQ (tasks/s)", `${fmt(edge.enqueue)} / ${fmt(bull.enqueue)} (${ratio(edge.enqueue, bull.enqueue)})`],
+    ["idle add() → handler start, edgeq, p50 / p95 / p99 (ms)", p(edge.idle)],
+    ["idle add() → handler start, BullMQ, p50 / p95 / p99 (ms)", p(bull.idle)],
+  ],
+  [
+    "edgeq: wrangler dev as `npm start` runs it, history flush and live pushes on; the SDK over the runtime's fetch; raw consumers over node:http keep-alive (bench/harness.mjs).",
+    "BullMQ: redis-server from Debian with persistence off, ioredis as BullMQ ships it; completed jobs trimmed to the last 1,000 (removeOnComplete), as a production setup would.",
+    "Both share this process and the machine's cores with their server; each shape runs on a fresh queue with the whole backlog enqueued first (enqueue is timed on its own).",
+  ],
+);
