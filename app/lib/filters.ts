@@ -13,15 +13,17 @@ export interface Filters {
   workerId: string;
   tag: string;
   band: string;
+  /** one or more priorities, "8" or "8,9,10" */
+  priority: string;
   createdFrom: string;
   createdTo: string;
   sort: (typeof SORTS)[number];
   cursor: string;
 }
 
-export const DEFAULTS: Filters = { q: "", status: [], queue: "", workerId: "", tag: "", band: "", createdFrom: "", createdTo: "", sort: "-created", cursor: "" };
+export const DEFAULTS: Filters = { q: "", status: [], queue: "", workerId: "", tag: "", band: "", priority: "", createdFrom: "", createdTo: "", sort: "-created", cursor: "" };
 
-const TEXT = ["q", "queue", "workerId", "tag", "band", "createdFrom", "createdTo", "cursor"] as const;
+const TEXT = ["q", "queue", "workerId", "tag", "band", "priority", "createdFrom", "createdTo", "cursor"] as const;
 
 export function fromSearch(params: URLSearchParams): Filters {
   const f: Filters = { ...DEFAULTS, status: [] };
@@ -45,7 +47,7 @@ export function toSearch(f: Filters): string {
 /** The API's filters for a view, as `GET /tasks` and `POST /reports` take them: trimmed, empty ones left out, dates as ISO-8601. */
 export function apiFilters(f: Filters): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (const k of ["q", "queue", "workerId", "tag", "band"] as const) if (f[k].trim() !== "") out[k] = f[k].trim();
+  for (const k of ["q", "queue", "workerId", "tag", "band", "priority"] as const) if (f[k].trim() !== "") out[k] = f[k].trim().replace(/\s*,\s*/g, ",");
   if (f.status.length > 0) out.status = [...f.status];
   for (const k of ["createdFrom", "createdTo"] as const) {
     const t = f[k] ? Date.parse(f[k]) : NaN; // a datetime-local value is the browser's local time

@@ -124,7 +124,7 @@ export function fromRequest(body: unknown): { report: Report; dropped: string[] 
   if (b.limit !== undefined) dropped.push(`limit ${String(b.limit)}`);
   for (const [k, v] of Object.entries(filters)) {
     if (k === "q" || k === "workerId") report[k] = String(v ?? "");
-    else if (k === "queue" || k === "tag" || k === "band") report[k] = listText(v);
+    else if (k === "queue" || k === "tag" || k === "band" || k === "priority") report[k] = listText(v);
     else if (k === "status") report.status = listText(v).split(",").filter(isOf(STATUSES));
     else if (k === "createdFrom" || k === "createdTo") report[k] = localInput(String(v));
     else dropped.push(`filter ${k}`);

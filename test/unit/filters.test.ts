@@ -24,6 +24,13 @@ describe("task filters and the URL", () => {
     expect(Object.fromEntries(q)).toEqual({ status: "pending", createdFrom: "2026-11-30T10:00:00.000Z", limit: "50" });
   });
 
+  it("priorities, one or a list, go to the URL and to the API as a comma list", () => {
+    const f = fromSearch(new URLSearchParams("priority=8,%209,10"));
+    expect(f.priority).toBe("8, 9,10");
+    expect(apiQuery(f)).toBe("?priority=8%2C9%2C10&limit=50");
+    expect(apiFilters(f)).toEqual({ priority: "8,9,10" });
+  });
+
   it("gives the same filters as JSON for a report; a date that does not parse is left out, not sent as an error", () => {
     const f = { ...DEFAULTS, queue: " email ", status: ["failed"], createdFrom: "yesterday", createdTo: "2026-11-30T10:00:00Z" };
     expect(apiFilters(f)).toEqual({ queue: "email", status: ["failed"], createdTo: "2026-11-30T10:00:00.000Z" });

@@ -83,9 +83,9 @@ describe("report builder and the URL", () => {
       format: "jsonl",
       limit: 10,
     });
-    expect(r).toMatchObject({ fields: ["id", "error"], status: ["failed"], queue: "email,sms", tag: "a,b", groupBy: "band", format: "csv", sort: "created" });
+    expect(r).toMatchObject({ fields: ["id", "error"], status: ["failed"], queue: "email,sms", tag: "a,b", priority: "9", groupBy: "band", format: "csv", sort: "created" });
     expect(new Date(r.createdFrom).toISOString()).toBe(from);
-    expect(dropped).toEqual(["format jsonl", "limit 10", "filter priority", "filter finishedTo"]);
+    expect(dropped).toEqual(["format jsonl", "limit 10", "filter finishedTo"]);
     // What the page saves, it loads as it was.
     const mine = report({ fields: ["id", "status"], q: '"a phrase"', workerId: "w1", status: ["completed"], createdTo: "2026-11-30T10:00:30", groupBy: "queue", format: "json", sort: "priority" });
     expect(fromRequest(toRequest(mine))).toEqual({ report: mine, dropped: [] });
