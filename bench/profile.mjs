@@ -1,0 +1,186 @@
+#!/usr/bin/env node
+// `npm run bench:profile`: where the time goes. A CPU profile of the Worker and its Durable Objects
+// (one isolate under wrangler dev, sampled by V8 through workerd's inspector on 9229) while the
+// engine's end-to-end shape runs (PROFILE_TASKS tasks enqueued in batches of 100, then drained by 4
+// consumers leasing 100 and completing them in one batch call), history and live pushes on.
+// Prints self time by area (the project's folders, the libraries, V8's own) and the busiest
+// functions, appends the table to docs/BENCHMARKS.md and keeps the raw profile in .edgeq/profiles
+// (open it in Chrome DevTools' Performance panel). Loopback only; bounded.
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { WebSocket } from "ws";
+import { batchEnqueue, endToEnd, fmt, report, sleep, startStack } from "./harness.mjs";
+
+const TASKS = Number(process.env.PROFILE_TASKS ?? 20_000);
+const SAMPLE_US = 200;
+
+/** workerd's inspector: a CDP session on the Worker's isolate. */
+async function inspector() {
+  const ws = new WebSocket("ws://127.0.0.1:9229/ws");
+  await new Promise((resolve, reject) => (ws.on("open", resolve), ws.on("error", reject)));
+  let id = 0;
+  const waiting = new Map();
+  ws.on("message", (data) => {
+    const m = JSON.parse(String(data));
+    if (m.id === undefined) return;
+    waiting.get(m.id)?.(m);
+    waiting.delete(m.id);
+  });
+  const send = (method, params = {}) =>
+    new Promise((resolve, reject) => {
+      waiting.set(++id, (m) => (m.error ? reject(new Error(`${method}: ${m.error.message}`)) : resolve(m.result)));
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  return { send, close: () => ws.close() };
+}
+
+/**
+ * The source file of each line of the bundle wrangler dev runs (esbuild marks where each module
+ * starts with a `// path` comment), read while the stack runs from index.js in the newest .wrangler/tmp/dev- folder.
+ */
+function bundleSources(bundle) {
+  const starts = [];
+  bundle
+    .split("\n")
+    .forEach((line, i) => {
+      const m = /^\/\/ (\S+\.(?:ts|js|mjs|cjs))$/.exec(line);
+      if (m) starts.push([i, m[1]]);
+    });
+  /** the file a 0-based bundle line belongs to */
+  return (line) => {
+    let lo = 0;
+    let hi = starts.length - 1;
+    let found = "";
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[mid][0] <= line) {
+        found = starts[mid][1];
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  };
+}
+
+/** The bundle wrangler dev runs now (the newest .wrangler/tmp/dev- folder). */
+function bundleText() {
+  const dirs = readdirSync(".wrangler/tmp").filter((d) => d.startsWith("dev-")).map((d) => join(".wrangler/tmp", d));
+  const newest = dirs.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  return readFileSync(join(newest, "index.js"), "utf8");
+}
+
+/** CPU seconds used so far by each command of a process group (the stack: wrangler's node, workerd), from /proc. */
+function groupCpu(pgid) {
+  const out = new Map();
+  for (const line of execFileSync("ps", ["-o", "pid=,comm=", "-g", String(pgid)]).toString().trim().split("\n")) {
+    const [pid, comm] = line.trim().split(/\s+/);
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+      out.set(comm, (out.get(comm) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100); // utime + stime, in ticks of 10 ms
+    } catch {}
+  }
+  return out;
+}
+
+/** SQLite as the objects call it: workerd's built-ins behind ctx.storage.sql. */
+const SQLITE = new Set(["exec", "transactionSync", "toArray", "one", "raw", "next", "columnNames", "rowsRead", "rowsWritten"]);
+
+/** Which part of the system a frame belongs to. */
+function areaOf(frame, sourceOf) {
+  const { url, functionName } = frame;
+  if (!url) {
+    if (functionName.startsWith("(")) return `V8 ${functionName}`;
+    return SQLITE.has(functionName) ? "SQLite (storage.sql built-ins)" : `built-in: ${functionName || "(unnamed)"}`;
+  }
+  if (url !== "index.js") return url; // workerd's own modules (cloudflare-internal:…)
+  const file = sourceOf(frame.lineNumber);
+  const lib = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file);
+  if (lib) return lib[1];
+  const m = /^(worker|durable|schema|client)\/(?:core\/)?/.exec(file);
+  return m ? file.replace(/\.ts$/, "") : file || "bundle (unattributed)";
+}
+
+/** Self time (ms) by area and by function, from a V8 CPU profile. */
+function selfTimes(profile, sourceOf) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const hits = new Map();
+  for (let i = 0; i < profile.samples.length; i++) {
+    // A delta is the time since the sample before; a long one spans a stretch the isolate was not
+    // running JS (workerd does not sample then), so it counts as one interval, not as this frame's.
+    const dt = Math.min(profile.timeDeltas[i] ?? 0, 2 * SAMPLE_US) / 1000;
+    hits.set(profile.samples[i], (hits.get(profile.samples[i]) ?? 0) + dt);
+  }
+  const areas = new Map();
+  const functions = new Map();
+  for (const [nodeId, ms] of hits) {
+    const { callFrame } = byId.get(nodeId);
+    const area = areaOf(callFrame, sourceOf);
+    areas.set(area, (areas.get(area) ?? 0) + ms);
+    const file = callFrame.url === "index.js" ? sourceOf(callFrame.lineNumber) : callFrame.url;
+    const name = `${callFrame.functionName || "(anonymous)"}${file ? ` (${file}${callFrame.url === "index.js" ? `, bundle line ${callFrame.lineNumber + 1}` : ""})` : ""}`;
+    functions.set(name, (functions.get(name) ?? 0) + ms);
+  }
+  const sorted = (m) => [...m].sort((a, b) => b[1] - a[1]);
+  return { areas: sorted(areas), functions: sorted(functions) };
+}
+
+const { base, stop, pid } = await startStack({ port: 8793 });
+let cdp;
+try {
+  cdp = await inspector();
+  await cdp.send("Profiler.enable");
+  await cdp.send("Profiler.setSamplingInterval", { interval: SAMPLE_US });
+  await batchEnqueue(base, "warm", 1_000, 4);
+  await endToEnd(base, "warm", 1_000);
+  await sleep(1_500); // the warm-up's history flush is done
+
+  await cdp.send("Profiler.start");
+  const cpuBefore = groupCpu(pid);
+  const clientBefore = process.cpuUsage();
+  const t0 = performance.now();
+  const enqueueRate = await batchEnqueue(base, "profiled", TASKS, 4);
+  const run = await endToEnd(base, "profiled", TASKS);
+  await sleep(1_500); // the run's history flush is in the profile too
+  const wallMs = performance.now() - t0;
+  const cpuAfter = groupCpu(pid);
+  const client = process.cpuUsage(clientBefore);
+  const { profile } = await cdp.send("Profiler.stop");
+  const cpu = [...cpuAfter].map(([comm, s]) => [comm, s - (cpuBefore.get(comm) ?? 0)]).sort((a, b) => b[1] - a[1]);
+  cpu.push(["this benchmark's client (node)", (client.user + client.system) / 1e6]);
+
+  mkdirSync(".edgeq/profiles", { recursive: true });
+  const file = `.edgeq/profiles/end-to-end-${new Date().toISOString().replace(/[:.]/g, "-")}.cpuprofile`;
+  writeFileSync(file, JSON.stringify(profile));
+  const bundle = bundleText();
+  writeFileSync(file.replace(/\.cpuprofile$/, ".index.js"), bundle); // the lines the profile's frames point at
+
+  const { areas: all, functions } = selfTimes(profile, bundleSources(bundle));
+  const idle = wallMs - all.filter(([a]) => a !== "V8 (idle)").reduce((n, [, ms]) => n + ms, 0);
+  const areas = all.filter(([a]) => a !== "V8 (idle)");
+  const busy = areas.reduce((n, [, ms]) => n + ms, 0);
+  const perTask = (ms) => `${fmt((ms * 1000) / TASKS, 1)} µs/task`;
+  report(
+    `Where the time goes: CPU profile of the Worker and its objects, end to end, ${fmt(TASKS)} tasks (npm run bench:profile)`,
+    [
+      ["batch enqueue (tasks/s) / end to end (tasks/s) while profiled", `${fmt(enqueueRate)} / ${fmt(run.rate)}`],
+      ["profiled wall time (ms) / isolate busy / idle (ms)", `${fmt(wallMs)} / ${fmt(busy)} / ${fmt(idle)}`],
+      ["isolate busy per task (µs, enqueue + lease + complete + history)", fmt((busy * 1000) / TASKS, 1)],
+      ...cpu.map(([comm, sec]) => [`CPU during the run: ${comm} (s, per task)`, `${fmt(sec, 2)} (${fmt((sec * 1e6) / TASKS, 0)} µs)`]),
+      ...areas.slice(0, 16).map(([a, ms]) => [`self time: ${a} (ms, % of busy, per task)`, `${fmt(ms)} (${fmt((100 * ms) / busy, 1)} %) ${perTask(ms)}`]),
+      ...functions
+        .filter(([f]) => !f.startsWith("(idle)"))
+        .slice(0, 12)
+        .map(([f, ms]) => [`top function: ${f}`, `${fmt(ms)} ms (${fmt((100 * ms) / busy, 1)} %)`]),
+    ],
+    [
+      `V8's sampling profiler at ${SAMPLE_US} µs through workerd's inspector; self time is the time a function was on top of the stack. idle is the rest of the wall time: the isolate waiting (for I/O, for the next request).`,
+      "Areas are the project's source files (attributed through the bundle's module markers), libraries by package, SQLite (the objects' storage.sql calls: exec, transactionSync, cursors), other built-ins by name, and V8's own (garbage collector; program: native work not in a JS frame).",
+      "CPU during the run is each process's user + system time from /proc over the profiled window (the machine has 2 cores): workerd runs the Worker, the objects and local D1; wrangler's node process is the dev proxy every request passes through.",
+      `The raw profile is kept in ${file}, with the bundle its lines point at; open it in Chrome DevTools (Performance → Load profile).`,
+    ],
+  );
+} finally {
+  cdp?.close();
+  stop();
+}
