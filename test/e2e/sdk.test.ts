@@ -181,6 +181,60 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
     expect(after).toMatchObject({ status: "pending", attempts: 0 });
   });
 
+  it("while tasks are short it holds up to `prefetch` leased ahead, never runs more than `concurrency`, and hands held tasks back unrun on close", async () => {
+    const queue = edgeq.queue(fresh("prefetch"));
+    await queue.addBulk(Array.from({ length: 40 }, (_, i) => ({ name: "quick", payload: { i } })));
+    let running = 0;
+    let most = 0;
+    let done = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const worker = new Worker(
+      edgeq,
+      queue.name,
+      async () => {
+        most = Math.max(most, ++running);
+        // The first 10 are quick (the worker learns its tasks are short); the rest wait at the gate.
+        if (++done > 10) await gate;
+        running--;
+      },
+      { concurrency: 2, prefetch: 3, waitMs: 200 },
+    );
+    const run = worker.run();
+    // Two run (held at the gate) and three more are leased ahead: five leased in all, never more.
+    await until(async () => (await queue.stats()).counts.running === 5);
+    await sleep(500);
+    expect((await queue.stats()).counts.running).toBe(5);
+    expect(most).toBe(2);
+    await worker.close({ timeoutMs: 100 });
+    release();
+    await run;
+    const counts = (await queue.stats()).counts;
+    expect(counts.running ?? 0).toBe(0);
+    expect(counts.completed).toBe(10);
+    const pending = (await queue.list({ status: "pending", limit: 100 })).items;
+    expect(pending).toHaveLength(30);
+    expect(pending.every((t) => t.attempts === 0)).toBe(true); // the held and the aborted went back without using an attempt
+  });
+
+  it("asks for nothing ahead while tasks are slow: a lease call never asks for more than the free slots", async () => {
+    const queue = edgeq.queue(fresh("noprefetch"));
+    await queue.addBulk(Array.from({ length: 12 }, (_, i) => ({ name: "slow", payload: { i } })));
+    const asked: number[] = [];
+    const watching: typeof fetch = (input, init) => {
+      if (String(input).endsWith("/leases") && typeof init?.body === "string") asked.push(JSON.parse(init.body).max);
+      return fetch(input, init);
+    };
+    const client = new EdgeqClient({ url: stack.url, token: stack.token, fetch: watching });
+    const worker = new Worker(client, queue.name, () => sleep(150), { concurrency: 2, prefetch: 4, waitMs: 200 });
+    const run = worker.run();
+    await until(async () => (await queue.stats()).counts.completed === 12);
+    await worker.close();
+    await run;
+    expect(asked.length).toBeGreaterThan(3);
+    expect(Math.max(...asked)).toBe(2);
+  });
+
   it("a task that becomes ready just after close() is not leased by the closed worker's long poll", async () => {
     const queue = edgeq.queue(fresh("shutdown"));
     const task = await queue.add("later", null, { delayMs: 1500 });
