@@ -13,6 +13,8 @@ import { WebSocket } from "ws";
 import { batchEnqueue, endToEnd, fmt, report, sleep, startStack } from "./harness.mjs";
 
 const TASKS = Number(process.env.PROFILE_TASKS ?? 20_000);
+/** PROFILE_HISTORY=off profiles the same run without history (EDGEQ_HISTORY=off), to see what history costs */
+const HISTORY = process.env.PROFILE_HISTORY ?? "on";
 const SAMPLE_US = 200;
 
 /** workerd's inspector: a CDP session on the Worker's isolate. */
@@ -125,7 +127,7 @@ function selfTimes(profile, sourceOf) {
   return { areas: sorted(areas), functions: sorted(functions) };
 }
 
-const { base, stop, pid } = await startStack({ port: 8793 });
+const { base, stop, pid } = await startStack({ port: 8793, vars: HISTORY === "off" ? { EDGEQ_HISTORY: "off" } : {} });
 let cdp;
 try {
   cdp = await inspector();
@@ -161,7 +163,7 @@ try {
   const busy = areas.reduce((n, [, ms]) => n + ms, 0);
   const perTask = (ms) => `${fmt((ms * 1000) / TASKS, 1)} µs/task`;
   report(
-    `Where the time goes: CPU profile of the Worker and its objects, end to end, ${fmt(TASKS)} tasks (npm run bench:profile)`,
+    `Where the time goes: CPU profile of the Worker and its objects, end to end, ${fmt(TASKS)} tasks, history ${HISTORY} (npm run bench:profile)`,
     [
       ["batch enqueue (tasks/s) / end to end (tasks/s) while profiled", `${fmt(enqueueRate)} / ${fmt(run.rate)}`],
       ["profiled wall time (ms) / isolate busy / idle (ms)", `${fmt(wallMs)} / ${fmt(busy)} / ${fmt(idle)}`],
