@@ -40,6 +40,7 @@ export const BackoffSchema = z
     maxMs: z.number().int().min(0).max(7 * DAY),
   })
   .strict()
+  .refine((b) => b.maxMs >= b.baseMs, { path: ["maxMs"], message: "must be at least baseMs: the longest wait cannot be shorter than the first" })
   .openapi("Backoff", { example: { baseMs: 1000, factor: 2, maxMs: 600000 } });
 
 export const TimeoutMs = z.number().int().min(LIMITS.timeoutMs.min).max(LIMITS.timeoutMs.max);

@@ -45,6 +45,29 @@ export function formOf(s: Settings): SettingsForm {
 
 export type Patch = Record<string, unknown>;
 
+/** The form's label for each field, by the API's JSON pointer: local refusals and the API's name the same field. */
+export const LABELS: Record<string, string> = {
+  "/shards": "Shards",
+  "/defaults/maxAttempts": "Max attempts",
+  "/defaults/timeoutMs": "Timeout (ms)",
+  "/defaults/backoff/baseMs": "Backoff base (ms)",
+  "/defaults/backoff/factor": "Backoff factor",
+  "/defaults/backoff/maxMs": "Backoff max (ms)",
+  "/retentionDays": "Retention (days)",
+  "/idempotencyWindowMs": "Idempotency window (ms)",
+  "/concurrency": "Concurrency, whole queue",
+  "/startLimit/count": "Start limit: starts",
+  "/startLimit/perMs": "Start limit: per (ms)",
+  "/groupLimits/default/concurrency": "Concurrency per group",
+};
+
+/** The API's refusal of a settings change, each error under the label of its field: "Max attempts: Too small: …". */
+export function refusal(e: unknown): string | null {
+  const errors = (e as { problem?: { errors?: { pointer?: string; detail?: string }[] } }).problem?.errors;
+  if (!errors || errors.length === 0) return null;
+  return errors.map((x) => `${LABELS[x.pointer ?? ""] ?? x.pointer ?? "Settings"}: ${x.detail ?? "not valid"}`).join(" · ");
+}
+
 /** A whole number, or the field's name in the error. */
 function int(value: string, label: string): number {
   const n = Number(value.trim());
@@ -60,26 +83,26 @@ export function patchOf(was: Settings, form: SettingsForm): Patch {
   const before = formOf(was);
   const changed = (k: keyof SettingsForm) => form[k].trim() !== before[k];
   const patch: Patch = {};
-  if (changed("shards")) patch.shards = int(form.shards, "Shards");
+  if (changed("shards")) patch.shards = int(form.shards, LABELS["/shards"]);
   const defaults: Patch = {};
-  if (changed("maxAttempts")) defaults.maxAttempts = int(form.maxAttempts, "Max attempts");
-  if (changed("timeoutMs")) defaults.timeoutMs = int(form.timeoutMs, "Timeout");
+  if (changed("maxAttempts")) defaults.maxAttempts = int(form.maxAttempts, LABELS["/defaults/maxAttempts"]);
+  if (changed("timeoutMs")) defaults.timeoutMs = int(form.timeoutMs, LABELS["/defaults/timeoutMs"]);
   if (changed("backoffBaseMs") || changed("backoffFactor") || changed("backoffMaxMs")) {
     const factor = Number(form.backoffFactor.trim());
-    if (form.backoffFactor.trim() === "" || !Number.isFinite(factor)) throw new Error("Backoff factor must be a number.");
-    defaults.backoff = { baseMs: int(form.backoffBaseMs, "Backoff base"), factor, maxMs: int(form.backoffMaxMs, "Backoff max") };
+    if (form.backoffFactor.trim() === "" || !Number.isFinite(factor)) throw new Error(`${LABELS["/defaults/backoff/factor"]} must be a number.`);
+    defaults.backoff = { baseMs: int(form.backoffBaseMs, LABELS["/defaults/backoff/baseMs"]), factor, maxMs: int(form.backoffMaxMs, LABELS["/defaults/backoff/maxMs"]) };
   }
   if (Object.keys(defaults).length > 0) patch.defaults = defaults;
-  if (changed("retentionDays")) patch.retentionDays = int(form.retentionDays, "Retention");
-  if (changed("idempotencyWindowMs")) patch.idempotencyWindowMs = int(form.idempotencyWindowMs, "Idempotency window");
-  if (changed("concurrency")) patch.concurrency = form.concurrency.trim() === "" ? null : int(form.concurrency, "Concurrency");
+  if (changed("retentionDays")) patch.retentionDays = int(form.retentionDays, LABELS["/retentionDays"]);
+  if (changed("idempotencyWindowMs")) patch.idempotencyWindowMs = int(form.idempotencyWindowMs, LABELS["/idempotencyWindowMs"]);
+  if (changed("concurrency")) patch.concurrency = form.concurrency.trim() === "" ? null : int(form.concurrency, LABELS["/concurrency"]);
   if (changed("startCount") || changed("startPerMs")) {
     const none = form.startCount.trim() === "" && form.startPerMs.trim() === "";
-    patch.startLimit = none ? null : { count: int(form.startCount, "Start limit count"), perMs: int(form.startPerMs, "Start limit window") };
+    patch.startLimit = none ? null : { count: int(form.startCount, LABELS["/startLimit/count"]), perMs: int(form.startPerMs, LABELS["/startLimit/perMs"]) };
   }
   if (changed("groupConcurrency")) {
     const rest = was.groupLimits.default?.startLimit ? { startLimit: was.groupLimits.default.startLimit } : null;
-    const concurrency = form.groupConcurrency.trim() === "" ? null : int(form.groupConcurrency, "Group concurrency");
+    const concurrency = form.groupConcurrency.trim() === "" ? null : int(form.groupConcurrency, LABELS["/groupLimits/default/concurrency"]);
     // A group start limit set over the API stays as it is.
     patch.groupLimits = { default: concurrency === null ? rest : { ...rest, concurrency } };
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formOf, patchOf } from "../../app/lib/settings";
+import { formOf, patchOf, refusal } from "../../app/lib/settings";
 
 const settings = {
   version: 3,
@@ -31,8 +31,14 @@ describe("queue settings form", () => {
     expect(patchOf(none, { ...formOf(none), groupConcurrency: "" })).toEqual({ groupLimits: { default: null } });
   });
 
+  it("the API's refusal is said under the form's labels", () => {
+    const problem = { problem: { errors: [{ pointer: "/defaults/maxAttempts", detail: "Too small: expected number to be >=1" }, { pointer: "/defaults/backoff/maxMs", detail: "must be at least baseMs" }] } };
+    expect(refusal(problem)).toBe("Max attempts: Too small: expected number to be >=1 · Backoff max (ms): must be at least baseMs");
+    expect(refusal(new Error("network"))).toBeNull();
+  });
+
   it("names the field that is not a whole number", () => {
     expect(() => patchOf(settings, { ...formOf(settings), concurrency: "ten" })).toThrow(/Concurrency/);
-    expect(() => patchOf(settings, { ...formOf(settings), startPerMs: "" })).toThrow(/Start limit window/);
+    expect(() => patchOf(settings, { ...formOf(settings), startPerMs: "" })).toThrow(/Start limit: per \(ms\)/);
   });
 });

@@ -45,6 +45,17 @@ describe("bad input gets a clear problem+json and changes nothing", () => {
     expect(res.body.errors.every((e: any) => typeof e.detail === "string" && e.detail.length > 0)).toBe(true);
   });
 
+  it("a backoff whose longest wait is shorter than its first is 400 on /maxMs, for a task and for a queue's defaults, and changes nothing", async () => {
+    const q = freshQueue();
+    const task = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "a", backoff: { baseMs: 900_000, factor: 2, maxMs: 1000 } });
+    expectProblem(task, 400, "validation_failed");
+    expect(task.body.errors.map((e: any) => e.pointer)).toEqual(["/backoff/maxMs"]);
+    const settings = await api("PATCH", `/api/v1/queues/${q}`, { defaults: { backoff: { baseMs: 900_000, factor: 2, maxMs: 1000 } } });
+    expectProblem(settings, 400, "validation_failed");
+    expect(settings.body.errors.map((e: any) => e.pointer)).toEqual(["/defaults/backoff/maxMs"]);
+    expectProblem(await api("GET", `/api/v1/queues/${q}`), 404, "not_found");
+  });
+
   it("a batch over 1000 tasks is 400", async () => {
     const tasks = Array.from({ length: 1001 }, () => ({ name: "t" }));
     expectProblem(await api("POST", `/api/v1/queues/${freshQueue()}/tasks/batch`, { tasks }), 400, "validation_failed");
