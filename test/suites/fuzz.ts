@@ -124,6 +124,12 @@ function check(res: { status: number; headers: Headers; body: any }, label: stri
 const LEASE_ACTION = /^\/api\/v1\/tasks\/\{id\}\/(complete|fail|heartbeat|release)$/;
 const LEASE_BATCH = /^\/api\/v1\/leases\/(complete|fail|heartbeat)$/;
 
+/**
+ * A retry an hour away: a task a generated call failed stays scheduled for the whole run, so a
+ * refused call's before/after comparison never sees the alarm promote it (time, not the call).
+ */
+const STILL = { baseMs: 3_600_000, factor: 2, maxMs: 3_600_000 };
+
 export async function fuzzApi(send: Send, options: { token: string; total: number; queue: string }): Promise<number> {
   const { token, total, queue: q } = options;
   doc = (await send("GET", "/openapi.json")).body;
@@ -137,12 +143,12 @@ export async function fuzzApi(send: Send, options: { token: string; total: numbe
   const admin = `Bearer ${token}`;
   const as = { authorization: admin };
   // Some real tasks and leases, so generated ids sometimes hit something.
-  const made = (await send("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: Array.from({ length: 20 }, (_, i) => ({ name: `t${i}` })) }, as)).body.tasks;
+  const made = (await send("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: Array.from({ length: 20 }, (_, i) => ({ name: `t${i}`, backoff: STILL })) }, as)).body.tasks;
   const ids: string[] = made.map((t: any) => t.id);
   await send("POST", `/api/v1/queues/${q}/leases`, { workerId: "fuzz", max: 10 }, as);
   /** Fresh leases for the lease calls: a bent body around a token that holds. */
   const freshLeases = async (n: number) => {
-    await send("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: Array.from({ length: n }, (_, i) => ({ name: `l${i}` })) }, as);
+    await send("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: Array.from({ length: n }, (_, i) => ({ name: `l${i}`, backoff: STILL })) }, as);
     return (await send("POST", `/api/v1/queues/${q}/leases`, { workerId: "fuzz", max: n }, as)).body.leases as { task: { id: string }; leaseToken: string }[];
   };
 
