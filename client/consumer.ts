@@ -145,35 +145,20 @@ export class Worker {
         await new Promise<void>((r) => (this.wakeLoop = r));
         continue;
       }
-      // Completions waiting for their batch go with this lease call: one round trip for both. Their
-      // answers should not wait on a long poll, so such a call asks without one.
-      const riding = this.pendingCompletions.splice(0, 500);
       let leases: Lease[] = [];
-      let completed: BatchResults["results"] | undefined;
       try {
-        ({ leases, completed } = await this.client.call<{ leases: Lease[]; completed?: BatchResults["results"] }>(
+        ({ leases } = await this.client.call<{ leases: Lease[] }>(
           "POST",
           `/queues/${encodeURIComponent(this.queue)}/leases`,
-          {
-            workerId,
-            max: Math.min(1000, max),
-            waitMs: riding.length > 0 ? 0 : (this.options.waitMs ?? 20_000),
-            ...(riding.length > 0 ? { complete: riding.map((i) => ({ id: i.task.id, leaseToken: i.leaseToken, result: i.result })) } : {}),
-          },
+          { workerId, max: Math.min(1000, max), waitMs: this.options.waitMs ?? 20_000 },
           this.polling.signal,
         ));
       } catch (e) {
-        // Completing again with the same lease token changes nothing, so they go in the next batch.
-        if (riding.length > 0) {
-          this.pendingCompletions.unshift(...riding);
-          this.scheduleFlush();
-        }
         if (!this.running) break;
         this.emit("error", e as Error);
         await sleep(1000);
         continue;
       }
-      if (completed) this.answered(riding, completed);
       if (!this.running) {
         await this.release(leases);
         break;
@@ -304,20 +289,15 @@ export class Worker {
           "/leases/complete",
           { items: part.map((i) => ({ id: i.task.id, leaseToken: i.leaseToken, result: i.result })) },
         );
-        this.answered(part, results);
+        results.forEach((r, n) => {
+          if (!r.ok) return this.emit("error", new EdgeqError(r.problem));
+          this.counts.completed++;
+          this.emit("completed", part[n].task, part[n].result);
+        });
       } catch (e) {
         this.emit("error", e as Error);
       }
     }
-  }
-
-  /** The API's answer to completions sent: `completed` for each it accepted, an error for each it refused. */
-  private answered(items: Completion[], results: BatchResults["results"]): void {
-    results.forEach((r, n) => {
-      if (!r.ok) return this.emit("error", new EdgeqError(r.problem));
-      this.counts.completed++;
-      this.emit("completed", items[n].task, items[n].result);
-    });
   }
 
   private scheduleHeartbeat(ms: number): void {

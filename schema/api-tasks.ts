@@ -141,7 +141,14 @@ export type Task = z.infer<typeof TaskSchema>;
 
 export const TaskList = z.object({ items: z.array(TaskSchema), nextCursor: z.string().nullable() }).openapi("TaskList");
 
-
+export const LeaseBody = z
+  .object({
+    workerId: z.string().min(1).max(200),
+    max: z.number().int().min(1).max(LIMITS.leaseMax).default(1),
+    waitMs: z.number().int().min(0).max(LIMITS.waitMs).default(0).openapi({ description: "long-poll for up to this long" }),
+  })
+  .strict()
+  .openapi("LeaseRequest");
 
 export const LeaseSchema = z
   .object({
@@ -160,6 +167,7 @@ export const LeaseSchema = z
   .openapi("Lease");
 export const StopBody = z.object({ workerId: z.string().min(1).max(200) }).strict().openapi("StopWaiting");
 
+export const LeaseList = z.object({ leases: z.array(LeaseSchema) }).openapi("LeaseList");
 
 const LeaseToken = z.string().min(1).max(200);
 const Progress = z.union([z.number().min(0).max(100), z.record(z.string(), z.unknown())]);
@@ -185,21 +193,6 @@ const batchOf = <T extends z.ZodRawShape>(shape: T, name: string) =>
     .strict()
     .openapi(name);
 export const CompleteBatchBody = batchOf(CompleteBody.shape, "CompleteBatch");
-
-export const LeaseBody = z
-  .object({
-    workerId: z.string().min(1).max(200),
-    max: z.number().int().min(1).max(LIMITS.leaseMax).default(1),
-    waitMs: z.number().int().min(0).max(LIMITS.waitMs).default(0).openapi({ description: "long-poll for up to this long" }),
-    complete: z
-      .array(z.object({ id: TaskIdSchema, ...CompleteBody.shape }).strict())
-      .min(1)
-      .max(LIMITS.batch)
-      .optional()
-      .openapi({ description: "tasks this consumer finished, completed before leasing (as `POST /leases/complete` does): a busy consumer's completions and its next lease in one round trip; the answer's `completed` has one result per item" }),
-  })
-  .strict()
-  .openapi("LeaseRequest");
 export const FailBatchBody = batchOf(FailBody.shape, "FailBatch");
 export const HeartbeatBatchBody = batchOf(HeartbeatBody.shape, "HeartbeatBatch");
 
@@ -219,13 +212,6 @@ const ItemRefused = z.object({ id: z.string(), ok: z.literal(false), problem: Pr
 
 /** Batch complete / fail: one outcome per item, in request order. */
 export const ItemResults = z.object({ results: z.array(z.union([ItemDone, ItemRefused])) }).openapi("ItemResults");
-
-export const LeaseList = z
-  .object({
-    leases: z.array(LeaseSchema),
-    completed: ItemResults.shape.results.optional().openapi({ description: "with `complete` in the request: one result per item, in its order" }),
-  })
-  .openapi("LeaseList");
 
 /** Batch heartbeat: an accepted item also carries its new lease expiry and whether cancel was requested. */
 export const HeartbeatResults = z

@@ -195,35 +195,6 @@ describe("tasks over HTTP", () => {
     expect((await api("GET", `/api/v1/tasks/${b.task.id}`)).body.status).toBe("running");
   });
 
-  it("a lease call that carries completions completes them first and leases the next: one result per item, a stale token refused alone", async () => {
-    const q = freshQueue();
-    await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: [{ name: "a" }, { name: "b" }, { name: "c" }, { name: "d" }] });
-    const [a, b] = (await lease(q, { max: 2 })).body.leases;
-    const next = await api("POST", `/api/v1/queues/${q}/leases`, {
-      workerId: "w",
-      max: 2,
-      complete: [
-        { id: a.task.id, leaseToken: a.leaseToken, result: { n: 1 } },
-        { id: b.task.id, leaseToken: "forged" },
-      ],
-    });
-    expect(next.status).toBe(200);
-    expect(next.body.completed).toMatchObject([
-      { id: a.task.id, ok: true },
-      { id: b.task.id, ok: false, problem: { status: 409, type: "urn:edgeq:error:stale_lease" } },
-    ]);
-    expect(next.body.leases.map((l: any) => l.task.name)).toEqual(["c", "d"]);
-    expect((await api("GET", `/api/v1/tasks/${a.task.id}`)).body).toMatchObject({ status: "completed", result: { n: 1 } });
-    expect((await api("GET", `/api/v1/tasks/${b.task.id}`)).body.status).toBe("running");
-    // Nothing left to lease: the completions still count, and the answer says so.
-    const last = await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 5, complete: [{ id: b.task.id, leaseToken: b.leaseToken }] });
-    expect(last.body).toMatchObject({ leases: [], completed: [{ id: b.task.id, ok: true }] });
-    // Without completions the answer is as before; a malformed item is 400 and leases nothing.
-    expect(Object.keys((await lease(q, { max: 1 })).body)).toEqual(["leases"]);
-    const bad = await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", complete: [{ id: b.task.id }] });
-    expect(bad.status).toBe(400);
-  });
-
   it("a long-polling lease is woken by an enqueue", async () => {
     const q = freshQueue();
     await enqueue(q, { name: "warm-up" });

@@ -44,15 +44,13 @@ leases.openapi(
     summary: "Lease tasks",
     middleware: [permit("consume")] as const,
     description:
-      "Leases up to `max` tasks, highest priority first. With `waitMs`, waits until a task is ready or the time is up; an empty answer is 200 `{leases: []}`. With `complete`, the tasks named there are completed first (as `POST /leases/complete` does; `completed` in the answer), so a busy consumer hands in its finished tasks and takes the next in one round trip.",
+      "Leases up to `max` tasks, highest priority first. With `waitMs`, waits until a task is ready or the time is up; an empty answer is 200 `{leases: []}`.",
     request: { params: z.object({ queue: QueueName }), body: jsonBody(LeaseBody) },
     responses: { 200: jsonResponse(LeaseList, "the leases (possibly none)"), ...errors(400, 415) },
   }),
   async (c) => {
     const { queue } = c.req.valid("param");
-    const { workerId, max, waitMs, complete } = c.req.valid("json");
-    // A busy consumer's finished tasks first, in the same round trip as its next lease.
-    const completed = complete ? (await completeItems(c.env, c.var.tenant, complete, "/complete")).map((r) => itemView(r)) : undefined;
+    const { workerId, max, waitMs } = c.req.valid("json");
     const deadline = Date.now() + waitMs;
     const settings = await settingsOrDefault(c.env, c.var.tenant, queue);
     const stubs = shardOrder(settings.shards).map((n) => shardOf(c.env, c.var.tenant, queue, n));
@@ -85,7 +83,7 @@ leases.openapi(
       await Promise.all(
         got.map((l) => shardOf(c.env, c.var.tenant, queue, parseTaskId(l.task.id)!.shard).release(l.task.id, l.leaseToken, 0)),
       );
-      return c.json({ leases: [], ...(completed ? { completed } : {}) }, 200);
+      return c.json({ leases: [] }, 200);
     }
     const out = got.map((l) => ({
       task: taskView(l.task),
@@ -98,7 +96,7 @@ leases.openapi(
           }
         : {}),
     }));
-    return c.json({ leases: out, ...(completed ? { completed } : {}) }, 200);
+    return c.json({ leases: out }, 200);
   },
 );
 
@@ -151,7 +149,7 @@ async function perShard<I extends { id: string }, V>(
 }
 
 function itemView<V>(r: ItemResult<V>, extra: (v: V) => object = () => ({})) {
-  return r.ok ? { id: r.id, ok: true as const, ...extra(r.value) } : { id: r.id, ok: false as const, problem: problemBody(QueueError.from(r.problem)) };
+  return r.ok ? { id: r.id, ok: true, ...extra(r.value) } : { id: r.id, ok: false, problem: problemBody(QueueError.from(r.problem)) };
 }
 
 const batchRoute = (path: string, summary: string, body: z.ZodTypeAny, answer: z.ZodTypeAny = ItemResults) =>
@@ -166,15 +164,11 @@ const batchRoute = (path: string, summary: string, body: z.ZodTypeAny, answer: z
     responses: { 200: jsonResponse(answer, "per-item outcome"), ...errors(400, 413, 415) },
   });
 
-/** Completes leased tasks, one call per shard; `at` is where the items sit in the request (for error pointers). */
-function completeItems(env: Env, tenant: string, items: z.infer<typeof CompleteBatchBody>["items"], at: string) {
-  const input = items.map((it, i) => ({ id: it.id, leaseToken: it.leaseToken, result: optionalJson(it.result, `${at}/${i}/result`) }));
-  return perShard(env, tenant, input, async (stub, part) => unwrap(await stub.completeMany(part)));
-}
-
 leases.openapi(batchRoute("complete", "Complete many leased tasks", CompleteBatchBody), async (c) => {
   const { items } = c.req.valid("json") as z.infer<typeof CompleteBatchBody>;
-  return c.json({ results: (await completeItems(c.env, c.var.tenant, items, "/items")).map((r) => itemView(r)) }, 200);
+  const input = items.map((it, i) => ({ id: it.id, leaseToken: it.leaseToken, result: optionalJson(it.result, `/items/${i}/result`) }));
+  const results = await perShard(c.env, c.var.tenant, input, async (stub, part) => unwrap(await stub.completeMany(part)));
+  return c.json({ results: results.map((r) => itemView(r)) }, 200);
 });
 
 leases.openapi(batchRoute("fail", "Fail many leased tasks", FailBatchBody), async (c) => {
