@@ -9,10 +9,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { WebSocket } from "ws";
 import { migrateD1 } from "../scripts/migrate-d1.mjs";
 import { openD1, QUEUES, seedHistory } from "./seed.mjs";
-import { ADMIN_TOKEN, call, fmt, percentile, report, sleep, startStack, workerdRssMiB } from "./harness.mjs";
+import { ADMIN_TOKEN, call, fmt, inspector, percentile, report, sleep, startStack, workerdRssMiB } from "./harness.mjs";
 
 const ROWS = Number(process.env.BENCH_ANALYTICS_ROWS ?? 1_000_000);
 const SAMPLES = Number(process.env.BENCH_ANALYTICS_SAMPLES ?? 20);
@@ -102,21 +101,10 @@ async function missAndHit(base, paths) {
   return { miss: stats(miss), hit: stats(hit) };
 }
 
-/** The Worker isolate's JS heap in use (MiB), asked of workerd's inspector (wrangler dev serves it on 9229). */
+/** The Worker isolate's JS heap in use (MiB), asked of workerd's inspector. */
 async function heapProbe() {
-  const ws = new WebSocket("ws://127.0.0.1:9229/ws");
-  await new Promise((resolve, reject) => (ws.on("open", resolve), ws.on("error", reject)));
-  let id = 0;
-  const waiting = new Map();
-  ws.on("message", (data) => {
-    const m = JSON.parse(String(data));
-    waiting.get(m.id)?.(m.result);
-    waiting.delete(m.id);
-  });
-  return {
-    used: () => new Promise((resolve) => (waiting.set(++id, (r) => resolve(r.usedSize / 1048576)), ws.send(JSON.stringify({ id, method: "Runtime.getHeapUsage" })))),
-    close: () => ws.close(),
-  };
+  const cdp = await inspector();
+  return { used: async () => (await cdp.send("Runtime.getHeapUsage")).usedSize / 1048576, close: () => cdp.close() };
 }
 
 /** Streams a CSV of at most `limit` rows; rows/s at the client, and workerd's resident memory and the Worker's JS heap, before and at peak. */

@@ -2,6 +2,7 @@
 // talks to it over HTTP, and prints/appends result tables. Loopback only.
 import { execFileSync, spawn } from "node:child_process";
 import http from "node:http";
+import { WebSocket } from "ws";
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -181,3 +182,22 @@ export async function endToEnd(base, queue, total) {
   return { rate: total / ((lastComplete - firstLease) / 1000), seconds: (lastComplete - firstLease) / 1000 };
 }
 
+/** workerd's inspector (wrangler dev serves it on 9229): a CDP session on the Worker's isolate; `send(method, params)` answers the result. */
+export async function inspector() {
+  const ws = new WebSocket("ws://127.0.0.1:9229/ws");
+  await new Promise((resolve, reject) => (ws.on("open", resolve), ws.on("error", reject)));
+  let id = 0;
+  const waiting = new Map();
+  ws.on("message", (data) => {
+    const m = JSON.parse(String(data));
+    if (m.id === undefined) return;
+    waiting.get(m.id)?.(m);
+    waiting.delete(m.id);
+  });
+  const send = (method, params = {}) =>
+    new Promise((resolve, reject) => {
+      waiting.set(++id, (m) => (m.error ? reject(new Error(`${method}: ${m.error.message}`)) : resolve(m.result)));
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  return { send, close: () => ws.close() };
+}

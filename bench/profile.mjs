@@ -9,33 +9,12 @@
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { WebSocket } from "ws";
-import { batchEnqueue, endToEnd, fmt, report, sleep, startStack } from "./harness.mjs";
+import { batchEnqueue, endToEnd, fmt, inspector, report, sleep, startStack } from "./harness.mjs";
 
 const TASKS = Number(process.env.PROFILE_TASKS ?? 20_000);
 /** PROFILE_HISTORY=off profiles the same run without history (EDGEQ_HISTORY=off), to see what history costs */
 const HISTORY = process.env.PROFILE_HISTORY ?? "on";
 const SAMPLE_US = 200;
-
-/** workerd's inspector: a CDP session on the Worker's isolate. */
-async function inspector() {
-  const ws = new WebSocket("ws://127.0.0.1:9229/ws");
-  await new Promise((resolve, reject) => (ws.on("open", resolve), ws.on("error", reject)));
-  let id = 0;
-  const waiting = new Map();
-  ws.on("message", (data) => {
-    const m = JSON.parse(String(data));
-    if (m.id === undefined) return;
-    waiting.get(m.id)?.(m);
-    waiting.delete(m.id);
-  });
-  const send = (method, params = {}) =>
-    new Promise((resolve, reject) => {
-      waiting.set(++id, (m) => (m.error ? reject(new Error(`${method}: ${m.error.message}`)) : resolve(m.result)));
-      ws.send(JSON.stringify({ id, method, params }));
-    });
-  return { send, close: () => ws.close() };
-}
 
 /**
  * The source file of each line of the bundle wrangler dev runs (esbuild marks where each module
