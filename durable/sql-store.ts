@@ -1,19 +1,13 @@
 import { TASK_COLUMNS, TASK_FIELDS, type Status, type TaskEvent, type TaskRow } from "../schema/shard";
 import { chunks, chunksBySize } from "./core/chunks";
 import type { ChildRow, KeyRow, ListOptions, MailRow, OutboxRow, ShardStore } from "./core/store";
+import { MAX_PARAMS, taskWrites } from "./task-writes";
 
 /** Lease order: priority first, then the order tasks became ready. Every lease-order index has these columns. */
 const LEASE_ORDER = "ORDER BY priority DESC, ready_at, seq";
 
 const SELECT = `SELECT ${TASK_FIELDS.map((f) => (TASK_COLUMNS[f] === f ? f : `${TASK_COLUMNS[f]} AS ${f}`)).join(", ")} FROM tasks`;
 
-/**
- * DO SQLite binds at most 100 parameters per statement; each `exec` also has a
- * fixed cost (~8 µs here) and each bound value ~0.7 µs. So writes are buffered
- * for the transaction and flushed as few multi-row statements, binding only
- * the columns that are set.
- */
-const MAX_PARAMS = 100;
 /** characters of event JSON per outbox row; one event is at most ~260 KiB (payload or result ≤ 128 KiB) */
 const MAX_OUTBOX_ROW = 512 * 1024;
 
@@ -327,49 +321,13 @@ export class SqlStore implements ShardStore {
     ) as unknown as ChildRow[];
   }
 
-  /**
-   * Writes the buffered changes: deletes, updates, then inserts, grouped by the
-   * columns they set.
-   */
+  /** Writes the buffered changes as few statements (durable/task-writes.ts). */
   private flush(): void {
-    if (this.deletes.size > 0) {
-      for (const ids of chunks([...this.deletes], MAX_PARAMS)) {
-        this.run(`DELETE FROM tasks WHERE id IN (${ids.map(() => "?").join(", ")})`, ...ids);
-      }
-      this.deletes.clear();
-    }
-    if (this.updates.size > 0) {
-      const changed = [...this.updates].map(([id, changes]) => ({ id, ...changes }) as Partial<TaskRow> & { id: string });
-      // Updates grouped by the fields they change (besides id).
-      for (const [fields, rows] of groupByFields(changed, (r) => (Object.keys(r) as (keyof TaskRow)[]).filter((f) => f !== "id"))) {
-        if (fields.length === 0) continue;
-        const names = ["id", ...fields.map((f) => TASK_COLUMNS[f])];
-        const tuple = `(${names.map(() => "?").join(", ")})`;
-        const set = fields.map((f) => `${TASK_COLUMNS[f]} = v.${TASK_COLUMNS[f]}`).join(", ");
-        for (const part of chunks(rows, Math.floor(MAX_PARAMS / names.length))) {
-          // One statement updates many rows, each with its own values.
-          this.run(
-            `WITH v(${names.join(", ")}) AS (VALUES ${part.map(() => tuple).join(", ")}) UPDATE tasks SET ${set} FROM v WHERE tasks.id = v.id`,
-            ...part.flatMap((r) => [r.id, ...fields.map((f) => r[f] ?? null)]),
-          );
-        }
-      }
-      this.updates.clear();
-    }
-    if (this.inserts.size > 0) {
-      // Inserts grouped by their non-null fields, so unset columns take their defaults unbound.
-      for (const [fields, rows] of groupByFields(this.inserts.values(), (r) => TASK_FIELDS.filter((f) => r[f] !== null))) {
-        const columns = fields.map((f) => TASK_COLUMNS[f]).join(", ");
-        const tuple = `(${fields.map(() => "?").join(", ")})`;
-        for (const part of chunks(rows, Math.floor(MAX_PARAMS / fields.length))) {
-          this.run(
-            `INSERT INTO tasks (${columns}) VALUES ${part.map(() => tuple).join(", ")}`,
-            ...part.flatMap((r) => fields.map((f) => r[f])),
-          );
-        }
-      }
-      this.inserts.clear();
-    }
+    if (this.deletes.size + this.updates.size + this.inserts.size === 0) return;
+    for (const { sql, params } of taskWrites(this.deletes, this.updates, this.inserts.values())) this.run(sql, ...params);
+    this.deletes.clear();
+    this.updates.clear();
+    this.inserts.clear();
   }
 
   private run(query: string, ...params: unknown[]): Row[] {
@@ -387,16 +345,4 @@ export class SqlStore implements ShardStore {
   private one(query: string, ...params: unknown[]): TaskRow | null {
     return this.all(query, ...params)[0] ?? null;
   }
-}
-
-/** Rows grouped by the fields `fieldsOf` picks for each, so each group can share one statement. */
-function groupByFields<R>(rows: Iterable<R>, fieldsOf: (row: R) => (keyof TaskRow)[]) {
-  const groups = new Map<string, [(keyof TaskRow)[], R[]]>();
-  for (const row of rows) {
-    const fields = fieldsOf(row);
-    const key = fields.join(",");
-    const group = groups.get(key) ?? groups.set(key, [fields, []]).get(key)!;
-    group[1].push(row);
-  }
-  return groups.values();
 }
