@@ -1,17 +1,11 @@
 import { z } from "@hono/zod-openapi";
 import { SearchQuery, SORTS } from "./api-history";
+import { GROUP_BY, REPORT_FIELDS } from "./report-fields";
 
-/** The wire contract of /reports; see schema/api.ts. */
+export { GROUP_BY, REPORT_FIELDS, type ReportField } from "./report-fields";
 
-/** Fields a report may hold, in the order they are documented (docs/API.md, "Reports"). */
-export const REPORT_FIELDS = [
-  "id", "queue", "name", "status", "priority", "band", "attempts", "maxAttempts", "workerId", "tags",
-  "createdAt", "startedAt", "finishedAt", "waitMs", "runMs", "parentId", "groupKey", "idempotencyKey",
-  "payload", "progress", "result", "error",
-] as const;
-export type ReportField = (typeof REPORT_FIELDS)[number];
-/** What a report may group by. */
-export const GROUP_BY = ["queue", "status", "name", "priority", "band", "workerId"] as const;
+/** The wire contract of /reports; see schema/api.ts. The field and grouping lists live in schema/report-fields.ts. */
+
 export const FORMATS = ["csv", "json", "jsonl"] as const;
 /** Rows a report holds at most. */
 export const REPORT_ROWS_MAX = 1_000_000;

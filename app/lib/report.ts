@@ -5,17 +5,13 @@
  * filters are the Tasks page's (same names in the URL), so a search there
  * opens here as the same rows.
  */
+import { GROUP_BY, REPORT_FIELDS } from "../../schema/report-fields";
 import { apiFilters, DEFAULTS as FILTERS, fromSearch as filtersOf, SORTS, STATUSES, toSearch as filterSearch, type Filters } from "./filters";
 
-/** The fields `POST /reports` takes, in its documented order (test/unit/report.test.ts checks them against the API's schema). */
-export const FIELDS = [
-  "id", "queue", "name", "status", "priority", "band", "attempts", "maxAttempts", "workerId", "tags",
-  "createdAt", "startedAt", "finishedAt", "waitMs", "runMs", "parentId", "groupKey", "idempotencyKey",
-  "payload", "progress", "result", "error",
-] as const;
+/** The fields `POST /reports` takes, in its documented order, and what it may group by: the API's own lists. */
+export const FIELDS = REPORT_FIELDS;
 export type Field = (typeof FIELDS)[number];
-/** What a report may group by. */
-export const GROUP_BY = ["queue", "status", "name", "priority", "band", "workerId"] as const;
+export { GROUP_BY };
 export type GroupBy = (typeof GROUP_BY)[number];
 export const FORMATS = ["csv", "json"] as const;
 export type Format = (typeof FORMATS)[number];
