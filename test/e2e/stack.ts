@@ -35,9 +35,24 @@ export class LocalStack {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** Starts wrangler dev; a restart keeps the port and the state. */
+  /**
+   * Starts wrangler dev; a restart keeps the port and the state. The first start
+   * moves to another port when the one picked was taken before wrangler bound it.
+   */
   async start(): Promise<void> {
-    this.port ||= await freePort();
+    const first = !this.port;
+    for (let attempt = 1; ; attempt++) {
+      this.port ||= await freePort();
+      try {
+        return await this.launch();
+      } catch (e) {
+        if (!(e instanceof PortTaken) || !first || attempt === 3) throw e;
+        this.port = 0;
+      }
+    }
+  }
+
+  private async launch(): Promise<void> {
     execFileSync("node", ["scripts/migrate-d1.mjs", this.state]); // as npm start does
     const child = spawn(
       "node_modules/.bin/wrangler",
@@ -51,32 +66,51 @@ export class LocalStack {
       },
     );
     this.child = child;
-    let stderr = "";
-    child.stderr!.on("data", (d: Buffer) => (stderr += d));
-    for (let i = 0; i < 240; i++) {
-      try {
-        if ((await fetch(`${this.url}/health`)).ok) return;
-      } catch {}
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    throw new Error(`wrangler dev did not answer on ${this.url}: ${stderr}`);
+    await answers(child, `${this.url}/health`, "wrangler dev");
   }
 
   async stop(): Promise<void> {
     const child = this.child;
     if (!child) return;
     this.child = null;
-    const exited = new Promise((r) => child.once("exit", r));
-    try {
-      process.kill(-child.pid!, "SIGTERM");
-    } catch {}
-    await exited;
+    await kill(child);
   }
 
   async dispose(): Promise<void> {
     await this.stop();
     rmSync(this.state, { recursive: true, force: true });
   }
+}
+
+/** A server that could not listen because its port was taken (by then, by someone else). */
+class PortTaken extends Error {}
+
+/**
+ * Resolves once `url` answers 2xx; throws with the child's stderr if it exits first
+ * (PortTaken when its port was in use) or has not answered in 2 minutes. Wrangler
+ * bundles before it listens: on a loaded two-core machine (every test project at
+ * once) that has taken over 30 s.
+ */
+async function answers(child: ChildProcess, url: string, what: string): Promise<void> {
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => (stderr += d));
+  for (let i = 0; i < 480 && child.exitCode === null; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    await sleep(250);
+  }
+  if (child.exitCode !== null && /address already in use/i.test(stderr)) throw new PortTaken(`${what}: ${url} was taken`);
+  throw new Error(`${what} did not answer on ${url}${child.exitCode === null ? "" : ` (exited ${child.exitCode})`}: ${stderr}`);
+}
+
+/** Ends a detached child and its process group; resolves once the child has exited (at once if it already has). */
+async function kill(child: ChildProcess): Promise<void> {
+  const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once("exit", r));
+  try {
+    process.kill(-child.pid!, "SIGTERM");
+  } catch {}
+  await exited;
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -106,24 +140,19 @@ export class Dashboard {
   /** `token`: the local admin token it signs in with; without one it asks for a key. */
   static async start(api: string, port: number, token?: string): Promise<Dashboard> {
     const dir = mkdtempSync(join(tmpdir(), "edgeq-dash-"));
-    const child = serveDashboard({ port, api, token, dir, stdio: "ignore" });
+    const child = serveDashboard({ port, api, token, dir, stdio: ["ignore", "ignore", "pipe"] });
     const dashboard = new Dashboard(`http://127.0.0.1:${port}`, child, dir);
-    for (let i = 0; i < 120; i++) {
-      try {
-        if ((await fetch(dashboard.url)).ok) return dashboard;
-      } catch {}
-      await sleep(250);
+    try {
+      await answers(child, dashboard.url, "the dashboard");
+      return dashboard;
+    } catch (e) {
+      await dashboard.stop();
+      throw e;
     }
-    await dashboard.stop();
-    throw new Error(`the dashboard did not answer on ${dashboard.url}`);
   }
 
   async stop(): Promise<void> {
-    const exited = new Promise((r) => this.child.once("exit", r));
-    try {
-      process.kill(-this.child.pid!, "SIGTERM");
-      await exited;
-    } catch {}
+    await kill(this.child);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -153,11 +182,23 @@ export async function dashboardFixture(extraPorts = 0): Promise<{
   call: (method: string, path: string, body?: unknown) => Promise<any>;
   close: () => Promise<void>;
 }> {
-  const ports: number[] = [];
-  for (let i = 0; i <= extraPorts; i++) ports.push(await freePort());
-  const stack = new LocalStack({ EDGEQ_CORS_ORIGINS: ports.map((p) => `http://127.0.0.1:${p}`).join(",") });
-  await stack.start();
-  const [dashboard, browser] = await Promise.all([Dashboard.start(stack.url, ports[0], stack.token), launchChromium()]);
+  let ports: number[];
+  let stack: LocalStack;
+  let dashboard: Dashboard;
+  for (let attempt = 1; ; attempt++) {
+    ports = [];
+    for (let i = 0; i <= extraPorts; i++) ports.push(await freePort());
+    stack = new LocalStack({ EDGEQ_CORS_ORIGINS: ports.map((p) => `http://127.0.0.1:${p}`).join(",") });
+    try {
+      await stack.start();
+      dashboard = await Dashboard.start(stack.url, ports[0], stack.token);
+      break;
+    } catch (e) {
+      await stack.dispose();
+      if (!(e instanceof PortTaken) || attempt === 3) throw e; // the API's CORS origins name the port: start both again
+    }
+  }
+  const browser = await launchChromium();
   return {
     stack,
     dashboard,
