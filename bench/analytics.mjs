@@ -145,7 +145,7 @@ try {
   migrateD1(state);
   const seedSeconds = await seedHistory(state, now, ROWS);
   const direct = await rollupsVsRows(state, now);
-  const { base, stop } = await startStack({ port: 8798, state });
+  const { base, stop } = await startStack({ port: 8798, state, inspect: true });
   try {
     for (const q of QUEUES) await call(base, "POST", `/api/v1/queues/${q}/tasks`, { name: "live" }); // the queues exist for /performance
     await sleep(2_500); // their history flushed: the data version holds still while measuring
@@ -182,7 +182,7 @@ try {
       [`report: workerd resident memory growth, again: ${fmt(tenth.rows)} rows / ${fmt(all.rows)} rows (MiB)`, `${fmt(tenth.peak - tenth.before, 0)} / ${fmt(all.peak - all.before, 0)}`],
     ];
     report(`Analytics and reports over ${fmt(ROWS)} history rows (npm run bench:analytics)`, rows, [
-      "Over HTTP against wrangler dev (API Worker → local D1 and KV), one request at a time; a MISS is a query not asked before (a new cache key), a HIT the same query asked again.",
+      "Over HTTP against the local stack (API Worker → local D1 and KV), one request at a time; a MISS is a query not asked before (a new cache key), a HIT the same query asked again.",
       "The rollups-vs-rows pair runs the two ways of answering the same hourly trend on the D1 database directly (Miniflare), 10 and 3 runs after a warm-up.",
       "Memory: the Worker's JS heap in use is asked of workerd's inspector every 50 ms (V8's used size: garbage not yet collected counts); resident memory includes D1's pages of the database, mapped by the first export.",
       "Seed: as the history benchmark's (created over 7 days; 85% completed, 5% failed, 3% cancelled, the rest live), all in one tenant.",

@@ -13,23 +13,27 @@ export const HOST = "127.0.0.1";
 /** The bootstrap admin token the benchmark stack runs with (not rate limited). */
 export const ADMIN_TOKEN = `bench-${Math.random().toString(36).slice(2)}`;
 
-/** Starts `wrangler dev` (logging at warn, no request logs) with a fresh state folder; resolves when /health answers. */
-export async function startStack({ port = 8799, vars = {}, state = mkdtempSync(join(tmpdir(), "edgeq-bench-")) } = {}) {
+/**
+ * Starts the local stack as `npm start` runs it (scripts/serve-api.mjs: the deployable bundle on
+ * workerd, no request logs) with a fresh state folder; resolves when /health answers. `inspect`:
+ * workerd's inspector on INSPECTOR_PORT (the profile and the heap probe use it). `wranglerDev`:
+ * the same Worker under `wrangler dev` instead (`npm run dev`; bench/local-stack.mjs compares them).
+ */
+export async function startStack({ port = 8799, vars = {}, state = mkdtempSync(join(tmpdir(), "edgeq-bench-")), inspect = false, wranglerDev = false } = {}) {
   migrateD1(state);
-  const child = spawn(
-    "node_modules/.bin/wrangler",
-    [
-      "dev",
-      "--ip", HOST,
-      "--port", String(port),
-      "--persist-to", state,
-      "--log-level", "warn",
-      "--var", `EDGEQ_ADMIN_TOKEN:${ADMIN_TOKEN}`,
-      "--var", "EDGEQ_LOG_REQUESTS:false",
-      ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
-    ],
-    { detached: true, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "1" } },
-  );
+  const allVars = { EDGEQ_ADMIN_TOKEN: ADMIN_TOKEN, EDGEQ_LOG_REQUESTS: "false", ...vars };
+  const varArgs = Object.entries(allVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+  const child = wranglerDev
+    ? spawn("node_modules/.bin/wrangler", ["dev", "--ip", HOST, "--port", String(port), "--persist-to", state, "--log-level", "warn", ...varArgs], {
+        detached: true,
+        stdio: ["ignore", "ignore", "pipe"],
+        env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "1" },
+      })
+    : spawn(
+        process.execPath,
+        ["scripts/serve-api.mjs", "--host", HOST, "--port", String(port), "--persist-to", state, ...varArgs, ...(inspect ? ["--inspector-port", String(INSPECTOR_PORT)] : [])],
+        { detached: true, stdio: ["ignore", "ignore", "pipe"] },
+      );
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   const base = `http://${HOST}:${port}`;
@@ -182,9 +186,12 @@ export async function endToEnd(base, queue, total) {
   return { rate: total / ((lastComplete - firstLease) / 1000), seconds: (lastComplete - firstLease) / 1000 };
 }
 
-/** workerd's inspector (wrangler dev serves it on 9229): a CDP session on the Worker's isolate; `send(method, params)` answers the result. */
+/** Where workerd serves its inspector when the stack was started with `inspect`. */
+export const INSPECTOR_PORT = 9229;
+
+/** workerd's inspector (a stack started with `inspect`): a CDP session on the Worker's isolate; `send(method, params)` answers the result. */
 export async function inspector() {
-  const ws = new WebSocket("ws://127.0.0.1:9229/ws");
+  const ws = new WebSocket(`ws://127.0.0.1:${INSPECTOR_PORT}/core:user:edgeq`);
   await new Promise((resolve, reject) => (ws.on("open", resolve), ws.on("error", reject)));
   let id = 0;
   const waiting = new Map();

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench:history`: task history in D1 on the local stack. Two parts, each printed as a
 // table and appended to docs/BENCHMARKS.md:
-//   1. the flusher under the engine at full speed (HTTP, wrangler dev): throughput with history on
+//   1. the flusher under the engine at full speed (HTTP, the local stack): throughput with history on
 //      and off, the lag, D1 and SQLite rows written per task, shard bytes per retained task;
 //   2. search over 1,000,000 history rows seeded in bulk through the flusher's own write path.
 // Loopback only; bounded (BENCH_HISTORY_ROWS, BENCH_E2E_TASKS).
@@ -207,7 +207,7 @@ async function searchPart() {
       }
       rows.splice(6, 0, ["status + priority sort, pages 1–40 via the cursor: p50 / p95 (ms)", `${fmt(percentile(deep, 50), 1)} / ${fmt(percentile(deep, 95), 1)}`]);
       report(`Task history: search over ${fmt(ROWS)} rows (npm run bench:history)`, rows, [
-        "Timed over HTTP against wrangler dev (API Worker → local D1), one request at a time, after 5 warm-up requests per case.",
+        "Timed over HTTP against the local stack (API Worker → local D1), one request at a time, after 5 warm-up requests per case.",
         "Seed: 85% completed, 5% failed, 3% cancelled, 4% pending, 2% scheduled, 1% running; priorities 1–10; created over 7 days; payload {to, template, orderId, region, amount}.",
       ]);
     } finally {

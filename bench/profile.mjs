@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench:profile`: where the time goes. A CPU profile of the Worker and its Durable Objects
-// (one isolate under wrangler dev, sampled by V8 through workerd's inspector on 9229) while the
+// (one isolate on workerd as `npm start` runs it, sampled by V8 through workerd's inspector) while the
 // engine's end-to-end shape runs (PROFILE_TASKS tasks enqueued in batches of 100, then drained by 4
 // consumers leasing 100 and completing them in one batch call), history and live pushes on.
 // Prints self time by area (the project's folders, the libraries, V8's own) and the busiest
@@ -8,6 +8,7 @@
 // (open it in Chrome DevTools' Performance panel). Loopback only; bounded.
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { batchEnqueue, endToEnd, fmt, inspector, report, sleep, startStack } from "./harness.mjs";
 
@@ -17,8 +18,8 @@ const HISTORY = process.env.PROFILE_HISTORY ?? "on";
 const SAMPLE_US = 200;
 
 /**
- * The source file of each line of the bundle wrangler dev runs (esbuild marks where each module
- * starts with a `// path` comment), read while the stack runs from index.js in the newest .wrangler/tmp/dev- folder.
+ * The source file of each line of the bundle the stack runs (esbuild marks where each module
+ * starts with a `// path` comment), read while the stack runs from the newest edgeq-worker- build folder.
  */
 function bundleSources(bundle) {
   const starts = [];
@@ -44,14 +45,14 @@ function bundleSources(bundle) {
   };
 }
 
-/** The bundle wrangler dev runs now (the newest .wrangler/tmp/dev- folder). */
+/** The bundle the stack runs now (scripts/serve-api.mjs builds it into a new edgeq-worker- folder). */
 function bundleText() {
-  const dirs = readdirSync(".wrangler/tmp").filter((d) => d.startsWith("dev-")).map((d) => join(".wrangler/tmp", d));
+  const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith("edgeq-worker-")).map((d) => join(tmpdir(), d));
   const newest = dirs.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
   return readFileSync(join(newest, "index.js"), "utf8");
 }
 
-/** CPU seconds used so far by each command of a process group (the stack: wrangler's node, workerd), from /proc. */
+/** CPU seconds used so far by each command of a process group (the stack: node running Miniflare, workerd), from /proc. */
 function groupCpu(pgid) {
   const out = new Map();
   for (const line of execFileSync("ps", ["-o", "pid=,comm=", "-g", String(pgid)]).toString().trim().split("\n")) {
@@ -106,7 +107,7 @@ function selfTimes(profile, sourceOf) {
   return { areas: sorted(areas), functions: sorted(functions) };
 }
 
-const { base, stop, pid } = await startStack({ port: 8793, vars: HISTORY === "off" ? { EDGEQ_HISTORY: "off" } : {} });
+const { base, stop, pid } = await startStack({ port: 8793, vars: HISTORY === "off" ? { EDGEQ_HISTORY: "off" } : {}, inspect: true });
 let cdp;
 try {
   cdp = await inspector();
@@ -157,7 +158,7 @@ try {
     [
       `V8's sampling profiler at ${SAMPLE_US} µs through workerd's inspector; self time is the time a function was on top of the stack. idle is the rest of the wall time: the isolate waiting (for I/O, for the next request).`,
       "Areas are the project's source files (attributed through the bundle's module markers), libraries by package, SQLite (the objects' storage.sql calls: exec, transactionSync, cursors), other built-ins by name, and V8's own (garbage collector; program: native work not in a JS frame).",
-      "CPU during the run is each process's user + system time from /proc over the profiled window (the machine has 2 cores): workerd runs the Worker, the objects and local D1; wrangler's node process is the dev proxy every request passes through.",
+      "CPU during the run is each process's user + system time from /proc over the profiled window (the machine has 2 cores): workerd runs the Worker, the objects and local D1; node runs Miniflare, which starts workerd (no request passes through it).",
       `The raw profile is kept in ${file}, with the bundle its lines point at; open it in Chrome DevTools (Performance → Load profile).`,
     ],
   );

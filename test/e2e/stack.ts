@@ -9,7 +9,6 @@ import { serveDashboard } from "../../scripts/dashboard.mjs";
 
 export { launchChromium };
 
-/** The local stack as `npm start` runs it (wrangler dev, state on disk), on a port and state folder of its own. */
 /** A port nothing listens on now (the OS picks it), so parallel test files never collide. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -22,6 +21,7 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** The local stack as `npm start` runs it (scripts/serve-api.mjs, state on disk), on a port and state folder of its own. */
 export class LocalStack {
   private port = 0;
   readonly token = `e2e-${Math.random().toString(36).slice(2)}`;
@@ -36,8 +36,8 @@ export class LocalStack {
   }
 
   /**
-   * Starts wrangler dev; a restart keeps the port and the state. The first start
-   * moves to another port when the one picked was taken before wrangler bound it.
+   * Starts the API; a restart keeps the port and the state. The first start moves
+   * to another port when the one picked was taken before workerd bound it.
    */
   async start(): Promise<void> {
     const first = !this.port;
@@ -55,18 +55,14 @@ export class LocalStack {
   private async launch(): Promise<void> {
     execFileSync("node", ["scripts/migrate-d1.mjs", this.state]); // as npm start does
     const child = spawn(
-      "node_modules/.bin/wrangler",
-      ["dev", "--ip", "127.0.0.1", "--port", String(this.port), "--persist-to", this.state, "--log-level", "warn",
+      process.execPath,
+      ["scripts/serve-api.mjs", "--port", String(this.port), "--persist-to", this.state,
         "--var", `EDGEQ_ADMIN_TOKEN:${this.token}`, "--var", "EDGEQ_LOG_REQUESTS:false",
         ...Object.entries(this.vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
-      {
-        detached: true,
-        stdio: ["ignore", "ignore", "pipe"],
-        env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "1" },
-      },
+      { detached: true, stdio: ["ignore", "ignore", "pipe"] },
     );
     this.child = child;
-    await answers(child, `${this.url}/health`, "wrangler dev");
+    await answers(child, `${this.url}/health`, "the API");
   }
 
   async stop(): Promise<void> {
@@ -100,7 +96,7 @@ async function answers(child: ChildProcess, url: string, what: string): Promise<
     } catch {}
     await sleep(250);
   }
-  if (child.exitCode !== null && /address already in use/i.test(stderr)) throw new PortTaken(`${what}: ${url} was taken`);
+  if (child.exitCode !== null && /address already in use|EADDRINUSE/i.test(stderr)) throw new PortTaken(`${what}: ${url} was taken`);
   throw new Error(`${what} did not answer on ${url}${child.exitCode === null ? "" : ` (exited ${child.exitCode})`}: ${stderr}`);
 }
 

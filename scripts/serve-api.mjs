@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// The API on workerd through Miniflare's API, as `npm start` runs it: the Worker bundled exactly as
+// `wrangler deploy` bundles it (`wrangler deploy --dry-run --outdir`), its bindings read from
+// wrangler.toml (and .dev.vars, as wrangler dev reads it), state kept on disk in the layout
+// `wrangler dev --persist-to` uses, so `npm run dev` (wrangler dev, hot reload) opens the same
+// state. Requests reach workerd's own socket: no dev proxy in the path.
+//
+//   node scripts/serve-api.mjs --port 8787 --persist-to .edgeq/state [--host 127.0.0.1]
+//        [--var NAME:value]... [--inspector-port 9229]
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Log, LogLevel, Miniflare } from "miniflare";
+import wrangler from "wrangler";
+
+const quiet = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "1", WRANGLER_LOG: "warn" };
+
+/** Bundles the Worker as `wrangler deploy` would (offline) into `outdir`; its entry is `outdir/index.js`. */
+export function buildWorker(outdir) {
+  try {
+    execFileSync("node_modules/.bin/wrangler", ["deploy", "--dry-run", "--outdir", outdir], { stdio: "pipe", env: quiet });
+  } catch (e) {
+    process.stderr.write(`${e.stdout ?? ""}${e.stderr ?? ""}`);
+    throw new Error("the Worker did not bundle (wrangler deploy --dry-run shows why)");
+  }
+  return join(outdir, "index.js");
+}
+
+/**
+ * Starts the bundled Worker on `host:port` with state under `persistTo`; `vars` add to (and
+ * override) wrangler.toml's. Resolves to the Miniflare instance once it answers.
+ */
+export async function serveApi({ host = "127.0.0.1", port, persistTo, vars = {}, inspectorPort, outdir }) {
+  const script = buildWorker(outdir);
+  const { workerOptions } = wrangler.unstable_getMiniflareWorkerOptions("wrangler.toml");
+  const mf = new Miniflare({
+    ...workerOptions,
+    name: "edgeq", // the name wrangler dev stores Durable Objects under
+    modules: true,
+    scriptPath: script,
+    modulesRoot: outdir,
+    bindings: { ...workerOptions.bindings, ...vars },
+    host,
+    port: Number(port),
+    inspectorPort: inspectorPort === undefined ? undefined : Number(inspectorPort),
+    defaultPersistRoot: join(resolve(persistTo), "v3"), // as `wrangler dev --persist-to` lays it out
+    cf: false, // placeholder request.cf: offline, no fetch of workers.cloudflare.com
+    log: new Log(LogLevel.WARN),
+  });
+  await mf.ready;
+  return mf;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({
+    options: {
+      host: { type: "string", default: "127.0.0.1" },
+      port: { type: "string", default: "8787" },
+      "persist-to": { type: "string", default: ".edgeq/state" },
+      var: { type: "string", multiple: true, default: [] },
+      "inspector-port": { type: "string" },
+    },
+  });
+  const vars = Object.fromEntries(values.var.map((v) => [v.slice(0, v.indexOf(":")), v.slice(v.indexOf(":") + 1)]));
+  const outdir = mkdtempSync(join(tmpdir(), "edgeq-worker-"));
+  const mf = await serveApi({ host: values.host, port: values.port, persistTo: values["persist-to"], vars, inspectorPort: values["inspector-port"], outdir });
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await mf.dispose();
+    rmSync(outdir, { recursive: true, force: true });
+    process.exit(0);
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
