@@ -5,7 +5,8 @@ export class EdgeqError extends Error {
   readonly status: number;
   readonly problem: Problem;
   constructor(problem: Problem) {
-    super(`${problem.title}: ${problem.detail}`);
+    // Some details already open with the title ("The request is not valid: {queue}: …"): say it once.
+    super(problem.detail?.startsWith(problem.title) ? problem.detail : `${problem.title}: ${problem.detail}`);
     this.name = "EdgeqError";
     this.status = problem.status;
     this.problem = problem;

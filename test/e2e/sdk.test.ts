@@ -235,6 +235,34 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
     expect(Math.max(...asked)).toBe(2);
   });
 
+  it("by default holds ahead what runs in about 250 ms at the recent pace, at most 400", async () => {
+    const asked: number[] = [];
+    const watching: typeof fetch = (input, init) => {
+      if (String(input).endsWith("/leases") && typeof init?.body === "string") asked.push(JSON.parse(init.body).max);
+      return fetch(input, init);
+    };
+    const client = new EdgeqClient({ url: stack.url, token: stack.token, fetch: watching });
+    const run = async (tasks: number, handler: () => Promise<void>) => {
+      const queue = edgeq.queue(fresh("pace"));
+      await queue.addBulk(Array.from({ length: tasks }, (_, i) => ({ name: "t", payload: { i } })), { chunkSize: 500 });
+      asked.length = 0;
+      const worker = new Worker(client, queue.name, handler, { concurrency: 2, waitMs: 200 });
+      const running = worker.run();
+      await until(async () => (await queue.stats()).counts.completed === tasks, 60_000);
+      await worker.close();
+      await running;
+      return Math.max(...asked);
+    };
+    // No-op tasks: far more than the old default of `concurrency` ahead, never past 400.
+    const quick = await run(1500, async () => {});
+    expect(quick).toBeGreaterThan(100);
+    expect(quick).toBeLessThanOrEqual(2 + 400);
+    // 25 ms tasks at concurrency 2: 250 ms of work is at most 20 tasks ahead (plus the 2 slots).
+    const paced = await run(120, async () => void (await sleep(25)));
+    expect(paced).toBeGreaterThan(2);
+    expect(paced).toBeLessThanOrEqual(2 + 20);
+  });
+
   it("a task that becomes ready just after close() is not leased by the closed worker's long poll", async () => {
     const queue = edgeq.queue(fresh("shutdown"));
     const task = await queue.add("later", null, { delayMs: 1500 });

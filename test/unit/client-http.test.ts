@@ -82,3 +82,12 @@ describe("client/http request", () => {
     expect(calls).toHaveLength(1);
   });
 });
+
+describe("EdgeqError", () => {
+  it("says the title once, also when the detail already opens with it", () => {
+    const base = { type: "urn:edgeq:error:validation_failed", status: 400 };
+    expect(new EdgeqError({ ...base, title: "Bad", detail: "Bad: {queue}: too long" }).message).toBe("Bad: {queue}: too long");
+    expect(new EdgeqError({ ...base, title: "Bad", detail: "{queue}: too long" }).message).toBe("Bad: {queue}: too long");
+    expect(new EdgeqError({ ...base, title: "Bad", detail: "{queue}: too long" }).code).toBe("validation_failed");
+  });
+});
