@@ -1,8 +1,8 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { swaggerUI } from "@hono/swagger-ui";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
 import { QueueError } from "../durable/core/errors";
+import { apiDocument } from "./api-document";
 import { config } from "./config";
 import type { AppEnv } from "./env";
 import { auth } from "./middleware/auth";
@@ -23,6 +23,26 @@ import { schedules } from "./routes/schedules";
 import { workers } from "./routes/workers";
 
 export const API_PREFIX = "/api/v1";
+
+/** The API reference page; its scripts and styles are static assets of this Worker. */
+const DOCS_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>edgeq API</title>
+<link rel="icon" href="/docs/favicon-32x32.png">
+<link rel="stylesheet" href="/docs/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/docs/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script>
+</body>
+</html>`;
+
+/** Only this origin's scripts (no inline script); Swagger UI sets inline styles and shows data: images. */
+const DOCS_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /** The API Worker's Hono app: middleware, the routes of each resource, the API document and the error boundary. */
 export function createApp() {
@@ -69,16 +89,13 @@ export function createApp() {
     scheme: "bearer",
     description: "An API key (`eq_<id>_<secret>`), a JWT with `sub`, `tenant` and `role` claims, or the bootstrap admin token.",
   });
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "edgeq",
-      version: "1",
-      description: "A durable, distributed task queue on Cloudflare Workers and Durable Objects. Errors are RFC 9457 problem+json.",
-    },
-    security: [{ bearer: [] }],
+  // The document is the same for every request but its `servers` entry (this deployment's origin).
+  app.get("/openapi.json", (c) => c.json(apiDocument(app, new URL(c.req.url).origin)));
+  // Swagger UI from this Worker's own static assets (worker/public/docs), not a CDN: it works offline.
+  app.get("/docs", (c) => {
+    c.header("content-security-policy", DOCS_CSP);
+    return c.html(DOCS_PAGE);
   });
-  app.get("/docs", swaggerUI({ url: "/openapi.json", title: "edgeq API" }));
 
   app.notFound((c) => respond(c, new QueueError("not_found", `There is no route ${c.req.method} ${c.req.path}.`)));
   app.onError(onError);

@@ -34,11 +34,14 @@ describe("OpenAPI document", () => {
     expect(doc.paths["/health"].get.security).toEqual([]);
   });
 
-  it("Swagger UI is served at /docs and reads /openapi.json", async () => {
+  it("Swagger UI is served at /docs from the Worker's own assets, under a CSP that allows only its own scripts", async () => {
     const res = await worker.fetch(new Request("http://edgeq.test/docs"), env, createExecutionContext());
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/html");
-    expect(await res.text()).toContain("/openapi.json");
+    expect(res.headers.get("content-security-policy")).toContain("script-src 'self';");
+    const html = await res.text();
+    expect(html).toContain('<script src="/docs/swagger-ui-bundle.js"></script>');
+    expect(html).not.toMatch(/https?:\/\//); // nothing from a CDN
   });
 });
 

@@ -67,7 +67,7 @@ queues.openapi(
     summary: "List queues with their depth per status",
     middleware: [permit("read")] as const,
     request: { query: z.object({ limit: ListQuery.shape.limit, cursor: ListQuery.shape.cursor }) },
-    responses: { 200: jsonResponse(QueueList, "queues") },
+    responses: { 200: jsonResponse(QueueList, "queues"), ...errors(400) },
   }),
   async (c) => {
     const { limit, cursor } = c.req.valid("query");

@@ -70,7 +70,7 @@ schedules.openapi(
     summary: "List a queue's schedules",
     middleware: [permit("read")] as const,
     request: { params: QueueParam },
-    responses: { 200: jsonResponse(ScheduleList, "schedules by id") },
+    responses: { 200: jsonResponse(ScheduleList, "schedules by id"), ...errors(400) },
   }),
   async (c) => {
     const { queue } = c.req.valid("param");
