@@ -8,7 +8,9 @@ import { vitePreprocess } from "@sveltejs/vite-plugin-svelte";
 export default {
   preprocess: vitePreprocess(),
   kit: {
-    adapter: adapter({ config: "dashboard.wrangler.toml" }),
+    // `npm run deploy` builds into a folder of its own (EDGEQ_DASHBOARD_CONFIG names a copy of
+    // dashboard.wrangler.toml with another pages_build_output_dir), leaving the local build alone.
+    adapter: adapter({ config: process.env.EDGEQ_DASHBOARD_CONFIG ?? "dashboard.wrangler.toml" }),
     files: {
       src: "app",
       lib: "app/lib",

@@ -8,8 +8,35 @@ export { MetricsHub } from "../durable/metrics-hub";
 
 const app = createApp();
 
+/** The most of a request body read only to be thrown away (past it, the connection is given up). */
+const DRAIN_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * Reads what is left of a request body the answer did not need (a 404, a refused call): workerd
+ * serving its own socket (`npm start`) closes a keep-alive connection whose request body was not
+ * read, and a client still sending it sees ECONNRESET instead of the answer.
+ */
+async function drain(request: Request): Promise<void> {
+  if (!request.body || request.bodyUsed) return;
+  const reader = request.body.getReader();
+  try {
+    for (let read = 0; read <= DRAIN_LIMIT; ) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // the client went away: nothing to keep
+  }
+}
+
 export default {
-  fetch: app.fetch,
+  async fetch(request: Request, env: Env, ctx: ExecutionContext) {
+    const response = await app.fetch(request, env, ctx);
+    await drain(request);
+    return response;
+  },
   /** The cron trigger (wrangler.toml): history retention, in batches. */
   scheduled(_controller, env, ctx) {
     ctx.waitUntil(sweepHistory(env.DB, Date.now()));

@@ -43,4 +43,26 @@ describe("the local stack", () => {
     const docs = await fetch(`${stack.url}/openapi.json`);
     expect(docs.status).toBe(200);
   });
+
+  it("answers a refused call whose body it never needed, and keeps the connection: no reset on keep-alive", { timeout: 120_000 }, async () => {
+    await start();
+    const failures: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      // A bad queue name or an unknown route is refused before the body is read.
+      const path = i % 2 ? "/api/v1/queues/%20/tasks" : "/api/v1/nowhere";
+      try {
+        const res = await fetch(`${stack.url}${path}`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
+          body: JSON.stringify({ name: "x".repeat(i * 50) }),
+        });
+        expect([400, 404]).toContain(res.status);
+        expect(res.headers.get("content-type")).toContain("application/problem+json");
+        await res.text();
+      } catch (e) {
+        failures.push(`${i}: ${(e as { cause?: { code?: string } }).cause?.code ?? e}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
 });
