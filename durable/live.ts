@@ -22,7 +22,14 @@ const VALUE_MAX = 4_096;
  * next one.
  */
 export class LivePusher {
+  /**
+   * What waits for the next push, by task and status: changes within one status coalesce (the
+   * newest progress wins), but every status a task passed through is pushed, in order, so a task
+   * leased and completed within one window is still heard running, then completed.
+   */
   private tasks = new Map<string, PushedTask>();
+  /** each waiting task's newest entry in `tasks` */
+  private newest = new Map<string, string>();
   private timer: ReturnType<typeof setTimeout> | null = null;
   private lastPush = 0;
   private quietUntil = 0;
@@ -50,7 +57,7 @@ export class LivePusher {
     for (const e of events) {
       if (e.type === "deleted") continue;
       const c = e.changes;
-      const known = this.tasks.get(e.id);
+      const known = this.tasks.get(this.newest.get(e.id) ?? "");
       const status = (c.status ?? known?.status ?? "running") as Status;
       const task: PushedTask = { ...known, id: e.id, queue: parseTaskId(e.id)?.queue ?? "", status, at: e.at };
       if (c.attempts !== undefined) task.attempts = c.attempts;
@@ -58,11 +65,19 @@ export class LivePusher {
       if (c.progress !== undefined && c.progress !== null && c.progress.length <= VALUE_MAX) task.progress = JSON.parse(c.progress);
       if (c.result !== undefined && c.result !== null && c.result.length <= VALUE_MAX) task.result = JSON.parse(c.result);
       if (c.error !== undefined && c.error !== null && c.error.length <= VALUE_MAX) task.error = JSON.parse(c.error);
-      this.tasks.delete(e.id); // re-inserted last: the newest go first when a push is full
-      this.tasks.set(e.id, task);
-      if (this.tasks.size > TASKS_MAX * 10) this.tasks.delete(this.tasks.keys().next().value!);
+      const key = `${e.id} ${status}`;
+      this.tasks.delete(key); // re-inserted last: the newest go first when a push is full
+      this.tasks.set(key, task);
+      this.newest.set(e.id, key);
+      if (this.tasks.size > TASKS_MAX * 10) this.forget(this.tasks.keys().next().value!);
     }
     this.schedule();
+  }
+
+  private forget(key: string): void {
+    const task = this.tasks.get(key);
+    this.tasks.delete(key);
+    if (task && this.newest.get(task.id) === key) this.newest.delete(task.id);
   }
 
   private schedule(): void {
@@ -77,7 +92,7 @@ export class LivePusher {
     const state = this.state();
     if (state === null) return;
     const tasks = [...this.tasks.values()].slice(-TASKS_MAX);
-    for (const t of tasks) this.tasks.delete(t.id);
+    for (const t of tasks) this.forget(`${t.id} ${t.status}`);
     this.pushes++;
     const heard = this.listeners;
     try {
@@ -85,6 +100,7 @@ export class LivePusher {
       if (listeners === 0 && heard === this.listeners) {
         this.quietUntil = Date.now() + QUIET_MS;
         this.tasks.clear();
+        this.newest.clear();
       }
     } catch {
       this.failures++; // live metrics are best effort: the next push carries the counts again

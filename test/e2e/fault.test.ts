@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { EdgeqClient } from "../../client/index";
-import { LocalStack, sleep } from "./stack";
+import { LocalStack, recordFaults, sleep } from "./stack";
 
 const stack = new LocalStack();
 const dir = mkdtempSync(join(tmpdir(), "edgeq-fault-"));
@@ -48,13 +48,14 @@ it("1,000 tasks through 4 consumer processes, one SIGKILLed every 1.5 s: each ta
   }
 
   const stats = await queue.stats();
-  expect(stats.counts).toEqual({ completed: 1000 });
-  // The shards counted exactly one accepted completion per task.
-  expect(stats.shards.reduce((n, s) => n + (s.totals.completed ?? 0), 0)).toBe(1000);
-
   const lines = readFileSync(log, "utf8").trim().split("\n").map((l) => l.split(" "));
   const ran = lines.filter((l) => l[0] === "ran");
   const done = lines.filter((l) => l[0] === "done");
+  const doneOnce = new Set(done.map(([, id]) => id));
+  recordFaults("consumer-kills", { injected: kills, lost: made.filter((t) => !doneOnce.has(t.id)).length, duplicated: done.length - doneOnce.size, checked: made.length });
+  expect(stats.counts).toEqual({ completed: 1000 });
+  // The shards counted exactly one accepted completion per task.
+  expect(stats.shards.reduce((n, s) => n + (s.totals.completed ?? 0), 0)).toBe(1000);
   const runs = new Set(ran.map(([, id, token]) => `${id} ${token}`));
   // A fencing token is never handed to two runs, and every task ran at least once.
   expect(runs.size).toBe(ran.length);

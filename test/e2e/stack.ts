@@ -72,6 +72,14 @@ export class LocalStack {
     await kill(child);
   }
 
+  /** A crash: workerd and the process that started it SIGKILLed at once, nothing flushed or closed. */
+  async crash(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    this.child = null;
+    await kill(child, "SIGKILL");
+  }
+
   async dispose(): Promise<void> {
     await this.stop();
     rmSync(this.state, { recursive: true, force: true });
@@ -101,10 +109,10 @@ async function answers(child: ChildProcess, url: string, what: string): Promise<
 }
 
 /** Ends a detached child and its process group; resolves once the child has exited (at once if it already has). */
-async function kill(child: ChildProcess): Promise<void> {
+async function kill(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once("exit", r));
   try {
-    process.kill(-child.pid!, "SIGTERM");
+    process.kill(-child.pid!, signal);
   } catch {}
   await exited;
 }
@@ -224,3 +232,12 @@ export const scrollsSideways = (page: Page): Promise<boolean> =>
     const d = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement;
     return d.scrollWidth > d.clientWidth;
   });
+
+/**
+ * A fault test's tally (faults injected, acknowledged work lost, work done twice, of how many
+ * tasks checked) as one line on
+ * stdout, `edgeq-faults {…}`: `npm run test:faults` sums these lines into its closing line.
+ */
+export function recordFaults(name: string, tally: { injected: number; lost: number; duplicated: number; checked: number }): void {
+  console.log(`edgeq-faults ${JSON.stringify({ name, ...tally })}`);
+}

@@ -171,6 +171,9 @@ describe("outbox to D1", () => {
     });
     await flushHistory("q", 0, tenant);
     const lines = await timelines(tenant);
+    const whole = [...lines.values()].filter((t) => t.join() === "enqueued,started,completed").length;
+    const repeated = [...lines.values()].filter((t) => new Set(t).size < t.length).length;
+    console.log(`edgeq-faults ${JSON.stringify({ name: "d1-down", injected: down.value.history.failing, lost: 60 - whole - repeated, duplicated: repeated, checked: 60 })}`);
     expect(lines.size).toBe(60);
     for (const [, types] of lines) expect(types).toEqual(["enqueued", "started", "completed"]);
     expect((await historyRows(tenant)).every((r) => r.status === "completed")).toBe(true);

@@ -88,6 +88,23 @@ describe("live metrics over WebSockets", () => {
     live.close();
   });
 
+  it("a task leased and completed within one push window is still heard running, then completed", async () => {
+    const q = freshQueue("live");
+    const live = await connect(`?queue=${q}`);
+    await new Promise((r) => setTimeout(r, 60)); // past the quiet shard's first push
+    const made = (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "quick" })).body;
+    const [lease] = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 1 })).body.leases;
+    await api("POST", `/api/v1/tasks/${made.id}/heartbeat`, { leaseToken: lease.leaseToken, progress: 10 });
+    await api("POST", `/api/v1/tasks/${made.id}/heartbeat`, { leaseToken: lease.leaseToken, progress: 90 });
+    await api("POST", `/api/v1/tasks/${made.id}/complete`, { leaseToken: lease.leaseToken, result: 1 });
+    await until(async () => tasksOf(live.messages, made.id).some((t) => t.status === "completed"));
+    const heard = tasksOf(live.messages, made.id);
+    // Each status once and in order; within a status only the newest progress (changes there coalesce).
+    expect(heard.map((t) => t.status)).toEqual(["pending", "running", "completed"]);
+    expect(heard[1].progress).toBe(90);
+    live.close();
+  });
+
   it("queue filters keep queues apart; subscribe and unsubscribe change them", async () => {
     const [q1, q2] = [freshQueue("live"), freshQueue("live")];
     const live = await connect(`?queue=${q1}`);
