@@ -77,6 +77,8 @@ interface InFlight {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Tasks are "short", and leasing ahead pays, while the handler's recent average is under this. */
 const SHORT_MS = 50;
+/** Items per batch call at most (the API's limit). */
+const BATCH_MAX = 1000;
 /** Held tasks are at most about this much of the worker's time, at its recent pace. */
 const HOLD_MS = 250;
 /**
@@ -158,7 +160,7 @@ export class Worker {
         ({ leases } = await this.client.call<{ leases: Lease[] }>(
           "POST",
           `/queues/${encodeURIComponent(this.queue)}/leases`,
-          { workerId, max: Math.min(1000, max), waitMs: this.options.waitMs ?? 20_000 },
+          { workerId, max: Math.min(BATCH_MAX, max), waitMs: this.options.waitMs ?? 20_000 },
           this.polling.signal,
         ));
       } catch (e) {
@@ -173,6 +175,7 @@ export class Worker {
       }
       this.held.push(...leases);
       this.startHeld();
+      this.heartbeatSoonEnough(); // held tasks' leases run too, even while every slot is busy
     }
   }
 
@@ -227,9 +230,7 @@ export class Worker {
   private start(lease: Lease): void {
     const entry: InFlight = { lease, controller: new AbortController(), started: Date.now() };
     this.inFlight.set(lease.task.id, entry);
-    // A short lease may need a heartbeat sooner than the one planned.
-    const due = this.heartbeatEvery();
-    if (Date.now() + due < this.nextHeartbeatAt) this.scheduleHeartbeat(due);
+    this.heartbeatSoonEnough();
     const context: TaskContext = {
       signal: entry.controller.signal,
       progress: (value) => {
@@ -309,6 +310,12 @@ export class Worker {
     }
   }
 
+  /** A short lease (running or held) may need a heartbeat sooner than the one planned. */
+  private heartbeatSoonEnough(): void {
+    const due = this.heartbeatEvery();
+    if (Date.now() + due < this.nextHeartbeatAt) this.scheduleHeartbeat(due);
+  }
+
   private scheduleHeartbeat(ms: number): void {
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     this.nextHeartbeatAt = Date.now() + ms;
@@ -344,11 +351,11 @@ export class Worker {
         })),
         ...held.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken })),
       ];
-      const { results } = await this.client.call<HeartbeatBatchResults>(
-        "POST",
-        "/leases/heartbeat",
-        { items },
-      );
+      const results = [];
+      for (let i = 0; i < items.length; i += BATCH_MAX) {
+        const part = await this.client.call<HeartbeatBatchResults>("POST", "/leases/heartbeat", { items: items.slice(i, i + BATCH_MAX) });
+        results.push(...part.results);
+      }
       for (const r of results) {
         const f = this.inFlight.get(r.id);
         if (f && (!r.ok || r.cancelRequested)) f.controller.abort(new Error(r.ok ? "cancel requested" : "lease lost"));
@@ -361,14 +368,12 @@ export class Worker {
     await this.client.call("POST", `/workers/${await this.id}/heartbeat`, { currentTasks: [...this.inFlight.keys()], ...counts });
   }
 
+  /** Hands tasks back without using an attempt: one batch call per BATCH_MAX (held tasks can be hundreds). */
   private async release(leases: Lease[]): Promise<void> {
-    await Promise.all(
-      leases.map((l) =>
-        this.client
-          .call("POST", `/tasks/${encodeURIComponent(l.task.id)}/release`, { leaseToken: l.leaseToken })
-          .catch((e) => this.emit("error", e as Error)),
-      ),
-    );
+    for (let i = 0; i < leases.length; i += BATCH_MAX) {
+      const items = leases.slice(i, i + BATCH_MAX).map((l) => ({ id: l.task.id, leaseToken: l.leaseToken }));
+      await this.client.call("POST", "/leases/release", { items }).catch((e) => this.emit("error", e as Error));
+    }
   }
 
   private emit<K extends keyof Events>(event: K, ...args: Events[K]): void {

@@ -206,6 +206,10 @@ export class QueueShard extends DurableObject<Env> {
     return this.call(() => this.engine.failMany(items).map(withoutValue));
   }
 
+  releaseMany(items: { id: string; leaseToken: string; delayMs?: number }[]) {
+    return this.call(() => this.engine.releaseMany(items).map(withoutValue));
+  }
+
   heartbeatMany(items: { id: string; leaseToken: string; progress?: string }[]) {
     return this.call(() => this.engine.heartbeatMany(items));
   }

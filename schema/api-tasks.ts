@@ -195,6 +195,7 @@ const batchOf = <T extends z.ZodRawShape>(shape: T, name: string) =>
 export const CompleteBatchBody = batchOf(CompleteBody.shape, "CompleteBatch");
 export const FailBatchBody = batchOf(FailBody.shape, "FailBatch");
 export const HeartbeatBatchBody = batchOf(HeartbeatBody.shape, "HeartbeatBatch");
+export const ReleaseBatchBody = batchOf(ReleaseBody.shape, "ReleaseBatch");
 
 export const ProblemSchema = z
   .object({

@@ -42,6 +42,7 @@ export const OPERATIONS: Record<string, [id: string, description?: string]> = {
   "post /api/v1/leases/complete": ["completeLeases"],
   "post /api/v1/leases/fail": ["failLeases"],
   "post /api/v1/leases/heartbeat": ["heartbeatLeases"],
+  "post /api/v1/leases/release": ["releaseLeases"],
   "get /api/v1/queues": ["listQueues", "The tenant's queues, each with its settings and how many tasks it holds per status, paged by name."],
   "get /api/v1/queues/{queue}": ["getQueue", "A queue's settings, its counts per status and, per shard, its counts, totals since the shard started, rows written and requests."],
   "patch /api/v1/queues/{queue}": ["updateQueue"],

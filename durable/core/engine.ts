@@ -246,6 +246,10 @@ export class ShardEngine {
     return this.batch(items, (i) => this.life.failOne(i.id, i.leaseToken, i.error, i.retryable ?? true));
   }
 
+  releaseMany(items: { id: string; leaseToken: string; delayMs?: number }[]): ItemResult<TaskRow>[] {
+    return this.batch(items, (i) => this.life.releaseOne(i.id, i.leaseToken, i.delayMs ?? 0));
+  }
+
   heartbeatMany(items: { id: string; leaseToken: string; progress?: string }[]): ItemResult<HeartbeatResult>[] {
     return this.batch(items, (i) => this.life.heartbeatOne(i.id, i.leaseToken, i.progress));
   }

@@ -195,6 +195,28 @@ describe("tasks over HTTP", () => {
     expect((await api("GET", `/api/v1/tasks/${b.task.id}`)).body.status).toBe("running");
   });
 
+  it("batch release hands many tasks back without using an attempt, one result per item", async () => {
+    const q = freshQueue();
+    await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: [{ name: "a" }, { name: "b" }, { name: "c" }] });
+    const [a, b, c] = (await lease(q, { max: 3 })).body.leases;
+    const back = await api("POST", "/api/v1/leases/release", {
+      items: [
+        { id: a.task.id, leaseToken: a.leaseToken },
+        { id: b.task.id, leaseToken: b.leaseToken, delayMs: 60_000 },
+        { id: c.task.id, leaseToken: "forged" },
+      ],
+    });
+    expect(back.status).toBe(200);
+    expect(back.body.results).toMatchObject([
+      { id: a.task.id, ok: true },
+      { id: b.task.id, ok: true },
+      { id: c.task.id, ok: false, problem: { status: 409, type: "urn:edgeq:error:stale_lease" } },
+    ]);
+    expect((await api("GET", `/api/v1/tasks/${a.task.id}`)).body).toMatchObject({ status: "pending", attempts: 0 });
+    expect((await api("GET", `/api/v1/tasks/${b.task.id}`)).body).toMatchObject({ status: "scheduled", attempts: 0 });
+    expect((await api("GET", `/api/v1/tasks/${c.task.id}`)).body.status).toBe("running");
+  });
+
   it("a long-polling lease is woken by an enqueue", async () => {
     const q = freshQueue();
     await enqueue(q, { name: "warm-up" });

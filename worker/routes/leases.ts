@@ -13,6 +13,7 @@ import {
   LeaseBody,
   LeaseList,
   QueueName,
+  ReleaseBatchBody,
   StopBody,
 } from "../../schema/api";
 import type { QueueSettings } from "../../schema/shard";
@@ -175,6 +176,12 @@ leases.openapi(batchRoute("fail", "Fail many leased tasks", FailBatchBody), asyn
   const { items } = c.req.valid("json") as z.infer<typeof FailBatchBody>;
   const input = items.map((it) => ({ id: it.id, leaseToken: it.leaseToken, error: JSON.stringify(it.error), retryable: it.retryable }));
   const results = await perShard(c.env, c.var.tenant, input, async (stub, part) => unwrap(await stub.failMany(part)));
+  return c.json({ results: results.map((r) => itemView(r)) }, 200);
+});
+
+leases.openapi(batchRoute("release", "Hand many leased tasks back", ReleaseBatchBody), async (c) => {
+  const { items } = c.req.valid("json") as z.infer<typeof ReleaseBatchBody>;
+  const results = await perShard(c.env, c.var.tenant, items, async (stub, part) => unwrap(await stub.releaseMany(part)));
   return c.json({ results: results.map((r) => itemView(r)) }, 200);
 });
 
