@@ -7,7 +7,7 @@
 //   --verify-only  only the checks of a running deployment: --url <api> and EDGEQ_ADMIN_TOKEN
 // Configuration (environment): CLOUDFLARE_API_TOKEN (or `wrangler login`), EDGEQ_ADMIN_TOKEN (the
 // deployment's admin token; set as its secret when it has none), EDGEQ_D1_ID / EDGEQ_KV_ID (else
-// looked up by name), EDGEQ_PAGES_PROJECT (default edgeq-dashboard). See docs/DEPLOYMENT.md.
+// looked up by name), EDGEQ_PAGES_PROJECT (default edgeq-dashboard[-<env>]). See docs/DEPLOYMENT.md.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -49,18 +49,28 @@ export async function verify(url, adminToken, log = ok) {
   log(`${url}/health/ready: ${Object.keys(ready.checks).join(", ")} answer`);
   const started = Date.now();
   const made = await call("POST", "/api/v1/keys", adminToken, { role: "admin", name: `deploy-smoke-${started}` });
+  let failure = null;
   try {
     const queue = "edgeq-deploy-smoke";
+    await call("PATCH", `/api/v1/queues/${queue}`, made.key, {}); // made if this is the first check
+    await call("POST", `/api/v1/queues/${queue}/purge`, made.key); // what an interrupted check left waiting
     const task = await call("POST", `/api/v1/queues/${queue}/tasks`, made.key, { name: "smoke", payload: { at: started } });
-    const { leases } = await call("POST", `/api/v1/queues/${queue}/leases`, made.key, { workerId: "deploy-smoke", max: 1, waitMs: 10_000 });
-    const lease = leases.find((l) => l.task.id === task.id) ?? fail(`the smoke task ${task.id} was not leased (got ${leases.length})`);
-    await call("POST", `/api/v1/tasks/${task.id}/complete`, made.key, { leaseToken: lease.leaseToken, result: { ok: true } });
+    const { leases } = await call("POST", `/api/v1/queues/${queue}/leases`, made.key, { workerId: "deploy-smoke", max: 100, waitMs: 10_000 });
+    const items = leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, result: { ok: true } })); // any others are older smoke tasks
+    if (!leases.some((l) => l.task.id === task.id)) fail(`the smoke task ${task.id} was not leased (got ${leases.length})`);
+    await call("POST", "/api/v1/leases/complete", made.key, { items });
     const done = await call("GET", `/api/v1/tasks/${task.id}`, made.key);
     if (done.status !== "completed") fail(`the smoke task is ${done.status}, not completed`);
     log(`smoke task ${task.id} enqueued → leased → completed with a deploy key in ${Date.now() - started} ms`);
-  } finally {
-    await call("DELETE", `/api/v1/keys/${made.id}`, adminToken);
+  } catch (e) {
+    failure = e;
   }
+  try {
+    await call("DELETE", `/api/v1/keys/${made.id}`, adminToken);
+  } catch (e) {
+    failure ??= e; // the check's own failure says more than the clean-up's
+  }
+  if (failure) throw failure;
 }
 
 /** wrangler.toml with the environment's placeholder D1 and KV ids replaced by the real ones. */
@@ -139,7 +149,8 @@ async function main() {
   for (const m of migrations) if (readFileSync(join("schema/migrations/d1", m), "utf8").trim() === "") fail(`D1 migration ${m} is empty`);
   ok(`${migrations.length} D1 migrations: ${migrations.join(", ")}`);
   // The dashboard, built into a Pages project folder of its own (the local build in .svelte-kit is left alone).
-  const project = process.env.EDGEQ_PAGES_PROJECT ?? "edgeq-dashboard";
+  // A Pages project per environment: a project's settings (its EDGEQ_API_URL) are shared by all its branches.
+  const project = process.env.EDGEQ_PAGES_PROJECT ?? (env === "production" ? "edgeq-dashboard" : `edgeq-dashboard-${env}`);
   const pagesDir = resolve(`.edgeq/deploy/pages-${env}`);
   rmSync(pagesDir, { recursive: true, force: true });
   mkdirSync(pagesDir, { recursive: true });
@@ -165,13 +176,6 @@ async function main() {
     return;
   }
 
-  step("secrets");
-  const secrets = JSON.parse(wrangler(["secret", "list", "--config", config, "--env", env, "--format", "json"], "listing secrets")).map((s) => s.name);
-  if (!secrets.includes("EDGEQ_ADMIN_TOKEN")) {
-    wrangler(["secret", "put", "EDGEQ_ADMIN_TOKEN", "--config", config, "--env", env], "setting EDGEQ_ADMIN_TOKEN", { input: process.env.EDGEQ_ADMIN_TOKEN });
-    ok("EDGEQ_ADMIN_TOKEN set from the environment");
-  } else ok(`secrets present: ${secrets.join(", ")}`);
-
   step("D1 migrations");
   wrangler(["d1", "migrations", "apply", "DB", "--remote", "--config", config, "--env", env], "applying D1 migrations");
   ok("applied (those already applied are skipped)");
@@ -181,13 +185,20 @@ async function main() {
   const url = process.env.EDGEQ_URL ?? /https:\/\/\S+\.workers\.dev/.exec(deployed)?.[0] ?? fail("deployed, but its address is not in wrangler's output: set EDGEQ_URL");
   ok(`deployed: ${url}`);
 
+  step("secrets"); // after the first deploy: a Worker that does not exist yet has no secrets to list
+  const secrets = JSON.parse(wrangler(["secret", "list", "--config", config, "--env", env, "--format", "json"], "listing secrets")).map((s) => s.name);
+  if (!secrets.includes("EDGEQ_ADMIN_TOKEN")) {
+    wrangler(["secret", "put", "EDGEQ_ADMIN_TOKEN", "--config", config, "--env", env], "setting EDGEQ_ADMIN_TOKEN", { input: process.env.EDGEQ_ADMIN_TOKEN });
+    ok("EDGEQ_ADMIN_TOKEN set from the environment");
+  } else ok(`secrets present: ${secrets.join(", ")}`);
+
   step("the dashboard (Pages)");
   pagesConfig(url); // the dashboard's API: this deployment
   const projects = JSON.parse(wrangler(["pages", "project", "list", "--json"], "listing Pages projects"));
   if (!projects.some((p) => (p["Project Name"] ?? p.name) === project)) {
     wrangler(["pages", "project", "create", project, "--production-branch", "production"], `creating the Pages project ${project}`);
   }
-  const pages = wrangler(["pages", "deploy", "--project-name", project, "--branch", env], "deploying the dashboard", { cwd: pagesDir });
+  const pages = wrangler(["pages", "deploy", "--project-name", project, "--branch", "production"], "deploying the dashboard", { cwd: pagesDir });
   ok(`deployed: ${/https:\/\/\S+\.pages\.dev/.exec(pages)?.[0] ?? project}`);
 
   step("verify");

@@ -64,17 +64,15 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       "inspector-port": { type: "string" },
     },
   });
-  const vars = Object.fromEntries(values.var.map((v) => [v.slice(0, v.indexOf(":")), v.slice(v.indexOf(":") + 1)]));
+  const vars = {};
+  for (const v of values.var) {
+    const at = v.indexOf(":");
+    if (at < 1) throw new Error(`--var ${v}: use NAME:value`);
+    vars[v.slice(0, at)] = v.slice(at + 1);
+  }
   const outdir = mkdtempSync(join(tmpdir(), "edgeq-worker-"));
-  const mf = await serveApi({ host: values.host, port: values.port, persistTo: values["persist-to"], vars, inspectorPort: values["inspector-port"], outdir });
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    await mf.dispose();
-    rmSync(outdir, { recursive: true, force: true });
-    process.exit(0);
-  };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
+  // However this process ends (wrangler's own signal handlers exit at once; a failed start throws),
+  // the bundle goes; Miniflare's exit hook stops workerd.
+  process.on("exit", () => rmSync(outdir, { recursive: true, force: true }));
+  await serveApi({ host: values.host, port: values.port, persistTo: values["persist-to"], vars, inspectorPort: values["inspector-port"], outdir });
 }

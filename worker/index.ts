@@ -12,9 +12,10 @@ const app = createApp();
 const DRAIN_LIMIT = 16 * 1024 * 1024;
 
 /**
- * Reads what is left of a request body the answer did not need (a 404, a refused call): workerd
- * serving its own socket (`npm start`) closes a keep-alive connection whose request body was not
- * read, and a client still sending it sees ECONNRESET instead of the answer.
+ * Reads what is left of a request body the answer did not need (a 404, a refused call), after the
+ * answer has gone (waitUntil: a refusal is not held up by a slow or large upload): workerd serving
+ * its own socket (`npm start`) closes a keep-alive connection whose request body was not read,
+ * and a client still sending it sees ECONNRESET instead of the answer.
  */
 async function drain(request: Request): Promise<void> {
   if (!request.body || request.bodyUsed) return;
@@ -34,7 +35,7 @@ async function drain(request: Request): Promise<void> {
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext) {
     const response = await app.fetch(request, env, ctx);
-    await drain(request);
+    ctx.waitUntil(drain(request));
     return response;
   },
   /** The cron trigger (wrangler.toml): history retention, in batches. */

@@ -98,7 +98,7 @@ class PortTaken extends Error {}
 async function answers(child: ChildProcess, url: string, what: string): Promise<void> {
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr += d));
-  for (let i = 0; i < 480 && child.exitCode === null; i++) {
+  for (let i = 0; i < 480 && child.exitCode === null && child.signalCode === null; i++) {
     try {
       if ((await fetch(url)).ok) return;
     } catch {}
