@@ -94,7 +94,7 @@ async function runBullmq({ Queue, Worker }) {
 
   // batch enqueue, one caller, 100 per call
   let q = await fresh("cmp-enqueue");
-  let t0 = performance.now();
+  const t0 = performance.now();
   for (let i = 0; i < TASKS; i += 100) await q.addBulk(jobsOf(100, i));
   out.enqueue = TASKS / ((performance.now() - t0) / 1000);
   await q.close();

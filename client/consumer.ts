@@ -155,7 +155,7 @@ export class Worker {
         await new Promise<void>((r) => (this.wakeLoop = r));
         continue;
       }
-      let leases: Lease[] = [];
+      let leases: Lease[];
       try {
         ({ leases } = await this.client.call<{ leases: Lease[] }>(
           "POST",

@@ -64,6 +64,7 @@ export const EnqueueBody = z
       .string()
       .min(1)
       .max(200)
+      // eslint-disable-next-line no-control-regex -- control characters are exactly what it refuses
       .regex(/^[^\u0000-\u001f\u007f]+$/, "Use printable characters: an idempotency key may not hold control characters.")
       .optional(),
     groupKey: z.string().min(1).max(200).optional(),

@@ -24,7 +24,7 @@ export function buildWorker(outdir) {
     execFileSync("node_modules/.bin/wrangler", ["deploy", "--dry-run", "--outdir", outdir], { stdio: "pipe", env: quiet });
   } catch (e) {
     process.stderr.write(`${e.stdout ?? ""}${e.stderr ?? ""}`);
-    throw new Error("the Worker did not bundle (wrangler deploy --dry-run shows why)");
+    throw new Error("the Worker did not bundle (wrangler deploy --dry-run shows why)", { cause: e });
   }
   return join(outdir, "index.js");
 }

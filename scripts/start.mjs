@@ -30,7 +30,7 @@ try {
   execFileSync("node_modules/.bin/vite", ["build", "--logLevel", "error"], { stdio: "pipe" });
 } catch (e) {
   process.stderr.write(`${e.stdout ?? ""}${e.stderr ?? ""}`);
-  throw new Error("the dashboard did not build (npm run build:app shows why)");
+  throw new Error("the dashboard did not build (npm run build:app shows why)", { cause: e });
 }
 console.log(`edgeq API on http://${host}:${port}  (state in .edgeq/state, admin token in .dev.vars)`);
 console.log(`dashboard on http://${host}:${dashboardPort}  (signed in as the local admin)`);

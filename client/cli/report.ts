@@ -33,7 +33,10 @@ export async function report(edgeq: EdgeqClient, flags: Flags, out: NodeJS.Writa
   for await (const chunk of edgeq.reports.export(body)) {
     rows += lines(chunk);
     if (!out.write(chunk)) await new Promise((r) => out.once("drain", r));
-    if (rows - shown >= 1000) (shown = rows), progress(false);
+    if (rows - shown >= 1000) {
+      shown = rows;
+      progress(false);
+    }
   }
   if (format === "csv") rows = Math.max(0, rows - 1); // the header
   if (format === "json") rows = Math.max(0, rows - 2); // a line break before each row, two around the closing "]"

@@ -21,7 +21,7 @@ export async function api(method: string, path: string, body?: unknown, headers:
   const res = await worker.fetch(new Request(`http://edgeq.test${path}`, init), env, ctx);
   const text = await res.text();
   await waitOnExecutionContext(ctx); // what the Worker does after answering (cache writes, counters) is done too
-  let json: any = null;
+  let json: any;
   try {
     json = text ? JSON.parse(text) : null;
   } catch {
