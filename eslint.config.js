@@ -7,7 +7,18 @@ import globals from "globals";
 import ts from "typescript-eslint";
 
 export default ts.config(
-  { ignores: ["node_modules/", "dist/", ".svelte-kit/", ".wrangler/", ".edgeq/", "test-results/", "worker/public/docs/", "worker-configuration.d.ts"] },
+  {
+    ignores: [
+      "node_modules/",
+      "dist/",
+      ".svelte-kit/",
+      ".wrangler/",
+      ".edgeq/",
+      "test-results/",
+      "worker/public/docs/",
+      "worker-configuration.d.ts",
+    ],
+  },
   js.configs.recommended,
   ...ts.configs.recommended,
   ...svelte.configs.recommended,
