@@ -31,22 +31,40 @@ async function rollupsVsRows(state, now) {
   const to = Math.ceil(now / HOUR) * HOUR;
   const viaRollups = () =>
     db.batch([
-      db.prepare("SELECT at, sum(enqueued) AS e, sum(completed) AS c, sum(failed) AS f FROM rollups WHERE tenant = 'default' AND res = 'h' AND at >= ?1 AND at < ?2 GROUP BY at").bind(from, to),
-      db.prepare("SELECT at, kind = 'wait' AS w, bin, sum(n) AS n FROM rollup_hist WHERE tenant = 'default' AND res = 'h' AND at >= ?1 AND at < ?2 GROUP BY at, kind, bin").bind(from, to),
+      db
+        .prepare(
+          "SELECT at, sum(enqueued) AS e, sum(completed) AS c, sum(failed) AS f FROM rollups WHERE tenant = 'default' AND res = 'h' AND at >= ?1 AND at < ?2 GROUP BY at",
+        )
+        .bind(from, to),
+      db
+        .prepare(
+          "SELECT at, kind = 'wait' AS w, bin, sum(n) AS n FROM rollup_hist WHERE tenant = 'default' AND res = 'h' AND at >= ?1 AND at < ?2 GROUP BY at, kind, bin",
+        )
+        .bind(from, to),
     ]);
   // The same answer from `tasks`: finishes by the finished index, creations by the primary key, times binned per row.
   const bin = (col) => `(SELECT bin FROM hist_bins WHERE lo <= max(0, ${col}) ORDER BY lo DESC LIMIT 1)`;
   const viaRows = () =>
     db.batch([
       db
-        .prepare("SELECT (finished_at / 3600000) * 3600000 AS at, sum(status = 'completed') AS c, sum(status = 'failed') AS f FROM tasks INDEXED BY tasks_finished WHERE tenant = 'default' AND finished_at >= ?1 AND finished_at < ?2 GROUP BY 1")
-        .bind(from, to),
-      db.prepare("SELECT (created_at / 3600000) * 3600000 AS at, count(*) AS e FROM tasks WHERE tenant = 'default' AND created_at >= ?1 AND created_at < ?2 GROUP BY 1").bind(from, to),
-      db
-        .prepare(`SELECT (finished_at / 3600000) * 3600000 AS at, ${bin("run_ms")} AS b, count(*) AS n FROM tasks INDEXED BY tasks_finished WHERE tenant = 'default' AND finished_at >= ?1 AND finished_at < ?2 AND started_at IS NOT NULL AND status IN ('completed', 'failed') GROUP BY 1, 2`)
+        .prepare(
+          "SELECT (finished_at / 3600000) * 3600000 AS at, sum(status = 'completed') AS c, sum(status = 'failed') AS f FROM tasks INDEXED BY tasks_finished WHERE tenant = 'default' AND finished_at >= ?1 AND finished_at < ?2 GROUP BY 1",
+        )
         .bind(from, to),
       db
-        .prepare(`SELECT (finished_at / 3600000) * 3600000 AS at, ${bin("wait_ms")} AS b, count(*) AS n FROM tasks INDEXED BY tasks_finished WHERE tenant = 'default' AND finished_at >= ?1 AND finished_at < ?2 AND started_at IS NOT NULL AND status IN ('completed', 'failed') GROUP BY 1, 2`)
+        .prepare(
+          "SELECT (created_at / 3600000) * 3600000 AS at, count(*) AS e FROM tasks WHERE tenant = 'default' AND created_at >= ?1 AND created_at < ?2 GROUP BY 1",
+        )
+        .bind(from, to),
+      db
+        .prepare(
+          `SELECT (finished_at / 3600000) * 3600000 AS at, ${bin("run_ms")} AS b, count(*) AS n FROM tasks INDEXED BY tasks_finished WHERE tenant = 'default' AND finished_at >= ?1 AND finished_at < ?2 AND started_at IS NOT NULL AND status IN ('completed', 'failed') GROUP BY 1, 2`,
+        )
+        .bind(from, to),
+      db
+        .prepare(
+          `SELECT (finished_at / 3600000) * 3600000 AS at, ${bin("wait_ms")} AS b, count(*) AS n FROM tasks INDEXED BY tasks_finished WHERE tenant = 'default' AND finished_at >= ?1 AND finished_at < ?2 AND started_at IS NOT NULL AND status IN ('completed', 'failed') GROUP BY 1, 2`,
+        )
         .bind(from, to),
     ]);
   const time = async (fn, n) => {
@@ -59,7 +77,13 @@ async function rollupsVsRows(state, now) {
     }
     return stats(ms);
   };
-  const rollupRows = (await db.prepare("SELECT (SELECT count(*) FROM rollups WHERE tenant = 'default' AND res = 'h') + (SELECT count(*) FROM rollup_hist WHERE tenant = 'default' AND res = 'h') AS n").first()).n;
+  const rollupRows = (
+    await db
+      .prepare(
+        "SELECT (SELECT count(*) FROM rollups WHERE tenant = 'default' AND res = 'h') + (SELECT count(*) FROM rollup_hist WHERE tenant = 'default' AND res = 'h') AS n",
+      )
+      .first()
+  ).n;
   const out = { rollups: await time(viaRollups, 10), rows: await time(viaRows, 3), rollupRows };
   await mf.dispose();
   return out;
@@ -68,10 +92,13 @@ async function rollupsVsRows(state, now) {
 /** One GET, timed at the client; the x-cache it answered with. */
 async function get(base, path) {
   const t0 = performance.now();
-  const res = await fetch(new URL(path, base), { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(process.env.BENCH_IDENTITY ? { "accept-encoding": "identity" } : {}) } });
+  const res = await fetch(new URL(path, base), {
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(process.env.BENCH_IDENTITY ? { "accept-encoding": "identity" } : {}) },
+  });
   await res.text();
   if (!res.ok) throw new Error(`GET ${path} → ${res.status}`);
-  if (process.env.BENCH_TIMING) console.error(res.headers.get("x-cache"), (performance.now() - t0).toFixed(1), res.headers.get("server-timing"));
+  if (process.env.BENCH_TIMING)
+    console.error(res.headers.get("x-cache"), (performance.now() - t0).toFixed(1), res.headers.get("server-timing"));
   return { ms: performance.now() - t0, cache: res.headers.get("x-cache") };
 }
 
@@ -125,7 +152,11 @@ async function exportAll(base, limit, heap) {
   const res = await fetch(new URL("/api/v1/reports", base), {
     method: "POST",
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ fields: ["id", "queue", "name", "status", "priority", "createdAt", "finishedAt", "runMs"], format: "csv", limit }),
+    body: JSON.stringify({
+      fields: ["id", "queue", "name", "status", "priority", "createdAt", "finishedAt", "runMs"],
+      format: "csv",
+      limit,
+    }),
   });
   let lines = 0;
   let firstByteMs = null;
@@ -150,10 +181,31 @@ try {
     for (const q of QUEUES) await call(base, "POST", `/api/v1/queues/${q}/tasks`, { name: "live" }); // the queues exist for /performance
     await sleep(2_500); // their history flushed: the data version holds still while measuring
     const iso = (t) => new Date(t).toISOString();
-    const week = await missAndHit(base, Array.from({ length: SAMPLES }, (_, k) => `/api/v1/analytics/trends?bucket=hour&from=${iso(now - 7 * DAY - k * HOUR)}&to=${iso(now)}`));
-    const day = await missAndHit(base, Array.from({ length: SAMPLES }, (_, k) => `/api/v1/analytics/trends?bucket=minute&from=${iso(now - DAY - k * 60_000)}&to=${iso(now)}`));
-    const dist = await missAndHit(base, Array.from({ length: Math.min(SAMPLES, 10) }, (_, k) => `/api/v1/analytics/distributions?from=${iso(now - 8 * DAY)}&to=${iso(now + k * 60_000)}`));
-    const perf = await missAndHit(base, ["/api/v1/analytics/performance", ...QUEUES.map((q) => `/api/v1/analytics/performance?queue=${q}`)]);
+    const week = await missAndHit(
+      base,
+      Array.from(
+        { length: SAMPLES },
+        (_, k) => `/api/v1/analytics/trends?bucket=hour&from=${iso(now - 7 * DAY - k * HOUR)}&to=${iso(now)}`,
+      ),
+    );
+    const day = await missAndHit(
+      base,
+      Array.from(
+        { length: SAMPLES },
+        (_, k) => `/api/v1/analytics/trends?bucket=minute&from=${iso(now - DAY - k * 60_000)}&to=${iso(now)}`,
+      ),
+    );
+    const dist = await missAndHit(
+      base,
+      Array.from(
+        { length: Math.min(SAMPLES, 10) },
+        (_, k) => `/api/v1/analytics/distributions?from=${iso(now - 8 * DAY)}&to=${iso(now + k * 60_000)}`,
+      ),
+    );
+    const perf = await missAndHit(base, [
+      "/api/v1/analytics/performance",
+      ...QUEUES.map((q) => `/api/v1/analytics/performance?queue=${q}`),
+    ]);
     // The first export reads the whole database into memory-mapped pages (resident, not the Worker's);
     // the two after it show what streaming itself holds: a tenth of the rows, then all of them.
     const heap = await heapProbe();
@@ -178,8 +230,14 @@ try {
       [`report: CSV of ${fmt(exp.rows)} rows, 8 fields (rows/s at the client)`, fmt(exp.rows / exp.seconds)],
       ["report: first byte after (ms)", fmt(exp.firstByteMs, 0)],
       ["report: workerd resident memory before → peak, first export (MiB)", `${fmt(exp.before, 0)} → ${fmt(exp.peak, 0)}`],
-      [`report: the Worker's JS heap in use, peak while streaming ${fmt(tenth.rows)} rows / ${fmt(all.rows)} rows (MiB)`, `${fmt(tenth.heapPeak, 1)} / ${fmt(all.heapPeak, 1)}`],
-      [`report: workerd resident memory growth, again: ${fmt(tenth.rows)} rows / ${fmt(all.rows)} rows (MiB)`, `${fmt(tenth.peak - tenth.before, 0)} / ${fmt(all.peak - all.before, 0)}`],
+      [
+        `report: the Worker's JS heap in use, peak while streaming ${fmt(tenth.rows)} rows / ${fmt(all.rows)} rows (MiB)`,
+        `${fmt(tenth.heapPeak, 1)} / ${fmt(all.heapPeak, 1)}`,
+      ],
+      [
+        `report: workerd resident memory growth, again: ${fmt(tenth.rows)} rows / ${fmt(all.rows)} rows (MiB)`,
+        `${fmt(tenth.peak - tenth.before, 0)} / ${fmt(all.peak - all.before, 0)}`,
+      ],
     ];
     report(`Analytics and reports over ${fmt(ROWS)} history rows (npm run bench:analytics)`, rows, [
       "Over HTTP against the local stack (API Worker → local D1 and KV), one request at a time; a MISS is a query not asked before (a new cache key), a HIT the same query asked again.",

@@ -15,7 +15,11 @@ const { base, stop } = await startStack({
 try {
   const [task] = (await call(base, "POST", "/api/v1/queues/bench-auth/tasks/batch", { tasks: [{ name: "probe" }] })).tasks;
   const { key } = await call(base, "POST", "/api/v1/keys", { role: "read-only", name: "bench" });
-  const jwt = await sign({ sub: "bench", tenant: "default", role: "read-only", exp: Math.floor(Date.now() / 1000) + 3600 }, SECRET, "HS256");
+  const jwt = await sign(
+    { sub: "bench", tenant: "default", role: "read-only", exp: Math.floor(Date.now() / 1000) + 3600 },
+    SECRET,
+    "HS256",
+  );
   const credentials = [
     ["bootstrap admin token", undefined, N],
     ["API key", key, N],
@@ -35,7 +39,10 @@ try {
     const seconds = (performance.now() - t0) / 1000;
     latencies.sort((a, b) => a - b);
     results[label] = percentile(latencies, 50);
-    rows.push([`${label}: p50 / p99 ms (sequential, n=${n})`, `${fmt(percentile(latencies, 50), 2)} / ${fmt(percentile(latencies, 99), 2)}`]);
+    rows.push([
+      `${label}: p50 / p99 ms (sequential, n=${n})`,
+      `${fmt(percentile(latencies, 50), 2)} / ${fmt(percentile(latencies, 99), 2)}`,
+    ]);
     rows.push([`${label}: requests/s (sequential)`, fmt(n / seconds)]);
   }
   rows.push(["added by an API key, p50 (ms)", fmt(results["API key"] - results["bootstrap admin token"], 2)]);

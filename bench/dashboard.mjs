@@ -47,7 +47,11 @@ async function firstLoadJs(browser, path) {
   const page = await context.newPage();
   const scripts = new Map();
   page.on("response", async (r) => {
-    if (r.request().resourceType() === "script" || r.url().endsWith(".js")) scripts.set(r.url(), r.body().catch(() => Buffer.alloc(0)));
+    if (r.request().resourceType() === "script" || r.url().endsWith(".js"))
+      scripts.set(
+        r.url(),
+        r.body().catch(() => Buffer.alloc(0)),
+      );
   });
   await page.goto(`${DASH}${path}`, { waitUntil: "networkidle" });
   await page.locator("main h1").first().waitFor();
@@ -83,7 +87,9 @@ async function eventToDom(page, base, queue, samples) {
   for (let i = start + 1; i <= start + samples; i++) {
     const sent = Date.now();
     await call(base, "POST", `/api/v1/queues/${queue}/tasks`, { name: "one" });
-    const seenAt = await page.waitForFunction((n) => globalThis.__seen.find((s) => s.n === n)?.at, i, { polling: "raf", timeout: 10_000 }).then((h) => h.jsonValue());
+    const seenAt = await page
+      .waitForFunction((n) => globalThis.__seen.find((s) => s.n === n)?.at, i, { polling: "raf", timeout: 10_000 })
+      .then((h) => h.jsonValue());
     dom.push(seenAt - sent);
     const mark = await page.evaluate((t) => globalThis.__marks.find((m) => m >= t), sent);
     if (mark !== undefined) marks.push(mark - sent);
@@ -127,7 +133,10 @@ try {
   report(
     "Dashboard: first-load JS and live event → DOM",
     [
-      ...sizes.map(([p, s]) => [`first-load JS, ${p.startsWith("/tasks/") ? "/tasks/[id]" : p === "/queues/seed" ? "/queues/[name]" : p} (gzip, files)`, `${fmt(s.bytes / 1024, 1)} KB, ${s.files}`]),
+      ...sizes.map(([p, s]) => [
+        `first-load JS, ${p.startsWith("/tasks/") ? "/tasks/[id]" : p === "/queues/seed" ? "/queues/[name]" : p} (gzip, files)`,
+        `${fmt(s.bytes / 1024, 1)} KB, ${s.files}`,
+      ]),
       ["event → DOM, quiet, p50 / p95 / p99 (ms)", stats(quiet.dom)],
       ["event → applied mark, quiet, p50 / p95 / p99 (ms)", stats(quiet.marks)],
       ["event → DOM, ~500 tasks/s elsewhere, p50 / p95 / p99 (ms)", stats(loud.dom)],

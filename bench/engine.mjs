@@ -1,7 +1,20 @@
 #!/usr/bin/env node
 // `npm run bench`: the queue engine through the HTTP API on the local stack.
 // Prints a table and appends it to docs/BENCHMARKS.md. Bounded: ~45k tasks, loopback only.
-import { batchEnqueue, call, CONSUMERS, endToEnd, fmt, percentile, report, shardTotals, singleEnqueue, sleep, startStack, workerdRssMiB } from "./harness.mjs";
+import {
+  batchEnqueue,
+  call,
+  CONSUMERS,
+  endToEnd,
+  fmt,
+  percentile,
+  report,
+  shardTotals,
+  singleEnqueue,
+  sleep,
+  startStack,
+  workerdRssMiB,
+} from "./harness.mjs";
 
 const E2E_TASKS = Number(process.env.BENCH_E2E_TASKS ?? 20_000);
 const BATCH_TASKS = Number(process.env.BENCH_BATCH_TASKS ?? 20_000);

@@ -45,7 +45,9 @@ try {
       ["with a binding concurrency cap of 200 (tasks/s)", fmt(m.binding)],
     ],
     [
-      `One shard. Rounds: ${Object.entries(rates).map(([k, v]) => `${k} ${v.map((x) => fmt(x)).join("/")}`).join("; ")}.`,
+      `One shard. Rounds: ${Object.entries(rates)
+        .map(([k, v]) => `${k} ${v.map((x) => fmt(x)).join("/")}`)
+        .join("; ")}.`,
       "A non-binding limit measures the cost of checking it; the binding cap of 200 halves what 4 consumers x 100 may hold at once.",
       "With groups, one statement reads the next task of up to 100 groups (a correlated seek per group on tasks_group_ready); a pending task has one lease-order index entry either way.",
     ],

@@ -19,19 +19,39 @@ export const ADMIN_TOKEN = `bench-${Math.random().toString(36).slice(2)}`;
  * workerd's inspector on INSPECTOR_PORT (the profile and the heap probe use it). `wranglerDev`:
  * the same Worker under `wrangler dev` instead (`npm run dev`; bench/local-stack.mjs compares them).
  */
-export async function startStack({ port = 8799, vars = {}, state = mkdtempSync(join(tmpdir(), "edgeq-bench-")), inspect = false, wranglerDev = false } = {}) {
+export async function startStack({
+  port = 8799,
+  vars = {},
+  state = mkdtempSync(join(tmpdir(), "edgeq-bench-")),
+  inspect = false,
+  wranglerDev = false,
+} = {}) {
   migrateD1(state);
   const allVars = { EDGEQ_ADMIN_TOKEN: ADMIN_TOKEN, EDGEQ_LOG_REQUESTS: "false", ...vars };
   const varArgs = Object.entries(allVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
   const child = wranglerDev
-    ? spawn("node_modules/.bin/wrangler", ["dev", "--ip", HOST, "--port", String(port), "--persist-to", state, "--log-level", "warn", ...varArgs], {
-        detached: true,
-        stdio: ["ignore", "ignore", "pipe"],
-        env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "1" },
-      })
+    ? spawn(
+        "node_modules/.bin/wrangler",
+        ["dev", "--ip", HOST, "--port", String(port), "--persist-to", state, "--log-level", "warn", ...varArgs],
+        {
+          detached: true,
+          stdio: ["ignore", "ignore", "pipe"],
+          env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "1" },
+        },
+      )
     : spawn(
         process.execPath,
-        ["scripts/serve-api.mjs", "--host", HOST, "--port", String(port), "--persist-to", state, ...varArgs, ...(inspect ? ["--inspector-port", String(INSPECTOR_PORT)] : [])],
+        [
+          "scripts/serve-api.mjs",
+          "--host",
+          HOST,
+          "--port",
+          String(port),
+          "--persist-to",
+          state,
+          ...varArgs,
+          ...(inspect ? ["--inspector-port", String(INSPECTOR_PORT)] : []),
+        ],
         { detached: true, stdio: ["ignore", "ignore", "pipe"] },
       );
   let stderr = "";
@@ -110,7 +130,12 @@ export function percentile(sorted, p) {
 export function workerdRssMiB() {
   try {
     const out = execFileSync("ps", ["-C", "workerd", "-o", "rss="], { encoding: "utf8" });
-    return out.split("\n").filter(Boolean).reduce((a, b) => a + Number(b), 0) / 1024;
+    return (
+      out
+        .split("\n")
+        .filter(Boolean)
+        .reduce((a, b) => a + Number(b), 0) / 1024
+    );
   } catch {
     return NaN;
   }
@@ -126,18 +151,30 @@ export function machine() {
 export function report(title, rows, notes = []) {
   const width = [Math.max(...rows.map((r) => r[0].length), 6), Math.max(...rows.map((r) => String(r[1]).length), 5)];
   const line = (a, b) => `| ${a.padEnd(width[0])} | ${String(b).padStart(width[1])} |`;
-  const table = [line("metric", "value"), `|${"-".repeat(width[0] + 2)}|${"-".repeat(width[1] + 1)}:|`, ...rows.map(([a, b]) => line(a, b))];
+  const table = [
+    line("metric", "value"),
+    `|${"-".repeat(width[0] + 2)}|${"-".repeat(width[1] + 1)}:|`,
+    ...rows.map(([a, b]) => line(a, b)),
+  ];
   const when = new Date().toISOString().replace("T", " ").slice(0, 16);
-  const text = [`\n## ${title} — ${when} UTC`, "", `Machine: ${machine()}.`, "", ...table, "", ...notes.map((n) => `- ${n}`), ""].join("\n");
+  const text = [`\n## ${title} — ${when} UTC`, "", `Machine: ${machine()}.`, "", ...table, "", ...notes.map((n) => `- ${n}`), ""].join(
+    "\n",
+  );
   console.log(text);
   appendFileSync("docs/BENCHMARKS.md", text);
 }
 
-export const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "n/a");
+export const fmt = (n, digits = 0) =>
+  Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "n/a";
 
 /** n tasks with random priorities; `extra(i)` adds fields to task i. */
 export const tasksOf = (n, offset = 0, extra = () => ({})) =>
-  Array.from({ length: n }, (_, i) => ({ name: "bench", payload: { n: offset + i }, priority: 1 + Math.floor(Math.random() * 10), ...extra(offset + i) }));
+  Array.from({ length: n }, (_, i) => ({
+    name: "bench",
+    payload: { n: offset + i },
+    priority: 1 + Math.floor(Math.random() * 10),
+    ...extra(offset + i),
+  }));
 
 export async function shardTotals(base, queue) {
   const stats = await call(base, "GET", `/api/v1/queues/${queue}`);

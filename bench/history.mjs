@@ -27,7 +27,11 @@ const shardSums = async (base, queue) => {
     prepareMs: sum((s) => s.history.prepareMs),
     writeMs: sum((s) => s.history.writeMs),
     bytes: sum((s) => s.storageBytes),
-    waitingSince: shards.map((s) => s.history.waitingSince).filter(Boolean).sort()[0] ?? null,
+    waitingSince:
+      shards
+        .map((s) => s.history.waitingSince)
+        .filter(Boolean)
+        .sort()[0] ?? null,
   };
 };
 
@@ -177,16 +181,25 @@ async function searchPart() {
         ms.sort((a, b) => a - b);
         return { p50: percentile(ms, 50), p95: percentile(ms, 95), rows: rows / paths.length };
       };
-      const pick = (k) => Math.floor(((k * 7919) % 1000) / 1000 * ROWS);
+      const pick = (k) => Math.floor((((k * 7919) % 1000) / 1000) * ROWS);
       const since = new Date(now - 3 * DAY).toISOString();
       const cases = [];
-      cases.push(["text only: one customer's email (phrase)", Array.from({ length: SAMPLES }, (_, k) => `/api/v1/tasks?q=${encodeURIComponent(`"user${pick(k)}@example.com"`)}`)]);
+      cases.push([
+        "text only: one customer's email (phrase)",
+        Array.from({ length: SAMPLES }, (_, k) => `/api/v1/tasks?q=${encodeURIComponent(`"user${pick(k)}@example.com"`)}`),
+      ]);
       cases.push(["text only: an order id", Array.from({ length: SAMPLES }, (_, k) => `/api/v1/tasks?q=${100000 + pick(k)}`)]);
       cases.push([
         "text + status + date range",
-        Array.from({ length: SAMPLES }, (_, k) => `/api/v1/tasks?q=${encodeURIComponent(`user${pick(k)}@example.com`)}&status=completed,failed&createdFrom=${since}`),
+        Array.from(
+          { length: SAMPLES },
+          (_, k) => `/api/v1/tasks?q=${encodeURIComponent(`user${pick(k)}@example.com`)}&status=completed,failed&createdFrom=${since}`,
+        ),
       ]);
-      cases.push(["status + priority sort, first page", Array.from({ length: SAMPLES }, (_, k) => `/api/v1/tasks?status=${k % 2 ? "completed" : "failed"}&sort=-priority&limit=50`)]);
+      cases.push([
+        "status + priority sort, first page",
+        Array.from({ length: SAMPLES }, (_, k) => `/api/v1/tasks?status=${k % 2 ? "completed" : "failed"}&sort=-priority&limit=50`),
+      ]);
       // Deep cursor: follow 40 pages, measure each.
       const deep = [];
       let cursor = null;
@@ -196,16 +209,31 @@ async function searchPart() {
         cursor = r.res.nextCursor;
       }
       deep.sort((a, b) => a - b);
-      cases.push(["status + creation order (failed), first page", Array.from({ length: SAMPLES }, () => "/api/v1/tasks?status=failed&limit=50")]);
+      cases.push([
+        "status + creation order (failed), first page",
+        Array.from({ length: SAMPLES }, () => "/api/v1/tasks?status=failed&limit=50"),
+      ]);
       cases.push(["newest first, no filter", Array.from({ length: SAMPLES }, () => "/api/v1/tasks?limit=50")]);
-      cases.push(["queue + finished range, by finish time", Array.from({ length: SAMPLES }, (_, k) => `/api/v1/tasks?queue=${QUEUES[k % 5]}&sort=-finished&finishedFrom=${since}&limit=50`)]);
-      cases.push(["text matching 10% of rows (a template word), newest 50", Array.from({ length: 10 }, (_, k) => `/api/v1/tasks?q=${WORDS[k % WORDS.length]}&limit=50`)]);
-      const rows = [[`rows seeded (through the flusher's write path)`, fmt(ROWS)], ["seeding rate (rows/s)", fmt(ROWS / seedSeconds)]];
+      cases.push([
+        "queue + finished range, by finish time",
+        Array.from({ length: SAMPLES }, (_, k) => `/api/v1/tasks?queue=${QUEUES[k % 5]}&sort=-finished&finishedFrom=${since}&limit=50`),
+      ]);
+      cases.push([
+        "text matching 10% of rows (a template word), newest 50",
+        Array.from({ length: 10 }, (_, k) => `/api/v1/tasks?q=${WORDS[k % WORDS.length]}&limit=50`),
+      ]);
+      const rows = [
+        [`rows seeded (through the flusher's write path)`, fmt(ROWS)],
+        ["seeding rate (rows/s)", fmt(ROWS / seedSeconds)],
+      ];
       for (const [name, paths] of cases) {
         const m = await measure(paths);
         rows.push([`${name}: p50 / p95 (ms)`, `${fmt(m.p50, 1)} / ${fmt(m.p95, 1)}`]);
       }
-      rows.splice(6, 0, ["status + priority sort, pages 1–40 via the cursor: p50 / p95 (ms)", `${fmt(percentile(deep, 50), 1)} / ${fmt(percentile(deep, 95), 1)}`]);
+      rows.splice(6, 0, [
+        "status + priority sort, pages 1–40 via the cursor: p50 / p95 (ms)",
+        `${fmt(percentile(deep, 50), 1)} / ${fmt(percentile(deep, 95), 1)}`,
+      ]);
       report(`Task history: search over ${fmt(ROWS)} rows (npm run bench:history)`, rows, [
         "Timed over HTTP against the local stack (API Worker → local D1), one request at a time, after 5 warm-up requests per case.",
         "Seed: 85% completed, 5% failed, 3% cancelled, 4% pending, 2% scheduled, 1% running; priorities 1–10; created over 7 days; payload {to, template, orderId, region, amount}.",

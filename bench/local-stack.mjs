@@ -36,7 +36,8 @@ for (let r = 0; r < ROUNDS; r++) {
   runs.direct.push(await measure(false));
   runs.dev.push(await measure(true));
 }
-const both = (key, digits = 0) => `${runs.direct.map((m) => fmt(m[key], digits)).join(" / ")} vs ${runs.dev.map((m) => fmt(m[key], digits)).join(" / ")}`;
+const both = (key, digits = 0) =>
+  `${runs.direct.map((m) => fmt(m[key], digits)).join(" / ")} vs ${runs.dev.map((m) => fmt(m[key], digits)).join(" / ")}`;
 report(
   "The local stack: npm start (workerd through Miniflare) against wrangler dev (npm run bench:local)",
   [

@@ -23,12 +23,10 @@ const SAMPLE_US = 200;
  */
 function bundleSources(bundle) {
   const starts = [];
-  bundle
-    .split("\n")
-    .forEach((line, i) => {
-      const m = /^\/\/ (\S+\.(?:ts|js|mjs|cjs))$/.exec(line);
-      if (m) starts.push([i, m[1]]);
-    });
+  bundle.split("\n").forEach((line, i) => {
+    const m = /^\/\/ (\S+\.(?:ts|js|mjs|cjs))$/.exec(line);
+    if (m) starts.push([i, m[1]]);
+  });
   /** the file a 0-based bundle line belongs to */
   return (line) => {
     let lo = 0;
@@ -47,7 +45,9 @@ function bundleSources(bundle) {
 
 /** The bundle the stack runs now (scripts/serve-api.mjs builds it into a new edgeq-worker- folder). */
 function bundleText() {
-  const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith("edgeq-worker-")).map((d) => join(tmpdir(), d));
+  const dirs = readdirSync(tmpdir())
+    .filter((d) => d.startsWith("edgeq-worker-"))
+    .map((d) => join(tmpdir(), d));
   const newest = dirs.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
   return readFileSync(join(newest, "index.js"), "utf8");
 }
@@ -55,7 +55,10 @@ function bundleText() {
 /** CPU seconds used so far by each command of a process group (the stack: node running Miniflare, workerd), from /proc. */
 function groupCpu(pgid) {
   const out = new Map();
-  for (const line of execFileSync("ps", ["-o", "pid=,comm=", "-g", String(pgid)]).toString().trim().split("\n")) {
+  for (const line of execFileSync("ps", ["-o", "pid=,comm=", "-g", String(pgid)])
+    .toString()
+    .trim()
+    .split("\n")) {
     const [pid, comm] = line.trim().split(/\s+/);
     try {
       const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
@@ -149,7 +152,9 @@ try {
       ["profiled wall time (ms) / isolate busy / idle (ms)", `${fmt(wallMs)} / ${fmt(busy)} / ${fmt(idle)}`],
       ["isolate busy per task (µs, enqueue + lease + complete + history)", fmt((busy * 1000) / TASKS, 1)],
       ...cpu.map(([comm, sec]) => [`CPU during the run: ${comm} (s, per task)`, `${fmt(sec, 2)} (${fmt((sec * 1e6) / TASKS, 0)} µs)`]),
-      ...areas.slice(0, 16).map(([a, ms]) => [`self time: ${a} (ms, % of busy, per task)`, `${fmt(ms)} (${fmt((100 * ms) / busy, 1)} %) ${perTask(ms)}`]),
+      ...areas
+        .slice(0, 16)
+        .map(([a, ms]) => [`self time: ${a} (ms, % of busy, per task)`, `${fmt(ms)} (${fmt((100 * ms) / busy, 1)} %) ${perTask(ms)}`]),
       ...functions
         .filter(([f]) => !f.startsWith("(idle)"))
         .slice(0, 12)

@@ -15,7 +15,10 @@ const SAMPLES = Number(process.env.BENCH_SDK_SAMPLES ?? 200);
 
 /** Starts M workers on `queue`; `onStart(task)` runs as each handler begins. */
 function startWorkers(edgeq, queue, onStart) {
-  const workers = Array.from({ length: WORKERS }, () => new Worker(edgeq, queue, (task) => onStart(task), { concurrency: CONCURRENCY, waitMs: 5000 }));
+  const workers = Array.from(
+    { length: WORKERS },
+    () => new Worker(edgeq, queue, (task) => onStart(task), { concurrency: CONCURRENCY, waitMs: 5000 }),
+  );
   for (const w of workers) w.on("error", (e) => console.error("worker error:", e.message));
   const running = workers.map((w) => w.run());
   return {
@@ -87,7 +90,10 @@ try {
   report(
     "SDK end to end (npm run bench)",
     [
-      [`tasks/s, ${fmt(TASKS)} no-op tasks, ${PRODUCERS} producers (addBulk), ${WORKERS} workers x concurrency ${CONCURRENCY}`, fmt(run.rate)],
+      [
+        `tasks/s, ${fmt(TASKS)} no-op tasks, ${PRODUCERS} producers (addBulk), ${WORKERS} workers x concurrency ${CONCURRENCY}`,
+        fmt(run.rate),
+      ],
       ["addBulk rate while the workers run (tasks/s)", fmt(run.enqueueRate)],
       ["enqueue→handler start under that load, p50 (ms)", fmt(percentile(run.startDelays, 50), 0)],
       ["enqueue→handler start under that load, p99 (ms)", fmt(percentile(run.startDelays, 99), 0)],

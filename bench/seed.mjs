@@ -42,7 +42,13 @@ function seedRow(i, now, rows) {
   return {
     id: `${ulid(created, i)}.0.${queue}`,
     name: `send-${WORDS[i % WORDS.length]}`,
-    payload: JSON.stringify({ to: `user${i}@example.com`, template: WORDS[(i >> 3) % WORDS.length], orderId: 100000 + i, region: REGIONS[i % REGIONS.length], amount: (i % 9000) / 100 }),
+    payload: JSON.stringify({
+      to: `user${i}@example.com`,
+      template: WORDS[(i >> 3) % WORDS.length],
+      orderId: 100000 + i,
+      region: REGIONS[i % REGIONS.length],
+      amount: (i % 9000) / 100,
+    }),
     priority: 1 + ((i * 7) % 10),
     status,
     attempts: started ? 1 : 0,
@@ -128,4 +134,3 @@ export async function seedHistory(state, now, ROWS) {
   rmSync(work, { recursive: true, force: true });
   return seconds;
 }
-

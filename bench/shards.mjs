@@ -13,7 +13,10 @@ const COUNTS = [1, 2, 4, 8];
 /** CPU seconds the stack's workerd processes have used so far. */
 function workerdCpu(pgid) {
   let ticks = 0;
-  for (const line of execFileSync("ps", ["-o", "pid=,comm=", "-g", String(pgid)]).toString().trim().split("\n")) {
+  for (const line of execFileSync("ps", ["-o", "pid=,comm=", "-g", String(pgid)])
+    .toString()
+    .trim()
+    .split("\n")) {
     const [pid, comm] = line.trim().split(/\s+/);
     if (comm !== "workerd") continue;
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
@@ -41,7 +44,10 @@ try {
     const enqueue = await withCpu(pid, () => batchEnqueue(base, queue, TASKS, 4));
     const e2e = await withCpu(pid, () => endToEnd(base, queue, TASKS));
     rows.push([`${n} shard${n > 1 ? "s" : ""}: batch enqueue / end to end (tasks/s)`, `${fmt(enqueue.value)} / ${fmt(e2e.value.rate)}`]);
-    rows.push([`${n} shard${n > 1 ? "s" : ""}: workerd CPU, enqueue / end to end (cores)`, `${fmt(enqueue.cores, 2)} / ${fmt(e2e.cores, 2)}`]);
+    rows.push([
+      `${n} shard${n > 1 ? "s" : ""}: workerd CPU, enqueue / end to end (cores)`,
+      `${fmt(enqueue.cores, 2)} / ${fmt(e2e.cores, 2)}`,
+    ]);
   }
 } finally {
   stop();

@@ -34,7 +34,11 @@ function bullmq() {
   if (!existsSync(entry)) {
     mkdirSync(DIR, { recursive: true });
     console.log(`fetching bullmq@${BULLMQ} and ioredis@${IOREDIS} into ${DIR}`);
-    execFileSync("npm", ["install", "--prefix", DIR, "--no-save", "--no-audit", "--no-fund", "--ignore-scripts", `bullmq@${BULLMQ}`, `ioredis@${IOREDIS}`], { stdio: "inherit" });
+    execFileSync(
+      "npm",
+      ["install", "--prefix", DIR, "--no-save", "--no-audit", "--no-fund", "--ignore-scripts", `bullmq@${BULLMQ}`, `ioredis@${IOREDIS}`],
+      { stdio: "inherit" },
+    );
   }
   return createRequire(join(DIR, "package.json"))("bullmq");
 }
@@ -44,9 +48,15 @@ async function startRedis() {
   if (!existsSync("/usr/bin/redis-server")) {
     console.log("installing Debian's redis-server");
     const root = process.getuid?.() === 0;
-    execFileSync(root ? "apt-get" : "sudo", [...(root ? [] : ["apt-get"]), "install", "-y", "-q", "redis-server"], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    execFileSync(root ? "apt-get" : "sudo", [...(root ? [] : ["apt-get"]), "install", "-y", "-q", "redis-server"], {
+      stdio: "inherit",
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    });
   }
-  const child = spawn("/usr/bin/redis-server", ["--port", String(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore", detached: true });
+  const child = spawn("/usr/bin/redis-server", ["--port", String(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: "ignore",
+    detached: true,
+  });
   const stop = () => {
     try {
       process.kill(-child.pid, "SIGTERM");
@@ -56,7 +66,9 @@ async function startRedis() {
   for (let i = 0; i < 100; i++) {
     try {
       execFileSync("redis-cli", ["-p", String(REDIS_PORT), "ping"], { stdio: "pipe" });
-      const version = execFileSync("redis-server", ["--version"]).toString().match(/v=(\S+)/)?.[1];
+      const version = execFileSync("redis-server", ["--version"])
+        .toString()
+        .match(/v=(\S+)/)?.[1];
       return { stop, version };
     } catch {}
     await sleep(100);
@@ -140,7 +152,10 @@ async function runEdgeq(base) {
 
   // the SDK shape: one Worker at concurrency 16 on a backlog added with addBulk
   const sdk = edgeq.queue("cmp-sdk");
-  await sdk.addBulk(jobsOf(TASKS).map((j) => ({ name: j.name, payload: j.data })), { chunkSize: 100 });
+  await sdk.addBulk(
+    jobsOf(TASKS).map((j) => ({ name: j.name, payload: j.data })),
+    { chunkSize: 100 },
+  );
   let done = 0;
   let allDone;
   const finished = new Promise((r) => (allDone = r));
@@ -208,9 +223,18 @@ const p = (s) => `${fmt(percentile(s, 50), 1)} / ${fmt(percentile(s, 95), 1)} / 
 report(
   `edgeq and BullMQ ${BULLMQ} on Redis ${redis.version}, same run (npm run bench:compare, bench/vs-bullmq.mjs)`,
   [
-    [`SDK Worker, concurrency 16, ${fmt(TASKS)} no-op tasks: edgeq / BullMQ (tasks/s)`, `${fmt(edge.sdk)} / ${fmt(bull.sdk)} (${ratio(edge.sdk, bull.sdk)})`],
-    ["batched end to end, 4 consumers × 100: edgeq / BullMQ (tasks/s)", `${fmt(edge.batched)} / ${fmt(bull.batched)} (${ratio(edge.batched, bull.batched)})`],
-    ["batch enqueue, 100 per call, one caller: edgeq / BullMQ (tasks/s)", `${fmt(edge.enqueue)} / ${fmt(bull.enqueue)} (${ratio(edge.enqueue, bull.enqueue)})`],
+    [
+      `SDK Worker, concurrency 16, ${fmt(TASKS)} no-op tasks: edgeq / BullMQ (tasks/s)`,
+      `${fmt(edge.sdk)} / ${fmt(bull.sdk)} (${ratio(edge.sdk, bull.sdk)})`,
+    ],
+    [
+      "batched end to end, 4 consumers × 100: edgeq / BullMQ (tasks/s)",
+      `${fmt(edge.batched)} / ${fmt(bull.batched)} (${ratio(edge.batched, bull.batched)})`,
+    ],
+    [
+      "batch enqueue, 100 per call, one caller: edgeq / BullMQ (tasks/s)",
+      `${fmt(edge.enqueue)} / ${fmt(bull.enqueue)} (${ratio(edge.enqueue, bull.enqueue)})`,
+    ],
     ["idle add() → handler start, edgeq, p50 / p95 / p99 (ms)", p(edge.idle)],
     ["idle add() → handler start, BullMQ, p50 / p95 / p99 (ms)", p(bull.idle)],
   ],

@@ -86,7 +86,30 @@ async function run(argv: string[]): Promise<void> {
   if (flags.version) return out(EDGEQ_VERSION);
   const [command, ...args] = positionals;
   if (flags.help || !command || command === "help") return out(HELP);
-  const known = ["enqueue", "get", "list", "search", "events", "cancel", "retry", "seal", "children", "queues", "stats", "pause", "resume", "workers", "work", "tail", "keys", "limits", "groups", "schedules", "schedule", "report"];
+  const known = [
+    "enqueue",
+    "get",
+    "list",
+    "search",
+    "events",
+    "cancel",
+    "retry",
+    "seal",
+    "children",
+    "queues",
+    "stats",
+    "pause",
+    "resume",
+    "workers",
+    "work",
+    "tail",
+    "keys",
+    "limits",
+    "groups",
+    "schedules",
+    "schedule",
+    "report",
+  ];
   if (!known.includes(command)) throw new UsageError(`unknown command "${command}" (see edgeq --help)`);
   const edgeq = new EdgeqClient({ ...resolveConfig(flags), retries: 2 });
   switch (command) {
@@ -131,7 +154,11 @@ async function run(argv: string[]): Promise<void> {
     case "retry":
     case "seal": {
       const task: Task = await edgeq[command](need(args[0], "<task-id>"));
-      return show(flags, task, () => `${task.id} ${task.status}${task.cancelRequested ? " (cancel requested)" : ""}${command === "seal" ? " (sealed)" : ""}`);
+      return show(
+        flags,
+        task,
+        () => `${task.id} ${task.status}${task.cancelRequested ? " (cancel requested)" : ""}${command === "seal" ? " (sealed)" : ""}`,
+      );
     }
     case "queues": {
       const page = await edgeq.queues();
@@ -146,7 +173,9 @@ async function run(argv: string[]): Promise<void> {
     }
     case "stats": {
       const stats = await edgeq.queue(need(args[0], "<queue>")).stats();
-      return show(flags, stats, () => fields({ name: stats.name, shards: stats.settings.shards, paused: stats.settings.paused, ...stats.counts }));
+      return show(flags, stats, () =>
+        fields({ name: stats.name, shards: stats.settings.shards, paused: stats.settings.paused, ...stats.counts }),
+      );
     }
     case "pause":
     case "resume": {
@@ -156,7 +185,9 @@ async function run(argv: string[]): Promise<void> {
     case "workers": {
       const page = await edgeq.workers({ limit: int(flags, "limit"), cursor: flags.cursor });
       const rows = page.items.map((w) => ({ ...w, running: w.currentTasks.length }));
-      return show(flags, page, () => table(rows, ["id", "name", "status", "queues", "concurrency", "running", "completed", "failed", "lastSeenAt"]));
+      return show(flags, page, () =>
+        table(rows, ["id", "name", "status", "queues", "concurrency", "running", "completed", "failed", "lastSeenAt"]),
+      );
     }
     case "work":
       return work(edgeq, flags, args);

@@ -294,11 +294,9 @@ export class Worker {
     for (let at = 0; at < items.length; at += 500) {
       const part = items.slice(at, at + 500);
       try {
-        const { results } = await this.client.call<BatchResults>(
-          "POST",
-          "/leases/complete",
-          { items: part.map((i) => ({ id: i.task.id, leaseToken: i.leaseToken, result: i.result })) },
-        );
+        const { results } = await this.client.call<BatchResults>("POST", "/leases/complete", {
+          items: part.map((i) => ({ id: i.task.id, leaseToken: i.leaseToken, result: i.result })),
+        });
         results.forEach((r, n) => {
           if (!r.ok) return this.emit("error", new EdgeqError(r.problem));
           this.counts.completed++;

@@ -141,9 +141,12 @@ export class EdgeqClient {
    * ```
    */
   readonly analytics = {
-    trends: (range: AnalyticsRange & { bucket?: "minute" | "hour" | "day" } = {}): Promise<AnalyticsTrends> => this.call("GET", `/analytics/trends${query(range)}`),
-    distributions: (range: AnalyticsRange = {}): Promise<AnalyticsDistributions> => this.call("GET", `/analytics/distributions${query(range)}`),
-    performance: (options: { queue?: string } = {}): Promise<AnalyticsPerformance> => this.call("GET", `/analytics/performance${query(options)}`),
+    trends: (range: AnalyticsRange & { bucket?: "minute" | "hour" | "day" } = {}): Promise<AnalyticsTrends> =>
+      this.call("GET", `/analytics/trends${query(range)}`),
+    distributions: (range: AnalyticsRange = {}): Promise<AnalyticsDistributions> =>
+      this.call("GET", `/analytics/distributions${query(range)}`),
+    performance: (options: { queue?: string } = {}): Promise<AnalyticsPerformance> =>
+      this.call("GET", `/analytics/performance${query(options)}`),
     cache: (): Promise<AnalyticsCacheStats> => this.call("GET", "/analytics/cache"),
   };
 
@@ -160,7 +163,8 @@ export class EdgeqClient {
     export: (report: ReportRequest, signal?: AbortSignal): AsyncGenerator<Uint8Array> => reportChunks(this, report, signal),
     definitions: {
       list: async (): Promise<ReportDefinition[]> => (await this.call<{ items: ReportDefinition[] }>("GET", "/reports/definitions")).items,
-      create: (name: string, report: ReportRequest): Promise<ReportDefinition> => this.call("POST", "/reports/definitions", { name, report }),
+      create: (name: string, report: ReportRequest): Promise<ReportDefinition> =>
+        this.call("POST", "/reports/definitions", { name, report }),
       delete: (id: string): Promise<void> => this.call("DELETE", `/reports/definitions/${encodeURIComponent(id)}`),
     },
   };
@@ -208,7 +212,15 @@ export class EdgeqClient {
           else if (m.type === "snapshot") {
             // After each (re)connect: the task as it is now, so nothing that happened meanwhile is missed.
             const t = await get(id);
-            task = { id: t.id, queue: t.queue, status: t.status, attempts: t.attempts, progress: t.progress ?? undefined, result: t.result ?? undefined, error: t.error ?? undefined };
+            task = {
+              id: t.id,
+              queue: t.queue,
+              status: t.status,
+              attempts: t.attempts,
+              progress: t.progress ?? undefined,
+              result: t.result ?? undefined,
+              error: t.error ?? undefined,
+            };
           } else continue;
           yield task;
           if (done(task)) return;
@@ -334,7 +346,11 @@ export class Queue {
     let retried = 0;
     let failedBefore: string | undefined;
     for (;;) {
-      const pass = await this.client.call<{ retried: number; done: boolean; failedBefore: string }>("POST", this.path("/dead-letters/retry"), failedBefore ? { failedBefore } : undefined);
+      const pass = await this.client.call<{ retried: number; done: boolean; failedBefore: string }>(
+        "POST",
+        this.path("/dead-letters/retry"),
+        failedBefore ? { failedBefore } : undefined,
+      );
       retried += pass.retried;
       failedBefore = pass.failedBefore;
       if (pass.done || pass.retried === 0) return retried;

@@ -67,7 +67,7 @@ export async function webSocketClass(given?: WebSocketConstructor): Promise<WebS
 export async function* liveMessages(client: EdgeqClient, options: LiveOptions = {}): AsyncGenerator<LiveMessage> {
   const WS = await webSocketClass(options.WebSocket);
   const { signal } = options;
-  for (let attempt = 0; !signal?.aborted; ) {
+  for (let attempt = 0; !signal?.aborted;) {
     let ws: WebSocketLike;
     options.onState?.("connecting");
     try {
@@ -128,7 +128,8 @@ export async function* liveMessages(client: EdgeqClient, options: LiveOptions = 
     }
     if (options.reconnect === false || signal?.aborted) return;
     attempt = snapshots > 0 ? 1 : attempt + 1; // a socket that never got its snapshot counts against giving up
-    if (snapshots === 0 && attempt >= OPENS_MAX) throw new Error(`The live socket closed ${OPENS_MAX} times before its first message; giving up.`);
+    if (snapshots === 0 && attempt >= OPENS_MAX)
+      throw new Error(`The live socket closed ${OPENS_MAX} times before its first message; giving up.`);
     await sleep(backoff(attempt));
   }
 }

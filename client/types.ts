@@ -99,7 +99,14 @@ export type LiveMessage =
       rates: { enqueued: number; completed: number; failed: number; seconds: number };
       workers: { active: number };
     }
-  | { type: "delta"; seq: number; at: string; queue: string; counts: Partial<Record<Status, number>>; changes: Partial<Record<Status, number>> }
+  | {
+      type: "delta";
+      seq: number;
+      at: string;
+      queue: string;
+      counts: Partial<Record<Status, number>>;
+      changes: Partial<Record<Status, number>>;
+    }
   | { type: "task"; seq: number; at: string; task: LiveTask }
   | { type: "subscribed" | "unsubscribed"; seq: number; queues: string[] | null; tasks: string[] }
   | { type: "error" | "behind"; seq: number; detail: string };

@@ -5,9 +5,7 @@ import { ACCESS_MIGRATIONS } from "../schema/migrations/access";
 import { NO_WINDOWS, take, type Limits, type RateDecision, type Windows } from "./core/rate-limit";
 import { migrate } from "./migrate";
 
-export type Authorization =
-  | { ok: true; record: KeyRecord; rate: RateDecision }
-  | { ok: false; reason: "unknown" | "revoked" | "mismatch" };
+export type Authorization = { ok: true; record: KeyRecord; rate: RateDecision } | { ok: false; reason: "unknown" | "revoked" | "mismatch" };
 
 const hexBytes = (hex: string) => new Uint8Array(hex.match(/../g)?.map((b) => parseInt(b, 16)) ?? []);
 
@@ -119,7 +117,11 @@ export class AccessKey extends DurableObject<Env> {
     const { decision, windows } = take(this.windows, limits, this.clock.now());
     if (decision.allowed) {
       this.windows = windows;
-      this.db.insert(usage).values({ one: 1, ...windows }).onConflictDoUpdate({ target: usage.one, set: windows }).run();
+      this.db
+        .insert(usage)
+        .values({ one: 1, ...windows })
+        .onConflictDoUpdate({ target: usage.one, set: windows })
+        .run();
     }
     return decision;
   }

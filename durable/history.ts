@@ -45,29 +45,79 @@ const REFUSAL = /SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)|too big|too large|dat
 
 /** The `tasks` columns a write sets, in the order of each row's JSON array. */
 const COLUMNS = [
-  "id", "queue", "name", "payload", "priority", "status", "attempts", "max_attempts", "backoff", "timeout_ms", "run_at",
-  "depends_on", "waiting_on", "on_dependency_failure", "parent_id", "wait_for_children", "sealed", "children",
-  "idempotency_key", "group_key", "worker_id", "cancel_requested", "progress", "result", "error", "tags",
-  "created_at", "started_at", "finished_at", "expires_at",
+  "id",
+  "queue",
+  "name",
+  "payload",
+  "priority",
+  "status",
+  "attempts",
+  "max_attempts",
+  "backoff",
+  "timeout_ms",
+  "run_at",
+  "depends_on",
+  "waiting_on",
+  "on_dependency_failure",
+  "parent_id",
+  "wait_for_children",
+  "sealed",
+  "children",
+  "idempotency_key",
+  "group_key",
+  "worker_id",
+  "cancel_requested",
+  "progress",
+  "result",
+  "error",
+  "tags",
+  "created_at",
+  "started_at",
+  "finished_at",
+  "expires_at",
 ] as const;
 
 /** Columns a task's later writes may change (the rest are fixed when it is made), by the task field that holds each. */
 const CHANGING: Record<string, keyof TaskChanges> = {
-  status: "status", attempts: "attempts", run_at: "runAt", waiting_on: "depsWaiting", sealed: "sealed", children: "children",
-  worker_id: "workerId", cancel_requested: "cancelRequested", progress: "progress", result: "result", error: "error",
-  started_at: "startedAt", finished_at: "finishedAt", expires_at: "dueAt",
+  status: "status",
+  attempts: "attempts",
+  run_at: "runAt",
+  waiting_on: "depsWaiting",
+  sealed: "sealed",
+  children: "children",
+  worker_id: "workerId",
+  cancel_requested: "cancelRequested",
+  progress: "progress",
+  result: "result",
+  error: "error",
+  started_at: "startedAt",
+  finished_at: "finishedAt",
+  expires_at: "dueAt",
 };
 
 const UPSERT = `INSERT INTO tasks (tenant, doc, version, ${COLUMNS.join(", ")})
 SELECT ?1, (SELECT value FROM counters WHERE name = 'doc') - ?3 + ?4 + key, ?5, ${COLUMNS.map((_, i) => `value ->> ${i}`).join(", ")}
 FROM json_each(?2) WHERE true
-ON CONFLICT (tenant, id) DO UPDATE SET ${Object.keys(CHANGING).map((c) => `${c} = excluded.${c}`).join(", ")}, version = excluded.version
+ON CONFLICT (tenant, id) DO UPDATE SET ${Object.keys(CHANGING)
+  .map((c) => `${c} = excluded.${c}`)
+  .join(", ")}, version = excluded.version
 WHERE excluded.version > tasks.version`;
 
 /** Columns that may not be NULL, and what a row that only carries changes puts there (never stored: see `update`). */
 const REQUIRED: Record<string, string> = {
-  doc: "0", queue: "''", name: "''", payload: "''", priority: "0", status: "''", attempts: "0", max_attempts: "0",
-  backoff: "''", timeout_ms: "0", run_at: "0", cancel_requested: "0", created_at: "0",
+  doc: "0",
+  queue: "''",
+  name: "''",
+  payload: "''",
+  priority: "0",
+  status: "''",
+  attempts: "0",
+  max_attempts: "0",
+  backoff: "''",
+  timeout_ms: "0",
+  run_at: "0",
+  cancel_requested: "0",
+  created_at: "0",
 };
 
 /**
@@ -121,10 +171,36 @@ function changedColumns(c: TaskChanges): Record<string, unknown> {
 }
 
 const rowValues = (r: TaskRow): unknown[] => [
-  r.id, queueOf(r.id), r.name, r.payload, r.priority, r.status, r.attempts, r.maxAttempts, r.backoff, r.timeoutMs, r.runAt,
-  r.dependsOn, r.depsWaiting, r.onDependencyFailure, r.parentId, r.waitForChildren, r.sealed, r.children,
-  r.idempotencyKey, r.groupKey, r.workerId, r.cancelRequested, r.progress, r.result, r.error, r.tags,
-  r.createdAt, r.startedAt, r.finishedAt, r.status === "running" ? r.dueAt : null,
+  r.id,
+  queueOf(r.id),
+  r.name,
+  r.payload,
+  r.priority,
+  r.status,
+  r.attempts,
+  r.maxAttempts,
+  r.backoff,
+  r.timeoutMs,
+  r.runAt,
+  r.dependsOn,
+  r.depsWaiting,
+  r.onDependencyFailure,
+  r.parentId,
+  r.waitForChildren,
+  r.sealed,
+  r.children,
+  r.idempotencyKey,
+  r.groupKey,
+  r.workerId,
+  r.cancelRequested,
+  r.progress,
+  r.result,
+  r.error,
+  r.tags,
+  r.createdAt,
+  r.startedAt,
+  r.finishedAt,
+  r.status === "running" ? r.dueAt : null,
 ];
 
 /** The queue a task id names. */

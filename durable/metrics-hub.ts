@@ -105,7 +105,18 @@ export class MetricsHub extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
-    const socket: Socket = { tenant, seq: 0, ready: false, acked: -1, behind: false, windowStart: Date.now(), windowCount: 0, snapshotAt: 0, queues: queue ? [queue] : task ? [] : null, tasks: task ? [task] : [] };
+    const socket: Socket = {
+      tenant,
+      seq: 0,
+      ready: false,
+      acked: -1,
+      behind: false,
+      windowStart: Date.now(),
+      windowCount: 0,
+      snapshotAt: 0,
+      queues: queue ? [queue] : task ? [] : null,
+      tasks: task ? [task] : [],
+    };
     server.serializeAttachment(socket);
     await this.snapshotOrClose(server);
     return new Response(null, { status: 101, webSocket: client });
@@ -135,9 +146,12 @@ export class MetricsHub extends DurableObject<Env> {
         continue;
       }
       const hearsQueue = socket.queues === null || socket.queues.includes(batch.queue);
-      if (hearsQueue && Object.keys(changes).length > 0) this.send(ws, socket, { type: "delta", at, queue: batch.queue, counts: after, changes });
+      if (hearsQueue && Object.keys(changes).length > 0)
+        this.send(ws, socket, { type: "delta", at, queue: batch.queue, counts: after, changes });
       const queueEvents = socket.queues?.includes(batch.queue) ?? false;
-      const heard = batch.tasks.filter((t) => queueEvents || socket.tasks.includes(t.id)).map(({ at: when, ...rest }) => ({ ...rest, at: new Date(when).toISOString() }));
+      const heard = batch.tasks
+        .filter((t) => queueEvents || socket.tasks.includes(t.id))
+        .map(({ at: when, ...rest }) => ({ ...rest, at: new Date(when).toISOString() }));
       // A frame per push, not per task: under load each frame costs the hub's thread a turn, and they
       // queue. Frames stay under FRAME_MAX, so `lag` frames bound what a socket can leave unread.
       for (const part of chunksBySize(heard, (t) => JSON.stringify(t).length, FRAME_MAX)) {
@@ -181,14 +195,16 @@ export class MetricsHub extends DurableObject<Env> {
     const task = typeof msg.task === "string" && msg.task.length <= 120 ? msg.task : undefined;
     if (msg.type === "snapshot") {
       // A snapshot asks every shard it covers: one per socket per `snapshotMs`.
-      if (Date.now() - socket.snapshotAt < this.flow.snapshotMs) return this.refuse(ws, socket, `At most one snapshot per ${this.flow.snapshotMs / 1000} s.`);
+      if (Date.now() - socket.snapshotAt < this.flow.snapshotMs)
+        return this.refuse(ws, socket, `At most one snapshot per ${this.flow.snapshotMs / 1000} s.`);
       socket.ready = false; // nothing until the snapshot
       ws.serializeAttachment(socket);
       return this.snapshotOrClose(ws);
     }
     if (msg.type === "ack") {
       const seq = (msg as { seq?: unknown }).seq;
-      if (typeof seq !== "number" || !Number.isInteger(seq) || seq < 0 || seq > socket.seq) return this.refuse(ws, socket, "ack carries a seq this connection has sent.");
+      if (typeof seq !== "number" || !Number.isInteger(seq) || seq < 0 || seq > socket.seq)
+        return this.refuse(ws, socket, "ack carries a seq this connection has sent.");
       socket.acked = Math.max(socket.acked, seq);
       const caughtUp = socket.behind && socket.seq - socket.acked <= this.flow.lag / 2;
       if (caughtUp) {
@@ -199,12 +215,14 @@ export class MetricsHub extends DurableObject<Env> {
       if (caughtUp) await this.snapshotOrClose(ws);
       return;
     }
-    if (msg.type !== "subscribe" && msg.type !== "unsubscribe") return this.refuse(ws, socket, `Unknown message type ${JSON.stringify(msg.type)}.`);
+    if (msg.type !== "subscribe" && msg.type !== "unsubscribe")
+      return this.refuse(ws, socket, `Unknown message type ${JSON.stringify(msg.type)}.`);
     if (queue === undefined && task === undefined) return this.refuse(ws, socket, "subscribe and unsubscribe name a queue or a task.");
     if (msg.type === "subscribe") {
-      const queues = queue === undefined ? socket.queues ?? [] : [...new Set([...(socket.queues ?? []), queue])];
+      const queues = queue === undefined ? (socket.queues ?? []) : [...new Set([...(socket.queues ?? []), queue])];
       const tasks = task === undefined ? socket.tasks : [...new Set([...socket.tasks, task])];
-      if (queues.length > SUBSCRIPTIONS_MAX || tasks.length > SUBSCRIPTIONS_MAX) return this.refuse(ws, socket, `At most ${SUBSCRIPTIONS_MAX} queues and ${SUBSCRIPTIONS_MAX} tasks per socket.`);
+      if (queues.length > SUBSCRIPTIONS_MAX || tasks.length > SUBSCRIPTIONS_MAX)
+        return this.refuse(ws, socket, `At most ${SUBSCRIPTIONS_MAX} queues and ${SUBSCRIPTIONS_MAX} tasks per socket.`);
       socket.queues = queues;
       socket.tasks = tasks;
     } else {
@@ -264,7 +282,10 @@ export class MetricsHub extends DurableObject<Env> {
     socket.behind = true;
     this.send(ws, socket, {
       type: "behind",
-      detail: socket.acked >= 0 ? "Too far behind: ack to catch up; a snapshot follows." : "Too many messages for a client that does not ack: a snapshot follows when this window ends.",
+      detail:
+        socket.acked >= 0
+          ? "Too far behind: ack to catch up; a snapshot follows."
+          : "Too many messages for a client that does not ack: a snapshot follows when this window ends.",
     });
     return true;
   }
@@ -299,7 +320,8 @@ export class MetricsHub extends DurableObject<Env> {
         queues.push({ name: record.name, counts: this.queueCounts(record.name) });
       }
       const now = Date.now();
-      for (const w of await registry.listWorkers(undefined, 1000)) if (workerStatus(w.lastSeenAt, w.currentTasks.length, now) === "active") active++;
+      for (const w of await registry.listWorkers(undefined, 1000))
+        if (workerStatus(w.lastSeenAt, w.currentTasks.length, now) === "active") active++;
       await this.wakeShards(tenant, records, socket.tasks);
     }
     const fresh = ws.deserializeAttachment() as Socket; // subscriptions may have changed while this was read

@@ -6,7 +6,12 @@
 export function migrate(storage: DurableObjectStorage, migrations: { name: string; sql: string }[]): void {
   const sql = storage.sql;
   sql.exec("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)");
-  const applied = new Set(sql.exec<{ name: string }>("SELECT name FROM _migrations").toArray().map((r) => r.name));
+  const applied = new Set(
+    sql
+      .exec<{ name: string }>("SELECT name FROM _migrations")
+      .toArray()
+      .map((r) => r.name),
+  );
   for (const m of migrations) {
     if (applied.has(m.name)) continue;
     storage.transactionSync(() => {

@@ -111,7 +111,10 @@ export class QueueRegistry extends DurableObject<Env> {
 
   addKey(record: KeyRecord): void {
     const { tenant: _tenant, ...row } = record;
-    this.db.insert(keys).values({ ...row, limits: record.limits ? JSON.stringify(record.limits) : null }).run();
+    this.db
+      .insert(keys)
+      .values({ ...row, limits: record.limits ? JSON.stringify(record.limits) : null })
+      .run();
   }
 
   /** The tenant's keys in id order after `after`; records only, never a key or its hash. */
@@ -135,7 +138,11 @@ export class QueueRegistry extends DurableObject<Env> {
   /** Sets the tenant's default limits; returns the ids of its keys, which hold a copy. */
   setLimits(limits: Limits | null): string[] {
     const text = limits ? JSON.stringify(limits) : null;
-    this.db.insert(tenantTable).values({ one: 1, limits: text }).onConflictDoUpdate({ target: tenantTable.one, set: { limits: text } }).run();
+    this.db
+      .insert(tenantTable)
+      .values({ one: 1, limits: text })
+      .onConflictDoUpdate({ target: tenantTable.one, set: { limits: text } })
+      .run();
     return this.db
       .select({ id: keys.id })
       .from(keys)
@@ -210,7 +217,13 @@ export class QueueRegistry extends DurableObject<Env> {
         .onConflictDoUpdate({
           target: [schedules.queue, schedules.id],
           // A replace keeps the schedule's counters, and its pause.
-          set: { cron: input.cron, timezone: input.timezone, task, overlap: input.overlap, nextAt: sql`CASE WHEN ${schedules.paused} = 1 THEN NULL ELSE ${next} END` },
+          set: {
+            cron: input.cron,
+            timezone: input.timezone,
+            task,
+            overlap: input.overlap,
+            nextAt: sql`CASE WHEN ${schedules.paused} = 1 THEN NULL ELSE ${next} END`,
+          },
         })
         .run();
       this.syncAlarm();
@@ -219,7 +232,11 @@ export class QueueRegistry extends DurableObject<Env> {
   }
 
   schedule(queue: string, id: string): ScheduleRecord | null {
-    const row = this.db.select().from(schedules).where(and(eq(schedules.queue, queue), eq(schedules.id, id))).get();
+    const row = this.db
+      .select()
+      .from(schedules)
+      .where(and(eq(schedules.queue, queue), eq(schedules.id, id)))
+      .get();
     return row ? scheduleRecord(row) : null;
   }
 
@@ -327,19 +344,32 @@ export class QueueRegistry extends DurableObject<Env> {
   }
 
   private know(tenant: string): void {
-    this.db.insert(meta).values({ key: "tenant", value: tenant }).onConflictDoUpdate({ target: meta.key, set: { value: tenant } }).run();
+    this.db
+      .insert(meta)
+      .values({ key: "tenant", value: tenant })
+      .onConflictDoUpdate({ target: meta.key, set: { value: tenant } })
+      .run();
   }
 
   /** The alarm at the earliest fire time (not before `notBefore`, after a failed fire). */
   private syncAlarm(notBefore?: number): void {
-    const next = this.db.select({ next: min(schedules.nextAt) }).from(schedules).where(isNotNull(schedules.nextAt)).get()?.next ?? null;
+    const next =
+      this.db
+        .select({ next: min(schedules.nextAt) })
+        .from(schedules)
+        .where(isNotNull(schedules.nextAt))
+        .get()?.next ?? null;
     if (next === null) void this.ctx.storage.deleteAlarm();
     else void this.ctx.storage.setAlarm(Math.max(next, notBefore ?? next));
   }
 
   private write(name: string, settings: QueueSettings, createdAt: number): QueueRecord {
     const text = JSON.stringify(settings);
-    this.db.insert(queues).values({ name, settings: text, createdAt }).onConflictDoUpdate({ target: queues.name, set: { settings: text } }).run();
+    this.db
+      .insert(queues)
+      .values({ name, settings: text, createdAt })
+      .onConflictDoUpdate({ target: queues.name, set: { settings: text } })
+      .run();
     return { name, settings, createdAt };
   }
 }

@@ -1,7 +1,16 @@
 import { DurableObject } from "cloudflare:workers";
 import { SHARD_MIGRATIONS } from "../schema/migrations/shard";
 import type { QueueSettings, Status, TaskRow } from "../schema/shard";
-import { ShardEngine, type Clock, type ItemResult, type Mail, type NewTask, type OutgoingMail, type ShardAddress, type Totals } from "./core/engine";
+import {
+  ShardEngine,
+  type Clock,
+  type ItemResult,
+  type Mail,
+  type NewTask,
+  type OutgoingMail,
+  type ShardAddress,
+  type Totals,
+} from "./core/engine";
 import { shardKey } from "./core/ids";
 import { HistoryFlusher, type HistoryStats } from "./flusher";
 import { LivePusher } from "./live";
@@ -88,10 +97,14 @@ export class QueueShard extends DurableObject<Env> {
     });
     void ctx.blockConcurrencyWhile(async () => {
       migrate(ctx.storage, SHARD_MIGRATIONS);
-      this.engine = new ShardEngine(this.store, { now: () => this.clock.now() }, {
-        random: Math.random,
-        token: () => crypto.randomUUID().replaceAll("-", ""),
-      });
+      this.engine = new ShardEngine(
+        this.store,
+        { now: () => this.clock.now() },
+        {
+          random: Math.random,
+          token: () => crypto.randomUUID().replaceAll("-", ""),
+        },
+      );
       this.engine.onCommit = (events) => this.live.note(events);
       this.alarmAt = await ctx.storage.getAlarm();
     });
@@ -156,7 +169,10 @@ export class QueueShard extends DurableObject<Env> {
     const deadline = Date.now() + waitMs;
     for (let first = true; ; first = false) {
       if (this.hasStopped(workerId)) return outcome(() => ({ leases: [], paused: this.engine.paused, stopped: true }));
-      const leases = this.call(() => ({ leases: this.engine.lease(workerId, max, settings), paused: this.engine.paused, stopped: false }), first);
+      const leases = this.call(
+        () => ({ leases: this.engine.lease(workerId, max, settings), paused: this.engine.paused, stopped: false }),
+        first,
+      );
       if (!leases.ok || leases.value.leases.length > 0 || leases.value.paused) return leases;
       const left = deadline - Date.now();
       if (left <= 0) return leases;
@@ -298,7 +314,10 @@ export class QueueShard extends DurableObject<Env> {
       [...byTarget.values()].map(async (mails) => {
         const { queue, shard } = mails[0].to;
         try {
-          const answer = await shardOf(this.env, tenant, queue, shard).receive({ tenant, queue, shard }, mails.map((m) => m.mail));
+          const answer = await shardOf(this.env, tenant, queue, shard).receive(
+            { tenant, queue, shard },
+            mails.map((m) => m.mail),
+          );
           if (!answer.ok) throw new Error(answer.problem.detail);
           this.engine.mailDelivered(mails.map((m) => m.seq));
         } catch {

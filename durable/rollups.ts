@@ -48,7 +48,13 @@ const LEDGER = `INSERT INTO rollup_ledger (tenant, source, up_to) VALUES (?1, ?2
 ON CONFLICT (tenant, source) DO UPDATE SET up_to = max(up_to, excluded.up_to)`;
 
 /** The D1 statements that add a plan's marks to the rollups, each once per `source` (the shard) and outbox position. */
-export function rollupStatements(db: D1Database, tenant: string, source: string, plan: HistoryPlan, chunk: (items: string[]) => string[]): D1PreparedStatement[] {
+export function rollupStatements(
+  db: D1Database,
+  tenant: string,
+  source: string,
+  plan: HistoryPlan,
+  chunk: (items: string[]) => string[],
+): D1PreparedStatement[] {
   const marks = plan.marks.map(([pos, id, at, kind]) => JSON.stringify([pos, at, parseTaskId(id)?.queue ?? "", kind]));
   // Times of the tasks that ran and ended (a cancelled task may never have run).
   const timed = plan.marks.filter((m) => m[3] === "completed" || m[3] === "failed").map(([pos, id]) => JSON.stringify([pos, id]));

@@ -132,7 +132,10 @@ export class SqlStore implements ShardStore {
     this.flush();
     const out: TaskRow[] = groups.includes("") ? this.ready(1) : [];
     // One statement for many groups: a correlated seek on tasks_group_ready per group.
-    for (const part of chunks(groups.filter((g) => g !== ""), MAX_PARAMS)) {
+    for (const part of chunks(
+      groups.filter((g) => g !== ""),
+      MAX_PARAMS,
+    )) {
       out.push(
         ...this.all(
           `WITH g(k) AS (VALUES ${part.map(() => "(?)").join(", ")})
@@ -153,7 +156,11 @@ export class SqlStore implements ShardStore {
 
   scheduled(limit: number, createdBy: number): TaskRow[] {
     this.flush();
-    return this.all(`${SELECT} WHERE due_at IS NOT NULL AND status = 'scheduled' AND created_at <= ? ORDER BY due_at LIMIT ?`, createdBy, limit);
+    return this.all(
+      `${SELECT} WHERE due_at IS NOT NULL AND status = 'scheduled' AND created_at <= ? ORDER BY due_at LIMIT ?`,
+      createdBy,
+      limit,
+    );
   }
 
   due(now: number, limit: number): TaskRow[] {
@@ -270,7 +277,11 @@ export class SqlStore implements ShardStore {
   }
 
   dueMail(now: number, limit: number): MailRow[] {
-    return this.run("SELECT seq, target, body, attempts FROM mail WHERE next_at <= ? ORDER BY next_at, seq LIMIT ?", now, limit) as unknown as MailRow[];
+    return this.run(
+      "SELECT seq, target, body, attempts FROM mail WHERE next_at <= ? ORDER BY next_at, seq LIMIT ?",
+      now,
+      limit,
+    ) as unknown as MailRow[];
   }
 
   nextMailAt(): number | null {
@@ -286,7 +297,12 @@ export class SqlStore implements ShardStore {
   }
 
   buryMail(seq: number, attempts: number, at: number): void {
-    this.run("INSERT INTO mail_dead (seq, target, body, attempts, died_at) SELECT seq, target, body, ?, ? FROM mail WHERE seq = ?", attempts, at, seq);
+    this.run(
+      "INSERT INTO mail_dead (seq, target, body, attempts, died_at) SELECT seq, target, body, ?, ? FROM mail WHERE seq = ?",
+      attempts,
+      at,
+      seq,
+    );
     this.run("DELETE FROM mail WHERE seq = ?", seq);
   }
 

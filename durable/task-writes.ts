@@ -19,7 +19,11 @@ export interface Statement {
  * grouped by the columns they change, then inserts grouped by the columns they
  * set (unset ones take their defaults unbound), each within MAX_PARAMS.
  */
-export function taskWrites(deletes: Iterable<string>, updates: Iterable<[string, Partial<TaskRow>]>, inserts: Iterable<TaskRow>): Statement[] {
+export function taskWrites(
+  deletes: Iterable<string>,
+  updates: Iterable<[string, Partial<TaskRow>]>,
+  inserts: Iterable<TaskRow>,
+): Statement[] {
   const out: Statement[] = [];
   for (const ids of chunks([...deletes], MAX_PARAMS)) {
     out.push({ sql: `DELETE FROM tasks WHERE id IN (${ids.map(() => "?").join(", ")})`, params: ids });
@@ -43,7 +47,10 @@ export function taskWrites(deletes: Iterable<string>, updates: Iterable<[string,
     const columns = fields.map((f) => TASK_COLUMNS[f]).join(", ");
     const tuple = `(${fields.map(() => "?").join(", ")})`;
     for (const part of chunks(rows, Math.floor(MAX_PARAMS / fields.length))) {
-      out.push({ sql: `INSERT INTO tasks (${columns}) VALUES ${part.map(() => tuple).join(", ")}`, params: part.flatMap((r) => fields.map((f) => r[f])) });
+      out.push({
+        sql: `INSERT INTO tasks (${columns}) VALUES ${part.map(() => tuple).join(", ")}`,
+        params: part.flatMap((r) => fields.map((f) => r[f])),
+      });
     }
   }
   return out;

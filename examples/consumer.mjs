@@ -5,10 +5,11 @@ import { Worker } from "edgeq/consumer";
 import { config } from "./config.mjs";
 
 const edgeq = new EdgeqClient(config);
-const sleep = (ms, signal) => new Promise((resolve) => {
-  const timer = setTimeout(resolve, ms);
-  signal.addEventListener("abort", () => clearTimeout(timer));
-});
+const sleep = (ms, signal) =>
+  new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => clearTimeout(timer));
+  });
 
 const worker = new Worker(
   edgeq,

@@ -11,7 +11,9 @@ export const LimitsSchema = z
 
 export const KeyCreateBody = z
   .object({
-    tenant: QueueName.optional().openapi({ description: "defaults to the caller's tenant; only the bootstrap admin token may name another" }),
+    tenant: QueueName.optional().openapi({
+      description: "defaults to the caller's tenant; only the bootstrap admin token may name another",
+    }),
     role: z.enum(ROLES),
     name: z.string().min(1).max(200).openapi({ example: "billing-producer" }),
     limits: LimitsSchema.optional(),
@@ -48,7 +50,13 @@ export const WorkerHeartbeatBody = z
     currentTasks: z.array(TaskIdSchema).max(10_000).default([]).openapi({ description: "ids of the tasks in hand now" }),
     completed: z.number().int().min(0).max(1_000_000).default(0).openapi({ description: "completed since the last heartbeat" }),
     failed: z.number().int().min(0).max(1_000_000).default(0).openapi({ description: "failed since the last heartbeat" }),
-    busyMs: z.number().int().min(0).max(86_400_000).default(0).openapi({ description: "time spent running tasks since the last heartbeat" }),
+    busyMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(86_400_000)
+      .default(0)
+      .openapi({ description: "time spent running tasks since the last heartbeat" }),
   })
   .strict()
   .openapi("WorkerHeartbeat");

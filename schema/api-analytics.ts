@@ -21,7 +21,9 @@ export type TrendsFilters = z.infer<typeof TrendsQuery>;
 
 const Percentiles = z
   .object({ p50: z.number().int().nullable(), p95: z.number().int().nullable(), p99: z.number().int().nullable() })
-  .openapi("Percentiles", { description: "ms; within 5 % + 1 ms of the exact value (log-scale histogram); null when no task finished in the bucket" });
+  .openapi("Percentiles", {
+    description: "ms; within 5 % + 1 ms of the exact value (log-scale histogram); null when no task finished in the bucket",
+  });
 
 export const Trends = z
   .object({
@@ -34,9 +36,14 @@ export const Trends = z
         enqueued: z.number().int().openapi({ description: "tasks created in the bucket" }),
         completed: z.number().int().openapi({ description: "tasks that completed in the bucket" }),
         failed: z.number().int().openapi({ description: "tasks that failed for good (dead letters) in the bucket" }),
-        completionRate: z.number().nullable().openapi({ description: "completed / (completed + failed); cancelled excluded; null when neither" }),
+        completionRate: z
+          .number()
+          .nullable()
+          .openapi({ description: "completed / (completed + failed); cancelled excluded; null when neither" }),
         failureRate: z.number().nullable(),
-        waitMs: Percentiles.openapi({ description: "from when a task could run to its (last) start, of the tasks that finished in the bucket" }),
+        waitMs: Percentiles.openapi({
+          description: "from when a task could run to its (last) start, of the tasks that finished in the bucket",
+        }),
         runMs: Percentiles.openapi({ description: "from its (last) start to its finish, of the tasks that finished in the bucket" }),
       }),
     ),
@@ -73,7 +80,11 @@ export const CacheStats = z
 
 export const PerformanceQuery = z.object({ queue: QueueName.optional() }).openapi("PerformanceQuery");
 
-const rate = (description: string) => z.number().nullable().openapi({ description: `${description}; null when nothing finished` });
+const rate = (description: string) =>
+  z
+    .number()
+    .nullable()
+    .openapi({ description: `${description}; null when nothing finished` });
 export const Performance = z
   .object({
     at: z.string(),
@@ -81,7 +92,11 @@ export const Performance = z
       z.object({
         name: z.string(),
         depth: z.record(z.string(), z.number().int()).openapi({ description: "tasks by status now (from the shards)" }),
-        oldestPendingMs: z.number().int().nullable().openapi({ description: "how long the task pending longest has been ready; null: none pending" }),
+        oldestPendingMs: z
+          .number()
+          .int()
+          .nullable()
+          .openapi({ description: "how long the task pending longest has been ready; null: none pending" }),
         throughput: z
           .object({ lastMinute: z.number(), lastHour: z.number() })
           .openapi({ description: "tasks finished (completed or failed) per second, over the last minute and hour" }),
@@ -94,9 +109,18 @@ export const Performance = z
       active: z.number().int(),
       idle: z.number().int(),
       lost: z.number().int(),
-      utilisation: z.number().nullable().openapi({ description: "busy time / available time (lifetime × concurrency) over all the workers; null: none" }),
+      utilisation: z
+        .number()
+        .nullable()
+        .openapi({ description: "busy time / available time (lifetime × concurrency) over all the workers; null: none" }),
       items: z.array(
-        z.object({ id: z.string(), name: z.string(), status: z.enum(["active", "idle", "lost"]), utilisation: z.number().nullable(), busyMs: z.number().int() }),
+        z.object({
+          id: z.string(),
+          name: z.string(),
+          status: z.enum(["active", "idle", "lost"]),
+          utilisation: z.number().nullable(),
+          busyMs: z.number().int(),
+        }),
       ),
     }),
   })

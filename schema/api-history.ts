@@ -16,7 +16,10 @@ const listOf = <T extends z.ZodTypeAny>(item: T, description: string) =>
   z
     .union([z.string(), z.array(z.string())])
     .transform((v, ctx) => {
-      const values = (Array.isArray(v) ? v : [v]).flatMap((s) => s.split(",")).map((s) => s.trim()).filter((s) => s !== "");
+      const values = (Array.isArray(v) ? v : [v])
+        .flatMap((s) => s.split(","))
+        .map((s) => s.trim())
+        .filter((s) => s !== "");
       const out: z.infer<T>[] = [];
       for (const value of values) {
         const parsed = item.safeParse(value);
@@ -37,12 +40,10 @@ export const time = z.iso
 
 export const SearchQuery = z
   .object({
-    q: z
-      .string()
-      .min(1)
-      .max(500)
-      .optional()
-      .openapi({ description: 'full text over the name and the payload\'s values (FTS5: words, "a phrase", prefix*, AND/OR/NOT)', example: '"ada@example.com"' }),
+    q: z.string().min(1).max(500).optional().openapi({
+      description: 'full text over the name and the payload\'s values (FTS5: words, "a phrase", prefix*, AND/OR/NOT)',
+      example: '"ada@example.com"',
+    }),
     status: listOf(z.enum(STATUSES as [Status, ...Status[]]), "one or more statuses").optional(),
     priority: listOf(z.coerce.number().int().min(1).max(10), "one or more priorities (1–10)").optional(),
     band: listOf(z.enum(Object.keys(BAND) as [Band, ...Band[]]), "one or more bands: high (8–10), medium (4–7), low (1–3)").optional(),
@@ -55,7 +56,10 @@ export const SearchQuery = z
     startedTo: time.optional(),
     finishedFrom: time.optional(),
     finishedTo: time.optional(),
-    sort: z.enum(SORTS).default("-created").openapi({ description: "`created` (id order), `finished` (finished tasks only), `priority`; `-` for descending" }),
+    sort: z
+      .enum(SORTS)
+      .default("-created")
+      .openapi({ description: "`created` (id order), `finished` (finished tasks only), `priority`; `-` for descending" }),
     limit: z.coerce.number().int().min(1).max(SEARCH_LIMIT).default(50),
     cursor: z.string().max(400).optional().openapi({ description: "`nextCursor` of the previous page (same filters and sort)" }),
   })

@@ -39,7 +39,12 @@ export const SettingsPatch = z
       .strict()
       .optional(),
     retentionDays: z.number().int().min(1).max(365).optional(),
-    idempotencyWindowMs: z.number().int().min(1000).max(30 * DAY).optional(),
+    idempotencyWindowMs: z
+      .number()
+      .int()
+      .min(1000)
+      .max(30 * DAY)
+      .optional(),
     concurrency: z
       .number()
       .int()
@@ -80,7 +85,10 @@ export const ScheduleTaskSchema = z
 
 export const ScheduleBody = z
   .object({
-    id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).openapi({ example: "nightly-report" }),
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+      .openapi({ example: "nightly-report" }),
     cron: z.string().min(1).max(200).openapi({ description: "5 fields, or 6 with seconds first", example: "0 2 * * *" }),
     timezone: z.string().min(1).max(64).default("UTC").openapi({ description: "IANA time zone", example: "Europe/Berlin" }),
     task: ScheduleTaskSchema,
@@ -119,9 +127,7 @@ export const GroupList = z
 
 export const Counts = z.record(z.string(), z.number().int()).openapi("StatusCounts");
 
-export const QueueSchema = z
-  .object({ name: QueueName, settings: SettingsSchema, counts: Counts, createdAt: z.string() })
-  .openapi("Queue");
+export const QueueSchema = z.object({ name: QueueName, settings: SettingsSchema, counts: Counts, createdAt: z.string() }).openapi("Queue");
 export const QueueStats = QueueSchema.extend({
   shards: z.array(
     z.object({

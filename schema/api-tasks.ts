@@ -37,10 +37,17 @@ export const BackoffSchema = z
   .object({
     baseMs: z.number().int().min(0).max(DAY),
     factor: z.number().min(1).max(10),
-    maxMs: z.number().int().min(0).max(7 * DAY),
+    maxMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * DAY),
   })
   .strict()
-  .refine((b) => b.maxMs >= b.baseMs, { path: ["maxMs"], message: "must be at least baseMs: the longest wait cannot be shorter than the first" })
+  .refine((b) => b.maxMs >= b.baseMs, {
+    path: ["maxMs"],
+    message: "must be at least baseMs: the longest wait cannot be shorter than the first",
+  })
   .openapi("Backoff", { example: { baseMs: 1000, factor: 2, maxMs: 600000 } });
 
 export const TimeoutMs = z.number().int().min(LIMITS.timeoutMs.min).max(LIMITS.timeoutMs.max);
@@ -78,7 +85,10 @@ export const EnqueueBody = z
       .array(TaskIdSchema)
       .max(LIMITS.dependsOn)
       .optional()
-      .openapi({ description: "task ids (or `ref:<name>` of batch members) that must complete before this task runs", example: ["ref:upload"] }),
+      .openapi({
+        description: "task ids (or `ref:<name>` of batch members) that must complete before this task runs",
+        example: ["ref:upload"],
+      }),
     onDependencyFailure: z
       .enum(["cancel", "run"])
       .optional()
@@ -122,7 +132,13 @@ export const TaskSchema = z
     waitForChildren: z.boolean(),
     sealed: z.boolean().openapi({ description: "no more children will come" }),
     children: z
-      .object({ total: z.number().int(), active: z.number().int(), completed: z.number().int(), failed: z.number().int(), cancelled: z.number().int() })
+      .object({
+        total: z.number().int(),
+        active: z.number().int(),
+        completed: z.number().int(),
+        failed: z.number().int(),
+        cancelled: z.number().int(),
+      })
       .openapi({ description: "this task's children by outcome" }),
     idempotencyKey: z.string().nullable(),
     groupKey: z.string().nullable(),
@@ -156,25 +172,25 @@ export const LeaseSchema = z
     task: TaskSchema,
     leaseToken: z.string(),
     expiresAt: z.string(),
-    childResults: z
-      .record(z.string(), Json)
-      .optional()
-      .openapi({ description: "for a task that waited for its children: child id → its result (null unless it completed); the first 1,000 children, within 4 MiB" }),
-    childResultsComplete: z
-      .boolean()
-      .optional()
-      .openapi({ description: "false when the parent has more children than `childResults` holds: page through GET /tasks/{id}/children for the rest" }),
+    childResults: z.record(z.string(), Json).optional().openapi({
+      description:
+        "for a task that waited for its children: child id → its result (null unless it completed); the first 1,000 children, within 4 MiB",
+    }),
+    childResultsComplete: z.boolean().optional().openapi({
+      description: "false when the parent has more children than `childResults` holds: page through GET /tasks/{id}/children for the rest",
+    }),
   })
   .openapi("Lease");
-export const StopBody = z.object({ workerId: z.string().min(1).max(200) }).strict().openapi("StopWaiting");
+export const StopBody = z
+  .object({ workerId: z.string().min(1).max(200) })
+  .strict()
+  .openapi("StopWaiting");
 
 export const LeaseList = z.object({ leases: z.array(LeaseSchema) }).openapi("LeaseList");
 
 const LeaseToken = z.string().min(1).max(200);
 const Progress = z.union([z.number().min(0).max(100), z.record(z.string(), z.unknown())]);
-const TaskErrorSchema = z
-  .object({ message: z.string().min(1).max(10_000), stack: z.string().max(65_536).optional() })
-  .strict();
+const TaskErrorSchema = z.object({ message: z.string().min(1).max(10_000), stack: z.string().max(65_536).optional() }).strict();
 
 export const HeartbeatBody = z.object({ leaseToken: LeaseToken, progress: Progress.optional() }).strict().openapi("Heartbeat");
 export const HeartbeatResponse = z.object({ expiresAt: z.string(), cancelRequested: z.boolean() }).openapi("HeartbeatResult");
@@ -184,13 +200,26 @@ export const FailBody = z
   .strict()
   .openapi("Fail");
 export const ReleaseBody = z
-  .object({ leaseToken: LeaseToken, delayMs: z.number().int().min(0).max(365 * DAY).optional() })
+  .object({
+    leaseToken: LeaseToken,
+    delayMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(365 * DAY)
+      .optional(),
+  })
   .strict()
   .openapi("Release");
 
 const batchOf = <T extends z.ZodRawShape>(shape: T, name: string) =>
   z
-    .object({ items: z.array(z.object({ id: TaskIdSchema, ...shape }).strict()).min(1).max(LIMITS.batch) })
+    .object({
+      items: z
+        .array(z.object({ id: TaskIdSchema, ...shape }).strict())
+        .min(1)
+        .max(LIMITS.batch),
+    })
     .strict()
     .openapi(name);
 export const CompleteBatchBody = batchOf(CompleteBody.shape, "CompleteBatch");

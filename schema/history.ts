@@ -78,7 +78,9 @@ export const tasks = sqliteTable(
     // A queue's tasks in creation order.
     index("tasks_queue").on(t.tenant, t.queue, t.id),
     // Finished tasks by finish time; live ones pay for no entry.
-    index("tasks_finished").on(t.tenant, t.finishedAt, t.id).where(sql`finished_at IS NOT NULL`),
+    index("tasks_finished")
+      .on(t.tenant, t.finishedAt, t.id)
+      .where(sql`finished_at IS NOT NULL`),
   ],
 );
 

@@ -69,7 +69,12 @@ export const schedules = sqliteTable(
     skipped: integer("skipped").notNull().default(0),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.queue, t.id] }), index("schedules_next").on(t.nextAt).where(sql`next_at IS NOT NULL`)],
+  (t) => [
+    primaryKey({ columns: [t.queue, t.id] }),
+    index("schedules_next")
+      .on(t.nextAt)
+      .where(sql`next_at IS NOT NULL`),
+  ],
 );
 export type ScheduleRow = typeof schedules.$inferSelect;
 

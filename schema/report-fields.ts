@@ -6,9 +6,28 @@
 
 /** Fields a report may hold, in the order they are documented (docs/API.md, "Reports"). */
 export const REPORT_FIELDS = [
-  "id", "queue", "name", "status", "priority", "band", "attempts", "maxAttempts", "workerId", "tags",
-  "createdAt", "startedAt", "finishedAt", "waitMs", "runMs", "parentId", "groupKey", "idempotencyKey",
-  "payload", "progress", "result", "error",
+  "id",
+  "queue",
+  "name",
+  "status",
+  "priority",
+  "band",
+  "attempts",
+  "maxAttempts",
+  "workerId",
+  "tags",
+  "createdAt",
+  "startedAt",
+  "finishedAt",
+  "waitMs",
+  "runMs",
+  "parentId",
+  "groupKey",
+  "idempotencyKey",
+  "payload",
+  "progress",
+  "result",
+  "error",
 ] as const;
 export type ReportField = (typeof REPORT_FIELDS)[number];
 /** What a report may group by. */

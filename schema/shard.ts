@@ -103,12 +103,22 @@ export const tasks = sqliteTable(
   },
   (t) => [
     // Lease order; partial, so only pending tasks pay for an entry (grouped ones in their own index).
-    index("tasks_ready").on(sql`${t.priority} DESC`, t.readyAt, t.seq).where(sql`status = 'pending' AND group_key IS NULL`),
-    index("tasks_group_ready").on(t.groupKey, sql`${t.priority} DESC`, t.readyAt, t.seq).where(sql`status = 'pending' AND group_key IS NOT NULL`),
+    index("tasks_ready")
+      .on(sql`${t.priority} DESC`, t.readyAt, t.seq)
+      .where(sql`status = 'pending' AND group_key IS NULL`),
+    index("tasks_group_ready")
+      .on(t.groupKey, sql`${t.priority} DESC`, t.readyAt, t.seq)
+      .where(sql`status = 'pending' AND group_key IS NOT NULL`),
     // Everything the alarm must look at: delayed runs and lease expiries.
-    index("tasks_due").on(t.dueAt).where(sql`due_at IS NOT NULL`),
-    index("tasks_failed").on(t.id).where(sql`status = 'failed'`),
-    index("tasks_blocked").on(t.id).where(sql`status = 'blocked'`),
+    index("tasks_due")
+      .on(t.dueAt)
+      .where(sql`due_at IS NOT NULL`),
+    index("tasks_failed")
+      .on(t.id)
+      .where(sql`status = 'failed'`),
+    index("tasks_blocked")
+      .on(t.id)
+      .where(sql`status = 'blocked'`),
   ],
 );
 

@@ -23,27 +23,38 @@ await build({
   logLevel: "warning",
 });
 
-const config = ts.getParsedCommandLineOfConfigFile("client/tsconfig.json", {}, {
-  ...ts.sys,
-  onUnRecoverableConfigFileDiagnostic: (d) => {
-    throw new Error(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+const config = ts.getParsedCommandLineOfConfigFile(
+  "client/tsconfig.json",
+  {},
+  {
+    ...ts.sys,
+    onUnRecoverableConfigFileDiagnostic: (d) => {
+      throw new Error(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+    },
   },
-});
+);
 const sdk = ["client/index.ts", "client/consumer.ts"];
 const program = ts.createProgram(sdk, { ...config.options, noEmit: false, declaration: true, emitDeclarationOnly: true });
 const problems = ts.getPreEmitDiagnostics(program);
 if (problems.length > 0) {
-  console.error(ts.formatDiagnostics(problems, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => process.cwd(), getNewLine: () => "\n" }));
+  console.error(
+    ts.formatDiagnostics(problems, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => process.cwd(), getNewLine: () => "\n" }),
+  );
   process.exit(1);
 }
 
 // Relative specifiers get their `.js`, which Node's ESM resolution (and TypeScript's node16 mode) needs.
 const withExtensions = (text) => text.replace(/(from\s+"\.\/[\w-]+)"/g, '$1.js"');
 mkdirSync("dist", { recursive: true });
-program.emit(undefined, (file, text) => {
-  const name = file.replace(/\\/g, "/").match(/(?:^|\/)client\/([\w-]+\.d\.ts)$/)?.[1];
-  if (name && name !== "types.d.ts") writeFileSync(`dist/${name}`, withExtensions(text));
-}, undefined, true);
+program.emit(
+  undefined,
+  (file, text) => {
+    const name = file.replace(/\\/g, "/").match(/(?:^|\/)client\/([\w-]+\.d\.ts)$/)?.[1];
+    if (name && name !== "types.d.ts") writeFileSync(`dist/${name}`, withExtensions(text));
+  },
+  undefined,
+  true,
+);
 
 // client/types.ts, with every alias written out in full.
 const checker = program.getTypeChecker();

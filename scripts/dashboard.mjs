@@ -8,10 +8,20 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
-export function serveDashboard({ host = "127.0.0.1", port, api, token, dir = join(tmpdir(), `edgeq-dashboard-${port}`), stdio = "inherit" }) {
+export function serveDashboard({
+  host = "127.0.0.1",
+  port,
+  api,
+  token,
+  dir = join(tmpdir(), `edgeq-dashboard-${port}`),
+  stdio = "inherit",
+}) {
   const root = process.cwd();
   mkdirSync(dir, { recursive: true });
-  const config = readFileSync("dashboard.wrangler.toml", "utf8").replace(/^pages_build_output_dir = .*$/m, `pages_build_output_dir = ${JSON.stringify(resolve(root, ".svelte-kit/cloudflare"))}`);
+  const config = readFileSync("dashboard.wrangler.toml", "utf8").replace(
+    /^pages_build_output_dir = .*$/m,
+    `pages_build_output_dir = ${JSON.stringify(resolve(root, ".svelte-kit/cloudflare"))}`,
+  );
   writeFileSync(`${dir}/wrangler.toml`, config);
   const args = ["pages", "dev", "--ip", host, "--port", String(port), "--log-level", "warn", "--binding", `EDGEQ_API_URL=${api}`];
   if (token) args.push("--binding", `EDGEQ_LOCAL_TOKEN=${token}`);

@@ -55,7 +55,11 @@ export async function verify(url, adminToken, log = ok) {
     await call("PATCH", `/api/v1/queues/${queue}`, made.key, {}); // made if this is the first check
     await call("POST", `/api/v1/queues/${queue}/purge`, made.key); // what an interrupted check left waiting
     const task = await call("POST", `/api/v1/queues/${queue}/tasks`, made.key, { name: "smoke", payload: { at: started } });
-    const { leases } = await call("POST", `/api/v1/queues/${queue}/leases`, made.key, { workerId: "deploy-smoke", max: 100, waitMs: 10_000 });
+    const { leases } = await call("POST", `/api/v1/queues/${queue}/leases`, made.key, {
+      workerId: "deploy-smoke",
+      max: 100,
+      waitMs: 10_000,
+    });
     const items = leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, result: { ok: true } })); // any others are older smoke tasks
     if (!leases.some((l) => l.task.id === task.id)) fail(`the smoke task ${task.id} was not leased (got ${leases.length})`);
     await call("POST", "/api/v1/leases/complete", made.key, { items });
@@ -78,7 +82,13 @@ function configFor(env, d1, kv) {
   const text = readFileSync("wrangler.toml", "utf8").replaceAll(PLACEHOLDER_D1, d1).replaceAll(PLACEHOLDER_KV, kv);
   const path = resolve(`.edgeq/deploy/wrangler.${env}.toml`);
   // Paths in the config (main, assets, migrations) stay relative to the project: write it beside wrangler.toml's folder layout.
-  writeFileSync(path, text.replace(/^main = "(.*)"$/m, `main = "${resolve("worker/index.ts")}"`).replace(/^directory = "(.*)"$/m, `directory = "${resolve("worker/public")}"`).replaceAll('migrations_dir = "schema/migrations/d1"', `migrations_dir = "${resolve("schema/migrations/d1")}"`));
+  writeFileSync(
+    path,
+    text
+      .replace(/^main = "(.*)"$/m, `main = "${resolve("worker/index.ts")}"`)
+      .replace(/^directory = "(.*)"$/m, `directory = "${resolve("worker/public")}"`)
+      .replaceAll('migrations_dir = "schema/migrations/d1"', `migrations_dir = "${resolve("schema/migrations/d1")}"`),
+  );
   return path;
 }
 
@@ -111,7 +121,8 @@ async function main() {
     fail(`no environment "${env}" in wrangler.toml (there are: staging, production)`);
   }
   ok(`environment ${env} is in wrangler.toml`);
-  if (!existsSync("worker/public/docs/swagger-ui-bundle.js")) fail("worker/public/docs has no Swagger UI: run npm install (its prepare step copies it)");
+  if (!existsSync("worker/public/docs/swagger-ui-bundle.js"))
+    fail("worker/public/docs has no Swagger UI: run npm install (its prepare step copies it)");
   ok("the API reference's static assets are in worker/public");
   let d1 = process.env.EDGEQ_D1_ID ?? PLACEHOLDER_D1;
   let kv = process.env.EDGEQ_KV_ID ?? PLACEHOLDER_KV;
@@ -119,20 +130,26 @@ async function main() {
     if (process.env.CLOUDFLARE_API_TOKEN) ok("CLOUDFLARE_API_TOKEN is set");
     else {
       const who = spawnSync(resolve("node_modules/.bin/wrangler"), ["whoami"], { encoding: "utf8", env: quiet });
-      if (who.status !== 0 || /not authenticated/i.test(who.stdout)) fail("not signed in to Cloudflare: set CLOUDFLARE_API_TOKEN or run npx wrangler login");
+      if (who.status !== 0 || /not authenticated/i.test(who.stdout))
+        fail("not signed in to Cloudflare: set CLOUDFLARE_API_TOKEN or run npx wrangler login");
       ok("signed in to Cloudflare (wrangler whoami)");
     }
-    if (!process.env.EDGEQ_ADMIN_TOKEN) fail("set EDGEQ_ADMIN_TOKEN to the deployment's admin token (a long random string): the checks after the deploy use it");
+    if (!process.env.EDGEQ_ADMIN_TOKEN)
+      fail("set EDGEQ_ADMIN_TOKEN to the deployment's admin token (a long random string): the checks after the deploy use it");
     const dbName = env === "production" ? "edgeq" : `edgeq-${env}`;
     if (d1 === PLACEHOLDER_D1) {
       const list = JSON.parse(wrangler(["d1", "list", "--json"], "listing D1 databases"));
-      d1 = list.find((d) => d.name === dbName)?.uuid ?? fail(`no D1 database "${dbName}": npx wrangler d1 create ${dbName}, or set EDGEQ_D1_ID`);
+      d1 =
+        list.find((d) => d.name === dbName)?.uuid ??
+        fail(`no D1 database "${dbName}": npx wrangler d1 create ${dbName}, or set EDGEQ_D1_ID`);
     }
     ok(`D1 database ${dbName}: ${d1}`);
     if (kv === PLACEHOLDER_KV) {
       const title = `${dbName}-cache`;
       const list = JSON.parse(wrangler(["kv", "namespace", "list"], "listing KV namespaces"));
-      kv = list.find((n) => n.title === title)?.id ?? fail(`no KV namespace "${title}": npx wrangler kv namespace create ${title}, or set EDGEQ_KV_ID`);
+      kv =
+        list.find((n) => n.title === title)?.id ??
+        fail(`no KV namespace "${title}": npx wrangler kv namespace create ${title}, or set EDGEQ_KV_ID`);
     }
     ok(`KV namespace: ${kv}`);
   }
@@ -145,7 +162,9 @@ async function main() {
   const bundled = wrangler(["deploy", "--dry-run", "--config", config, "--env", env, "--outdir", outdir], "bundling the Worker");
   const size = /Total Upload: ([^\n]*)/.exec(bundled)?.[1] ?? "?";
   ok(`the Worker bundles (${size}), bindings and vars valid for ${env}`);
-  const migrations = readdirSync("schema/migrations/d1").filter((f) => f.endsWith(".sql")).sort();
+  const migrations = readdirSync("schema/migrations/d1")
+    .filter((f) => f.endsWith(".sql"))
+    .sort();
   for (const m of migrations) if (readFileSync(join("schema/migrations/d1", m), "utf8").trim() === "") fail(`D1 migration ${m} is empty`);
   ok(`${migrations.length} D1 migrations: ${migrations.join(", ")}`);
   // The dashboard, built into a Pages project folder of its own (the local build in .svelte-kit is left alone).
@@ -164,7 +183,10 @@ async function main() {
     );
   pagesConfig();
   try {
-    execFileSync("node_modules/.bin/vite", ["build", "--logLevel", "error"], { stdio: "pipe", env: { ...process.env, EDGEQ_DASHBOARD_CONFIG: join(pagesDir, "wrangler.toml") } });
+    execFileSync("node_modules/.bin/vite", ["build", "--logLevel", "error"], {
+      stdio: "pipe",
+      env: { ...process.env, EDGEQ_DASHBOARD_CONFIG: join(pagesDir, "wrangler.toml") },
+    });
   } catch (e) {
     fail(`the dashboard did not build:\n${e.stdout ?? ""}${e.stderr ?? ""}`);
   }
@@ -172,7 +194,9 @@ async function main() {
   ok(`the dashboard builds for Pages (${join(pagesDir, "dist")})`);
 
   if (dry) {
-    console.log(`dry run for ${env}: nothing was changed. A deploy would now apply ${migrations.length} D1 migrations (--remote), deploy the Worker and the dashboard, and verify them.`);
+    console.log(
+      `dry run for ${env}: nothing was changed. A deploy would now apply ${migrations.length} D1 migrations (--remote), deploy the Worker and the dashboard, and verify them.`,
+    );
     return;
   }
 
@@ -182,13 +206,20 @@ async function main() {
 
   step("the API Worker");
   const deployed = wrangler(["deploy", "--config", config, "--env", env], "deploying the Worker");
-  const url = process.env.EDGEQ_URL ?? /https:\/\/\S+\.workers\.dev/.exec(deployed)?.[0] ?? fail("deployed, but its address is not in wrangler's output: set EDGEQ_URL");
+  const url =
+    process.env.EDGEQ_URL ??
+    /https:\/\/\S+\.workers\.dev/.exec(deployed)?.[0] ??
+    fail("deployed, but its address is not in wrangler's output: set EDGEQ_URL");
   ok(`deployed: ${url}`);
 
   step("secrets"); // after the first deploy: a Worker that does not exist yet has no secrets to list
-  const secrets = JSON.parse(wrangler(["secret", "list", "--config", config, "--env", env, "--format", "json"], "listing secrets")).map((s) => s.name);
+  const secrets = JSON.parse(wrangler(["secret", "list", "--config", config, "--env", env, "--format", "json"], "listing secrets")).map(
+    (s) => s.name,
+  );
   if (!secrets.includes("EDGEQ_ADMIN_TOKEN")) {
-    wrangler(["secret", "put", "EDGEQ_ADMIN_TOKEN", "--config", config, "--env", env], "setting EDGEQ_ADMIN_TOKEN", { input: process.env.EDGEQ_ADMIN_TOKEN });
+    wrangler(["secret", "put", "EDGEQ_ADMIN_TOKEN", "--config", config, "--env", env], "setting EDGEQ_ADMIN_TOKEN", {
+      input: process.env.EDGEQ_ADMIN_TOKEN,
+    });
     ok("EDGEQ_ADMIN_TOKEN set from the environment");
   } else ok(`secrets present: ${secrets.join(", ")}`);
 
@@ -198,7 +229,9 @@ async function main() {
   if (!projects.some((p) => (p["Project Name"] ?? p.name) === project)) {
     wrangler(["pages", "project", "create", project, "--production-branch", "production"], `creating the Pages project ${project}`);
   }
-  const pages = wrangler(["pages", "deploy", "--project-name", project, "--branch", "production"], "deploying the dashboard", { cwd: pagesDir });
+  const pages = wrangler(["pages", "deploy", "--project-name", project, "--branch", "production"], "deploying the dashboard", {
+    cwd: pagesDir,
+  });
   ok(`deployed: ${/https:\/\/\S+\.pages\.dev/.exec(pages)?.[0] ?? project}`);
 
   step("verify");

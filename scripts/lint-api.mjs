@@ -18,10 +18,14 @@ const port = await new Promise((resolve) => {
   });
 });
 const state = mkdtempSync(join(tmpdir(), "edgeq-lint-"));
-const server = spawn(process.execPath, ["scripts/serve-api.mjs", "--port", String(port), "--persist-to", state, "--var", "EDGEQ_LOG_REQUESTS:false"], {
-  stdio: ["ignore", "ignore", "inherit"],
-  detached: true,
-});
+const server = spawn(
+  process.execPath,
+  ["scripts/serve-api.mjs", "--port", String(port), "--persist-to", state, "--var", "EDGEQ_LOG_REQUESTS:false"],
+  {
+    stdio: ["ignore", "ignore", "inherit"],
+    detached: true,
+  },
+);
 let doc;
 try {
   for (let i = 0; i < 240 && !doc && server.exitCode === null; i++) {
@@ -42,5 +46,8 @@ doc.servers = [{ url: "http://127.0.0.1:8787", description: "npm start" }]; // t
 mkdirSync(".edgeq", { recursive: true });
 writeFileSync(DOCUMENT, `${JSON.stringify(doc, null, 2)}\n`);
 if (process.argv.includes("--write-only")) process.exit(0);
-const lint = spawnSync("node_modules/.bin/redocly", ["lint", DOCUMENT, "--max-problems", "100"], { stdio: "inherit", env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" } });
+const lint = spawnSync("node_modules/.bin/redocly", ["lint", DOCUMENT, "--max-problems", "100"], {
+  stdio: "inherit",
+  env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" },
+});
 process.exit(lint.status ?? 1);

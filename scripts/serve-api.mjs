@@ -74,5 +74,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   // However this process ends (wrangler's own signal handlers exit at once; a failed start throws),
   // the bundle goes; Miniflare's exit hook stops workerd.
   process.on("exit", () => rmSync(outdir, { recursive: true, force: true }));
-  await serveApi({ host: values.host, port: values.port, persistTo: values["persist-to"], vars, inspectorPort: values["inspector-port"], outdir });
+  await serveApi({
+    host: values.host,
+    port: values.port,
+    persistTo: values["persist-to"],
+    vars,
+    inspectorPort: values["inspector-port"],
+    outdir,
+  });
 }

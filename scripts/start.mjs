@@ -37,7 +37,17 @@ console.log(`dashboard on http://${host}:${dashboardPort}  (signed in as the loc
 console.log("CLI: npx edgeq --help   (reads .edgeq/config.json)");
 
 const dashboardOrigin = `http://${host}:${dashboardPort}`;
-const args = ["scripts/serve-api.mjs", "--host", host, "--port", port, "--persist-to", ".edgeq/state", "--var", `EDGEQ_CORS_ORIGINS:${dashboardOrigin}`];
+const args = [
+  "scripts/serve-api.mjs",
+  "--host",
+  host,
+  "--port",
+  port,
+  "--persist-to",
+  ".edgeq/state",
+  "--var",
+  `EDGEQ_CORS_ORIGINS:${dashboardOrigin}`,
+];
 const child = spawn(process.execPath, args, { stdio: "inherit", detached: true });
 const dashboard = serveDashboard({ host, port: dashboardPort, api: `http://${host}:${port}`, token });
 // Each runs workerd beside node: stop each whole group.

@@ -20,6 +20,7 @@ for (const args of runs) {
   for (const [, json] of `${run.stdout}`.matchAll(/edgeq-faults (\{.*\})/g)) tallies.push(JSON.parse(json));
 }
 const sum = (k) => tallies.reduce((n, t) => n + t[k], 0);
-for (const t of tallies) console.log(`  ${t.name}: ${t.injected} injected, ${t.checked} tasks checked, ${t.lost} lost, ${t.duplicated} duplicated`);
+for (const t of tallies)
+  console.log(`  ${t.name}: ${t.injected} injected, ${t.checked} tasks checked, ${t.lost} lost, ${t.duplicated} duplicated`);
 console.log(`\n${sum("injected")} faults injected, ${sum("lost")} lost, ${sum("duplicated")} duplicated`);
 process.exit(failed || tallies.length < 3 || sum("lost") > 0 || sum("duplicated") > 0 ? 1 : 0);

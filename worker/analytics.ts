@@ -28,7 +28,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
 function range(f: { from?: number; to?: number }, now: number, size: number): { from: number; to: number } {
   const to = Math.ceil((f.to ?? now) / size) * size;
   const from = Math.floor((f.from ?? to - DAY) / size) * size;
-  if (from >= to) throw new QueueError("validation_failed", "`from` must be before `to`.", [{ pointer: "?from", detail: "must be before `to`" }]);
+  if (from >= to)
+    throw new QueueError("validation_failed", "`from` must be before `to`.", [{ pointer: "?from", detail: "must be before `to`" }]);
   return { from, to };
 }
 
@@ -37,9 +38,11 @@ export function trendQuery(f: TrendsFilters, now: number) {
   const { from, to } = range(f, now, SIZE[f.bucket]);
   const count = (to - from) / SIZE[f.bucket];
   if (count > BUCKETS_MAX) {
-    throw new QueueError("validation_failed", `At most ${BUCKETS_MAX} buckets per trend: ${count} ${f.bucket}s asked for; use a larger bucket.`, [
-      { pointer: "?bucket", detail: `${count} buckets; at most ${BUCKETS_MAX}` },
-    ]);
+    throw new QueueError(
+      "validation_failed",
+      `At most ${BUCKETS_MAX} buckets per trend: ${count} ${f.bucket}s asked for; use a larger bucket.`,
+      [{ pointer: "?bucket", detail: `${count} buckets; at most ${BUCKETS_MAX}` }],
+    );
   }
   return { bucket: f.bucket, from, to, queue: f.queue };
 }
@@ -48,7 +51,9 @@ export function trendQuery(f: TrendsFilters, now: number) {
 export function distributionQuery(f: DistributionsFilters, now: number) {
   const { from, to } = range(f, now, RES.m);
   if (to - from > DISTRIBUTION_DAYS_MAX * DAY) {
-    throw new QueueError("validation_failed", `A distribution spans at most ${DISTRIBUTION_DAYS_MAX} days.`, [{ pointer: "?from", detail: `at most ${DISTRIBUTION_DAYS_MAX} days before \`to\`` }]);
+    throw new QueueError("validation_failed", `A distribution spans at most ${DISTRIBUTION_DAYS_MAX} days.`, [
+      { pointer: "?from", detail: `at most ${DISTRIBUTION_DAYS_MAX} days before \`to\`` },
+    ]);
   }
   return { from, to, queue: f.queue };
 }
@@ -62,12 +67,25 @@ export async function trends(db: D1Database, tenant: string, f: ReturnType<typeo
   const args = [tenant, res, from, to, ...(f.queue === undefined ? [] : [f.queue])];
   const [counts, hist] = await db.batch<Record<string, number>>([
     db
-      .prepare(`SELECT at, sum(enqueued) AS enqueued, sum(completed) AS completed, sum(failed) AS failed FROM rollups WHERE tenant = ?1 AND res = ?2 AND at >= ?3 AND at < ?4${queue} GROUP BY at`)
+      .prepare(
+        `SELECT at, sum(enqueued) AS enqueued, sum(completed) AS completed, sum(failed) AS failed FROM rollups WHERE tenant = ?1 AND res = ?2 AND at >= ?3 AND at < ?4${queue} GROUP BY at`,
+      )
       .bind(...args),
-    db.prepare(`SELECT at, kind = 'wait' AS wait, bin, sum(n) AS n FROM rollup_hist WHERE tenant = ?1 AND res = ?2 AND at >= ?3 AND at < ?4${queue} GROUP BY at, kind, bin`).bind(...args),
+    db
+      .prepare(
+        `SELECT at, kind = 'wait' AS wait, bin, sum(n) AS n FROM rollup_hist WHERE tenant = ?1 AND res = ?2 AND at >= ?3 AND at < ?4${queue} GROUP BY at, kind, bin`,
+      )
+      .bind(...args),
   ]);
   const slot = (at: number) => Math.floor((at - from) / size);
-  const items = Array.from({ length: count }, (_, i) => ({ at: from + i * size, enqueued: 0, completed: 0, failed: 0, wait: new Map<number, number>(), run: new Map<number, number>() }));
+  const items = Array.from({ length: count }, (_, i) => ({
+    at: from + i * size,
+    enqueued: 0,
+    completed: 0,
+    failed: 0,
+    wait: new Map<number, number>(),
+    run: new Map<number, number>(),
+  }));
   for (const r of counts.results) {
     const item = items[slot(r.at)];
     item.enqueued += r.enqueued;
@@ -110,8 +128,15 @@ export async function distributions(db: D1Database, tenant: string, f: ReturnTyp
   // Ids sort by creation time: the primary key's id range holds the tasks created in [from, to).
   const where = `tenant = ?1 AND id >= ?2 AND id < ?3${f.queue === undefined ? "" : " AND queue = ?4"}`;
   const args = [tenant, ulidTimePrefix(from), ulidTimePrefix(to), ...(f.queue === undefined ? [] : [f.queue])];
-  const by = (column: string) => db.prepare(`SELECT ${column} AS k, count(*) AS n FROM tasks WHERE ${where}${column === "worker_id" ? " AND worker_id IS NOT NULL" : ""} GROUP BY 1`).bind(...args);
-  const [status, priority, queue, worker, name] = await db.batch<{ k: string | number; n: number }>(["status", "priority", "queue", "worker_id", "name"].map(by));
+  const by = (column: string) =>
+    db
+      .prepare(
+        `SELECT ${column} AS k, count(*) AS n FROM tasks WHERE ${where}${column === "worker_id" ? " AND worker_id IS NOT NULL" : ""} GROUP BY 1`,
+      )
+      .bind(...args);
+  const [status, priority, queue, worker, name] = await db.batch<{ k: string | number; n: number }>(
+    ["status", "priority", "queue", "worker_id", "name"].map(by),
+  );
   const band: Record<string, number> = {};
   for (const r of priority.results) band[bandOf(Number(r.k))] = (band[bandOf(Number(r.k))] ?? 0) + r.n;
   return {
@@ -142,9 +167,7 @@ export async function performance(env: Env, tenant: string, queue: string | unde
   const hourFrom = Math.floor((now - RES.h) / RES.m) * RES.m;
   const minuteFrom = Math.floor((now - RES.m) / RES.m) * RES.m;
   const rows = (
-    await env.DB.prepare(
-      "SELECT queue, at, completed, failed, retried FROM rollups WHERE tenant = ?1 AND res = 'm' AND at >= ?2",
-    )
+    await env.DB.prepare("SELECT queue, at, completed, failed, retried FROM rollups WHERE tenant = ?1 AND res = 'm' AND at >= ?2")
       .bind(tenant, hourFrom)
       .all<{ queue: string; at: number; completed: number; failed: number; retried: number }>()
   ).results;
@@ -178,7 +201,13 @@ export async function performance(env: Env, tenant: string, queue: string | unde
     .map((w) => {
       const u = ratio(w.busyMs, available(w));
       // A worker reports its own busy time: more than it had is read as fully busy.
-      return { id: w.id, name: w.name, status: workerStatus(w.lastSeenAt, w.currentTasks.length, now), utilisation: u === null ? null : Math.min(1, u), busyMs: w.busyMs };
+      return {
+        id: w.id,
+        name: w.name,
+        status: workerStatus(w.lastSeenAt, w.currentTasks.length, now),
+        utilisation: u === null ? null : Math.min(1, u),
+        busyMs: w.busyMs,
+      };
     })
     .sort((a, b) => b.busyMs - a.busyMs || a.id.localeCompare(b.id));
   const count = (status: string) => items.filter((w) => w.status === status).length;
@@ -189,7 +218,12 @@ export async function performance(env: Env, tenant: string, queue: string | unde
       active: count("active"),
       idle: count("idle"),
       lost: count("lost"),
-      utilisation: ((u) => (u === null ? null : Math.min(1, u)))(ratio(workers.reduce((n, w) => n + Math.min(w.busyMs, available(w)), 0), workers.reduce((n, w) => n + available(w), 0))),
+      utilisation: ((u) => (u === null ? null : Math.min(1, u)))(
+        ratio(
+          workers.reduce((n, w) => n + Math.min(w.busyMs, available(w)), 0),
+          workers.reduce((n, w) => n + available(w), 0),
+        ),
+      ),
       items: items.slice(0, WORKERS_MAX),
     },
   };

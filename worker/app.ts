@@ -42,7 +42,8 @@ const DOCS_PAGE = `<!doctype html>
 </html>`;
 
 /** Only this origin's scripts (no inline script); Swagger UI sets inline styles and shows data: images. */
-const DOCS_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+const DOCS_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /** The API Worker's Hono app: middleware, the routes of each resource, the API document and the error boundary. */
 export function createApp() {
@@ -79,9 +80,7 @@ export function createApp() {
   }
   for (const [path, methods] of allowed) {
     const allow = [...methods].join(", ");
-    app.all(path, (c) =>
-      respond(c, new QueueError("method_not_allowed", `${c.req.method} is not allowed here; use ${allow}.`), { allow }),
-    );
+    app.all(path, (c) => respond(c, new QueueError("method_not_allowed", `${c.req.method} is not allowed here; use ${allow}.`), { allow }));
   }
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {

@@ -44,7 +44,10 @@ export function config(env: Env): Config {
       perMinute: Number(text("EDGEQ_RATE_PER_MINUTE") ?? 100),
       perHour: Number(text("EDGEQ_RATE_PER_HOUR") ?? 1000),
     },
-    corsOrigins: (text("EDGEQ_CORS_ORIGINS") ?? "").split(",").map((o) => o.trim()).filter(Boolean),
+    corsOrigins: (text("EDGEQ_CORS_ORIGINS") ?? "")
+      .split(",")
+      .map((o) => o.trim())
+      .filter(Boolean),
     history: text("EDGEQ_HISTORY") !== "off",
     historyFlushMs: Number(text("EDGEQ_HISTORY_FLUSH_MS") ?? 1000),
   };

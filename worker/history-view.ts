@@ -36,7 +36,11 @@ export function historyTask(row: HistoryRecord): Task {
 
 // historyGet: D1, tenant, task id. output: the task as history last saw it, or null.
 export async function historyGet(db: D1Database, tenant: string, id: string): Promise<Task | null> {
-  const [row] = await drizzle(db).select().from(tasks).where(and(eq(tasks.tenant, tenant), eq(tasks.id, id))).limit(1);
+  const [row] = await drizzle(db)
+    .select()
+    .from(tasks)
+    .where(and(eq(tasks.tenant, tenant), eq(tasks.id, id)))
+    .limit(1);
   return row ? historyTask(row) : null;
 }
 
@@ -60,12 +64,15 @@ export async function timeline(db: D1Database, tenant: string, id: string, curso
   let [seq, index] = [0, -1];
   if (cursor !== undefined) {
     const m = /^(\d{1,17})\.(\d{1,6})$/.exec(cursor);
-    if (!m) throw new QueueError("validation_failed", "The cursor is not one a timeline gave.", [{ pointer: "?cursor", detail: "not a timeline cursor" }]);
+    if (!m)
+      throw new QueueError("validation_failed", "The cursor is not one a timeline gave.", [
+        { pointer: "?cursor", detail: "not a timeline cursor" },
+      ]);
     [seq, index] = [Number(m[1]), Number(m[2])];
   }
   const items: ReturnType<typeof eventView>[] = [];
   let lastAt = "";
-  for (let from = seq; ; ) {
+  for (let from = seq; ;) {
     const rows = await drizzle(db)
       .select({ seq: taskEvents.seq, events: taskEvents.events })
       .from(taskEvents)

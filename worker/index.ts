@@ -23,7 +23,7 @@ async function drain(request: Request): Promise<void> {
   if (Number(request.headers.get("content-length") ?? 0) > DRAIN_LIMIT) return;
   const reader = request.body.getReader();
   try {
-    for (let read = 0; read <= DRAIN_LIMIT; ) {
+    for (let read = 0; read <= DRAIN_LIMIT;) {
       const { done, value } = await reader.read();
       if (done) return;
       read += value.byteLength;

@@ -17,7 +17,13 @@ export function tooDeep(value: unknown, max: number, pointer = ""): string | nul
     if (node.depth >= max) {
       const keys: string[] = [];
       for (let n: Node | null = node; n?.parent; n = n.parent) keys.push(n.key.replaceAll("~", "~0").replaceAll("/", "~1"));
-      return pointer + keys.reverse().map((k) => `/${k}`).join("");
+      return (
+        pointer +
+        keys
+          .reverse()
+          .map((k) => `/${k}`)
+          .join("")
+      );
     }
     if (Array.isArray(node.v)) {
       node.v.forEach((child, i) => {
@@ -45,9 +51,11 @@ export function jsonText(value: unknown, limit: number, pointer: string): string
   const text = JSON.stringify(value ?? null);
   const bytes = encoder.encode(text).length;
   if (bytes > limit) {
-    throw new QueueError("payload_too_large", `${pointer} is ${bytes} bytes; the limit is ${limit} bytes. Store large data elsewhere and pass a reference.`, [
-      { pointer, detail: `larger than ${limit} bytes` },
-    ]);
+    throw new QueueError(
+      "payload_too_large",
+      `${pointer} is ${bytes} bytes; the limit is ${limit} bytes. Store large data elsewhere and pass a reference.`,
+      [{ pointer, detail: `larger than ${limit} bytes` }],
+    );
   }
   return text;
 }

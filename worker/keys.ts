@@ -8,8 +8,7 @@
  */
 const KEY = /^eq_([0-9a-f]{16})_([0-9a-f]{32})([0-9a-f]{32})$/;
 
-export const hex = (bytes: ArrayBuffer | Uint8Array) =>
-  [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
+export const hex = (bytes: ArrayBuffer | Uint8Array) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
 
 export function parseKey(token: string): { id: string; random: string; mac: string } | null {
   const m = KEY.exec(token);

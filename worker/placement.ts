@@ -46,7 +46,11 @@ export async function freeKeyNow(env: Env, tenant: string, task: TaskRow): Promi
   await Promise.all(
     [...homes].map(async (home) => {
       try {
-        unwrap(await shardOf(env, tenant, at.queue, home).receive({ tenant, queue: at.queue, shard: home }, [{ kind: "unclaim", key, task: task.id }]));
+        unwrap(
+          await shardOf(env, tenant, at.queue, home).receive({ tenant, queue: at.queue, shard: home }, [
+            { kind: "unclaim", key, task: task.id },
+          ]),
+        );
       } catch {
         // The mail written with the delete delivers it.
       }

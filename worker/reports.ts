@@ -29,7 +29,6 @@ const QUERIES_MAX = 900;
 /** Groups a grouped report keeps apart; the rest are counted under "(other)". */
 const GROUPS_MAX = 10_000;
 
-
 const VALUE: Record<ReportField, (r: HistoryRecord) => unknown> = {
   id: (r) => r.id,
   queue: (r) => r.queue,
@@ -112,17 +111,24 @@ export async function report(db: D1Database, tenant: string, r: ReportRequest): 
   const writer = WRITERS[r.format];
   const filters = { ...(r.filters ?? {}), sort: r.sort } as SearchFilters;
   // Only the columns the report shows (and the sort keys paging needs): a wide payload is not read for `id,status`.
-  const wanted = r.groupBy ? [r.groupBy === "band" ? "priority" : r.groupBy, "waitMs", "runMs"] : r.fields!.map((f) => (f === "band" ? "priority" : f));
+  const wanted = r.groupBy
+    ? [r.groupBy === "band" ? "priority" : r.groupBy, "waitMs", "runMs"]
+    : r.fields!.map((f) => (f === "band" ? "priority" : f));
   const select = historySelect(["id", "priority", "finishedAt", ...wanted]);
   // A status filter in creation order reads one index range per status and priority, each up to a page.
   const ranges = searchPlan(tenant, { ...filters, limit: 1 }, select).statements.length;
   let size = PAGE_FIRST;
-  const read = (cursor: string | undefined) => searchRows(db, tenant, { ...filters, limit: Math.min(r.limit - written, size), cursor }, select);
+  const read = (cursor: string | undefined) =>
+    searchRows(db, tenant, { ...filters, limit: Math.min(r.limit - written, size), cursor }, select);
   let written = 0;
   let queries = ranges;
   let page: Awaited<ReturnType<typeof searchRows>> | null = await read(undefined);
   const groups = new Map<string, Group>();
-  const columns: string[] = r.groupBy ? (r.format === "csv" ? Object.keys(flatGroup({ waitMs: {}, runMs: {} }, r.groupBy)) : []) : r.fields!;
+  const columns: string[] = r.groupBy
+    ? r.format === "csv"
+      ? Object.keys(flatGroup({ waitMs: {}, runMs: {} }, r.groupBy))
+      : []
+    : r.fields!;
   let first = true;
   const cell = (f: ReportField, row: HistoryRecord) => {
     const v = VALUE[f](row);

@@ -29,7 +29,11 @@ export async function historyDays(db: D1Database, tenant: string): Promise<numbe
 export async function setHistoryDays(db: D1Database, tenant: string, days: number | null): Promise<void> {
   const d = drizzle(db);
   if (days === null) await d.delete(tenants).where(eq(tenants.tenant, tenant));
-  else await d.insert(tenants).values({ tenant, historyDays: days }).onConflictDoUpdate({ target: tenants.tenant, set: { historyDays: days } });
+  else
+    await d
+      .insert(tenants)
+      .values({ tenant, historyDays: days })
+      .onConflictDoUpdate({ target: tenants.tenant, set: { historyDays: days } });
 }
 
 /** Every tenant with history (task rows or rollups), one index seek each per table (not a scan of every row). */
@@ -67,7 +71,13 @@ export async function sweepHistory(db: D1Database, now: number, random = Math.ra
         .all<{ id: string }>();
       queries++;
       if (results.length === 0) break;
-      await db.batch(deleteStatements(db, tenant, results.map((r) => r.id)));
+      await db.batch(
+        deleteStatements(
+          db,
+          tenant,
+          results.map((r) => r.id),
+        ),
+      );
       queries += 3;
       removed += results.length;
       if (results.length < BATCH) break;

@@ -43,7 +43,11 @@ interface Cursor {
   id: string;
 }
 
-const encodeCursor = (c: Cursor) => btoa(JSON.stringify([c.sort, c.key, c.id])).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+const encodeCursor = (c: Cursor) =>
+  btoa(JSON.stringify([c.sort, c.key, c.id]))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replaceAll("=", "");
 
 function decodeCursor(text: string, sort: Sort): Cursor {
   try {
@@ -114,7 +118,8 @@ export function searchPlan(tenant: string, f: SearchFilters, columns = HISTORY_S
   if (f.workerId !== undefined) where.push(`t.worker_id = ${p.add(f.workerId)}`);
   for (const tag of new Set(f.tag ?? [])) where.push(`EXISTS (SELECT 1 FROM json_each(t.tags) WHERE value = ${p.add(tag)})`);
   if (f.createdFrom !== undefined) where.push(`t.id >= ${p.add(ulidTimePrefix(f.createdFrom))}`, `t.created_at >= ${p.add(f.createdFrom)}`);
-  if (f.createdTo !== undefined) where.push(`t.id < ${p.add(ulidTimePrefix(f.createdTo + ID_SLACK_MS))}`, `t.created_at <= ${p.add(f.createdTo)}`);
+  if (f.createdTo !== undefined)
+    where.push(`t.id < ${p.add(ulidTimePrefix(f.createdTo + ID_SLACK_MS))}`, `t.created_at <= ${p.add(f.createdTo)}`);
   if (f.startedFrom !== undefined) where.push(`t.started_at >= ${p.add(f.startedFrom)}`);
   if (f.startedTo !== undefined) where.push(`t.started_at <= ${p.add(f.startedTo)}`);
   if (f.finishedFrom !== undefined) where.push(`t.finished_at >= ${p.add(f.finishedFrom)}`);
@@ -183,7 +188,12 @@ export async function search(db: D1Database, tenant: string, f: SearchFilters) {
 }
 
 /** A page of history rows as D1 holds them, and the cursor of the next (reports read these). */
-export async function searchRows(db: D1Database, tenant: string, f: SearchFilters, columns?: string): Promise<{ rows: HistoryRecord[]; nextCursor: string | null }> {
+export async function searchRows(
+  db: D1Database,
+  tenant: string,
+  f: SearchFilters,
+  columns?: string,
+): Promise<{ rows: HistoryRecord[]; nextCursor: string | null }> {
   if (prioritiesOf(f)?.length === 0) return { rows: [], nextCursor: null }; // priority and band exclude each other
   const { statements } = searchPlan(tenant, f, columns);
   let rows: HistoryRecord[];
@@ -195,9 +205,11 @@ export async function searchRows(db: D1Database, tenant: string, f: SearchFilter
   } catch (e) {
     const message = (e as Error).message;
     if (f.q !== undefined && /fts5|syntax error|unterminated|no such column|unknown special query|malformed MATCH/i.test(message)) {
-      throw new QueueError("validation_failed", `The search text is not a valid query: ${message.replace(/^D1_ERROR: /, "").replace(/: SQLITE_ERROR$/, "")}.`, [
-        { pointer: "?q", detail: 'not a valid full-text query: use words, "a phrase", prefix*, AND, OR, NOT' },
-      ]);
+      throw new QueueError(
+        "validation_failed",
+        `The search text is not a valid query: ${message.replace(/^D1_ERROR: /, "").replace(/: SQLITE_ERROR$/, "")}.`,
+        [{ pointer: "?q", detail: 'not a valid full-text query: use words, "a phrase", prefix*, AND, OR, NOT' }],
+      );
     }
     throw e;
   }

@@ -12,7 +12,10 @@ export type Submission = NewTask & { ref?: string };
 function refused(problems: DagProblem[], pointer: (i: number) => string): QueueError {
   const errors: FieldError[] = problems.map((p) =>
     p.kind === "cycle"
-      ? { pointer: pointer(0).replace(/\/\d+$/, "") || "/", detail: `dependency cycle through ${p.refs.map((r) => `ref:${r}`).join(" → ")}` }
+      ? {
+          pointer: pointer(0).replace(/\/\d+$/, "") || "/",
+          detail: `dependency cycle through ${p.refs.map((r) => `ref:${r}`).join(" → ")}`,
+        }
       : p.kind === "duplicate_ref"
         ? { pointer: `${pointer(p.index)}/ref`, detail: `ref "${p.ref}" is used by an earlier task of the batch` }
         : { pointer: `${pointer(p.index)}/dependsOn`, detail: `no task of this batch has ref "${p.ref}"` },
@@ -112,11 +115,19 @@ async function registerChildren(env: Env, tenant: string, inputs: Submission[], 
     await Promise.all(
       groupByShard(news, (n) => n.to).map(async (g) => {
         const address = { tenant, queue: g.queue, shard: g.shard };
-        unwrap(await shardOf(env, tenant, g.queue, g.shard).receive(address, g.items.map((n) => n.mail)));
+        unwrap(
+          await shardOf(env, tenant, g.queue, g.shard).receive(
+            address,
+            g.items.map((n) => n.mail),
+          ),
+        );
       }),
     );
   } catch (e) {
     if (e instanceof QueueError) throw e;
-    throw new QueueError("unavailable", "The tasks were created, but their parents could not be told yet (they will be shortly). Wait before sealing a parent.");
+    throw new QueueError(
+      "unavailable",
+      "The tasks were created, but their parents could not be told yet (they will be shortly). Wait before sealing a parent.",
+    );
   }
 }

@@ -18,7 +18,12 @@ const DAY = 86_400_000;
 
 export const RANGES = { "1h": HOUR, "24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY } as const;
 export type Range = keyof typeof RANGES;
-export const RANGE_LABELS: Record<Range, string> = { "1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days" };
+export const RANGE_LABELS: Record<Range, string> = {
+  "1h": "Last hour",
+  "24h": "Last 24 hours",
+  "7d": "Last 7 days",
+  "30d": "Last 30 days",
+};
 
 export const BUCKET_SIZES: Record<Bucket, number> = { minute: MINUTE, hour: HOUR, day: DAY };
 /** Buckets one trend may span (the API's limit). */
@@ -29,7 +34,9 @@ export const BUCKETS_MAX = 1_500;
  * rounds both ends out to whole buckets (one more), so minutes go up to a day.
  */
 export function bucketsFor(range: Range): Bucket[] {
-  return (["minute", "hour", "day"] as const).filter((b) => RANGES[range] / BUCKET_SIZES[b] + 1 <= BUCKETS_MAX && RANGES[range] / BUCKET_SIZES[b] >= 1);
+  return (["minute", "hour", "day"] as const).filter(
+    (b) => RANGES[range] / BUCKET_SIZES[b] + 1 <= BUCKETS_MAX && RANGES[range] / BUCKET_SIZES[b] >= 1,
+  );
 }
 
 const DEFAULT_BUCKET: Record<Range, Bucket> = { "1h": "minute", "24h": "hour", "7d": "hour", "30d": "day" };
@@ -45,7 +52,8 @@ export interface View {
 
 export const DEFAULT_VIEW: View = { tab: "trends", range: "24h", bucket: "hour", queue: "" };
 
-const oneOf = <T extends string>(list: readonly T[], v: string | null, fallback: T): T => ((list as readonly string[]).includes(v ?? "") ? (v as T) : fallback);
+const oneOf = <T extends string>(list: readonly T[], v: string | null, fallback: T): T =>
+  (list as readonly string[]).includes(v ?? "") ? (v as T) : fallback;
 
 /** The view a URL asks for; what it does not know falls back to the defaults, a bucket the range cannot take to the range's. */
 export function fromSearch(params: URLSearchParams): View {
@@ -72,8 +80,10 @@ const apiQuery = (fields: Record<string, string>, queue: string) => {
 };
 
 /** The API paths of a view, its range ending `now`. */
-export const trendsPath = (v: View, now: number) => `/analytics/trends${apiQuery({ from: new Date(now - RANGES[v.range]).toISOString(), bucket: v.bucket }, v.queue)}`;
-export const distributionsPath = (v: View, now: number) => `/analytics/distributions${apiQuery({ from: new Date(now - RANGES[v.range]).toISOString() }, v.queue)}`;
+export const trendsPath = (v: View, now: number) =>
+  `/analytics/trends${apiQuery({ from: new Date(now - RANGES[v.range]).toISOString(), bucket: v.bucket }, v.queue)}`;
+export const distributionsPath = (v: View, now: number) =>
+  `/analytics/distributions${apiQuery({ from: new Date(now - RANGES[v.range]).toISOString() }, v.queue)}`;
 export const performancePath = (v: View) => `/analytics/performance${apiQuery({}, v.queue)}`;
 
 type TrendItem = AnalyticsTrends["items"][number];
@@ -106,7 +116,11 @@ export function countSeries(items: TrendItem[]): Series[] {
     dash,
     values: items.map((i) => ({ x: at(i), y: i[key] })),
   });
-  return [series("enqueued", "Enqueued", "var(--accent)"), series("completed", "Completed", "var(--good)"), series("failed", "Failed", "var(--bad)", "6 3")];
+  return [
+    series("enqueued", "Enqueued", "var(--accent)"),
+    series("completed", "Completed", "var(--good)"),
+    series("failed", "Failed", "var(--bad)", "6 3"),
+  ];
 }
 
 export const PERCENTILES = [

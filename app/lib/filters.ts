@@ -21,14 +21,29 @@ export interface Filters {
   cursor: string;
 }
 
-export const DEFAULTS: Filters = { q: "", status: [], queue: "", workerId: "", tag: "", band: "", priority: "", createdFrom: "", createdTo: "", sort: "-created", cursor: "" };
+export const DEFAULTS: Filters = {
+  q: "",
+  status: [],
+  queue: "",
+  workerId: "",
+  tag: "",
+  band: "",
+  priority: "",
+  createdFrom: "",
+  createdTo: "",
+  sort: "-created",
+  cursor: "",
+};
 
 const TEXT = ["q", "queue", "workerId", "tag", "band", "priority", "createdFrom", "createdTo", "cursor"] as const;
 
 export function fromSearch(params: URLSearchParams): Filters {
   const f: Filters = { ...DEFAULTS, status: [] };
   for (const k of TEXT) f[k] = params.get(k) ?? "";
-  f.status = params.getAll("status").flatMap((s) => s.split(",")).filter((s) => (STATUSES as readonly string[]).includes(s));
+  f.status = params
+    .getAll("status")
+    .flatMap((s) => s.split(","))
+    .filter((s) => (STATUSES as readonly string[]).includes(s));
   const sort = params.get("sort");
   f.sort = (SORTS as readonly string[]).includes(sort ?? "") ? (sort as Filters["sort"]) : DEFAULTS.sort;
   return f;
@@ -47,7 +62,8 @@ export function toSearch(f: Filters): string {
 /** The API's filters for a view, as `GET /tasks` and `POST /reports` take them: trimmed, empty ones left out, dates as ISO-8601. */
 export function apiFilters(f: Filters): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (const k of ["q", "queue", "workerId", "tag", "band", "priority"] as const) if (f[k].trim() !== "") out[k] = f[k].trim().replace(/\s*,\s*/g, ",");
+  for (const k of ["q", "queue", "workerId", "tag", "band", "priority"] as const)
+    if (f[k].trim() !== "") out[k] = f[k].trim().replace(/\s*,\s*/g, ",");
   if (f.status.length > 0) out.status = [...f.status];
   for (const k of ["createdFrom", "createdTo"] as const) {
     const t = f[k] ? Date.parse(f[k]) : NaN; // a datetime-local value is the browser's local time

@@ -33,7 +33,12 @@ export function duration(ms: number | null | undefined): string {
   if (missing(ms)) return NONE;
   const v = Math.max(0, ms);
   if (Math.round(v) < 1000) return `${Math.round(v)} ms`;
-  return scaled(v, [[" s", 1000, 60], [" min", MINUTE, 60], [" h", HOUR, 48], [" d", DAY, Infinity]]);
+  return scaled(v, [
+    [" s", 1000, 60],
+    [" min", MINUTE, 60],
+    [" h", HOUR, 48],
+    [" d", DAY, Infinity],
+  ]);
 }
 
 /** A share (0–1) as a percentage: 66.7%, 2%, 100%; under 0.05% but not nothing is "<0.1%". */
@@ -50,7 +55,14 @@ export function compact(n: number | null | undefined): string {
   const sign = n < 0 ? "-" : "";
   const v = Math.abs(n);
   if (v < 1000) return sign + (Number.isInteger(v) ? String(v) : short(v));
-  return sign + scaled(v, [["k", 1e3, 1000], ["M", 1e6, 1000], ["B", 1e9, Infinity]]);
+  return (
+    sign +
+    scaled(v, [
+      ["k", 1e3, 1000],
+      ["M", 1e6, 1000],
+      ["B", 1e9, Infinity],
+    ])
+  );
 }
 
 /** Tasks per second, in the unit that makes it readable: 41.5/s, 12/min, 3/h. */

@@ -24,7 +24,14 @@ export interface Overview {
 
 const zeros = () => Array<number>(SECONDS).fill(0);
 
-export const empty = (now: number): Overview => ({ queues: {}, completedBySecond: zeros(), failedBySecond: zeros(), second: Math.floor(now / 1000) * 1000, workers: 0, at: null });
+export const empty = (now: number): Overview => ({
+  queues: {},
+  completedBySecond: zeros(),
+  failedBySecond: zeros(),
+  second: Math.floor(now / 1000) * 1000,
+  workers: 0,
+  at: null,
+});
 
 /** Moves the per-second windows to `now`, dropping seconds older than a minute. */
 export function advance(o: Overview, now: number): Overview {
@@ -72,5 +79,10 @@ const sum = (w: number[]) => Math.round(w.reduce((a, b) => a + b, 0));
 /** What the cards show: the last minute's completions and failures, and finishes per second in it. */
 export function lastMinute(o: Overview): { completed: number; failed: number; finished: number[]; perSecond: number } {
   const finished = o.completedBySecond.map((c, i) => c + o.failedBySecond[i]);
-  return { completed: sum(o.completedBySecond), failed: sum(o.failedBySecond), finished, perSecond: finished.reduce((a, b) => a + b, 0) / SECONDS };
+  return {
+    completed: sum(o.completedBySecond),
+    failed: sum(o.failedBySecond),
+    finished,
+    perSecond: finished.reduce((a, b) => a + b, 0) / SECONDS,
+  };
 }

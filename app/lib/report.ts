@@ -6,7 +6,15 @@
  * opens here as the same rows.
  */
 import { GROUP_BY, REPORT_FIELDS } from "../../schema/report-fields";
-import { apiFilters, DEFAULTS as FILTERS, fromSearch as filtersOf, SORTS, STATUSES, toSearch as filterSearch, type Filters } from "./filters";
+import {
+  apiFilters,
+  DEFAULTS as FILTERS,
+  fromSearch as filtersOf,
+  SORTS,
+  STATUSES,
+  toSearch as filterSearch,
+  type Filters,
+} from "./filters";
 
 /** The fields `POST /reports` takes, in its documented order, and what it may group by: the API's own lists. */
 export const FIELDS = REPORT_FIELDS;
@@ -17,7 +25,19 @@ export const FORMATS = ["csv", "json"] as const;
 export type Format = (typeof FORMATS)[number];
 
 /** The columns a new report starts with: what a spreadsheet of tasks usually needs, without the large JSON ones. */
-export const DEFAULT_FIELDS: Field[] = ["id", "queue", "name", "status", "priority", "attempts", "workerId", "createdAt", "finishedAt", "waitMs", "runMs"];
+export const DEFAULT_FIELDS: Field[] = [
+  "id",
+  "queue",
+  "name",
+  "status",
+  "priority",
+  "attempts",
+  "workerId",
+  "createdAt",
+  "finishedAt",
+  "waitMs",
+  "runMs",
+];
 /** Rows (or groups) the preview shows. */
 export const PREVIEW_ROWS = 20;
 
@@ -35,7 +55,10 @@ function withoutCursor(f: Filters): Omit<Filters, "cursor"> {
   return { ...rest, status: [...rest.status] };
 }
 
-const isOf = <T extends string>(list: readonly T[]) => (v: unknown): v is T => typeof v === "string" && (list as readonly string[]).includes(v);
+const isOf =
+  <T extends string>(list: readonly T[]) =>
+  (v: unknown): v is T =>
+    typeof v === "string" && (list as readonly string[]).includes(v);
 const isField = isOf(FIELDS);
 const isGroup = isOf(GROUP_BY);
 const isFormat = isOf(FORMATS);

@@ -89,8 +89,13 @@ export function patchOf(was: Settings, form: SettingsForm): Patch {
   if (changed("timeoutMs")) defaults.timeoutMs = int(form.timeoutMs, LABELS["/defaults/timeoutMs"]);
   if (changed("backoffBaseMs") || changed("backoffFactor") || changed("backoffMaxMs")) {
     const factor = Number(form.backoffFactor.trim());
-    if (form.backoffFactor.trim() === "" || !Number.isFinite(factor)) throw new Error(`${LABELS["/defaults/backoff/factor"]} must be a number.`);
-    defaults.backoff = { baseMs: int(form.backoffBaseMs, LABELS["/defaults/backoff/baseMs"]), factor, maxMs: int(form.backoffMaxMs, LABELS["/defaults/backoff/maxMs"]) };
+    if (form.backoffFactor.trim() === "" || !Number.isFinite(factor))
+      throw new Error(`${LABELS["/defaults/backoff/factor"]} must be a number.`);
+    defaults.backoff = {
+      baseMs: int(form.backoffBaseMs, LABELS["/defaults/backoff/baseMs"]),
+      factor,
+      maxMs: int(form.backoffMaxMs, LABELS["/defaults/backoff/maxMs"]),
+    };
   }
   if (Object.keys(defaults).length > 0) patch.defaults = defaults;
   if (changed("retentionDays")) patch.retentionDays = int(form.retentionDays, LABELS["/retentionDays"]);
@@ -98,7 +103,9 @@ export function patchOf(was: Settings, form: SettingsForm): Patch {
   if (changed("concurrency")) patch.concurrency = form.concurrency.trim() === "" ? null : int(form.concurrency, LABELS["/concurrency"]);
   if (changed("startCount") || changed("startPerMs")) {
     const none = form.startCount.trim() === "" && form.startPerMs.trim() === "";
-    patch.startLimit = none ? null : { count: int(form.startCount, LABELS["/startLimit/count"]), perMs: int(form.startPerMs, LABELS["/startLimit/perMs"]) };
+    patch.startLimit = none
+      ? null
+      : { count: int(form.startCount, LABELS["/startLimit/count"]), perMs: int(form.startPerMs, LABELS["/startLimit/perMs"]) };
   }
   if (changed("groupConcurrency")) {
     const rest = was.groupLimits.default?.startLimit ? { startLimit: was.groupLimits.default.startLimit } : null;

@@ -12,7 +12,13 @@ export const finished = (status: Status): boolean => FINISHED.includes(status);
 /** The actions the API accepts for a task in this state (others answer 409). */
 export function actionsFor(task: Pick<Task, "status" | "cancelRequested">): Action[] {
   const out: Action[] = [];
-  if ((task.status === "pending" || task.status === "scheduled" || task.status === "blocked") || (task.status === "running" && !task.cancelRequested)) out.push("cancel");
+  if (
+    task.status === "pending" ||
+    task.status === "scheduled" ||
+    task.status === "blocked" ||
+    (task.status === "running" && !task.cancelRequested)
+  )
+    out.push("cancel");
   if (task.status === "failed" || task.status === "cancelled") out.push("retry");
   if (finished(task.status)) out.push("delete");
   return out;
@@ -37,7 +43,8 @@ export function describe(e: TimelineEvent): string {
   if (typeof message === "string") parts.push(`: ${message}`);
   if (e.runAt && e.type !== "enqueued") parts.push(`, next run ${new Date(e.runAt).toLocaleString()}`);
   if (e.waitingOn && e.waitingOn.length > 0) parts.push(`, waiting on ${e.waitingOn.length}`);
-  if (e.progress !== undefined && e.progress !== null) parts.push(`, progress ${typeof e.progress === "number" ? `${e.progress}%` : JSON.stringify(e.progress)}`);
+  if (e.progress !== undefined && e.progress !== null)
+    parts.push(`, progress ${typeof e.progress === "number" ? `${e.progress}%` : JSON.stringify(e.progress)}`);
   return parts.join(" ").replace(" :", ":").replace(" ,", ",");
 }
 

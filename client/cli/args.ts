@@ -100,7 +100,6 @@ export function resolveConfig(flags: Flags, env: NodeJS.ProcessEnv = process.env
   return { url, token };
 }
 
-
 /** `--since 90m` (s, m, h, d ago) or an ISO-8601 time, as a Date. */
 export function since(flags: Flags, now = Date.now()): Date | undefined {
   const raw = flags.since;

@@ -152,8 +152,10 @@ export async function tail(edgeq: EdgeqClient, flags: Flags, args: string[]): Pr
   for await (const m of edgeq.live({ queue, task: flags.task, WebSocket, signal: stop.signal })) {
     if (flags.json) out(JSON.stringify(m));
     if (flags.task) {
-      if (m.type === "snapshot") seen.task = await edgeq.get(flags.task); // after each (re)connect: nothing falls between
-      else if (m.type === "task" && m.task.id === flags.task) seen.task = { ...seen.task, ...m.task, attempts: m.task.attempts ?? seen.task?.attempts };
+      if (m.type === "snapshot")
+        seen.task = await edgeq.get(flags.task); // after each (re)connect: nothing falls between
+      else if (m.type === "task" && m.task.id === flags.task)
+        seen.task = { ...seen.task, ...m.task, attempts: m.task.attempts ?? seen.task?.attempts };
       const task = seen.task;
       if (task === null) continue;
       const now = taskState(task);
@@ -162,7 +164,8 @@ export async function tail(edgeq: EdgeqClient, flags: Flags, args: string[]): Pr
       if (["completed", "failed", "cancelled"].includes(task.status)) return;
     } else if (!flags.json) {
       if (m.type === "snapshot") for (const q of m.queues) out(`${m.at} ${q.name} ${countsLine(q.counts as Record<string, number>)}`);
-      if (m.type === "delta") out(`${m.at} ${m.queue} ${countsLine(m.counts as Record<string, number>, m.changes as Record<string, number>)}`);
+      if (m.type === "delta")
+        out(`${m.at} ${m.queue} ${countsLine(m.counts as Record<string, number>, m.changes as Record<string, number>)}`);
     }
   }
 }
@@ -189,7 +192,9 @@ async function pollTail(edgeq: EdgeqClient, flags: Flags, queueName: string | un
     const counts = (await queue.stats()).counts;
     if (last === null || Object.keys(counts).some((k) => counts[k] !== last![k])) {
       const changes = Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, last === null ? 0 : v - (last[k] ?? 0)]));
-      out(flags.json ? JSON.stringify({ at: stamp(), queue: queue.name, counts }) : `${stamp()} ${queue.name} ${countsLine(counts, changes)}`);
+      out(
+        flags.json ? JSON.stringify({ at: stamp(), queue: queue.name, counts }) : `${stamp()} ${queue.name} ${countsLine(counts, changes)}`,
+      );
       last = counts;
     }
     await new Promise((r) => setTimeout(r, every));
@@ -252,7 +257,12 @@ export async function limits(edgeq: EdgeqClient, flags: Flags, args: string[]): 
     concurrency: limitOrOff(flags.concurrency, "--concurrency"),
     startLimit,
     ...(groupConcurrency !== undefined || Object.keys(overrides).length > 0
-      ? { groupLimits: { ...(groupConcurrency === undefined ? {} : { default: groupConcurrency === null ? null : { concurrency: groupConcurrency } }), overrides } }
+      ? {
+          groupLimits: {
+            ...(groupConcurrency === undefined ? {} : { default: groupConcurrency === null ? null : { concurrency: groupConcurrency } }),
+            overrides,
+          },
+        }
       : {}),
   });
   const s = info.settings;
@@ -298,4 +308,3 @@ export async function schedule(edgeq: EdgeqClient, flags: Flags, args: string[])
   }
   throw new UsageError("schedule needs add, pause, resume, run or rm");
 }
-

@@ -6,7 +6,12 @@ import { int, since, UsageError, type Flags } from "./args";
 /** Rows a chunk holds: one per line (CSV rows' line breaks inside quotes are counted too: a progress line, not a count). */
 const lines = (chunk: Uint8Array) => chunk.reduce((n, b) => n + (b === 10 ? 1 : 0), 0);
 
-export async function report(edgeq: EdgeqClient, flags: Flags, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<void> {
+export async function report(
+  edgeq: EdgeqClient,
+  flags: Flags,
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Promise<void> {
   if (!flags.fields && !flags["group-by"]) throw new UsageError("report needs --fields a,b,c (or --group-by FIELD)");
   const format = (flags.format ?? "csv") as ReportRequest["format"];
   const body: ReportRequest = {

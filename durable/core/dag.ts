@@ -88,7 +88,9 @@ function cycleAmong(items: DagItem[], byRef: Map<string, number>, depth: number[
   while (!seenAt.has(at)) {
     seenAt.set(at, path.length);
     path.push(at);
-    const next = refsOf(items[at]).map((r) => byRef.get(r)!).find((i) => depth[i] === -1);
+    const next = refsOf(items[at])
+      .map((r) => byRef.get(r)!)
+      .find((i) => depth[i] === -1);
     if (next === undefined) return null;
     at = next;
   }

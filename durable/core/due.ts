@@ -96,7 +96,7 @@ export class DueWork {
     const oldestKey = store.oldestKeyAt();
     let next: number | null = keysLeft ? now : oldestKey === null ? null : oldestKey + window;
     let purged = 0;
-    for (let scanned = 0; scanned < SWEEP_BATCH; ) {
+    for (let scanned = 0; scanned < SWEEP_BATCH;) {
       const rows = store.list({ after, limit: DUE_BATCH });
       if (rows.length === 0) {
         after = undefined; // reached the end: the next sweep starts from the oldest task

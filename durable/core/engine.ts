@@ -112,7 +112,9 @@ export class ShardEngine {
       const made = inputs.map((input) => this.life.enqueueOne(address, input));
       // A dependency in this shard may resolve at once (completed, failed): answer with the state after that.
       this.mail.drain();
-      return made.map((m) => ("task" in m && m.created && m.task.status === "blocked" ? { ...m, task: this.shard.store.get(m.task.id) ?? m.task } : m));
+      return made.map((m) =>
+        "task" in m && m.created && m.task.status === "blocked" ? { ...m, task: this.shard.store.get(m.task.id) ?? m.task } : m,
+      );
     });
   }
 

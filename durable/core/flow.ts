@@ -112,10 +112,13 @@ export class FlowControl {
     if (s.concurrency != null) allowed = Math.min(allowed, shareOf(s.concurrency, shards, index) - flow.running);
     if (s.startLimit) allowed = Math.min(allowed, flow.starts.room(startShare(s.startLimit, shards, index), now));
     if (allowed <= 0) return;
-    const keys = [...flow.groups].filter(([, e]) => e.pending > 0).map(([key]) => key).sort();
+    const keys = [...flow.groups]
+      .filter(([, e]) => e.pending > 0)
+      .map(([key]) => key)
+      .sort();
     if (!keys.some((k) => k !== "")) {
       // In chunks, so a lease that stops early on bytes has not read every row it might have taken.
-      for (let picked = 0; picked < allowed; ) {
+      for (let picked = 0; picked < allowed;) {
         const want = Math.min(allowed - picked, 100);
         const rows = this.shard.store.ready(want);
         for (const row of rows) {
@@ -177,7 +180,9 @@ export class FlowControl {
       running,
       groups,
       starts: new StartWindow(saved.queue),
-      groupStarts: new Map((Array.isArray(saved.groups) ? saved.groups : Object.entries(saved.groups)).map(([k, v]) => [k, new StartWindow(v)])),
+      groupStarts: new Map(
+        (Array.isArray(saved.groups) ? saved.groups : Object.entries(saved.groups)).map(([k, v]) => [k, new StartWindow(v)]),
+      ),
       cursor: "",
     };
     return this.counts;

@@ -122,7 +122,11 @@ export class Lifecycle {
     // Cancellation was asked for while it ran: handing it back ends it, it never runs again.
     if (row.cancelRequested) return this.shard.finish(row, "cancelled", "cancelled", {});
     const now = this.shard.clock.now();
-    return this.shard.transition(row, "released", { ...this.shard.readyBy(now + delayMs, now), attempts: row.attempts - 1, workerId: null });
+    return this.shard.transition(row, "released", {
+      ...this.shard.readyBy(now + delayMs, now),
+      attempts: row.attempts - 1,
+      workerId: null,
+    });
   }
 
   /** What a run that did not complete (failed, or its lease expired) turns into: a retry, a dead letter, or a cancellation. */
@@ -147,7 +151,11 @@ export class Lifecycle {
 
   retry(id: string): TaskRow {
     const row = this.shard.mustGet(id);
-    check(row.status === "failed" || row.status === "cancelled", "invalid_state", `Task ${id} is ${row.status}; only failed or cancelled tasks can be retried.`);
+    check(
+      row.status === "failed" || row.status === "cancelled",
+      "invalid_state",
+      `Task ${id} is ${row.status}; only failed or cancelled tasks can be retried.`,
+    );
     return this.shard.transition(row, "retried", {
       ...this.shard.ready(this.shard.clock.now()),
       attempts: 0,

@@ -94,7 +94,9 @@ export class Mailroom {
     if (next.action === "none") return;
     const depsWaiting = next.waiting.length > 0 ? JSON.stringify(next.waiting) : null;
     if (next.action === "cancel") {
-      const error = JSON.stringify({ message: `Dependency ${mail.dep} ${mail.status === "missing" ? "no longer exists" : `ended ${mail.status}`}.` });
+      const error = JSON.stringify({
+        message: `Dependency ${mail.dep} ${mail.status === "missing" ? "no longer exists" : `ended ${mail.status}`}.`,
+      });
       this.shard.finish(row, "cancelled", "cancelled", { depsWaiting, error });
     } else {
       this.unblockIfReady(row, { depsWaiting }, "dependency_resolved");
@@ -124,7 +126,11 @@ export class Mailroom {
   }
 
   /** Applies `patch` to a blocked task (an event of `type`), and lets it run if nothing holds it any more. */
-  private unblockIfReady(row: TaskRow, patch: Partial<TaskRow>, type: "sealed" | "dependency_resolved" | "child_added" | "child_finished"): void {
+  private unblockIfReady(
+    row: TaskRow,
+    patch: Partial<TaskRow>,
+    type: "sealed" | "dependency_resolved" | "child_added" | "child_finished",
+  ): void {
     if (!free({ ...row, ...patch })) {
       this.shard.transition(row, type, patch);
       return;

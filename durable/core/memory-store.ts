@@ -67,7 +67,10 @@ export class MemoryStore implements ShardStore {
   }
 
   dropKeys(before: number, limit: number): number {
-    const old = [...this.keys].filter(([, k]) => k.createdAt <= before).sort((a, b) => a[1].createdAt - b[1].createdAt).slice(0, limit);
+    const old = [...this.keys]
+      .filter(([, k]) => k.createdAt <= before)
+      .sort((a, b) => a[1].createdAt - b[1].createdAt)
+      .slice(0, limit);
     for (const [key] of old) this.keys.delete(key);
     return old.length;
   }
@@ -143,7 +146,12 @@ export class MemoryStore implements ShardStore {
 
   list(options: ListOptions): TaskRow[] {
     const { status, after, finishedBy, limit } = options;
-    return this.where((r) => (!status || r.status === status) && (!after || r.id > after) && (finishedBy === undefined || (r.finishedAt !== null && r.finishedAt <= finishedBy)))
+    return this.where(
+      (r) =>
+        (!status || r.status === status) &&
+        (!after || r.id > after) &&
+        (finishedBy === undefined || (r.finishedAt !== null && r.finishedAt <= finishedBy)),
+    )
       .sort((a, b) => (a.id < b.id ? -1 : 1))
       .slice(0, limit);
   }
@@ -156,7 +164,8 @@ export class MemoryStore implements ShardStore {
 
   oldestReadyAt(): number | null {
     let min: number | null = null;
-    for (const r of this.tasks.values()) if (r.status === "pending" && r.readyAt !== null && (min === null || r.readyAt < min)) min = r.readyAt;
+    for (const r of this.tasks.values())
+      if (r.status === "pending" && r.readyAt !== null && (min === null || r.readyAt < min)) min = r.readyAt;
     return min;
   }
 

@@ -57,7 +57,7 @@ export class Outbox {
     const rows: OutboxRow[] = [];
     let events = 0;
     let chars = 0;
-    for (let after = 0; events < maxEvents && chars < BATCH_CHARS; ) {
+    for (let after = 0; events < maxEvents && chars < BATCH_CHARS;) {
       const read = store.readOutbox(after, ROWS_PER_READ);
       for (const row of read) {
         if (rows.length > 0 && (events + row.events.length > maxEvents || chars + row.size > BATCH_CHARS)) return this.positioned(rows);

@@ -133,14 +133,26 @@ async function oldHomes(calls: ShardCalls, settings: QueueSettings, tasks: NewTa
  * short (its caller saw an error): that one is made now, with X's id, from this
  * input — if this input's group lives on X's shard, so group limits stay exact.
  */
-async function resolve(calls: ShardCalls, settings: QueueSettings, tasks: NewTask[], answers: (Enqueued | Elsewhere)[]): Promise<Enqueued[]> {
+async function resolve(
+  calls: ShardCalls,
+  settings: QueueSettings,
+  tasks: NewTask[],
+  answers: (Enqueued | Elsewhere)[],
+): Promise<Enqueued[]> {
   const known = new Map(answers.flatMap((a) => ("task" in a ? [[a.task.id, a.task] as const] : [])));
   /** tasks this call made while resolving (a cut-short creation finished): they answer `created` */
   const madeNow = new Map<string, boolean>();
   const away = answers.flatMap((a, j) => ("elsewhere" in a && !known.has(a.elsewhere) ? [{ j, id: a.elsewhere }] : []));
   await Promise.all(
     groupByShard(away, (w) => w.id).map(async (g) => {
-      const found = new Map((await calls.getMany(g.shard, g.items.map((w) => w.id))).map((t) => [t.id, t]));
+      const found = new Map(
+        (
+          await calls.getMany(
+            g.shard,
+            g.items.map((w) => w.id),
+          )
+        ).map((t) => [t.id, t]),
+      );
       const missing = g.items.filter((w) => !found.has(w.id));
       for (const w of missing) {
         check(

@@ -37,7 +37,12 @@ export function nextFires(expression: string, timezone: string, after: number, n
  * never a burst — and how many fires were skipped on the way (-1: more than a
  * thousand, not counted); then the next fire after `now`.
  */
-export function dueFire(expression: string, timezone: string, dueAt: number, now: number): { fireAt: number; missed: number; nextAt: number | null } {
+export function dueFire(
+  expression: string,
+  timezone: string,
+  dueAt: number,
+  now: number,
+): { fireAt: number; missed: number; nextAt: number | null } {
   const cron = cronOf(expression, timezone);
   let fireAt = dueAt;
   let missed = 0;

@@ -22,7 +22,10 @@ export function applyPatch(current: QueueSettings, patch: SettingsPatchInput & {
     ...rest,
     version: current.version + 1,
     defaults: { ...current.defaults, ...patch.defaults },
-    groupLimits: { default: groupLimits?.default === undefined ? groups.default : groupLimits.default, overrides: Object.fromEntries(overrides) },
+    groupLimits: {
+      default: groupLimits?.default === undefined ? groups.default : groupLimits.default,
+      overrides: Object.fromEntries(overrides),
+    },
     // Keys claimed before a growth keep their old home: remember the old count (30 days: the longest window).
     shardHistory: [
       ...current.shardHistory.filter((h) => h.until > now - SHARD_HISTORY_MS),
@@ -50,4 +53,3 @@ export function applyPatch(current: QueueSettings, patch: SettingsPatchInput & {
   );
   return next;
 }
-

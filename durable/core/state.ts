@@ -1,4 +1,12 @@
-import { DEFAULT_SETTINGS, settingsFrom, type EventType, type QueueSettings, type Status, type TaskEvent, type TaskRow } from "../../schema/shard";
+import {
+  DEFAULT_SETTINGS,
+  settingsFrom,
+  type EventType,
+  type QueueSettings,
+  type Status,
+  type TaskEvent,
+  type TaskRow,
+} from "../../schema/shard";
 import { QueueError, check } from "./errors";
 import { FlowControl } from "./flow";
 import { keyHomes } from "./placement";

@@ -12,7 +12,8 @@ export function countsOf(e: TaskEvent): (keyof Totals)[] {
   if (e.type === "enqueued") out.push("enqueued");
   else if (e.type === "leased") out.push("leased");
   if (e.type === "expired") out.push("expired");
-  if (e.type === "retrying" || (e.type === "expired" && (e.changes.status === "scheduled" || e.changes.status === "pending"))) out.push("retried");
+  if (e.type === "retrying" || (e.type === "expired" && (e.changes.status === "scheduled" || e.changes.status === "pending")))
+    out.push("retried");
   if (e.changes.status === "completed") out.push("completed");
   else if (e.changes.status === "failed") out.push("failed");
   else if (e.changes.status === "cancelled") out.push("cancelled");

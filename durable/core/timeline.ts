@@ -52,7 +52,12 @@ export interface HistoryTask {
  * What a plan adds to the analytics rollups, one mark per count: the outbox position it comes
  * from (so a flush sent again over more entries counts only what is new), the task, when, what.
  */
-export type RollupMark = [position: number, taskId: string, at: number, kind: "enqueued" | "completed" | "failed" | "cancelled" | "retried"];
+export type RollupMark = [
+  position: number,
+  taskId: string,
+  at: number,
+  kind: "enqueued" | "completed" | "failed" | "cancelled" | "retried",
+];
 
 export interface HistoryPlan {
   upTo: number;
@@ -156,7 +161,11 @@ export function planHistory(batch: { rows: Pick<OutboxRow, "seq" | "events">[]; 
       plan.tasks.push({ row, full, text });
       plan.events.push(...eventsRows(id, items));
     } catch (e) {
-      plan.dead.push({ taskId: id, reason: `could not be prepared: ${(e as Error).message}`, body: JSON.stringify(items).slice(0, 256 * 1024) });
+      plan.dead.push({
+        taskId: id,
+        reason: `could not be prepared: ${(e as Error).message}`,
+        body: JSON.stringify(items).slice(0, 256 * 1024),
+      });
     }
   }
   return plan;

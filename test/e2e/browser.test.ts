@@ -12,7 +12,8 @@ import { freePort, launchChromium, LocalStack } from "./stack";
  */
 
 /** The page: loads the SDK as a module, as an app would, and hands the client class to the test. */
-const HTML = '<!doctype html><link rel="icon" href="data:,"><title>edgeq</title><script type="module">import { EdgeqClient } from "/index.js"; window.EdgeqClient = EdgeqClient;</script>';
+const HTML =
+  '<!doctype html><link rel="icon" href="data:,"><title>edgeq</title><script type="module">import { EdgeqClient } from "/index.js"; window.EdgeqClient = EdgeqClient;</script>';
 let page: Server;
 let pageUrl = "";
 let stack: LocalStack;
@@ -49,7 +50,10 @@ describe("the SDK in a browser", () => {
     await tab.waitForFunction(() => "EdgeqClient" in globalThis);
     const out = await tab.evaluate(
       async ({ url, token }) => {
-        const edgeq = new (globalThis as unknown as { EdgeqClient: typeof import("../../client/index").EdgeqClient }).EdgeqClient({ url, token });
+        const edgeq = new (globalThis as unknown as { EdgeqClient: typeof import("../../client/index").EdgeqClient }).EdgeqClient({
+          url,
+          token,
+        });
         const stop = new AbortController();
         const heard: string[] = [];
         const stream = (async () => {
@@ -66,7 +70,10 @@ describe("the SDK in a browser", () => {
           return seen;
         })();
         await new Promise((r) => setTimeout(r, 200));
-        const { leases } = await edgeq.call<{ leases: { leaseToken: string }[] }>("POST", "/queues/browser/leases", { workerId: "w", max: 1 });
+        const { leases } = await edgeq.call<{ leases: { leaseToken: string }[] }>("POST", "/queues/browser/leases", {
+          workerId: "w",
+          max: 1,
+        });
         await edgeq.call("POST", `/tasks/${task.id}/complete`, { leaseToken: leases[0].leaseToken });
         await stream;
         return { heard, events: await events };

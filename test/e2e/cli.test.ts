@@ -34,7 +34,6 @@ function start(args: string[], env: Record<string, string | undefined> = {}) {
 
 const cli = (args: string[], env?: Record<string, string | undefined>) => start(args, env).done;
 
-
 beforeAll(async () => {
   await stack.start();
   edgeq = new EdgeqClient({ url: stack.url, token: stack.token });
@@ -48,11 +47,31 @@ describe("the edgeq CLI against the local stack", { timeout: 60_000 }, () => {
   it("--help lists every command; bad usage exits 2, no server exits 3", async () => {
     const help = await cli(["--help"]);
     expect(help.code).toBe(0);
-    for (const command of ["enqueue", "get", "list", "search", "events", "cancel", "retry", "queues", "stats", "workers", "work", "tail", "keys create", "limits", "groups", "schedule add"])
+    for (const command of [
+      "enqueue",
+      "get",
+      "list",
+      "search",
+      "events",
+      "cancel",
+      "retry",
+      "queues",
+      "stats",
+      "workers",
+      "work",
+      "tail",
+      "keys create",
+      "limits",
+      "groups",
+      "schedule add",
+    ])
       expect(help.stdout).toContain(command);
     expect(await cli(["frobnicate"])).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown command "frobnicate"') });
     expect(await cli(["queues"], { EDGEQ_TOKEN: undefined })).toMatchObject({ code: 2, stderr: expect.stringContaining("no token") });
-    expect(await cli(["enqueue", "q", "n", "--priority", "high"])).toMatchObject({ code: 2, stderr: expect.stringContaining("--priority") });
+    expect(await cli(["enqueue", "q", "n", "--priority", "high"])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("--priority"),
+    });
     expect(await cli(["enqueue", "q", "n", "--payload", "{nope"])).toMatchObject({ code: 2, stderr: expect.stringContaining("--payload") });
     const unreachable = await cli(["queues"], { EDGEQ_URL: "http://127.0.0.1:47" });
     expect(unreachable.code).toBe(3);
@@ -109,7 +128,9 @@ describe("the edgeq CLI against the local stack", { timeout: 60_000 }, () => {
     const table = await cli(["search", queue, "--q", "gold OR alan"]);
     expect(table.stdout.trim().split("\n")[0]).toMatch(/^ID\s+NAME\s+QUEUE\s+STATUS\s+PRIORITY\s+ATTEMPTS\s+CREATEDAT\s+FINISHEDAT$/);
     expect(table.stdout.trim().split("\n")).toHaveLength(3);
-    expect((await cli(["search", "--q", '"grace@example.com"', "--since", "2030-01-01T00:00:00Z", "--json"])).stdout).toContain('"items": []');
+    expect((await cli(["search", "--q", '"grace@example.com"', "--since", "2030-01-01T00:00:00Z", "--json"])).stdout).toContain(
+      '"items": []',
+    );
     expect(await cli(["search", "--since", "yesterday"])).toMatchObject({ code: 2, stderr: expect.stringContaining("--since") });
     expect(await cli(["search", "--q", '"open'])).toMatchObject({ code: 1, stderr: expect.stringContaining("?q") });
 
@@ -132,12 +153,26 @@ describe("the edgeq CLI against the local stack", { timeout: 60_000 }, () => {
     expect(children.stdout).toMatch(new RegExp(`^${child.replace(/\./g, "\\.")}\\s+page\\s+pending`, "m"));
     expect(await cli(["seal", parent])).toMatchObject({ code: 0, stdout: `${parent} blocked (sealed)\n` });
     const bad = await cli(["enqueue", queue, "x", "--depends-on", "01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.nowhere"]);
-    expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining("/dependsOn/0: task 01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.nowhere does not exist") });
+    expect(bad).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining("/dependsOn/0: task 01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.nowhere does not exist"),
+    });
   });
 
   it("limits, groups and schedules from the command line", async () => {
     const queue = fresh("flow");
-    const set = await cli(["limits", queue, "--concurrency", "4", "--start-limit", "20/1000", "--group-concurrency", "2", "--group-override", "vip=3"]);
+    const set = await cli([
+      "limits",
+      queue,
+      "--concurrency",
+      "4",
+      "--start-limit",
+      "20/1000",
+      "--group-concurrency",
+      "2",
+      "--group-override",
+      "vip=3",
+    ]);
     expect(set.code).toBe(0);
     expect(set.stdout).toMatch(/^concurrency\s+4$/m);
     expect(set.stdout).toMatch(/^startLimit\s+20\/1000ms$/m);
@@ -150,7 +185,20 @@ describe("the edgeq CLI against the local stack", { timeout: 60_000 }, () => {
     await cli(["enqueue", queue, "t", "--group", "acme"]);
     expect((await cli(["groups", queue])).stdout).toMatch(/^acme\s+2\s+0$/m);
 
-    const added = await cli(["schedule", "add", queue, "nightly", "--cron", "0 3 * * *", "--timezone", "Europe/Berlin", "--name", "report", "--overlap", "skip"]);
+    const added = await cli([
+      "schedule",
+      "add",
+      queue,
+      "nightly",
+      "--cron",
+      "0 3 * * *",
+      "--timezone",
+      "Europe/Berlin",
+      "--name",
+      "report",
+      "--overlap",
+      "skip",
+    ]);
     expect(added.code).toBe(0);
     expect(added.stdout.split("\n")[0]).toBe("nightly: next runs");
     expect(added.stdout.trim().split("\n")).toHaveLength(6);
@@ -175,7 +223,10 @@ describe("the edgeq CLI against the local stack", { timeout: 60_000 }, () => {
   it("enqueue --file sends a JSON lines file in chunks; a bad line enqueues nothing", async () => {
     const queue = fresh("bulk");
     const file = join(dir, "tasks.jsonl");
-    writeFileSync(file, Array.from({ length: 250 }, (_, i) => JSON.stringify({ name: "row", payload: { i }, priority: 1 + (i % 10) })).join("\n") + "\n");
+    writeFileSync(
+      file,
+      Array.from({ length: 250 }, (_, i) => JSON.stringify({ name: "row", payload: { i }, priority: 1 + (i % 10) })).join("\n") + "\n",
+    );
     const run = await cli(["enqueue", queue, "--file", file, "--chunk", "100"]);
     expect(run.code).toBe(0);
     expect(run.stdout).toBe(`enqueued 250 tasks on ${queue}\n`);
@@ -206,7 +257,8 @@ describe("the edgeq CLI against the local stack", { timeout: 60_000 }, () => {
     const queue = fresh("work");
     const ok = await edgeq.queue(queue).add("double", { n: 21 });
     const bad = await edgeq.queue(queue).add("boom", null, { maxAttempts: 1 });
-    const script = `input=$(cat); if [ "$EDGEQ_TASK_NAME" = boom ]; then echo "it broke" >&2; exit 3; fi; ` +
+    const script =
+      `input=$(cat); if [ "$EDGEQ_TASK_NAME" = boom ]; then echo "it broke" >&2; exit 3; fi; ` +
       `echo "{\\"got\\":$input,\\"id\\":\\"$EDGEQ_TASK_ID\\",\\"attempt\\":$EDGEQ_TASK_ATTEMPT}"`;
     const worker = start(["work", queue, "--concurrency", "2", "--", "sh", "-c", script]);
     const done = await until(async () => {
@@ -247,35 +299,67 @@ describe("the edgeq CLI against the local stack", { timeout: 60_000 }, () => {
     const task = await edgeq.queue(queue).add("watched");
     const tail = start(["tail", "--task", task.id, "--interval", "100"]);
     await until(async () => tail.stdout().includes("pending"));
-    const [lease] = (await edgeq.call<{ leases: { leaseToken: string }[] }>("POST", `/queues/${queue}/leases`, { workerId: "w", max: 1 })).leases;
+    const [lease] = (await edgeq.call<{ leases: { leaseToken: string }[] }>("POST", `/queues/${queue}/leases`, { workerId: "w", max: 1 }))
+      .leases;
     await sleep(300);
     await edgeq.call("POST", `/tasks/${task.id}/complete`, { leaseToken: lease.leaseToken, result: 1 });
     const exit = await tail.done;
     expect(exit.code).toBe(0);
-    const states = exit.stdout.trim().split("\n").map((l) => l.split(" ").slice(2).join(" "));
+    const states = exit.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.split(" ").slice(2).join(" "));
     expect(states).toEqual(["pending attempts=0", "running attempts=1", "completed attempts=1"]);
   });
 
   it("report --fields … --format csv streams history to stdout with a progress line on stderr; an unknown field is refused", async () => {
     const queue = fresh("report");
-    const made = await edgeq.queue(queue).addBulk(Array.from({ length: 30 }, (_, i) => ({ name: i % 3 === 0 ? "=cmd" : "plain", payload: { n: i } })));
+    const made = await edgeq
+      .queue(queue)
+      .addBulk(Array.from({ length: 30 }, (_, i) => ({ name: i % 3 === 0 ? "=cmd" : "plain", payload: { n: i } })));
     // History lags the live queue by about a second.
     await until(async () => (await cli(["search", "--queue", queue, "--limit", "50", "--json"])).stdout.includes(made[29].id));
     const res = await cli(["report", "--fields", "id,name,status", "--queue", queue, "--format", "csv"]);
     expect(res.code).toBe(0);
     const lines = res.stdout.split("\r\n").filter((l) => l !== "");
     expect(lines[0]).toBe("id,name,status");
-    expect(lines.slice(1).map((l) => l.split(",")[0]).sort()).toEqual(made.map((t) => t.id).sort());
+    expect(
+      lines
+        .slice(1)
+        .map((l) => l.split(",")[0])
+        .sort(),
+    ).toEqual(made.map((t) => t.id).sort());
     expect(lines.filter((l) => l.includes(",'=cmd,"))).toHaveLength(10);
     expect(res.stderr).toMatch(/^30 rows, \d+\.\d s$/m);
     const grouped = await cli(["report", "--group-by", "name", "--queue", queue, "--format", "jsonl"]);
-    expect(grouped.stdout.trim().split("\n").map((l) => JSON.parse(l)).map((g) => [g.name, g.count])).toEqual([["plain", 20], ["=cmd", 10]]);
+    expect(
+      grouped.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l))
+        .map((g) => [g.name, g.count]),
+    ).toEqual([
+      ["plain", 20],
+      ["=cmd", 10],
+    ]);
     const bad = await cli(["report", "--fields", "id,secret"]);
     expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining('unknown field "secret"') });
   });
 
   it("keys create / list / revoke, and the created key works until revoked", async () => {
-    const created = await cli(["keys", "create", "--role", "producer", "--name", "cli-test", "--per-minute", "50", "--per-hour", "500", "--json"]);
+    const created = await cli([
+      "keys",
+      "create",
+      "--role",
+      "producer",
+      "--name",
+      "cli-test",
+      "--per-minute",
+      "50",
+      "--per-hour",
+      "500",
+      "--json",
+    ]);
     expect(created.code).toBe(0);
     const key = JSON.parse(created.stdout) as { id: string; key: string };
     expect(key.key).toMatch(/^eq_/);

@@ -25,7 +25,10 @@ const call = (method: string, path: string, body?: unknown) => fixture.call(meth
 const sumOf = (items: Record<string, number>[], key: string) => items.reduce((n, i) => n + i[key], 0);
 
 /** A page that records the errors it throws. */
-async function open(size: { width: number; height: number }, colorScheme: "light" | "dark" = "light"): Promise<{ page: Page; errors: string[] }> {
+async function open(
+  size: { width: number; height: number },
+  colorScheme: "light" | "dark" = "light",
+): Promise<{ page: Page; errors: string[] }> {
   const page = await browser.newPage({ viewport: size, colorScheme });
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
@@ -51,7 +54,8 @@ beforeAll(async () => {
   const { leases } = await call("POST", `/queues/${queue}/leases`, { workerId: worker, max: 5 });
   expect(leases).toHaveLength(5);
   for (const l of leases.slice(0, 3)) await call("POST", `/tasks/${l.task.id}/complete`, { leaseToken: l.leaseToken });
-  for (const l of leases.slice(3)) await call("POST", `/tasks/${l.task.id}/fail`, { leaseToken: l.leaseToken, error: { message: "boom" }, retryable: false });
+  for (const l of leases.slice(3))
+    await call("POST", `/tasks/${l.task.id}/fail`, { leaseToken: l.leaseToken, error: { message: "boom" }, retryable: false });
   await call("POST", `/workers/${worker}/heartbeat`, { currentTasks: [], completed: 3, failed: 2, busyMs: 400 });
   // History reaches D1 about a second later: wait until the API counts everything.
   const from = new Date(Date.now() - 3_600_000).toISOString();
@@ -78,7 +82,9 @@ describe("the analytics page", () => {
     await page.goto(view("trends"));
     const counts = page.getByRole("img", { name: /^Tasks enqueued, completed and failed per hour/ });
     await counts.waitFor();
-    expect(await counts.getAttribute("aria-label")).toContain(`${made.enqueued} enqueued, ${made.completed} completed, ${made.failed} failed`);
+    expect(await counts.getAttribute("aria-label")).toContain(
+      `${made.enqueued} enqueued, ${made.completed} completed, ${made.failed} failed`,
+    );
     expect(await counts.locator("title").textContent()).toMatch(/^Tasks enqueued/);
     for (const series of ["enqueued", "completed", "failed"]) {
       const d = (await counts.locator(`path[data-series="${series}"]`).getAttribute("d")) ?? "";
@@ -111,11 +117,17 @@ describe("the analytics page", () => {
     await page.keyboard.press("ArrowRight");
     await page.waitForURL(/tab=distributions/);
     expect(await selected(page)).toBe("Distributions");
-    expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } } }).document.activeElement.id)).toBe("tab-distributions");
+    expect(
+      await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } } }).document.activeElement.id),
+    ).toBe("tab-distributions");
     expect(new URL(page.url()).searchParams.get("queue")).toBe(queue);
 
     const status = page.locator('[data-field="status"]');
-    for (const [key, n] of [["completed", made.completed], ["failed", made.failed], ["pending", made.pending]] as const) {
+    for (const [key, n] of [
+      ["completed", made.completed],
+      ["failed", made.failed],
+      ["pending", made.pending],
+    ] as const) {
       await expect.poll(() => status.locator(`li[data-key="${key}"]`).getAttribute("data-count"), POLL).toBe(String(n));
       expect(await status.locator(`li[data-key="${key}"] .count`).textContent()).toBe(String(n));
     }
@@ -124,7 +136,10 @@ describe("the analytics page", () => {
     expect(await page.locator('[data-field="name"] li[data-key="resize"]').getAttribute("data-count")).toBe("3");
     expect(await page.locator(`[data-field="worker"] li[data-key="${worker}"]`).getAttribute("data-count")).toBe("5");
     // A bar's length is its share of the largest: completed (3) is longer than failed (2).
-    const width = (key: string) => status.locator(`li[data-key="${key}"] .bar`).evaluate((e) => (e as unknown as { getBoundingClientRect(): { width: number } }).getBoundingClientRect().width);
+    const width = (key: string) =>
+      status
+        .locator(`li[data-key="${key}"] .bar`)
+        .evaluate((e) => (e as unknown as { getBoundingClientRect(): { width: number } }).getBoundingClientRect().width);
     expect(await width("completed")).toBeGreaterThan(await width("failed"));
     await screenshot(page, "analytics-distributions");
 
@@ -234,7 +249,9 @@ describe("the analytics page", () => {
     await page.clock.runFor(10_000);
     await next;
     next = asked();
-    await page.evaluate(() => (globalThis as unknown as { document: { dispatchEvent(e: unknown): void } }).document.dispatchEvent(new Event("visibilitychange")));
+    await page.evaluate(() =>
+      (globalThis as unknown as { document: { dispatchEvent(e: unknown): void } }).document.dispatchEvent(new Event("visibilitychange")),
+    );
     await next;
     await page.locator('.performance[aria-busy="false"]').waitFor();
     expect(errors).toEqual([]);

@@ -42,7 +42,9 @@ async function confirmed(page: Page, label: string) {
 }
 
 async function failedTasks(queue: string, n: number): Promise<string[]> {
-  await call("POST", `/queues/${queue}/tasks/batch`, { tasks: Array.from({ length: n }, (_, i) => ({ name: `broken-${i}`, maxAttempts: 1 })) });
+  await call("POST", `/queues/${queue}/tasks/batch`, {
+    tasks: Array.from({ length: n }, (_, i) => ({ name: `broken-${i}`, maxAttempts: 1 })),
+  });
   const { leases } = await call("POST", `/queues/${queue}/leases`, { workerId: "w-e2e", max: n });
   for (const l of leases) await call("POST", `/tasks/${l.task.id}/fail`, { leaseToken: l.leaseToken, error: { message: "card declined" } });
   return leases.map((l: { task: { id: string } }) => l.task.id);
@@ -51,7 +53,11 @@ async function failedTasks(queue: string, n: number): Promise<string[]> {
 describe("dashboard pages", () => {
   it("task: payload and timeline; cancel and retry from the UI, with confirmation; the status follows the task live; delete", async () => {
     const queue = fresh("dash-task");
-    const task = await call("POST", `/queues/${queue}/tasks`, { name: "resize-image", payload: { image: "cat.png", width: 640 }, tags: ["media"] });
+    const task = await call("POST", `/queues/${queue}/tasks`, {
+      name: "resize-image",
+      payload: { image: "cat.png", width: 640 },
+      tags: ["media"],
+    });
     const page = await open(`/tasks/${task.id}`);
     await page.getByRole("heading", { name: "resize-image" }).waitFor();
     expect(await page.getByTestId("status").textContent()).toBe("pending");
@@ -68,19 +74,38 @@ describe("dashboard pages", () => {
     expect((await call("GET", `/tasks/${task.id}`)).status).toBe("pending");
 
     await confirmed(page, "Cancel");
-    await page.getByTestId("status").filter({ hasText: /^cancelled$/ }).waitFor();
+    await page
+      .getByTestId("status")
+      .filter({ hasText: /^cancelled$/ })
+      .waitFor();
     expect((await call("GET", `/tasks/${task.id}`)).status).toBe("cancelled");
     await confirmed(page, "Retry");
-    await page.getByTestId("status").filter({ hasText: /^pending$/ }).waitFor();
+    await page
+      .getByTestId("status")
+      .filter({ hasText: /^pending$/ })
+      .waitFor();
     expect((await call("GET", `/tasks/${task.id}`)).status).toBe("pending");
     await page.locator('[data-event="retried"]').waitFor({ timeout: 15_000 });
-    expect(await page.locator("[data-event]").evaluateAll((els) => els.map((e) => e.getAttribute("data-event")))).toEqual(["enqueued", "cancelled", "retried"]);
+    expect(await page.locator("[data-event]").evaluateAll((els) => els.map((e) => e.getAttribute("data-event")))).toEqual([
+      "enqueued",
+      "cancelled",
+      "retried",
+    ]);
 
     // A worker runs it: the page follows without a reload.
     const { leases } = await call("POST", `/queues/${queue}/leases`, { workerId: "w-e2e", max: 1 });
-    await page.getByTestId("status").filter({ hasText: /^running$/ }).waitFor({ timeout: 5_000 });
-    await call("POST", `/tasks/${task.id}/complete`, { leaseToken: leases[0].leaseToken, result: { url: "https://cdn.example/cat-640.png" } });
-    await page.getByTestId("status").filter({ hasText: /^completed$/ }).waitFor({ timeout: 5_000 });
+    await page
+      .getByTestId("status")
+      .filter({ hasText: /^running$/ })
+      .waitFor({ timeout: 5_000 });
+    await call("POST", `/tasks/${task.id}/complete`, {
+      leaseToken: leases[0].leaseToken,
+      result: { url: "https://cdn.example/cat-640.png" },
+    });
+    await page
+      .getByTestId("status")
+      .filter({ hasText: /^completed$/ })
+      .waitFor({ timeout: 5_000 });
     await page.getByTestId("result").filter({ hasText: "cat-640.png" }).waitFor();
     await page.locator('[data-event="completed"]').waitFor({ timeout: 15_000 });
     await screenshot(page, "task");
@@ -88,10 +113,17 @@ describe("dashboard pages", () => {
     await confirmed(page, "Delete");
     await page.waitForURL(/\/tasks\?queue=/);
     // History still has it for about a second; the list says it was deleted and leaves it out.
-    await page.getByRole("status").filter({ hasText: `Deleted task ${task.id}.` }).waitFor();
+    await page
+      .getByRole("status")
+      .filter({ hasText: `Deleted task ${task.id}.` })
+      .waitFor();
     await page.locator('table[aria-busy="false"], p:has-text("No task matches.")').first().waitFor();
     expect(await page.locator(`tr[data-task="${task.id}"]`).count()).toBe(0);
-    await expect(fetch(`${fixture.stack.url}/api/v1/tasks/${task.id}`, { headers: { authorization: `Bearer ${fixture.stack.token}` } }).then((r) => r.status)).resolves.toBe(404);
+    await expect(
+      fetch(`${fixture.stack.url}/api/v1/tasks/${task.id}`, { headers: { authorization: `Bearer ${fixture.stack.token}` } }).then(
+        (r) => r.status,
+      ),
+    ).resolves.toBe(404);
     await page.close();
   }, 90_000);
 
@@ -115,7 +147,10 @@ describe("dashboard pages", () => {
     await expect.poll(() => page.locator("tr[data-task]").count()).toBe(2);
     expect((await call("GET", `/tasks/${ids[0]}`)).status).toBe("pending");
     await confirmed(page, "Retry all");
-    await page.getByRole("status").filter({ hasText: `Retried 2 dead letters in ${queue}` }).waitFor();
+    await page
+      .getByRole("status")
+      .filter({ hasText: `Retried 2 dead letters in ${queue}` })
+      .waitFor();
     await page.getByText(`No failed task in ${queue}.`).waitFor();
     expect((await call("GET", `/queues/${queue}`)).counts).toEqual({ pending: 3 });
     await page.close();
@@ -151,7 +186,10 @@ describe("dashboard pages", () => {
     // What the API refuses is said under the field's label.
     await page.getByLabel("Shards (may only grow)").fill("0");
     await page.getByRole("button", { name: "Save settings" }).click();
-    await page.getByRole("alert").filter({ hasText: /^Shards: .*1/ }).waitFor();
+    await page
+      .getByRole("alert")
+      .filter({ hasText: /^Shards: .*1/ })
+      .waitFor();
     expect((await call("GET", `/queues/${queue}`)).settings.shards).toBe(1);
     await page.getByLabel("Shards (may only grow)").fill("1");
 
@@ -172,7 +210,7 @@ describe("dashboard pages", () => {
     const page = await open("/workers");
     const row = page.locator(`tr[data-worker="${busy.id}"]`);
     await row.waitFor();
-    expect(await row.locator('[data-status]').textContent()).toBe("active");
+    expect(await row.locator("[data-status]").textContent()).toBe("active");
     expect(await row.getByRole("link", { name: task.id }).count()).toBe(1);
     expect(await page.locator(`tr[data-worker="${idle.id}"] [data-status]`).textContent()).toBe("idle");
     await page.getByLabel("idle").check();
@@ -185,7 +223,17 @@ describe("dashboard pages", () => {
   it("every page fits a phone: no sideways scroll at 375 px, and the nav reaches every page", async () => {
     const queue = fresh("dash-phone");
     const [id] = await failedTasks(queue, 1);
-    for (const path of ["/", "/tasks", `/tasks/${id}`, `/dead-letters?queue=${queue}`, "/queues", `/queues/${queue}`, "/workers", "/analytics", "/reports"]) {
+    for (const path of [
+      "/",
+      "/tasks",
+      `/tasks/${id}`,
+      `/dead-letters?queue=${queue}`,
+      "/queues",
+      `/queues/${queue}`,
+      "/workers",
+      "/analytics",
+      "/reports",
+    ]) {
       const page = await open(path, { width: 375, height: 800 });
       await page.locator("main h1").first().waitFor();
       await page.waitForLoadState("networkidle");

@@ -28,7 +28,20 @@ afterAll(async () => {
 });
 
 /** The default columns plus payload, in the API's documented order. */
-const COLUMNS = ["id", "queue", "name", "status", "priority", "attempts", "workerId", "createdAt", "finishedAt", "waitMs", "runMs", "payload"];
+const COLUMNS = [
+  "id",
+  "queue",
+  "name",
+  "status",
+  "priority",
+  "attempts",
+  "workerId",
+  "createdAt",
+  "finishedAt",
+  "waitMs",
+  "runMs",
+  "payload",
+];
 /** Names a CSV must quote (comma, quote, line break) and one a spreadsheet would run (the API prefixes it with '). */
 const NAMES = ["bill", "ship", 'ship, "fast"\nnow', "=SUM(A1:A9)", "bill", "ship"];
 
@@ -59,7 +72,12 @@ async function seed(): Promise<Seeded> {
     const { items } = await call("GET", `/tasks?queue=${queue}&limit=50`);
     return items.length === made.length && items.every((t: { id: string; status: string }) => status.get(t.id) === t.status);
   });
-  return { queue, status, name: new Map(made.map((t, i) => [t.id, NAMES[i]])), payload: new Map(made.map((t, i) => [t.id, tasks[i].payload])) };
+  return {
+    queue,
+    status,
+    name: new Map(made.map((t, i) => [t.id, NAMES[i]])),
+    payload: new Map(made.map((t, i) => [t.id, tasks[i].payload])),
+  };
 }
 
 /** RFC 4180: CRLF between records, quoted cells with quotes doubled. */
@@ -72,14 +90,14 @@ function parseCsv(text: string): string[][] {
     const ch = text[i];
     if (quoted) {
       if (ch !== '"') cell += ch;
-      else if (text[i + 1] === '"') (cell += '"'), i++;
+      else if (text[i + 1] === '"') ((cell += '"'), i++);
       else quoted = false;
     } else if (ch === '"') quoted = true;
-    else if (ch === ",") row.push(cell), (cell = "");
-    else if (ch === "\r" && text[i + 1] === "\n") row.push(cell), rows.push(row), (row = []), (cell = ""), i++;
+    else if (ch === ",") (row.push(cell), (cell = ""));
+    else if (ch === "\r" && text[i + 1] === "\n") (row.push(cell), rows.push(row), (row = []), (cell = ""), i++);
     else cell += ch;
   }
-  if (cell !== "" || row.length > 0) row.push(cell), rows.push(row);
+  if (cell !== "" || row.length > 0) (row.push(cell), rows.push(row));
   return rows;
 }
 
@@ -96,7 +114,8 @@ async function open(path = "/reports"): Promise<{ page: Page; errors: string[]; 
 
 const previewRows = (page: Page) => page.locator('table[aria-label="Report preview"] tbody tr');
 /** The preview's cells of one column, row by row. */
-const column = (page: Page, name: string) => page.locator(`table[aria-label="Report preview"] tbody td[data-column="${name}"]`).allTextContents();
+const column = (page: Page, name: string) =>
+  page.locator(`table[aria-label="Report preview"] tbody td[data-column="${name}"]`).allTextContents();
 
 async function exportFile(page: Page, button: string): Promise<{ download: Download; text: string }> {
   const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: button }).click()]);
@@ -106,7 +125,11 @@ async function exportFile(page: Page, button: string): Promise<{ download: Downl
 /** The focused element's accessible name, as far as these buttons and headings need. */
 const focused = (page: Page) =>
   page.evaluate(() => {
-    const el = (globalThis as unknown as { document: { activeElement: { getAttribute(n: string): string | null; textContent: string | null } | null } }).document.activeElement;
+    const el = (
+      globalThis as unknown as {
+        document: { activeElement: { getAttribute(n: string): string | null; textContent: string | null } | null };
+      }
+    ).document.activeElement;
     return el?.getAttribute("aria-label") ?? el?.textContent?.trim() ?? "";
   });
 
@@ -177,7 +200,8 @@ describe("the Reports page", () => {
     await page.waitForURL(/groupBy=status/);
     await page.locator('tr[data-key="completed"]').waitFor();
     expect(await previewRows(page).count()).toBe(3);
-    for (const [s, n] of Object.entries(counts)) expect(await page.locator(`tr[data-key="${s}"] td[data-column="count"]`).textContent()).toBe(String(n));
+    for (const [s, n] of Object.entries(counts))
+      expect(await page.locator(`tr[data-key="${s}"] td[data-column="count"]`).textContent()).toBe(String(n));
     expect(await page.locator('tr[data-key="completed"] td[data-column="runP50"]').textContent()).toMatch(/^\d+$/);
 
     const { download, text } = await exportFile(page, "Export JSON");
@@ -189,11 +213,21 @@ describe("the Reports page", () => {
     // The address is the report: another tab opened on it shows the same form, and the same groups.
     const search = new URL(page.url()).searchParams;
     expect(search.get("fields")).toBe("id,queue,name,status,priority,attempts,workerId,createdAt,finishedAt,waitMs,runMs");
-    expect(Object.fromEntries([...search].filter(([k]) => k !== "fields"))).toEqual({ queue: seeded.queue, status: "pending,completed,cancelled", groupBy: "status", format: "json" });
+    expect(Object.fromEntries([...search].filter(([k]) => k !== "fields"))).toEqual({
+      queue: seeded.queue,
+      status: "pending,completed,cancelled",
+      groupBy: "status",
+      format: "json",
+    });
     const shared = await open(`${new URL(page.url()).pathname}${new URL(page.url()).search}`);
     await shared.page.locator('tr[data-key="completed"]').waitFor();
     expect(await formOf(shared.page)).toEqual(await formOf(page));
-    expect(await formOf(page)).toMatchObject({ queue: [seeded.queue], groupBy: ["status"], format: ["json"], status: ["pending", "completed", "cancelled"] });
+    expect(await formOf(page)).toMatchObject({
+      queue: [seeded.queue],
+      groupBy: ["status"],
+      format: ["json"],
+      status: ["pending", "completed", "cancelled"],
+    });
     expect(errors.concat(shared.errors)).toEqual([]);
     await shared.page.close();
     await page.close();
@@ -207,7 +241,10 @@ describe("the Reports page", () => {
     await page.getByLabel("Group by").selectOption("status");
     await page.getByLabel("Name", { exact: true }).fill(name);
     await page.getByRole("button", { name: "Save report" }).click();
-    await page.getByRole("status").filter({ hasText: `Saved “${name}”.` }).waitFor();
+    await page
+      .getByRole("status")
+      .filter({ hasText: `Saved “${name}”.` })
+      .waitFor();
     const saved = (await call("GET", "/reports/definitions")).items.find((d: { name: string }) => d.name === name);
     expect(saved.report).toMatchObject({ filters: { queue: seeded.queue }, groupBy: "status", format: "csv" });
 
@@ -252,7 +289,9 @@ describe("the Reports page", () => {
     await expect.poll(() => previewRows(page).count(), { timeout: 10_000 }).toBe(seeded.status.size);
     await page.getByLabel("Name", { exact: true }).fill("not allowed");
     await page.getByRole("button", { name: "Save report" }).click();
-    await expect(page.getByRole("alert").textContent()).resolves.toMatch(/read-only role may not do this \(it needs the manage permission\)/);
+    await expect(page.getByRole("alert").textContent()).resolves.toMatch(
+      /read-only role may not do this \(it needs the manage permission\)/,
+    );
     expect(errors).toEqual([]);
     await page.close();
   }, 90_000);

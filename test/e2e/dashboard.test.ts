@@ -47,7 +47,9 @@ describe("the dashboard", () => {
     expect(Number(await page.getByTestId("completed").textContent())).toBeGreaterThanOrEqual(1);
     await screenshot(page, "overview");
     await page.emulateMedia({ colorScheme: "dark" });
-    expect(await page.evaluate(() => (globalThis as any).getComputedStyle((globalThis as any).document.documentElement).backgroundColor)).toBe("rgb(15, 18, 22)");
+    expect(
+      await page.evaluate(() => (globalThis as any).getComputedStyle((globalThis as any).document.documentElement).backgroundColor),
+    ).toBe("rgb(15, 18, 22)");
     await screenshot(page, "overview-dark");
     expect(errors).toEqual([]);
     await page.close();
@@ -68,7 +70,11 @@ describe("the dashboard", () => {
     await page.getByLabel("API key").fill(stack.token);
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByText("Live", { exact: true }).waitFor({ timeout: 15_000 });
-    expect(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem("edgeq.session"))).toContain(stack.token);
+    expect(
+      await page.evaluate(() =>
+        (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem("edgeq.session"),
+      ),
+    ).toContain(stack.token);
     for (const u of urls) expect(u).not.toContain(stack.token);
     await page.close();
   }, 60_000);
@@ -76,7 +82,13 @@ describe("the dashboard", () => {
   it("tasks: search by text and status, the view in the URL (shared, it shows the same)", async () => {
     const queue = `dash-${Math.random().toString(36).slice(2, 8)}`;
     const word = `parcel${Math.random().toString(36).slice(2, 8)}`;
-    const made = await call("POST", `/queues/${queue}/tasks/batch`, { tasks: [{ name: "ship", payload: { note: word } }, { name: "ship", payload: { note: word } }, { name: "ship", payload: { note: "other" } }] });
+    const made = await call("POST", `/queues/${queue}/tasks/batch`, {
+      tasks: [
+        { name: "ship", payload: { note: word } },
+        { name: "ship", payload: { note: word } },
+        { name: "ship", payload: { note: "other" } },
+      ],
+    });
     await call("POST", `/tasks/${made.tasks[0].id}/cancel`);
     const page = await browser.newPage();
     await page.goto(`${url}/tasks`);

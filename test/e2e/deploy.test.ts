@@ -46,23 +46,27 @@ describe("npm run deploy", () => {
     expect(signedOut.out).not.toContain("build and validate"); // nothing past the failed check ran
   });
 
-  it("--verify-only checks a running deployment: ready, and a task's whole life with a deploy key that is revoked after", { timeout: 120_000 }, async () => {
-    const before = (await adminCall(stack, "GET", "/keys")).items.length;
-    // What an interrupted earlier check left waiting must not stand in the way of this one.
-    await adminCall(stack, "POST", "/queues/edgeq-deploy-smoke/tasks", { name: "left over" });
-    const good = deploy(["--verify-only", "--url", stack.url], { EDGEQ_ADMIN_TOKEN: stack.token });
-    expect(good.status, good.out).toBe(0);
-    expect(good.out).toMatch(/✓ .*\/health\/ready: .*d1.*answer/);
-    expect(good.out).toMatch(/✓ smoke task \S+ enqueued → leased → completed with a deploy key/);
-    expect(good.out).toContain("deployment verified");
-    const keys = (await adminCall(stack, "GET", "/keys")).items as { name: string; revokedAt?: string | null }[];
-    expect(keys.filter((k) => k.name.startsWith("deploy-smoke-") && !k.revokedAt)).toEqual([]);
-    expect(keys.length).toBeLessThanOrEqual(before + 1);
-    const tasks = await adminCall(stack, "GET", "/queues/edgeq-deploy-smoke");
-    expect(tasks.counts).toEqual({ completed: 1, cancelled: 1 });
+  it(
+    "--verify-only checks a running deployment: ready, and a task's whole life with a deploy key that is revoked after",
+    { timeout: 120_000 },
+    async () => {
+      const before = (await adminCall(stack, "GET", "/keys")).items.length;
+      // What an interrupted earlier check left waiting must not stand in the way of this one.
+      await adminCall(stack, "POST", "/queues/edgeq-deploy-smoke/tasks", { name: "left over" });
+      const good = deploy(["--verify-only", "--url", stack.url], { EDGEQ_ADMIN_TOKEN: stack.token });
+      expect(good.status, good.out).toBe(0);
+      expect(good.out).toMatch(/✓ .*\/health\/ready: .*d1.*answer/);
+      expect(good.out).toMatch(/✓ smoke task \S+ enqueued → leased → completed with a deploy key/);
+      expect(good.out).toContain("deployment verified");
+      const keys = (await adminCall(stack, "GET", "/keys")).items as { name: string; revokedAt?: string | null }[];
+      expect(keys.filter((k) => k.name.startsWith("deploy-smoke-") && !k.revokedAt)).toEqual([]);
+      expect(keys.length).toBeLessThanOrEqual(before + 1);
+      const tasks = await adminCall(stack, "GET", "/queues/edgeq-deploy-smoke");
+      expect(tasks.counts).toEqual({ completed: 1, cancelled: 1 });
 
-    const wrong = deploy(["--verify-only", "--url", stack.url], { EDGEQ_ADMIN_TOKEN: "not-the-token" });
-    expect(wrong.status).toBe(1);
-    expect(wrong.out).toContain("✗ GET /health/ready answered 401");
-  });
+      const wrong = deploy(["--verify-only", "--url", stack.url], { EDGEQ_ADMIN_TOKEN: "not-the-token" });
+      expect(wrong.status).toBe(1);
+      expect(wrong.out).toContain("✗ GET /health/ready answered 401");
+    },
+  );
 });

@@ -12,7 +12,11 @@ it("2,000+ generated and hostile requests over HTTP: no 5xx, every error problem
     async (method, path, body, headers = {}) => {
       const res = await fetch(`${stack.url}${path}`, {
         method,
-        headers: { authorization: `Bearer ${stack.token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+        headers: {
+          authorization: `Bearer ${stack.token}`,
+          ...(body !== undefined ? { "content-type": "application/json" } : {}),
+          ...headers,
+        },
         body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
       });
       const text = await res.text();

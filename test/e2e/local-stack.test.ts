@@ -30,7 +30,9 @@ describe("the local stack", () => {
     const leased = await call("POST", "/api/v1/queues/e2e/leases", { workerId: "w", max: 1, waitMs: 1000 });
     const lease = leased.body.leases[0];
     expect(lease.task.id).toBe(made.body.id);
-    expect((await call("POST", `/api/v1/tasks/${lease.task.id}/heartbeat`, { leaseToken: lease.leaseToken, progress: 50 })).status).toBe(200);
+    expect((await call("POST", `/api/v1/tasks/${lease.task.id}/heartbeat`, { leaseToken: lease.leaseToken, progress: 50 })).status).toBe(
+      200,
+    );
     const done = await call("POST", `/api/v1/tasks/${lease.task.id}/complete`, { leaseToken: lease.leaseToken, result: { ok: true } });
     expect(done.body.status).toBe("completed");
     expect((await fetch(`${stack.url}/api/v1/queues/e2e`)).status).toBe(401);
@@ -44,39 +46,43 @@ describe("the local stack", () => {
     expect(docs.status).toBe(200);
   });
 
-  it("answers a refused call whose body it never needed, and keeps the connection: no reset on keep-alive", { timeout: 120_000 }, async () => {
-    await start();
-    const failures: string[] = [];
-    for (let i = 0; i < 300; i++) {
-      // A bad queue name or an unknown route is refused before the body is read.
-      const path = i % 2 ? "/api/v1/queues/%20/tasks" : "/api/v1/nowhere";
-      try {
-        const res = await fetch(`${stack.url}${path}`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
-          body: JSON.stringify({ name: "x".repeat(i * 50) }),
-        });
-        expect([400, 404]).toContain(res.status);
-        expect(res.headers.get("content-type")).toContain("application/problem+json");
-        await res.text();
-      } catch (e) {
-        failures.push(`${i}: ${(e as { cause?: { code?: string } }).cause?.code ?? e}`);
+  it(
+    "answers a refused call whose body it never needed, and keeps the connection: no reset on keep-alive",
+    { timeout: 120_000 },
+    async () => {
+      await start();
+      const failures: string[] = [];
+      for (let i = 0; i < 300; i++) {
+        // A bad queue name or an unknown route is refused before the body is read.
+        const path = i % 2 ? "/api/v1/queues/%20/tasks" : "/api/v1/nowhere";
+        try {
+          const res = await fetch(`${stack.url}${path}`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
+            body: JSON.stringify({ name: "x".repeat(i * 50) }),
+          });
+          expect([400, 404]).toContain(res.status);
+          expect(res.headers.get("content-type")).toContain("application/problem+json");
+          await res.text();
+        } catch (e) {
+          failures.push(`${i}: ${(e as { cause?: { code?: string } }).cause?.code ?? e}`);
+        }
       }
-    }
-    // A body over the 8 MiB limit is refused with 413, and still read, so the client sees the answer.
-    for (let i = 0; i < 5; i++) {
-      try {
-        const res = await fetch(`${stack.url}/api/v1/queues/big/tasks`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
-          body: `{"name":"a","payload":"${"x".repeat(10 * 1024 * 1024)}"}`,
-        });
-        expect(res.status).toBe(413);
-        await res.text();
-      } catch (e) {
-        failures.push(`over the limit: ${(e as { cause?: { code?: string } }).cause?.code ?? e}`);
+      // A body over the 8 MiB limit is refused with 413, and still read, so the client sees the answer.
+      for (let i = 0; i < 5; i++) {
+        try {
+          const res = await fetch(`${stack.url}/api/v1/queues/big/tasks`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
+            body: `{"name":"a","payload":"${"x".repeat(10 * 1024 * 1024)}"}`,
+          });
+          expect(res.status).toBe(413);
+          await res.text();
+        } catch (e) {
+          failures.push(`over the limit: ${(e as { cause?: { code?: string } }).cause?.code ?? e}`);
+        }
       }
-    }
-    expect(failures).toEqual([]);
-  });
+      expect(failures).toEqual([]);
+    },
+  );
 });

@@ -66,7 +66,22 @@ export const token: Lease["leaseToken"] = "lt_1";
 export const problem: Problem = { type: "urn:edgeq:error:not_found", title: "Not found", status: 404, detail: "no such task" };
 `;
     const tsc = (file: string) =>
-      spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "--noEmit", "--strict", "--target", "es2022", "--module", "esnext", "--moduleResolution", "bundler", join(dir, file)], { encoding: "utf8" });
+      spawnSync(
+        process.execPath,
+        [
+          "node_modules/typescript/bin/tsc",
+          "--noEmit",
+          "--strict",
+          "--target",
+          "es2022",
+          "--module",
+          "esnext",
+          "--moduleResolution",
+          "bundler",
+          join(dir, file),
+        ],
+        { encoding: "utf8" },
+      );
     writeFileSync(join(dir, "client.ts"), client);
     const good = tsc("client.ts");
     expect(good.status, good.stdout).toBe(0);
@@ -98,30 +113,34 @@ export const problem: Problem = { type: "urn:edgeq:error:not_found", title: "Not
     }
   });
 
-  it("is browsable at /docs with no internet: Swagger UI from the Worker's own assets renders every operation, under a CSP that allows no inline script", { timeout: 120_000 }, async () => {
-    const browser = await launchChromium();
-    try {
-      const page = await browser.newPage();
-      const elsewhere: string[] = [];
-      const problems: string[] = [];
-      await page.route("**/*", (route) => {
-        const url = new URL(route.request().url());
-        if (url.origin === stack.url) return route.continue();
-        elsewhere.push(url.href); // a CDN would land here: refuse it, as a machine with no internet would
-        return route.abort();
-      });
-      page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
-      page.on("pageerror", (e) => problems.push(String(e)));
-      const res = await page.goto(`${stack.url}/docs`);
-      expect(res?.headers()["content-security-policy"]).toContain("script-src 'self'");
-      await page.locator(".swagger-ui .info .title").filter({ hasText: "edgeq" }).waitFor({ timeout: 30_000 });
-      // Every operation is listed, each under its operationId.
-      await page.locator("#operations-tasks-enqueueTask").waitFor();
-      expect(await page.locator(".opblock").count()).toBe(operations().length);
-      expect(elsewhere).toEqual([]);
-      expect(problems).toEqual([]);
-    } finally {
-      await browser.close();
-    }
-  });
+  it(
+    "is browsable at /docs with no internet: Swagger UI from the Worker's own assets renders every operation, under a CSP that allows no inline script",
+    { timeout: 120_000 },
+    async () => {
+      const browser = await launchChromium();
+      try {
+        const page = await browser.newPage();
+        const elsewhere: string[] = [];
+        const problems: string[] = [];
+        await page.route("**/*", (route) => {
+          const url = new URL(route.request().url());
+          if (url.origin === stack.url) return route.continue();
+          elsewhere.push(url.href); // a CDN would land here: refuse it, as a machine with no internet would
+          return route.abort();
+        });
+        page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
+        page.on("pageerror", (e) => problems.push(String(e)));
+        const res = await page.goto(`${stack.url}/docs`);
+        expect(res?.headers()["content-security-policy"]).toContain("script-src 'self'");
+        await page.locator(".swagger-ui .info .title").filter({ hasText: "edgeq" }).waitFor({ timeout: 30_000 });
+        // Every operation is listed, each under its operationId.
+        await page.locator("#operations-tasks-enqueueTask").waitFor();
+        expect(await page.locator(".opblock").count()).toBe(operations().length);
+        expect(elsewhere).toEqual([]);
+        expect(problems).toEqual([]);
+      } finally {
+        await browser.close();
+      }
+    },
+  );
 });

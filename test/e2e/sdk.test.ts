@@ -6,7 +6,6 @@ import { LocalStack, fresh, sleep, until } from "./stack";
 const stack = new LocalStack();
 let edgeq: EdgeqClient;
 
-
 beforeAll(async () => {
   await stack.start();
   edgeq = new EdgeqClient({ url: stack.url, token: stack.token });
@@ -107,11 +106,16 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
       ...[1, 2, 3].map((n) => ({ name: "square", parentId: "ref:sum", payload: { n } })),
     ]);
     let seen: Record<string, unknown> | undefined;
-    const worker = new Worker(edgeq, queue.name, async (task, { childResults }) => {
-      if (task.name === "square") return ((task.payload as { n: number }).n) ** 2;
-      seen = childResults;
-      return Object.values(childResults ?? {}).reduce((a: number, b) => a + (b as number), 0);
-    }, { concurrency: 4, waitMs: 500 });
+    const worker = new Worker(
+      edgeq,
+      queue.name,
+      async (task, { childResults }) => {
+        if (task.name === "square") return (task.payload as { n: number }).n ** 2;
+        seen = childResults;
+        return Object.values(childResults ?? {}).reduce((a: number, b) => a + (b as number), 0);
+      },
+      { concurrency: 4, waitMs: 500 },
+    );
     const running = worker.run();
     const done = await until(async () => {
       const t = await edgeq.get(parent.id);
@@ -244,7 +248,10 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
     const client = new EdgeqClient({ url: stack.url, token: stack.token, fetch: watching });
     const run = async (tasks: number, handler: () => Promise<void>) => {
       const queue = edgeq.queue(fresh("pace"));
-      await queue.addBulk(Array.from({ length: tasks }, (_, i) => ({ name: "t", payload: { i } })), { chunkSize: 500 });
+      await queue.addBulk(
+        Array.from({ length: tasks }, (_, i) => ({ name: "t", payload: { i } })),
+        { chunkSize: 500 },
+      );
       asked.length = 0;
       const worker = new Worker(client, queue.name, handler, { concurrency: 2, waitMs: 200 });
       const running = worker.run();
@@ -280,7 +287,9 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
 
   it("search iterates history page by page; timeline yields a task's events", async () => {
     const queue = edgeq.queue(fresh("hist"));
-    const made = await queue.addBulk(Array.from({ length: 7 }, (_, i) => ({ name: "invoice", payload: { customer: `cust-${i % 2}` }, tags: ["billing"] })));
+    const made = await queue.addBulk(
+      Array.from({ length: 7 }, (_, i) => ({ name: "invoice", payload: { customer: `cust-${i % 2}` }, tags: ["billing"] })),
+    );
     const worker = new Worker(edgeq, queue.name, async () => "sent");
     const running = worker.run();
     await until(async () => (await queue.stats()).counts.completed === 7);
@@ -303,8 +312,14 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
     expect(pages).toBe(3);
     expect([...seen].sort()).toEqual(made.map((t) => t.id).sort());
     const text: string[] = [];
-    for await (const page of edgeq.search({ q: "cust-1", queue: queue.name, createdFrom: new Date(Date.now() - 60_000) })) text.push(...page.items.map((t) => t.id));
-    expect(text.sort()).toEqual(made.filter((_, i) => i % 2 === 1).map((t) => t.id).sort());
+    for await (const page of edgeq.search({ q: "cust-1", queue: queue.name, createdFrom: new Date(Date.now() - 60_000) }))
+      text.push(...page.items.map((t) => t.id));
+    expect(text.sort()).toEqual(
+      made
+        .filter((_, i) => i % 2 === 1)
+        .map((t) => t.id)
+        .sort(),
+    );
     const events: string[] = [];
     for await (const e of edgeq.timeline(made[0].id)) events.push(e.type);
     expect(events).toEqual(["enqueued", "started", "completed"]);
@@ -325,7 +340,8 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
 
   it("live: a snapshot, then counts and task events as they happen; task(id).events() ends when the task does; reconnects after a restart", async () => {
     // Node 20 has no global WebSocket: there the SDK finds the optional `ws` package on its own.
-    if (Number(process.versions.node.split(".")[0]) < 22) expect(typeof (globalThis as { WebSocket?: unknown }).WebSocket).toBe("undefined");
+    if (Number(process.versions.node.split(".")[0]) < 22)
+      expect(typeof (globalThis as { WebSocket?: unknown }).WebSocket).toBe("undefined");
     const queue = edgeq.queue(fresh("live"));
     await queue.add("first");
     const stop = new AbortController();
@@ -421,7 +437,10 @@ describe("flow control, as consumers see it", { timeout: 90_000 }, () => {
     await edgeq.call("PATCH", `/queues/${queue.name}`, { startLimit: { count: 10, perMs: 500 } });
     await queue.addBulk(Array.from({ length: 40 }, () => ({ name: "t" })));
     const starts: number[] = [];
-    const workers = Array.from({ length: 4 }, () => new Worker(edgeq, queue.name, (t) => void starts.push(Date.parse(t.startedAt!)), { concurrency: 8, waitMs: 300 }));
+    const workers = Array.from(
+      { length: 4 },
+      () => new Worker(edgeq, queue.name, (t) => void starts.push(Date.parse(t.startedAt!)), { concurrency: 8, waitMs: 300 }),
+    );
     const runs = workers.map((w) => w.run());
     await until(async () => (await queue.stats()).counts.completed === 40, 30_000);
     await Promise.all(workers.map((w) => w.close()));
@@ -432,4 +451,3 @@ describe("flow control, as consumers see it", { timeout: 90_000 }, () => {
     for (let i = 0; i + 10 < starts.length; i++) expect(starts[i + 10] - starts[i]).toBeGreaterThanOrEqual(500);
   });
 });
-

@@ -56,9 +56,18 @@ export class LocalStack {
     execFileSync("node", ["scripts/migrate-d1.mjs", this.state]); // as npm start does
     const child = spawn(
       process.execPath,
-      ["scripts/serve-api.mjs", "--port", String(this.port), "--persist-to", this.state,
-        "--var", `EDGEQ_ADMIN_TOKEN:${this.token}`, "--var", "EDGEQ_LOG_REQUESTS:false",
-        ...Object.entries(this.vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
+      [
+        "scripts/serve-api.mjs",
+        "--port",
+        String(this.port),
+        "--persist-to",
+        this.state,
+        "--var",
+        `EDGEQ_ADMIN_TOKEN:${this.token}`,
+        "--var",
+        "EDGEQ_LOG_REQUESTS:false",
+        ...Object.entries(this.vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+      ],
       { detached: true, stdio: ["ignore", "ignore", "pipe"] },
     );
     this.child = child;
@@ -229,7 +238,8 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 /** True when the page is wider than its viewport (a phone must not scroll sideways). */
 export const scrollsSideways = (page: Page): Promise<boolean> =>
   page.evaluate(() => {
-    const d = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement;
+    const d = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document
+      .documentElement;
     return d.scrollWidth > d.clientWidth;
   });
 

@@ -310,7 +310,11 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
           for (const t of dead) expect(h.engine.get(t.id)).toMatchObject({ status: "pending", attempts: 0, finishedAt: null });
           expect(h.engine.get(c.id)!.status).toBe("cancelled");
           expect(h.engine.get(p.id)!.status).toBe("scheduled");
-          expect(leaseAll(h).map((l) => l.task.name).sort()).toEqual(["d0", "d1", "d2", "d3", "d4"]);
+          expect(
+            leaseAll(h)
+              .map((l) => l.task.name)
+              .sort(),
+          ).toEqual(["d0", "d1", "d2", "d3", "d4"]);
         }));
 
       it("a sweep of dead letters never takes a task twice: one that fails again after its retry waits for the next sweep", () =>
@@ -400,7 +404,8 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
           add(h, ...Array.from({ length: n }, (_, i) => task(`c${i}`, { parentId: parent.id, priority: 10 })));
           h.engine.seal(parent.id);
           for (const l of h.engine.lease("w", 1000, h.settings)) h.engine.complete(l.task.id, l.leaseToken, String(l.task.name.length));
-          for (const l of h.engine.lease("w", 1000, h.settings)) if (l.task.id !== parent.id) h.engine.complete(l.task.id, l.leaseToken, "1");
+          for (const l of h.engine.lease("w", 1000, h.settings))
+            if (l.task.id !== parent.id) h.engine.complete(l.task.id, l.leaseToken, "1");
           const [lease] = h.engine.lease("w", 1, h.settings);
           expect(lease.task.id).toBe(parent.id);
           expect(Object.keys(lease.childResults!)).toHaveLength(CHILD_RESULTS_MAX);
@@ -424,7 +429,11 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
       it("when a dependency fails terminally or is cancelled, its dependents are cancelled (or, by policy, run anyway)", () =>
         withHarness((h) => {
           const [root, other] = add(h, task("root", { maxAttempts: 1 }), task("other"));
-          const [child, runs] = add(h, task("child", { dependsOn: [root.id] }), task("runs", { dependsOn: [root.id], onDependencyFailure: "run" }));
+          const [child, runs] = add(
+            h,
+            task("child", { dependsOn: [root.id] }),
+            task("runs", { dependsOn: [root.id], onDependencyFailure: "run" }),
+          );
           const [grandchild] = add(h, task("grandchild", { dependsOn: [child.id] }));
           const [onOther] = add(h, task("onOther", { dependsOn: [other.id] }));
           const lease = leaseAll(h, 1)[0];
@@ -518,9 +527,7 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
             for (const g of names) add(h, ...Array.from({ length: 3 }, (_, i) => task(`${g}${i}`, { groupKey: g })));
             const leased = leaseAll(h, 100);
             expect(leased.map((l) => l.task.groupKey).sort()).toEqual([...names].sort());
-            expect(h.engine.groups().map((g) => [g.group, g.pending, g.running])).toEqual(
-              [...names].sort().map((g) => [g, 2, 1]),
-            );
+            expect(h.engine.groups().map((g) => [g.group, g.pending, g.running])).toEqual([...names].sort().map((g) => [g, 2, 1]));
           },
           { settings: { groupLimits: { default: { concurrency: 1 }, overrides: {} } } },
         ));
@@ -554,7 +561,9 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
 
       it("a key seen twice in one batch makes one task", () =>
         withHarness((h) => {
-          const out = h.engine.enqueue(h.address, [task("a", { idempotencyKey: "k" }), task("a", { idempotencyKey: "k" })], h.settings).map(made);
+          const out = h.engine
+            .enqueue(h.address, [task("a", { idempotencyKey: "k" }), task("a", { idempotencyKey: "k" })], h.settings)
+            .map(made);
           expect(out.map((o) => o.created)).toEqual([true, false]);
           expect(out[1].task.id).toBe(out[0].task.id);
         }));
@@ -666,7 +675,11 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
       it("a large purge cancels one pass per call and alarm, never tasks enqueued after it, and is picked up after a restart", () =>
         withHarness((h) => {
           const n = DUE_BATCH * 2 + 10;
-          add(h, ...Array.from({ length: n - 10 }, (_, i) => task(`p${i}`)), ...Array.from({ length: 10 }, (_, i) => task(`s${i}`, { delayMs: 60_000 })));
+          add(
+            h,
+            ...Array.from({ length: n - 10 }, (_, i) => task(`p${i}`)),
+            ...Array.from({ length: 10 }, (_, i) => task(`s${i}`, { delayMs: 60_000 })),
+          );
           expect(h.engine.purge()).toEqual({ cancelled: DUE_BATCH, done: false });
           expect(h.engine.alarmAt()).toBe(h.clock.now()); // the rest is due at once
           h.clock.advance(1);
@@ -825,7 +838,8 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
           // The lease token never leaves the lease: no event carries it.
           expect(JSON.stringify(h.store.readOutbox(0, 10_000))).not.toContain("leaseToken");
           const types = new Set(h.store.readOutbox(0, 10_000).flatMap((r) => r.events.map((e) => e.type)));
-          for (const t of ["heartbeat", "progress", "child_added", "child_finished", "dependency_resolved", "expired", "unblocked"]) expect(types).toContain(t);
+          for (const t of ["heartbeat", "progress", "child_added", "child_finished", "dependency_resolved", "expired", "unblocked"])
+            expect(types).toContain(t);
         }));
 
       it("a refused call writes no outbox entry", () =>

@@ -11,7 +11,12 @@ import { expect } from "vitest";
  * Run in-process (workerd project) and over real HTTP (e2e project).
  */
 
-export type Send = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<{ status: number; headers: Headers; body: any }>;
+export type Send = (
+  method: string,
+  path: string,
+  body?: unknown,
+  headers?: Record<string, string>,
+) => Promise<{ status: number; headers: Headers; body: any }>;
 
 type Schema = Record<string, any>;
 let doc: Schema;
@@ -103,9 +108,10 @@ function fill(path: string, ids: string[], queues: string[]) {
         ),
       ),
     })
-    .map(({ queue, id, query }) =>
-      // every path, parameterised or not, also gets the hostile queries
-      path.replace("{queue}", encodeURIComponent(queue)).replace("{id}", encodeURIComponent(id)) + query,
+    .map(
+      ({ queue, id, query }) =>
+        // every path, parameterised or not, also gets the hostile queries
+        path.replace("{queue}", encodeURIComponent(queue)).replace("{id}", encodeURIComponent(id)) + query,
     );
 }
 
@@ -118,7 +124,6 @@ function check(res: { status: number; headers: Headers; body: any }, label: stri
     expect(typeof res.body.detail, label).toBe("string");
   }
 }
-
 
 /** A lease call's path: the body names a task and its lease token. */
 const LEASE_ACTION = /^\/api\/v1\/tasks\/\{id\}\/(complete|fail|heartbeat|release)$/;
@@ -143,13 +148,28 @@ export async function fuzzApi(send: Send, options: { token: string; total: numbe
   const admin = `Bearer ${token}`;
   const as = { authorization: admin };
   // Some real tasks and leases, so generated ids sometimes hit something.
-  const made = (await send("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: Array.from({ length: 20 }, (_, i) => ({ name: `t${i}`, backoff: STILL })) }, as)).body.tasks;
+  const made = (
+    await send(
+      "POST",
+      `/api/v1/queues/${q}/tasks/batch`,
+      { tasks: Array.from({ length: 20 }, (_, i) => ({ name: `t${i}`, backoff: STILL })) },
+      as,
+    )
+  ).body.tasks;
   const ids: string[] = made.map((t: any) => t.id);
   await send("POST", `/api/v1/queues/${q}/leases`, { workerId: "fuzz", max: 10 }, as);
   /** Fresh leases for the lease calls: a bent body around a token that holds. */
   const freshLeases = async (n: number) => {
-    await send("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: Array.from({ length: n }, (_, i) => ({ name: `l${i}`, backoff: STILL })) }, as);
-    return (await send("POST", `/api/v1/queues/${q}/leases`, { workerId: "fuzz", max: n }, as)).body.leases as { task: { id: string }; leaseToken: string }[];
+    await send(
+      "POST",
+      `/api/v1/queues/${q}/tasks/batch`,
+      { tasks: Array.from({ length: n }, (_, i) => ({ name: `l${i}`, backoff: STILL })) },
+      as,
+    );
+    return (await send("POST", `/api/v1/queues/${q}/leases`, { workerId: "fuzz", max: n }, as)).body.leases as {
+      task: { id: string };
+      leaseToken: string;
+    }[];
   };
 
   let sent = 0;
@@ -160,16 +180,29 @@ export async function fuzzApi(send: Send, options: { token: string; total: numbe
     const pool = leaseCall ? await freshLeases(Math.min(runs, 200)) : [];
     const request = fc.record({
       path: fill(op.path, ids, [q, "fuzz-2"]),
-      body: op.body ? fc.oneof({ arbitrary: arb(op.body), weight: 8 }, { arbitrary: fc.jsonValue({ maxDepth: 3 }), weight: 1 }) : fc.constant(undefined),
+      body: op.body
+        ? fc.oneof({ arbitrary: arb(op.body), weight: 8 }, { arbitrary: fc.jsonValue({ maxDepth: 3 }), weight: 1 })
+        : fc.constant(undefined),
       lease: fc.nat({ max: Math.max(0, pool.length - 1) }),
       useLease: fc.boolean(),
       auth: fc.oneof(
         { arbitrary: fc.constant(admin), weight: 8 },
-        { arbitrary: fc.constantFrom("", "Bearer", "Bearer eq_0000000000000000_" + "0".repeat(64), "Bearer a.b.c", "Basic Zm9vOmJhcg=="), weight: 1 },
+        {
+          arbitrary: fc.constantFrom("", "Bearer", "Bearer eq_0000000000000000_" + "0".repeat(64), "Bearer a.b.c", "Basic Zm9vOmJhcg=="),
+          weight: 1,
+        },
       ),
       contentType: fc.oneof(
         { arbitrary: fc.constant("application/json"), weight: 8 },
-        { arbitrary: fc.constantFrom("text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-8", "application/merge-patch+json"), weight: 1 },
+        {
+          arbitrary: fc.constantFrom(
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/json; charset=utf-8",
+            "application/merge-patch+json",
+          ),
+          weight: 1,
+        },
       ),
     });
     await fc.assert(
@@ -185,7 +218,14 @@ export async function fuzzApi(send: Send, options: { token: string; total: numbe
             body = { ...bent, leaseToken: held.leaseToken };
           } else {
             const items = Array.isArray((bent as any).items) ? (bent as any).items : [{}];
-            body = { ...bent, items: items.map((it: unknown) => ({ ...(it && typeof it === "object" ? it : {}), id: held.task.id, leaseToken: held.leaseToken })) };
+            body = {
+              ...bent,
+              items: items.map((it: unknown) => ({
+                ...(it && typeof it === "object" ? it : {}),
+                id: held.task.id,
+                leaseToken: held.leaseToken,
+              })),
+            };
           }
         }
         const before = held ? (await send("GET", `/api/v1/tasks/${held.task.id}`, undefined, as)).body : null;
@@ -228,7 +268,10 @@ export async function fuzzApi(send: Send, options: { token: string; total: numbe
   for (const text of nasties) {
     for (const op of bodyRoutes) {
       sent++;
-      const res = await send(op.method, op.path.replace("{queue}", q).replace("{id}", ids[0]), text, { ...as, "content-type": "application/json" });
+      const res = await send(op.method, op.path.replace("{queue}", q).replace("{id}", ids[0]), text, {
+        ...as,
+        "content-type": "application/json",
+      });
       check(res, `${op.method} ${op.path} with a nasty body`);
     }
   }
@@ -241,7 +284,10 @@ export async function fuzzApi(send: Send, options: { token: string; total: numbe
   ];
   for (const headers of oddHeaders) {
     sent++;
-    check(await send("POST", `/api/v1/queues/${q}/tasks`, { name: "h" }, { ...as, "content-type": "application/json", ...headers }), "header oddity");
+    check(
+      await send("POST", `/api/v1/queues/${q}/tasks`, { name: "h" }, { ...as, "content-type": "application/json", ...headers }),
+      "header oddity",
+    );
   }
   return sent;
 }

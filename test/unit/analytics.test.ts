@@ -79,7 +79,11 @@ describe("analytics chart data", () => {
   it("counts: one series each for enqueued, completed and failed, a point per bucket", () => {
     const s = countSeries(items);
     expect(s.map((x) => x.key)).toEqual(["enqueued", "completed", "failed"]);
-    expect(s[0].values).toEqual([{ x: t0, y: 5 }, { x: t0 + 3_600_000, y: 0 }, { x: t0 + 7_200_000, y: 1 }]);
+    expect(s[0].values).toEqual([
+      { x: t0, y: 5 },
+      { x: t0 + 3_600_000, y: 0 },
+      { x: t0 + 7_200_000, y: 1 },
+    ]);
     expect(totals(items)).toEqual({ enqueued: 6, completed: 5, failed: 1, completionRate: 5 / 6 });
     expect(totals([]).completionRate).toBeNull();
   });
@@ -95,7 +99,13 @@ describe("analytics chart data", () => {
   it("a line breaks at a gap, and a point alone is a dot", () => {
     const id = (q: { x: number; y: number | null }) => q.x;
     const y = (q: { x: number; y: number | null }) => q.y ?? NaN;
-    const pts = [{ x: 0, y: 1 }, { x: 10, y: 2 }, { x: 20, y: null }, { x: 30, y: 4 }, { x: 40, y: null }];
+    const pts = [
+      { x: 0, y: 1 },
+      { x: 10, y: 2 },
+      { x: 20, y: null },
+      { x: 30, y: 4 },
+      { x: 40, y: null },
+    ];
     expect(linePath(pts, id, y)).toEqual({ d: "M0,1L10,2M30,4", dots: [{ x: 30, y: 4 }] });
     expect(linePath([], id, y)).toEqual({ d: "", dots: [] });
   });
@@ -117,12 +127,23 @@ describe("distribution bars", () => {
 
   it("priorities from the highest; names largest first", () => {
     expect(bars({ "1": 5, "10": 1, "5": 2 }, "priority").map((b) => b.key)).toEqual(["10", "5", "1"]);
-    expect(bars({ b: 1, a: 5, c: 3 }, "name")).toEqual([{ key: "a", count: 5 }, { key: "c", count: 3 }, { key: "b", count: 1 }]);
+    expect(bars({ b: 1, a: 5, c: 3 }, "name")).toEqual([
+      { key: "a", count: 5 },
+      { key: "c", count: 3 },
+      { key: "b", count: 1 },
+    ]);
   });
 
   it("past the limit the smallest are summed under (other), with what the API summed there; zeros are left out", () => {
     const counts = { a: 9, b: 8, c: 7, d: 1, e: 1, z: 0, "(other)": 4 };
-    expect(bars(counts, "queue", 3)).toEqual([{ key: "a", count: 9 }, { key: "b", count: 8 }, { key: "(other)", count: 13 }]);
-    expect(bars({ a: 1, "(other)": 2 }, "worker")).toEqual([{ key: "a", count: 1 }, { key: "(other)", count: 2 }]);
+    expect(bars(counts, "queue", 3)).toEqual([
+      { key: "a", count: 9 },
+      { key: "b", count: 8 },
+      { key: "(other)", count: 13 },
+    ]);
+    expect(bars({ a: 1, "(other)": 2 }, "worker")).toEqual([
+      { key: "a", count: 1 },
+      { key: "(other)", count: 2 },
+    ]);
   });
 });

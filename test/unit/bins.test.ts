@@ -23,7 +23,12 @@ describe("duration bins", () => {
     const h = new Map<number, number>();
     for (let v = 1; v <= 100; v++) h.set(binOf(v), (h.get(binOf(v)) ?? 0) + 1);
     const [p50, p95, p99] = percentiles(h, [50, 95, 99]);
-    for (const [got, exact] of [[p50, 50], [p95, 95], [p99, 99]] as const) expect(Math.abs(got! - exact)).toBeLessThanOrEqual(0.05 * exact + 1);
+    for (const [got, exact] of [
+      [p50, 50],
+      [p95, 95],
+      [p99, 99],
+    ] as const)
+      expect(Math.abs(got! - exact)).toBeLessThanOrEqual(0.05 * exact + 1);
     expect(percentiles(new Map([[binOf(7), 3]]), [50, 99])).toEqual([7, 7]);
     expect(percentiles(new Map(), [50])).toEqual([null]);
   });

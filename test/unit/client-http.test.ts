@@ -40,7 +40,10 @@ describe("client/http request", () => {
   });
 
   it("a 429 that says to wait over a minute (an hourly limit spent) is answered with the error, not waited out", async () => {
-    const limited = new Response(JSON.stringify({ type: "urn:edgeq:error:rate_limited", title: "T", status: 429, detail: "D" }), { status: 429, headers: { "retry-after": "3600" } });
+    const limited = new Response(JSON.stringify({ type: "urn:edgeq:error:rate_limited", title: "T", status: 429, detail: "D" }), {
+      status: 429,
+      headers: { "retry-after": "3600" },
+    });
     const { calls, fetch } = scripted([limited, new Response("{}")]);
     const started = Date.now();
     const error = await request({ url: "http://h", token: "t", fetch }, "GET", "/x").catch((e) => e);

@@ -33,7 +33,15 @@ describe("client live stream", () => {
   it("hands each task of a `tasks` frame on as a `task` message, in order, without asking for a snapshot", async () => {
     const { Scripted, sent } = scriptedSocket([
       { type: "snapshot", seq: 1, at: "t0", queues: [], rates: {}, workers: { active: 0 } },
-      { type: "tasks", seq: 2, at: "t1", tasks: [{ id: "a", queue: "q", status: "pending", at: "ta" }, { id: "b", queue: "q", status: "running", at: "tb" }] },
+      {
+        type: "tasks",
+        seq: 2,
+        at: "t1",
+        tasks: [
+          { id: "a", queue: "q", status: "pending", at: "ta" },
+          { id: "b", queue: "q", status: "running", at: "tb" },
+        ],
+      },
       { type: "task", seq: 3, at: "tc", task: { id: "a", queue: "q", status: "completed" } },
     ]);
     const seen = [];

@@ -18,13 +18,24 @@ describe("planBatch: refs, waves and cycles", () => {
   });
 
   it("names a cycle through the batch, a self-reference, unknown and duplicate refs", () => {
-    expect(planBatch([{ ref: "a", dependsOn: ["ref:c"] }, { ref: "b", dependsOn: ["ref:a"] }, { ref: "c", dependsOn: ["ref:b"] }, { ref: "free" }])).toEqual({
+    expect(
+      planBatch([
+        { ref: "a", dependsOn: ["ref:c"] },
+        { ref: "b", dependsOn: ["ref:a"] },
+        { ref: "c", dependsOn: ["ref:b"] },
+        { ref: "free" },
+      ]),
+    ).toEqual({
       ok: false,
       problems: [{ kind: "cycle", refs: ["a", "c", "b"] }],
     });
     expect(planBatch([{ ref: "self", dependsOn: ["ref:self"] }])).toEqual({ ok: false, problems: [{ kind: "cycle", refs: ["self"] }] });
     // Behind a cycle, not on it: the cycle is what gets named.
-    const behind = planBatch([{ ref: "x", dependsOn: ["ref:y"] }, { ref: "y", dependsOn: ["ref:z"] }, { ref: "z", dependsOn: ["ref:y"] }]);
+    const behind = planBatch([
+      { ref: "x", dependsOn: ["ref:y"] },
+      { ref: "y", dependsOn: ["ref:z"] },
+      { ref: "z", dependsOn: ["ref:y"] },
+    ]);
     expect(behind).toEqual({ ok: false, problems: [{ kind: "cycle", refs: ["y", "z"] }] });
     expect(planBatch([{ ref: "a" }, { ref: "a" }, { dependsOn: ["ref:nope"] }])).toEqual({
       ok: false,
@@ -70,7 +81,7 @@ function cluster(n: number) {
     get: (id: string) => engines[shardOf(id)].get(id) as TaskRow,
     /** Delivers every message, including the ones delivering causes, as often as `copies` says. */
     deliver(copies = 1) {
-      for (let moved = 1; moved > 0; ) {
+      for (let moved = 1; moved > 0;) {
         moved = 0;
         engines.forEach((engine) => {
           const due = engine.mailDue();

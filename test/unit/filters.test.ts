@@ -35,6 +35,13 @@ describe("task filters and the URL", () => {
     const f = { ...DEFAULTS, queue: " email ", status: ["failed"], createdFrom: "yesterday", createdTo: "2026-11-30T10:00:00Z" };
     expect(apiFilters(f)).toEqual({ queue: "email", status: ["failed"], createdTo: "2026-11-30T10:00:00.000Z" });
     const q = new URLSearchParams(apiQuery({ ...f, sort: "priority", cursor: "abc" }).slice(1));
-    expect(Object.fromEntries(q)).toEqual({ queue: "email", status: "failed", createdTo: "2026-11-30T10:00:00.000Z", sort: "priority", cursor: "abc", limit: "50" });
+    expect(Object.fromEntries(q)).toEqual({
+      queue: "email",
+      status: "failed",
+      createdTo: "2026-11-30T10:00:00.000Z",
+      sort: "priority",
+      cursor: "abc",
+      limit: "50",
+    });
   });
 });

@@ -40,7 +40,8 @@ describe("start windows", () => {
 describe("group limits", () => {
   it("a group named like an Object.prototype member gets the default, not the member", () => {
     const settings = { ...DEFAULT_SETTINGS, groupLimits: { default: { concurrency: 1 }, overrides: { vip: { concurrency: 5 } } } };
-    for (const key of ["constructor", "toString", "__proto__", "hasOwnProperty", "valueOf"]) expect(limitsOf(settings, key)).toEqual({ concurrency: 1 });
+    for (const key of ["constructor", "toString", "__proto__", "hasOwnProperty", "valueOf"])
+      expect(limitsOf(settings, key)).toEqual({ concurrency: 1 });
     expect(limitsOf(settings, "vip")).toEqual({ concurrency: 5 });
   });
 });

@@ -4,7 +4,14 @@ import { advance, empty, fold, lastMinute, SECONDS } from "../../app/lib/overvie
 // The dashboard overview's state, folded from live messages.
 describe("overview", () => {
   const t0 = Date.parse("2026-11-30T10:00:00Z");
-  const snapshot = { type: "snapshot" as const, seq: 1, at: "", queues: [{ name: "email", counts: { pending: 3 } }], rates: { enqueued: 9, completed: 6, failed: 3, seconds: 60 }, workers: { active: 2 } };
+  const snapshot = {
+    type: "snapshot" as const,
+    seq: 1,
+    at: "",
+    queues: [{ name: "email", counts: { pending: 3 } }],
+    rates: { enqueued: 9, completed: 6, failed: 3, seconds: 60 },
+    workers: { active: 2 },
+  };
 
   it("a snapshot sets the queues, the minute's counts and the workers", () => {
     const o = fold(empty(t0), snapshot, t0);
@@ -15,7 +22,11 @@ describe("overview", () => {
 
   it("a delta replaces its queue's counts and adds its finishes to the current second", () => {
     let o = fold(empty(t0), snapshot, t0);
-    o = fold(o, { type: "delta", seq: 2, at: "", queue: "email", counts: { pending: 1, completed: 2 }, changes: { pending: -2, completed: 2 } }, t0 + 200);
+    o = fold(
+      o,
+      { type: "delta", seq: 2, at: "", queue: "email", counts: { pending: 1, completed: 2 }, changes: { pending: -2, completed: 2 } },
+      t0 + 200,
+    );
     o = fold(o, { type: "delta", seq: 3, at: "", queue: "sms", counts: { failed: 1 }, changes: { failed: 1 } }, t0 + 300);
     expect(o.queues).toEqual({ email: { pending: 1, completed: 2 }, sms: { failed: 1 } });
     expect(lastMinute(o).finished.at(-1)).toBeCloseTo(3 + 9 / 60);

@@ -51,16 +51,43 @@ function world(seed: number) {
     w.settings = applyPatch(w.settings, { shards: MAX }, clock.now());
     for (const e of engines) e.configure(w.settings);
   };
-  return { clock, engines, calls, deliver, all, address, grow, get settings() { return w.settings; } };
+  return {
+    clock,
+    engines,
+    calls,
+    deliver,
+    all,
+    address,
+    grow,
+    get settings() {
+      return w.settings;
+    },
+  };
 }
 
 const Key = fc.option(fc.constantFrom("k1", "k2", "k3", "k4", "k5"), { nil: undefined });
 const Group = fc.option(fc.constantFrom("g1", "g2", "g3"), { nil: undefined });
 const Op = fc.oneof(
-  { arbitrary: fc.record({ op: fc.constant("enqueue" as const), tasks: fc.array(fc.record({ key: Key, group: Group }), { minLength: 1, maxLength: 3 }) }), weight: 6 },
-  { arbitrary: fc.record({ op: fc.constant("cutShort" as const), key: fc.constantFrom("k1", "k2", "k3", "k4", "k5"), group: fc.constantFrom("g1", "g2", "g3") }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      op: fc.constant("enqueue" as const),
+      tasks: fc.array(fc.record({ key: Key, group: Group }), { minLength: 1, maxLength: 3 }),
+    }),
+    weight: 6,
+  },
+  {
+    arbitrary: fc.record({
+      op: fc.constant("cutShort" as const),
+      key: fc.constantFrom("k1", "k2", "k3", "k4", "k5"),
+      group: fc.constantFrom("g1", "g2", "g3"),
+    }),
+    weight: 1,
+  },
   { arbitrary: fc.record({ op: fc.constant("delete" as const), i: fc.nat(), tellHome: fc.boolean() }), weight: 2 },
-  { arbitrary: fc.record({ op: fc.constant("advance" as const), ms: fc.constantFrom(0, 5_000, 11_000, 3_600_000, WINDOW + 1) }), weight: 2 },
+  {
+    arbitrary: fc.record({ op: fc.constant("advance" as const), ms: fc.constantFrom(0, 5_000, 11_000, 3_600_000, WINDOW + 1) }),
+    weight: 2,
+  },
   { arbitrary: fc.record({ op: fc.constant("deliver" as const) }), weight: 1 },
   { arbitrary: fc.record({ op: fc.constant("grow" as const) }), weight: 1 },
 );
@@ -78,7 +105,8 @@ describe("placement", () => {
               out.forEach((o, j) => expect(o.task.idempotencyKey ?? undefined).toBe(inputs[j].idempotencyKey));
               // A key repeated in one call answers one task.
               for (const [j, a] of inputs.entries()) {
-                for (const [k, b] of inputs.entries()) if (a.idempotencyKey && a.idempotencyKey === b.idempotencyKey) expect(out[j].task.id).toBe(out[k].task.id);
+                for (const [k, b] of inputs.entries())
+                  if (a.idempotencyKey && a.idempotencyKey === b.idempotencyKey) expect(out[j].task.id).toBe(out[k].task.id);
               }
             } catch (e) {
               // Refusals are 409s (a creation on its way, a deleted task's key still being freed), never anything else.
@@ -111,8 +139,13 @@ describe("placement", () => {
           const byKey = new Map<string, string[]>();
           for (const t of live) {
             // in its group's shard under the count it was made with (the group moves when the queue grows)
-            if (t.groupKey !== null) expect(shardCounts(w.settings, now).map((n) => shardForKey(t.groupKey!, n)), `group ${t.groupKey} outside its shard`).toContain(t.shard);
-            if (t.idempotencyKey !== null && t.createdAt + WINDOW > now) byKey.set(t.idempotencyKey, [...(byKey.get(t.idempotencyKey) ?? []), t.id]);
+            if (t.groupKey !== null)
+              expect(
+                shardCounts(w.settings, now).map((n) => shardForKey(t.groupKey!, n)),
+                `group ${t.groupKey} outside its shard`,
+              ).toContain(t.shard);
+            if (t.idempotencyKey !== null && t.createdAt + WINDOW > now)
+              byKey.set(t.idempotencyKey, [...(byKey.get(t.idempotencyKey) ?? []), t.id]);
           }
           for (const [key, ids] of byKey) expect(ids, `key ${key} names ${ids.length} live tasks`).toHaveLength(1);
         }

@@ -29,9 +29,19 @@ describe("report builder and the URL", () => {
   });
 
   it("round-trips: what the URL says is what the form shows, and back", () => {
-    const url = "?fields=id%2Cstatus%2CrunMs&queue=email&tag=vip&band=high&status=failed%2Ccancelled&sort=created&groupBy=queue&format=json";
+    const url =
+      "?fields=id%2Cstatus%2CrunMs&queue=email&tag=vip&band=high&status=failed%2Ccancelled&sort=created&groupBy=queue&format=json";
     const r = fromSearch(new URLSearchParams(url));
-    expect(r).toMatchObject({ fields: ["id", "status", "runMs"], queue: "email", tag: "vip", band: "high", status: ["failed", "cancelled"], sort: "created", groupBy: "queue", format: "json" });
+    expect(r).toMatchObject({
+      fields: ["id", "status", "runMs"],
+      queue: "email",
+      tag: "vip",
+      band: "high",
+      status: ["failed", "cancelled"],
+      sort: "created",
+      groupBy: "queue",
+      format: "json",
+    });
     expect(toSearch(r)).toBe(url);
   });
 
@@ -54,7 +64,14 @@ describe("report builder and the URL", () => {
   });
 
   it("the request is one the API's own schema accepts, with the Tasks page's filters as JSON", () => {
-    const r = report({ fields: ["status", "id"], q: "ada", queue: "email", status: ["failed"], band: "high", createdFrom: "2026-11-30T10:00" });
+    const r = report({
+      fields: ["status", "id"],
+      q: "ada",
+      queue: "email",
+      status: ["failed"],
+      band: "high",
+      createdFrom: "2026-11-30T10:00",
+    });
     const body = toRequest(r);
     expect(body).toEqual({
       fields: ["id", "status"],
@@ -83,11 +100,29 @@ describe("report builder and the URL", () => {
       format: "jsonl",
       limit: 10,
     });
-    expect(r).toMatchObject({ fields: ["id", "error"], status: ["failed"], queue: "email,sms", tag: "a,b", priority: "9", groupBy: "band", format: "csv", sort: "created" });
+    expect(r).toMatchObject({
+      fields: ["id", "error"],
+      status: ["failed"],
+      queue: "email,sms",
+      tag: "a,b",
+      priority: "9",
+      groupBy: "band",
+      format: "csv",
+      sort: "created",
+    });
     expect(new Date(r.createdFrom).toISOString()).toBe(from);
     expect(dropped).toEqual(["format jsonl", "limit 10", "filter finishedTo"]);
     // What the page saves, it loads as it was.
-    const mine = report({ fields: ["id", "status"], q: '"a phrase"', workerId: "w1", status: ["completed"], createdTo: "2026-11-30T10:00:30", groupBy: "queue", format: "json", sort: "priority" });
+    const mine = report({
+      fields: ["id", "status"],
+      q: '"a phrase"',
+      workerId: "w1",
+      status: ["completed"],
+      createdTo: "2026-11-30T10:00:30",
+      groupBy: "queue",
+      format: "json",
+      sort: "priority",
+    });
     expect(fromRequest(toRequest(mine))).toEqual({ report: mine, dropped: [] });
   });
 
@@ -100,7 +135,10 @@ describe("report builder and the URL", () => {
 
 describe("what the page shows and saves", () => {
   it("a table of rows has the chosen columns in the documented order, JSON values as their text, nothing for null", () => {
-    const t = tableOf([{ id: "t1", status: "failed", tags: ["a"], error: null, payload: { x: 1 } }], { fields: ["id", "status", "tags", "error", "payload"], groupBy: "" });
+    const t = tableOf([{ id: "t1", status: "failed", tags: ["a"], error: null, payload: { x: 1 } }], {
+      fields: ["id", "status", "tags", "error", "payload"],
+      groupBy: "",
+    });
     expect(t).toEqual({ columns: ["id", "status", "tags", "payload", "error"], rows: [["t1", "failed", '["a"]', '{"x":1}', ""]] });
   });
 
@@ -111,7 +149,10 @@ describe("what the page shows and saves", () => {
     ];
     expect(tableOf(rows, { fields: ["id"], groupBy: "status" })).toEqual({
       columns: ["status", "count", "waitP50", "waitP95", "waitP99", "runP50", "runP95", "runP99"],
-      rows: [["completed", "3", "16", "20", "21", "78", "90", "91"], ["pending", "1", "", "", "", "", "", ""]],
+      rows: [
+        ["completed", "3", "16", "20", "21", "78", "90", "91"],
+        ["pending", "1", "", "", "", "", "", ""],
+      ],
     });
   });
 

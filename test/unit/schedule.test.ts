@@ -40,7 +40,10 @@ describe("schedules: cron in time zones", () => {
       throw new Error("no error");
     };
     expect(err(() => nextFires("61 * * * *", "UTC", 0, 1))).toMatchObject({ code: "validation_failed", errors: [{ pointer: "/cron" }] });
-    expect(err(() => nextFires("* * * * *", "Mars/Olympus", 0, 1))).toMatchObject({ code: "validation_failed", errors: [{ pointer: "/timezone" }] });
+    expect(err(() => nextFires("* * * * *", "Mars/Olympus", 0, 1))).toMatchObject({
+      code: "validation_failed",
+      errors: [{ pointer: "/timezone" }],
+    });
   });
 
   it("after downtime, one catch-up run at the latest missed time, then the next fire after now", () => {

@@ -21,18 +21,32 @@ describe("queue settings form", () => {
 
   it("sends only what changed, nested where the API nests it", () => {
     const form = { ...formOf(settings), maxAttempts: "5", backoffFactor: "1.5", retentionDays: " 14 " };
-    expect(patchOf(settings, form)).toEqual({ defaults: { maxAttempts: 5, backoff: { baseMs: 1000, factor: 1.5, maxMs: 600000 } }, retentionDays: 14 });
+    expect(patchOf(settings, form)).toEqual({
+      defaults: { maxAttempts: 5, backoff: { baseMs: 1000, factor: 1.5, maxMs: 600000 } },
+      retentionDays: 14,
+    });
   });
 
   it("a cleared limit is sent as null, which removes it; a group's start limit stays", () => {
     const form = { ...formOf(settings), concurrency: "", startCount: "", startPerMs: "", groupConcurrency: "" };
-    expect(patchOf(settings, form)).toEqual({ concurrency: null, startLimit: null, groupLimits: { default: { startLimit: { count: 5, perMs: 1000 } } } });
+    expect(patchOf(settings, form)).toEqual({
+      concurrency: null,
+      startLimit: null,
+      groupLimits: { default: { startLimit: { count: 5, perMs: 1000 } } },
+    });
     const none = { ...settings, groupLimits: { default: { concurrency: 2 }, overrides: {} } };
     expect(patchOf(none, { ...formOf(none), groupConcurrency: "" })).toEqual({ groupLimits: { default: null } });
   });
 
   it("the API's refusal is said under the form's labels", () => {
-    const problem = { problem: { errors: [{ pointer: "/defaults/maxAttempts", detail: "Too small: expected number to be >=1" }, { pointer: "/defaults/backoff/maxMs", detail: "must be at least baseMs" }] } };
+    const problem = {
+      problem: {
+        errors: [
+          { pointer: "/defaults/maxAttempts", detail: "Too small: expected number to be >=1" },
+          { pointer: "/defaults/backoff/maxMs", detail: "must be at least baseMs" },
+        ],
+      },
+    };
     expect(refusal(problem)).toBe("Max attempts: Too small: expected number to be >=1 · Backoff max (ms): must be at least baseMs");
     expect(refusal(new Error("network"))).toBeNull();
   });

@@ -9,7 +9,9 @@ const ev = (type: TaskEvent["type"], id: string, changes: TaskEvent["changes"] =
 
 describe("flattenText", () => {
   it("keeps string and number values in document order, at any depth; not keys, booleans or null", () => {
-    expect(flattenText(JSON.stringify({ to: "ada@example.com", user: { name: "Ada", tags: ["x", 42] }, ok: true, none: null }))).toBe("ada@example.com Ada x 42");
+    expect(flattenText(JSON.stringify({ to: "ada@example.com", user: { name: "Ada", tags: ["x", 42] }, ok: true, none: null }))).toBe(
+      "ada@example.com Ada x 42",
+    );
     expect(flattenText('"just text"')).toBe("just text");
     expect(flattenText("null")).toBe("");
   });
@@ -31,7 +33,12 @@ describe("publicEvent", () => {
       workerId: "w",
       expiresAt: 99,
     });
-    expect(publicEvent(ev("progress", "t", { progress: '{"pct":5}', dueAt: 7 }))).toEqual({ type: "heartbeat", at: 1, progress: { pct: 5 }, expiresAt: 7 });
+    expect(publicEvent(ev("progress", "t", { progress: '{"pct":5}', dueAt: 7 }))).toEqual({
+      type: "heartbeat",
+      at: 1,
+      progress: { pct: 5 },
+      expiresAt: 7,
+    });
     expect(publicEvent(ev("retrying", "t", { status: "scheduled", runAt: 50, error: '{"message":"x"}', workerId: null }))).toEqual({
       type: "retrying",
       at: 1,
@@ -48,14 +55,20 @@ describe("publicEvent", () => {
 });
 
 describe("planHistory", () => {
-  const batch = (rows: { seq: number; events: TaskEvent[] }[]) => ({ rows: rows.map((r) => ({ ...r, at: 1 })), upTo: rows[rows.length - 1].seq });
+  const batch = (rows: { seq: number; events: TaskEvent[] }[]) => ({
+    rows: rows.map((r) => ({ ...r, at: 1 })),
+    upTo: rows[rows.length - 1].seq,
+  });
   const made = (id: string, payload = "{}") => ev("enqueued", id, { ...row(id, payload), status: "pending", priority: 5 });
 
   it("a task the batch saw made is whole, with its search text; one made before carries only what changed", () => {
     const plan = planHistory(
       batch([
         { seq: 7, events: [made("a", '{"k":"v"}'), made("b")] },
-        { seq: 8, events: [ev("leased", "a", { status: "running", workerId: "w" }), ev("leased", "c", { status: "running", attempts: 2 })] },
+        {
+          seq: 8,
+          events: [ev("leased", "a", { status: "running", workerId: "w" }), ev("leased", "c", { status: "running", attempts: 2 })],
+        },
         { seq: 9, events: [ev("heartbeat", "c", { dueAt: 99 })] },
       ]),
     );
@@ -102,7 +115,8 @@ describe("Outbox.batch", () => {
     const store = new MemoryStore();
     const engine = new ShardEngine(store, { now: () => 1_000 }, { random: () => 0.5, token: () => "t" });
     const payload = { blob: "x".repeat(100_000) };
-    for (let i = 0; i < 60; i++) engine.enqueue({ tenant: "t", queue: "q", shard: 0 }, [{ name: "big", payload: JSON.stringify(payload) }], DEFAULT_SETTINGS);
+    for (let i = 0; i < 60; i++)
+      engine.enqueue({ tenant: "t", queue: "q", shard: 0 }, [{ name: "big", payload: JSON.stringify(payload) }], DEFAULT_SETTINGS);
     const batch = engine.outbox.batch(10_000)!;
     const chars = batch.rows.reduce((n, r) => n + r.size, 0);
     expect(batch.rows.length).toBeGreaterThan(10);
@@ -117,7 +131,10 @@ describe("planHistory's rollup marks", () => {
     const plan = planHistory({
       upTo: 8,
       rows: [
-        { seq: 7, events: [ev("enqueued", "a.0.q", { ...row("a.0.q"), status: "pending" }, 10), ev("leased", "a.0.q", { status: "running" }, 11)] },
+        {
+          seq: 7,
+          events: [ev("enqueued", "a.0.q", { ...row("a.0.q"), status: "pending" }, 10), ev("leased", "a.0.q", { status: "running" }, 11)],
+        },
         {
           seq: 8,
           events: [

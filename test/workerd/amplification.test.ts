@@ -10,7 +10,8 @@ function countingEnv() {
   const wrap = <T extends object>(ns: T): T =>
     new Proxy(ns, {
       get(target, prop) {
-        if (prop === "idFromName") return (name: string) => (touched.push(name), (target as unknown as DurableObjectNamespace).idFromName(name));
+        if (prop === "idFromName")
+          return (name: string) => (touched.push(name), (target as unknown as DurableObjectNamespace).idFromName(name));
         const v = Reflect.get(target, prop);
         return typeof v === "function" ? v.bind(target) : v;
       },
@@ -47,7 +48,10 @@ describe("no storage for strangers", () => {
     const ghost = await newKey(`edgeq-keys:${ADMIN_TOKEN}`);
     expectProblem(await api("GET", "/api/v1/queues", undefined, { authorization: `Bearer ${ghost.key}` }), 401, "unauthorized");
     const tables = await runInDurableObject(accessKeyOf(env, ghost.id), (_o, state) =>
-      state.storage.sql.exec("SELECT name FROM sqlite_master").toArray().map((r) => r.name),
+      state.storage.sql
+        .exec("SELECT name FROM sqlite_master")
+        .toArray()
+        .map((r) => r.name),
     );
     expect(tables).toEqual([]);
     expect(await hashKey(ghost.key)).toMatch(/^[0-9a-f]{64}$/);

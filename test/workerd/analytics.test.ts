@@ -21,7 +21,10 @@ const MIN = 60_000;
 const HOUR = 3_600_000;
 
 /** A whole task row as a flush of the shard that made it would carry it. */
-function task(n: number, o: { queue?: string; created: number; wait?: number; run?: number; status: string; priority?: number; name?: string }): HistoryTask {
+function task(
+  n: number,
+  o: { queue?: string; created: number; wait?: number; run?: number; status: string; priority?: number; name?: string },
+): HistoryTask {
   const started = o.wait === undefined ? null : o.created + o.wait;
   const finished = ["completed", "failed", "cancelled"].includes(o.status) ? (started ?? o.created) + (o.run ?? 0) : null;
   const id = `${ulidTimePrefix(o.created)}${String(n).padStart(16, "0")}.0.${o.queue ?? "a"}`;
@@ -29,10 +32,35 @@ function task(n: number, o: { queue?: string; created: number; wait?: number; ru
     full: true,
     text: { name: o.name ?? "job", body: "" },
     row: {
-      id, name: o.name ?? "job", payload: "{}", priority: o.priority ?? 5, status: o.status as never, attempts: started ? 1 : 0, maxAttempts: 3,
-      backoff: "{}", timeoutMs: 30_000, runAt: o.created, dependsOn: null, depsWaiting: null, onDependencyFailure: null, parentId: null,
-      waitForChildren: null, sealed: null, children: null, idempotencyKey: null, groupKey: null, workerId: started ? `w${n % 2}` : null,
-      cancelRequested: 0, progress: null, result: null, error: null, tags: null, createdAt: o.created, startedAt: started, finishedAt: finished, dueAt: null,
+      id,
+      name: o.name ?? "job",
+      payload: "{}",
+      priority: o.priority ?? 5,
+      status: o.status as never,
+      attempts: started ? 1 : 0,
+      maxAttempts: 3,
+      backoff: "{}",
+      timeoutMs: 30_000,
+      runAt: o.created,
+      dependsOn: null,
+      depsWaiting: null,
+      onDependencyFailure: null,
+      parentId: null,
+      waitForChildren: null,
+      sealed: null,
+      children: null,
+      idempotencyKey: null,
+      groupKey: null,
+      workerId: started ? `w${n % 2}` : null,
+      cancelRequested: 0,
+      progress: null,
+      result: null,
+      error: null,
+      tags: null,
+      createdAt: o.created,
+      startedAt: started,
+      finishedAt: finished,
+      dueAt: null,
     } as HistoryTask["row"],
   };
 }
@@ -48,7 +76,10 @@ const FIXTURE = [
 
 function plan(upTo: number, tasks: HistoryTask[]): HistoryPlan {
   const events = tasks.map((t, i) => {
-    const list = [{ type: "enqueued", at: t.row.createdAt! }, ...(t.row.status === "failed" ? [{ type: "retrying", at: t.row.createdAt! + 150 }] : [])];
+    const list = [
+      { type: "enqueued", at: t.row.createdAt! },
+      ...(t.row.status === "failed" ? [{ type: "retrying", at: t.row.createdAt! + 150 }] : []),
+    ];
     return { taskId: t.row.id, seq: upTo * 100 + i, lastSeq: upTo * 100 + i, events: list, json: JSON.stringify(list) };
   });
   // What the shard's events count as: made, ended (at the finish), a retry for the failed one.
@@ -61,7 +92,8 @@ function plan(upTo: number, tasks: HistoryTask[]): HistoryPlan {
 }
 
 /** A call as a client makes it, waiting for what the Worker does after answering (the cache write, the counters). */
-const call = (key: string, path: string, headers: Record<string, string> = {}) => api("GET", `/api/v1${path}`, undefined, { authorization: `Bearer ${key}`, ...headers });
+const call = (key: string, path: string, headers: Record<string, string> = {}) =>
+  api("GET", `/api/v1${path}`, undefined, { authorization: `Bearer ${key}`, ...headers });
 
 async function tenantWithHistory() {
   const tenant = `an-${crypto.randomUUID().slice(0, 8)}`;
@@ -86,7 +118,10 @@ describe("analytics", () => {
   });
 
   it("trends by hour: enqueued by creation, finished by finish time, rates without the cancelled, percentiles within 5 % + 1 ms", async () => {
-    const res = await call(t.key, `/analytics/trends?bucket=hour&from=${new Date(D).toISOString()}&to=${new Date(D + 2 * HOUR).toISOString()}`);
+    const res = await call(
+      t.key,
+      `/analytics/trends?bucket=hour&from=${new Date(D).toISOString()}&to=${new Date(D + 2 * HOUR).toISOString()}`,
+    );
     expect(res.status).toBe(200);
     expect(res.body.items).toHaveLength(2);
     const [h0, h1] = res.body.items;
@@ -96,25 +131,51 @@ describe("analytics", () => {
     // Waits 100, 200, 300 and runs 1000, 2000, 3000: nearest rank p50 is the 2nd, p95 and p99 the 3rd.
     expect(h0.waitMs).toEqual({ p50: approx(200), p95: approx(300), p99: approx(300) });
     expect(h0.runMs).toEqual({ p50: approx(2_000), p95: approx(3_000), p99: approx(3_000) });
-    for (const [got, exact] of [[h0.waitMs.p50, 200], [h0.runMs.p50, 2_000], [h0.runMs.p99, 3_000]]) expect(Math.abs(got - exact)).toBeLessThanOrEqual(0.05 * exact + 1);
+    for (const [got, exact] of [
+      [h0.waitMs.p50, 200],
+      [h0.runMs.p50, 2_000],
+      [h0.runMs.p99, 3_000],
+    ])
+      expect(Math.abs(got - exact)).toBeLessThanOrEqual(0.05 * exact + 1);
     // t5 (queue b) completed; t6 was cancelled before it ran: no rate, no times.
-    expect(h1).toEqual({ at: "2026-01-05T01:00:00.000Z", enqueued: 2, completed: 1, failed: 0, completionRate: 1, failureRate: 0, waitMs: { p50: 5, p95: 5, p99: 5 }, runMs: { p50: 7, p95: 7, p99: 7 } });
+    expect(h1).toEqual({
+      at: "2026-01-05T01:00:00.000Z",
+      enqueued: 2,
+      completed: 1,
+      failed: 0,
+      completionRate: 1,
+      failureRate: 0,
+      waitMs: { p50: 5, p95: 5, p99: 5 },
+      runMs: { p50: 7, p95: 7, p99: 7 },
+    });
   });
 
   it("trends by minute and by day, a queue filter, and empty buckets", async () => {
-    const minutes = await call(t.key, `/analytics/trends?bucket=minute&from=${new Date(D + 10 * MIN).toISOString()}&to=${new Date(D + 13 * MIN).toISOString()}`);
-    expect(minutes.body.items.map((i: { enqueued: number; completed: number }) => [i.enqueued, i.completed])).toEqual([[1, 1], [0, 0], [0, 0]]);
+    const minutes = await call(
+      t.key,
+      `/analytics/trends?bucket=minute&from=${new Date(D + 10 * MIN).toISOString()}&to=${new Date(D + 13 * MIN).toISOString()}`,
+    );
+    expect(minutes.body.items.map((i: { enqueued: number; completed: number }) => [i.enqueued, i.completed])).toEqual([
+      [1, 1],
+      [0, 0],
+      [0, 0],
+    ]);
     expect(minutes.body.items[1]).toMatchObject({ completionRate: null, waitMs: { p50: null, p95: null, p99: null } });
     const day = await call(t.key, `/analytics/trends?bucket=day&from=${new Date(D).toISOString()}&to=${new Date(D + 1).toISOString()}`);
     expect(day.body.items).toEqual([expect.objectContaining({ at: "2026-01-05T00:00:00.000Z", enqueued: 6, completed: 3, failed: 1 })]);
-    const b = await call(t.key, `/analytics/trends?bucket=hour&queue=b&from=${new Date(D).toISOString()}&to=${new Date(D + 2 * HOUR).toISOString()}`);
+    const b = await call(
+      t.key,
+      `/analytics/trends?bucket=hour&queue=b&from=${new Date(D).toISOString()}&to=${new Date(D + 2 * HOUR).toISOString()}`,
+    );
     expect(b.body.items.map((i: { enqueued: number }) => i.enqueued)).toEqual([0, 1]);
   });
 
   it("a flush sent again adds nothing to the rollups; retries are counted when they happen", async () => {
     const again = await writeHistory(env.DB, t.tenant, "a:0", plan(1, FIXTURE)); // as a flush sent again would
     expect(again.rollupRows).toBe(1); // the ledger row, rewritten; no count, no bin
-    const rows = await env.DB.prepare("SELECT sum(enqueued) AS e, sum(retried) AS r FROM rollups WHERE tenant = ? AND res = 'h'").bind(t.tenant).first<{ e: number; r: number }>();
+    const rows = await env.DB.prepare("SELECT sum(enqueued) AS e, sum(retried) AS r FROM rollups WHERE tenant = ? AND res = 'h'")
+      .bind(t.tenant)
+      .first<{ e: number; r: number }>();
     expect(rows).toEqual({ e: 6, r: 1 });
   });
 
@@ -126,9 +187,13 @@ describe("analytics", () => {
     const again = plan(6, [a, b]);
     again.marks = [...plan(5, [a]).marks, ...plan(6, [b]).marks]; // a's counts from position 5, b's from 6
     await writeHistory(env.DB, tenant, "a:0", again);
-    const sums = await env.DB.prepare("SELECT sum(enqueued) AS e, sum(completed) AS c FROM rollups WHERE tenant = ? AND res = 'h'").bind(tenant).first();
+    const sums = await env.DB.prepare("SELECT sum(enqueued) AS e, sum(completed) AS c FROM rollups WHERE tenant = ? AND res = 'h'")
+      .bind(tenant)
+      .first();
     expect(sums).toEqual({ e: 2, c: 2 });
-    const timed = await env.DB.prepare("SELECT sum(n) AS n FROM rollup_hist WHERE tenant = ? AND res = 'h' AND kind = 'run'").bind(tenant).first("n");
+    const timed = await env.DB.prepare("SELECT sum(n) AS n FROM rollup_hist WHERE tenant = ? AND res = 'h' AND kind = 'run'")
+      .bind(tenant)
+      .first("n");
     expect(timed).toBe(2);
   });
 
@@ -146,10 +211,16 @@ describe("analytics", () => {
       worker: { w1: 3, w0: 1 },
       name: { job: 4, send: 2 },
     });
-    const narrow = await call(t.key, `/analytics/distributions?queue=b&from=${new Date(D).toISOString()}&to=${new Date(D + 2 * HOUR).toISOString()}`);
+    const narrow = await call(
+      t.key,
+      `/analytics/distributions?queue=b&from=${new Date(D).toISOString()}&to=${new Date(D + 2 * HOUR).toISOString()}`,
+    );
     expect(narrow.body).toMatchObject({ total: 1, queue: { b: 1 } });
     // Times are taken to whole minutes: a question a few ms apart is the same question (and the same cache entry).
-    const nearly = await call(t.key, `/analytics/distributions?queue=b&from=${new Date(D + 5).toISOString()}&to=${new Date(D + 2 * HOUR - 7).toISOString()}`);
+    const nearly = await call(
+      t.key,
+      `/analytics/distributions?queue=b&from=${new Date(D + 5).toISOString()}&to=${new Date(D + 2 * HOUR - 7).toISOString()}`,
+    );
     expect(nearly.headers.get("x-cache")).toBe("HIT");
     expect(nearly.text).toBe(narrow.text);
   });
@@ -208,12 +279,23 @@ describe("analytics", () => {
   it("performance: depth and oldest pending from the shards, the last hour's rates from the rollups, worker utilisation", async () => {
     const tenant = `an-${crypto.randomUUID().slice(0, 8)}`;
     const admin = await tenantApi(tenant);
-    const made = (await admin("POST", "/api/v1/queues/p/tasks/batch", { tasks: [{ name: "a", maxAttempts: 1 }, { name: "b" }, { name: "c", maxAttempts: 2 }, { name: "d" }] })).body.tasks;
-    const leases = (await admin("POST", "/api/v1/queues/p/leases", { workerId: "w", max: 3 })).body.leases as { task: { id: string }; leaseToken: string }[];
+    const made = (
+      await admin("POST", "/api/v1/queues/p/tasks/batch", {
+        tasks: [{ name: "a", maxAttempts: 1 }, { name: "b" }, { name: "c", maxAttempts: 2 }, { name: "d" }],
+      })
+    ).body.tasks;
+    const leases = (await admin("POST", "/api/v1/queues/p/leases", { workerId: "w", max: 3 })).body.leases as {
+      task: { id: string };
+      leaseToken: string;
+    }[];
     const lease = (id: string) => leases.find((l) => l.task.id === id)!.leaseToken;
     expect((await admin("POST", `/api/v1/tasks/${made[1].id}/complete`, { leaseToken: lease(made[1].id) })).status).toBe(200);
-    expect((await admin("POST", `/api/v1/tasks/${made[0].id}/fail`, { leaseToken: lease(made[0].id), error: { message: "no" } })).status).toBe(200); // its only attempt: a dead letter
-    expect((await admin("POST", `/api/v1/tasks/${made[2].id}/fail`, { leaseToken: lease(made[2].id), error: { message: "again" } })).status).toBe(200); // retried
+    expect(
+      (await admin("POST", `/api/v1/tasks/${made[0].id}/fail`, { leaseToken: lease(made[0].id), error: { message: "no" } })).status,
+    ).toBe(200); // its only attempt: a dead letter
+    expect(
+      (await admin("POST", `/api/v1/tasks/${made[2].id}/fail`, { leaseToken: lease(made[2].id), error: { message: "again" } })).status,
+    ).toBe(200); // retried
     await flushHistory("p", 0, tenant);
     // A worker registered 10 s ago with concurrency 2 that reports 5 s busy: 5 / (10 × 2).
     const now = Date.now();
@@ -236,7 +318,13 @@ describe("analytics", () => {
     expect(q.throughput.lastHour).toBeGreaterThan(2 / 3_660);
     expect(q.throughput.lastHour).toBeLessThanOrEqual(2 / 3_600);
     expect(q.throughput.lastMinute).toBeGreaterThan(0);
-    expect(res.body.workers).toMatchObject({ active: 0, idle: 1, lost: 0, utilisation: 0.25, items: [{ id: "w_00000000000000aa", status: "idle", utilisation: 0.25, busyMs: 5_000 }] });
+    expect(res.body.workers).toMatchObject({
+      active: 0,
+      idle: 1,
+      lost: 0,
+      utilisation: 0.25,
+      items: [{ id: "w_00000000000000aa", status: "idle", utilisation: 0.25, busyMs: 5_000 }],
+    });
     expect((await call(key, "/analytics/performance?queue=nope")).status).toBe(404);
   });
 
@@ -244,14 +332,20 @@ describe("analytics", () => {
     const backwards = await call(t.key, `/analytics/trends?from=${new Date(D + HOUR).toISOString()}&to=${new Date(D).toISOString()}`);
     expect(backwards.status).toBe(400);
     expect(backwards.body.errors[0].pointer).toBe("?from");
-    const tooMany = await call(t.key, `/analytics/trends?bucket=minute&from=${new Date(D).toISOString()}&to=${new Date(D + 30 * 24 * HOUR).toISOString()}`);
+    const tooMany = await call(
+      t.key,
+      `/analytics/trends?bucket=minute&from=${new Date(D).toISOString()}&to=${new Date(D + 30 * 24 * HOUR).toISOString()}`,
+    );
     expect(tooMany.status).toBe(400);
     expect(tooMany.body.errors[0].pointer).toBe("?bucket");
     const badBucket = await call(t.key, "/analytics/trends?bucket=week");
     expect(badBucket.status).toBe(400);
     const badDate = await call(t.key, "/analytics/distributions?from=yesterday");
     expect(badDate.status).toBe(400);
-    const tooLong = await call(t.key, `/analytics/distributions?from=${new Date(D - 100 * 24 * HOUR).toISOString()}&to=${new Date(D).toISOString()}`);
+    const tooLong = await call(
+      t.key,
+      `/analytics/distributions?from=${new Date(D - 100 * 24 * HOUR).toISOString()}&to=${new Date(D).toISOString()}`,
+    );
     expect(tooLong.status).toBe(400);
     expect(tooLong.body.errors[0].pointer).toBe("?from");
   });

@@ -28,7 +28,12 @@ const b64url = (o: object) => btoa(JSON.stringify(o)).replaceAll("+", "-").repla
 describe("authentication", () => {
   it("a request without a valid credential is 401 problem+json", async () => {
     const q = freshQueue();
-    for (const headers of [{ authorization: "" }, { authorization: "Basic abc" }, as("nope"), as(`eq_${"0".repeat(16)}_${"1".repeat(64)}`)]) {
+    for (const headers of [
+      { authorization: "" },
+      { authorization: "Basic abc" },
+      as("nope"),
+      as(`eq_${"0".repeat(16)}_${"1".repeat(64)}`),
+    ]) {
       expectProblem(await api("GET", `/api/v1/queues/${q}`, undefined, headers), 401, "unauthorized");
     }
   });
@@ -187,12 +192,14 @@ describe("rate limits", () => {
   it("a tenant's limits apply to its keys without their own and to its JWT subjects", async () => {
     const tenant = "limits-tenant";
     const before = (await api("POST", "/api/v1/keys", { role: "read-only", name: "old", tenant })).body.key;
-    const own = (await api("POST", "/api/v1/keys", { role: "read-only", name: "own", tenant, limits: { perMinute: 7, perHour: 70 } })).body.key;
+    const own = (await api("POST", "/api/v1/keys", { role: "read-only", name: "own", tenant, limits: { perMinute: 7, perHour: 70 } })).body
+      .key;
     const set = await api("PUT", `/api/v1/tenant/limits?tenant=${tenant}`, { limits: { perMinute: 3, perHour: 30 } });
     expect(set.body).toMatchObject({ tenant, limits: { perMinute: 3, perHour: 30 }, effective: { perMinute: 3, perHour: 30 } });
     const after = (await api("POST", "/api/v1/keys", { role: "read-only", name: "new", tenant })).body.key;
     const jwt = await sign(claims({ tenant, sub: "limited", role: "read-only" }), SECRET, "HS256");
-    const limitOf = async (token: string) => (await api("GET", "/api/v1/queues?limit=1", undefined, as(token))).headers.get("ratelimit-limit");
+    const limitOf = async (token: string) =>
+      (await api("GET", "/api/v1/queues?limit=1", undefined, as(token))).headers.get("ratelimit-limit");
     expect(await limitOf(before)).toBe("3");
     expect(await limitOf(after)).toBe("3");
     expect(await limitOf(own)).toBe("7");

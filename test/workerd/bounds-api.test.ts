@@ -38,9 +38,15 @@ describe("work and input have bounds", () => {
     const q = freshQueue("prog");
     await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t" });
     const [l] = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w" })).body.leases;
-    const big = await api("POST", `/api/v1/tasks/${l.task.id}/heartbeat`, { leaseToken: l.leaseToken, progress: { log: "x".repeat(17 * 1024) } });
+    const big = await api("POST", `/api/v1/tasks/${l.task.id}/heartbeat`, {
+      leaseToken: l.leaseToken,
+      progress: { log: "x".repeat(17 * 1024) },
+    });
     expectProblem(big, 413, "payload_too_large");
-    const ok = await api("POST", `/api/v1/tasks/${l.task.id}/heartbeat`, { leaseToken: l.leaseToken, progress: { log: "x".repeat(15 * 1024) } });
+    const ok = await api("POST", `/api/v1/tasks/${l.task.id}/heartbeat`, {
+      leaseToken: l.leaseToken,
+      progress: { log: "x".repeat(15 * 1024) },
+    });
     expect(ok.status).toBe(200);
   });
 

@@ -109,13 +109,19 @@ describe("the lease token stays with the lease", () => {
   it("no answer but a lease carries leaseToken: get, lists, children, complete, fail, cancel", async () => {
     const q = freshQueue("token");
     const parent = (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "parent" })).body;
-    await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: [{ name: "a", parentId: parent.id }, { name: "b", parentId: parent.id }, { name: "c" }] });
+    await api("POST", `/api/v1/queues/${q}/tasks/batch`, {
+      tasks: [{ name: "a", parentId: parent.id }, { name: "b", parentId: parent.id }, { name: "c" }],
+    });
     const leases = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 10 })).body.leases;
     expect(leases.every((l: { leaseToken: string }) => typeof l.leaseToken === "string")).toBe(true);
     const by = (name: string) => leases.find((l: { task: { name: string } }) => l.task.name === name);
     const answers = [
       await api("POST", `/api/v1/tasks/${by("a").task.id}/complete`, { leaseToken: by("a").leaseToken }),
-      await api("POST", `/api/v1/tasks/${by("b").task.id}/fail`, { leaseToken: by("b").leaseToken, error: { message: "x" }, retryable: false }),
+      await api("POST", `/api/v1/tasks/${by("b").task.id}/fail`, {
+        leaseToken: by("b").leaseToken,
+        error: { message: "x" },
+        retryable: false,
+      }),
       await api("POST", `/api/v1/tasks/${by("c").task.id}/cancel`),
       await api("GET", `/api/v1/tasks/${by("c").task.id}`),
       await api("GET", `/api/v1/queues/${q}/tasks?limit=100`),
@@ -140,7 +146,9 @@ describe("limits on what a task carries", () => {
     const longLease = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", timeoutMs: 12 * 3600_000 + 1 });
     expectProblem(longLease, 400, "validation_failed");
     expect(longLease.body.errors.map((e: { pointer: string }) => e.pointer)).toContain("/timeoutMs");
-    expect((await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", tags: tags.slice(0, 20), timeoutMs: 12 * 3600_000 })).status).toBe(201);
+    expect((await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", tags: tags.slice(0, 20), timeoutMs: 12 * 3600_000 })).status).toBe(
+      201,
+    );
     const [l] = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w" })).body.leases;
     const big = await api("POST", `/api/v1/tasks/${l.task.id}/complete`, { leaseToken: l.leaseToken, result: "x".repeat(128 * 1024) });
     expectProblem(big, 413, "payload_too_large");

@@ -89,7 +89,10 @@ describe("dependencies (DAG) across shards", () => {
   it("a lost delivery is retried until acknowledged, and the dependent is released exactly once", async () => {
     const q = await queueWith(2);
     const { body } = await api("POST", `/api/v1/queues/${q}/tasks/batch`, {
-      tasks: [{ name: "dep", ref: "dep" }, { name: "dependent", dependsOn: ["ref:dep"] }],
+      tasks: [
+        { name: "dep", ref: "dep" },
+        { name: "dependent", dependsOn: ["ref:dep"] },
+      ],
     });
     let [dep, dependent] = body.tasks;
     // The two must live on different shards for a message to cross; place the dependent again if not.
@@ -118,12 +121,14 @@ describe("dependencies (DAG) across shards", () => {
     // A group key places both dependents on the other shard, so their news crosses shards.
     let group = "g0";
     for (let i = 1; shardForKey(group, 2) === depShard; i++) group = `g${i}`;
-    const add = async () => (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "dependent", dependsOn: [dep.id], groupKey: group })).body;
+    const add = async () =>
+      (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "dependent", dependsOn: [dep.id], groupKey: group })).body;
     const poisoned = await add();
     const healthy = await add();
     const source = shardStub(q, depShard);
     const target = shardStub(q, 1 - depShard);
-    const sql = (query: string) => runInDurableObject(source, (_i: QueueShard, state) => state.storage.sql.exec(query).one() as Record<string, number>);
+    const sql = (query: string) =>
+      runInDurableObject(source, (_i: QueueShard, state) => state.storage.sql.exec(query).one() as Record<string, number>);
     await until(async () => (await sql(`SELECT count(*) AS n FROM edges`)).n === 2); // both registered
     await runInDurableObject(target, (i: QueueShard) => {
       i.faults.poison = poisoned.id;
@@ -141,7 +146,11 @@ describe("dependencies (DAG) across shards", () => {
   it("cancelling a blocked task works and cancels what waits on it", async () => {
     const q = await queueWith(2);
     const { body } = await api("POST", `/api/v1/queues/${q}/tasks/batch`, {
-      tasks: [{ name: "a", ref: "a" }, { name: "b", ref: "b", dependsOn: ["ref:a"] }, { name: "c", dependsOn: ["ref:b"] }],
+      tasks: [
+        { name: "a", ref: "a" },
+        { name: "b", ref: "b", dependsOn: ["ref:a"] },
+        { name: "c", dependsOn: ["ref:b"] },
+      ],
     });
     const [a, b, c] = body.tasks;
     const cancelled = await api("POST", `/api/v1/tasks/${b.id}/cancel`);
@@ -158,11 +167,14 @@ describe("dependencies (DAG) across shards", () => {
     const bad = (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "bad", maxAttempts: 1, priority: 1 })).body;
     await runReady(q, (id) => (id === bad.id ? "fail" : "complete"));
     const other = await queueWith(2); // across queues of the tenant too
-    expect((await api("POST", `/api/v1/queues/${other}/tasks`, { name: "x", dependsOn: [done.id] })).body).toMatchObject({ status: "pending", waitingOn: [] });
+    expect((await api("POST", `/api/v1/queues/${other}/tasks`, { name: "x", dependsOn: [done.id] })).body).toMatchObject({
+      status: "pending",
+      waitingOn: [],
+    });
     expect((await api("POST", `/api/v1/queues/${other}/tasks`, { name: "y", dependsOn: [bad.id] })).body.status).toBe("cancelled");
-    expect((await api("POST", `/api/v1/queues/${other}/tasks`, { name: "z", dependsOn: [bad.id], onDependencyFailure: "run" })).body.status).toBe(
-      "pending",
-    );
+    expect(
+      (await api("POST", `/api/v1/queues/${other}/tasks`, { name: "z", dependsOn: [bad.id], onDependencyFailure: "run" })).body.status,
+    ).toBe("pending");
   });
 
   it("unknown ids, other tenants' ids and cycles are refused with 400 naming them, and nothing is written", async () => {
@@ -181,7 +193,10 @@ describe("dependencies (DAG) across shards", () => {
     expect(cross.body.detail).toContain(theirs.id);
 
     const cycle = await api("POST", `/api/v1/queues/${q}/tasks/batch`, {
-      tasks: [{ name: "a", ref: "a", dependsOn: ["ref:b"] }, { name: "b", ref: "b", dependsOn: ["ref:a"] }],
+      tasks: [
+        { name: "a", ref: "a", dependsOn: ["ref:b"] },
+        { name: "b", ref: "b", dependsOn: ["ref:a"] },
+      ],
     });
     expectProblem(cycle, 400, "validation_failed");
     expect(cycle.body.detail).toBe("dependency cycle through ref:a → ref:b");
@@ -212,7 +227,11 @@ describe("parents and children across shards", () => {
     const before = (await api("GET", `/api/v1/tasks/${parent.id}`)).body;
     expect(before).toMatchObject({ status: "blocked", waitForChildren: true, sealed: true, children: { total: 200, active: 200 } });
 
-    let leased: { task: { id: string; name: string; payload: { page: number }; children: unknown }; leaseToken: string; childResults?: Record<string, unknown> }[] = [];
+    let leased: {
+      task: { id: string; name: string; payload: { page: number }; children: unknown };
+      leaseToken: string;
+      childResults?: Record<string, unknown>;
+    }[] = [];
     const ran: string[] = [];
     for (let round = 0; !ran.includes(parent.id) && round < 100; round++) {
       leased = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 100 })).body.leases;
@@ -236,7 +255,12 @@ describe("parents and children across shards", () => {
     const page1 = (await api("GET", `/api/v1/tasks/${parent.id}/children?limit=150`)).body;
     const page2 = (await api("GET", `/api/v1/tasks/${parent.id}/children?limit=150&cursor=${page1.nextCursor}`)).body;
     const listed = [...page1.items, ...page2.items];
-    expect(listed.map((t: { id: string }) => t.id)).toEqual(body.tasks.slice(1).map((t: { id: string }) => t.id).sort());
+    expect(listed.map((t: { id: string }) => t.id)).toEqual(
+      body.tasks
+        .slice(1)
+        .map((t: { id: string }) => t.id)
+        .sort(),
+    );
     expect(listed.every((t: { status: string; parentId: string }) => t.status === "completed" && t.parentId === parent.id)).toBe(true);
     expect(page2.nextCursor).toBeNull();
   });
@@ -260,4 +284,3 @@ describe("parents and children across shards", () => {
     expectProblem(await api("GET", `/api/v1/tasks/01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.${q}/children`), 404, "not_found");
   });
 });
-

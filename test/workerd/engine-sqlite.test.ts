@@ -37,7 +37,11 @@ describe("hot reads use indexes, not scans", () => {
     const stub = env.QUEUE_SHARD.get(env.QUEUE_SHARD.idFromName(`start-${crypto.randomUUID()}`));
     await runInDurableObject(stub, (_i, state) => {
       const h = makeHarness(new SqlStore(state.storage));
-      h.engine.enqueue(h.address, Array.from({ length: 300 }, (_, i) => ({ name: `t${i}`, payload: "{}" })), h.settings);
+      h.engine.enqueue(
+        h.address,
+        Array.from({ length: 300 }, (_, i) => ({ name: `t${i}`, payload: "{}" })),
+        h.settings,
+      );
       const store = new SqlStore(state.storage);
       const restarted = makeHarness(store, 2);
       expect(store.rowsRead).toBeLessThan(20); // meta rows and the due index, not 300 tasks

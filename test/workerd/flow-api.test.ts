@@ -55,7 +55,9 @@ describe("flow control through the API", () => {
   it("a group lives in one shard, so its limit holds exactly even with many shards", async () => {
     const q = freshQueue("groupshard");
     await api("PATCH", `/api/v1/queues/${q}`, { shards: 4, groupLimits: { default: { concurrency: 3 } } });
-    const { body } = await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: Array.from({ length: 20 }, () => ({ name: "t", groupKey: "acme" })) });
+    const { body } = await api("POST", `/api/v1/queues/${q}/tasks/batch`, {
+      tasks: Array.from({ length: 20 }, () => ({ name: "t", groupKey: "acme" })),
+    });
     expect(new Set(body.tasks.map((t: { id: string }) => t.id.split(".")[1])).size).toBe(1);
     const leased = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 20 })).body.leases;
     expect(leased).toHaveLength(3);

@@ -82,7 +82,9 @@ export function storedStatus(queue: string, id: string, shard = 0): Promise<stri
 
 /** Resolves once a long poll is waiting in the shard (instead of sleeping and hoping it is). */
 export async function pollWaiting(queue: string, shard = 0): Promise<void> {
-  await until(() => runInDurableObject(shardStub(queue, shard), (i: QueueShard) => (i as unknown as { waiters: Set<unknown> }).waiters.size > 0));
+  await until(() =>
+    runInDurableObject(shardStub(queue, shard), (i: QueueShard) => (i as unknown as { waiters: Set<unknown> }).waiters.size > 0),
+  );
 }
 
 /** Sends the shard's outbox to D1 history now (the alarm does it within the flush interval). */
@@ -92,7 +94,12 @@ export async function flushHistory(queue: string, shard = 0, tenant = "default")
 
 /** An `api` that acts as an admin of `tenant` (a key made for it, not rate limited in practice). */
 export async function tenantApi(tenant: string): Promise<typeof api> {
-  const made = await api("POST", "/api/v1/keys", { tenant, role: "admin", name: `test ${tenant}`, limits: { perMinute: 1_000_000, perHour: 100_000_000 } });
+  const made = await api("POST", "/api/v1/keys", {
+    tenant,
+    role: "admin",
+    name: `test ${tenant}`,
+    limits: { perMinute: 1_000_000, perHour: 100_000_000 },
+  });
   expect(made.status).toBe(201);
   const key: string = made.body.key;
   return (method, path, body, headers = {}) => api(method, path, body, { authorization: `Bearer ${key}`, ...headers });

@@ -25,23 +25,37 @@ const outboxRows = (tenant: string, queue: string) =>
 
 /** Every timeline event D1 holds for the tenant, by task, oldest first. */
 async function timelines(tenant: string) {
-  const rows = (await env.DB.prepare("SELECT task_id, seq, events FROM task_events WHERE tenant = ? ORDER BY task_id, seq").bind(tenant).all<{ task_id: string; events: string }>()).results;
+  const rows = (
+    await env.DB.prepare("SELECT task_id, seq, events FROM task_events WHERE tenant = ? ORDER BY task_id, seq")
+      .bind(tenant)
+      .all<{ task_id: string; events: string }>()
+  ).results;
   const out = new Map<string, string[]>();
-  for (const r of rows) out.set(r.task_id, [...(out.get(r.task_id) ?? []), ...(JSON.parse(r.events) as { type: string }[]).map((e) => e.type)]);
+  for (const r of rows)
+    out.set(r.task_id, [...(out.get(r.task_id) ?? []), ...(JSON.parse(r.events) as { type: string }[]).map((e) => e.type)]);
   return out;
 }
 
 const historyRows = async (tenant: string) =>
-  (await env.DB.prepare("SELECT id, status, version FROM tasks WHERE tenant = ? ORDER BY id").bind(tenant).all<{ id: string; status: string; version: number }>()).results;
+  (
+    await env.DB.prepare("SELECT id, status, version FROM tasks WHERE tenant = ? ORDER BY id")
+      .bind(tenant)
+      .all<{ id: string; status: string; version: number }>()
+  ).results;
 
 /** Enqueues `n` tasks in batches of 10, then leases and completes them all in batches: the load shape of a busy queue. */
 async function load(call: Awaited<ReturnType<typeof tenantApi>>, queue: string, n: number) {
   for (let i = 0; i < n; i += 10) {
-    const res = await call("POST", `/api/v1/queues/${queue}/tasks/batch`, { tasks: Array.from({ length: 10 }, (_, j) => ({ name: "job", payload: { n: i + j } })) });
+    const res = await call("POST", `/api/v1/queues/${queue}/tasks/batch`, {
+      tasks: Array.from({ length: 10 }, (_, j) => ({ name: "job", payload: { n: i + j } })),
+    });
     expect(res.status).toBe(201);
   }
-  for (let done = 0; done < n; ) {
-    const leases = (await call("POST", `/api/v1/queues/${queue}/leases`, { workerId: "w", max: 7 })).body.leases as { task: { id: string }; leaseToken: string }[];
+  for (let done = 0; done < n;) {
+    const leases = (await call("POST", `/api/v1/queues/${queue}/leases`, { workerId: "w", max: 7 })).body.leases as {
+      task: { id: string };
+      leaseToken: string;
+    }[];
     const res = await call("POST", "/api/v1/leases/complete", { items: leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken })) });
     expect(res.status).toBe(200);
     done += leases.length;
@@ -97,14 +111,18 @@ describe("outbox to D1", () => {
     // Per task: its row, three index entries (status, queue, finished), its FTS text, its events row; plus one counter row per flush.
     // Plus the analytics rollups, a few rows per flush whatever the number of tasks (test/workerd/analytics.test.ts).
     expect(stats.value.history.rowsWritten - stats.value.history.rollupRows).toBe(10 * 6 + 1);
-    expect((await env.DB.prepare("SELECT count(*) AS n FROM task_events WHERE tenant = ?").bind(tenant).first<{ n: number }>())!.n).toBe(10);
+    expect((await env.DB.prepare("SELECT count(*) AS n FROM task_events WHERE tenant = ?").bind(tenant).first<{ n: number }>())!.n).toBe(
+      10,
+    );
   });
 
   it("a batch sent again (D1 took it, the answer was lost) changes nothing", async () => {
     const tenant = fresh();
     const call = await tenantApi(tenant);
     await load(call, "q", 20);
-    const plan = await inShard(tenant, "q", (i) => planHistory((i as unknown as { engine: { outbox: { batch(n: number): never } } }).engine.outbox.batch(5000)));
+    const plan = await inShard(tenant, "q", (i) =>
+      planHistory((i as unknown as { engine: { outbox: { batch(n: number): never } } }).engine.outbox.batch(5000)),
+    );
     const first = await writeHistory(env.DB, tenant, "q:0", plan);
     const before = { rows: await historyRows(tenant), lines: await timelines(tenant) };
     const again = await writeHistory(env.DB, tenant, "q:0", plan);
@@ -112,7 +130,11 @@ describe("outbox to D1", () => {
     expect(again.rowsWritten).toBe(2); // the doc counter and the rollup ledger only: no task, event, text or rollup row twice
     expect(first.rollupRows).toBeGreaterThan(0);
     expect({ rows: await historyRows(tenant), lines: await timelines(tenant) }).toEqual(before);
-    const texts = await env.DB.prepare("SELECT count(*) AS n FROM task_text WHERE task_text MATCH 'job' AND id IN (SELECT id FROM tasks WHERE tenant = ?)").bind(tenant).first<{ n: number }>();
+    const texts = await env.DB.prepare(
+      "SELECT count(*) AS n FROM task_text WHERE task_text MATCH 'job' AND id IN (SELECT id FROM tasks WHERE tenant = ?)",
+    )
+      .bind(tenant)
+      .first<{ n: number }>();
     expect(texts!.n).toBe(20);
   });
 
@@ -120,9 +142,13 @@ describe("outbox to D1", () => {
     const tenant = fresh();
     const call = await tenantApi(tenant);
     for (let i = 0; i < 1200; i += 100) {
-      await call("POST", "/api/v1/queues/q/tasks/batch", { tasks: Array.from({ length: 100 }, (_, j) => ({ name: "sliced", payload: { n: i + j } })) });
+      await call("POST", "/api/v1/queues/q/tasks/batch", {
+        tasks: Array.from({ length: 100 }, (_, j) => ({ name: "sliced", payload: { n: i + j } })),
+      });
     }
-    const plan = await inShard(tenant, "q", (i) => planHistory((i as unknown as { engine: { outbox: { batch(n: number): never } } }).engine.outbox.batch(5000)));
+    const plan = await inShard(tenant, "q", (i) =>
+      planHistory((i as unknown as { engine: { outbox: { batch(n: number): never } } }).engine.outbox.batch(5000)),
+    );
     let calls = 0;
     const cutOff = new Proxy(env.DB, {
       get: (db, key) =>
@@ -138,12 +164,18 @@ describe("outbox to D1", () => {
     expect(landed).toBeGreaterThan(0); // the first slice
     expect(landed).toBeLessThan(1200); // and no more
     let slices = 0;
-    const counted = new Proxy(env.DB, { get: (db, key) => (key === "batch" ? (st: D1PreparedStatement[]) => (slices++, db.batch(st)) : Reflect.get(db, key).bind(db)) });
+    const counted = new Proxy(env.DB, {
+      get: (db, key) => (key === "batch" ? (st: D1PreparedStatement[]) => (slices++, db.batch(st)) : Reflect.get(db, key).bind(db)),
+    });
     await writeHistory(counted, tenant, "q:0", plan);
     expect(slices).toBeGreaterThan(1);
     expect((await historyRows(tenant)).length).toBe(1200);
     expect([...(await timelines(tenant)).values()].every((types) => types.join() === "enqueued")).toBe(true);
-    const texts = await env.DB.prepare("SELECT count(*) AS n FROM task_text WHERE task_text MATCH 'sliced' AND id IN (SELECT id FROM tasks WHERE tenant = ?)").bind(tenant).first<{ n: number }>();
+    const texts = await env.DB.prepare(
+      "SELECT count(*) AS n FROM task_text WHERE task_text MATCH 'sliced' AND id IN (SELECT id FROM tasks WHERE tenant = ?)",
+    )
+      .bind(tenant)
+      .first<{ n: number }>();
     expect(texts!.n).toBe(1200); // the first slice's text not written twice
   });
 
@@ -173,7 +205,9 @@ describe("outbox to D1", () => {
     const lines = await timelines(tenant);
     const whole = [...lines.values()].filter((t) => t.join() === "enqueued,started,completed").length;
     const repeated = [...lines.values()].filter((t) => new Set(t).size < t.length).length;
-    console.log(`edgeq-faults ${JSON.stringify({ name: "d1-down", injected: down.value.history.failing, lost: 60 - whole - repeated, duplicated: repeated, checked: 60 })}`);
+    console.log(
+      `edgeq-faults ${JSON.stringify({ name: "d1-down", injected: down.value.history.failing, lost: 60 - whole - repeated, duplicated: repeated, checked: 60 })}`,
+    );
     expect(lines.size).toBe(60);
     for (const [, types] of lines) expect(types).toEqual(["enqueued", "started", "completed"]);
     expect((await historyRows(tenant)).every((r) => r.status === "completed")).toBe(true);
@@ -191,12 +225,16 @@ describe("outbox to D1", () => {
       `CREATE TRIGGER refuse_${tenant.replaceAll("-", "_")} BEFORE INSERT ON tasks WHEN new.tenant = '${tenant}' AND new.name = 'poison' BEGIN SELECT RAISE(ABORT, 'this row is refused'); END`,
     ).run();
     try {
-      await call("POST", "/api/v1/queues/q/tasks/batch", { tasks: [{ name: "good" }, { name: "poison" }, { name: "good" }, { name: "good" }] });
+      await call("POST", "/api/v1/queues/q/tasks/batch", {
+        tasks: [{ name: "good" }, { name: "poison" }, { name: "good" }, { name: "good" }],
+      });
       await flushHistory("q", 0, tenant);
       const rows = await env.DB.prepare("SELECT name FROM tasks WHERE tenant = ?").bind(tenant).all<{ name: string }>();
       expect(rows.results.map((r) => r.name)).toEqual(["good", "good", "good"]);
       expect(await outboxRows(tenant, "q")).toBe(0);
-      const dead = await inShard(tenant, "q", (_i, state) => state.storage.sql.exec<{ reason: string; body: string }>("SELECT reason, body FROM history_dead").toArray());
+      const dead = await inShard(tenant, "q", (_i, state) =>
+        state.storage.sql.exec<{ reason: string; body: string }>("SELECT reason, body FROM history_dead").toArray(),
+      );
       expect(dead).toHaveLength(1);
       expect(dead[0].reason).toMatch(/D1 refused the row: .*this row is refused/);
       expect(dead[0].body).toContain("poison");
@@ -217,7 +255,12 @@ describe("outbox to D1", () => {
     await call("POST", "/api/v1/queues/q/tasks/batch", { tasks: [{ name: "one" }, { name: "two" }] });
     // D1 answers the probe but fails the batch, as an overloaded or restarting database does.
     await inShard(tenant, "q", (i) => {
-      const failing = { prepare: (sql: string) => env.DB.prepare(sql), batch: async () => { throw new Error("D1_ERROR: Network connection lost."); } };
+      const failing = {
+        prepare: (sql: string) => env.DB.prepare(sql),
+        batch: async () => {
+          throw new Error("D1_ERROR: Network connection lost.");
+        },
+      };
       i.faults.d1 = failing as unknown as D1Database;
     });
     await flushHistory("q", 0, tenant);
@@ -252,7 +295,9 @@ describe("outbox to D1", () => {
   it("every flush statement finds tasks by primary key (or rowid), never by scanning a table", async () => {
     const tenant = fresh();
     const call = await tenantApi(tenant);
-    const made = await call("POST", "/api/v1/queues/q/tasks/batch", { tasks: [{ name: "a" }, { name: "b" }, { name: "c", maxAttempts: 1 }] });
+    const made = await call("POST", "/api/v1/queues/q/tasks/batch", {
+      tasks: [{ name: "a" }, { name: "b" }, { name: "c", maxAttempts: 1 }],
+    });
     await flushHistory("q", 0, tenant);
     const l = (await call("POST", "/api/v1/queues/q/leases", { workerId: "w", max: 1 })).body.leases[0];
     await call("POST", `/api/v1/tasks/${l.task.id}/heartbeat`, { leaseToken: l.leaseToken, progress: 5 });
@@ -260,17 +305,38 @@ describe("outbox to D1", () => {
     await call("POST", `/api/v1/tasks/${made.body.tasks[2].id}/cancel`);
     await call("DELETE", `/api/v1/tasks/${made.body.tasks[2].id}`);
     await call("POST", "/api/v1/queues/q/tasks", { name: "d" });
-    const plan = await inShard(tenant, "q", (i) => planHistory((i as unknown as { engine: { outbox: { batch(n: number): never } } }).engine.outbox.batch(5000)));
+    const plan = await inShard(tenant, "q", (i) =>
+      planHistory((i as unknown as { engine: { outbox: { batch(n: number): never } } }).engine.outbox.batch(5000)),
+    );
     const captured: { sql: string; params: unknown[] }[] = [];
-    const recorder = { prepare: (sql: string) => ({ bind: (...params: unknown[]) => captured.push({ sql, params }) }) } as unknown as D1Database;
+    const recorder = {
+      prepare: (sql: string) => ({ bind: (...params: unknown[]) => captured.push({ sql, params }) }),
+    } as unknown as D1Database;
     planStatements(recorder, tenant, plan);
     rollupStatements(recorder, tenant, "q:0", plan, (items) => [`[${items.join(",")}]`]);
     const kinds = captured.map((c) => c.sql.split(/\s+/).slice(0, 3).join(" "));
-    expect(kinds).toEqual(expect.arrayContaining(["INSERT INTO tasks", "INSERT INTO task_text", "INSERT INTO task_events", "DELETE FROM tasks", "INSERT INTO rollups", "INSERT INTO rollup_hist", "INSERT INTO rollup_ledger"]));
+    expect(kinds).toEqual(
+      expect.arrayContaining([
+        "INSERT INTO tasks",
+        "INSERT INTO task_text",
+        "INSERT INTO task_events",
+        "DELETE FROM tasks",
+        "INSERT INTO rollups",
+        "INSERT INTO rollup_hist",
+        "INSERT INTO rollup_ledger",
+      ]),
+    );
     expect(captured.filter((c) => c.sql.startsWith("INSERT INTO tasks")).length).toBe(2); // the new task; the changes of one made before
     for (const { sql, params } of captured) {
-      const steps = (await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>()).results.map((r) => r.detail);
-      for (const step of steps) expect(step, sql).not.toMatch(/^SCAN (t|tasks|task_events|rollups|rollup_hist|rollup_ledger|hist_bins)\b|SEARCH (t|tasks|task_events) USING PRIMARY KEY \(tenant=\?\)$/);
+      const steps = (
+        await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+          .bind(...params)
+          .all<{ detail: string }>()
+      ).results.map((r) => r.detail);
+      for (const step of steps)
+        expect(step, sql).not.toMatch(
+          /^SCAN (t|tasks|task_events|rollups|rollup_hist|rollup_ledger|hist_bins)\b|SEARCH (t|tasks|task_events) USING PRIMARY KEY \(tenant=\?\)$/,
+        );
     }
   });
 
@@ -278,7 +344,10 @@ describe("outbox to D1", () => {
     const q = freshQueue("hf");
     const made = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "by-alarm", payload: { word: "zanzibar" } });
     // The workerd tests run with EDGEQ_HISTORY_FLUSH_MS=60000 (the default is 1000).
-    const waitingSince = await runInDurableObject(shardStub(q), (_i, state) => state.storage.sql.exec<{ at: number }>("SELECT min(at) AS at FROM outbox").one().at);
+    const waitingSince = await runInDurableObject(
+      shardStub(q),
+      (_i, state) => state.storage.sql.exec<{ at: number }>("SELECT min(at) AS at FROM outbox").one().at,
+    );
     // the event is stamped when its transaction commits, a moment after the task's createdAt
     expect(waitingSince - Date.parse(made.body.createdAt)).toBeGreaterThanOrEqual(0);
     expect(waitingSince - Date.parse(made.body.createdAt)).toBeLessThan(1000);
@@ -286,7 +355,12 @@ describe("outbox to D1", () => {
     expect((await api("GET", `/api/v1/tasks?queue=${q}`)).body.items).toEqual([]);
     await runDurableObjectAlarm(shardStub(q));
     expect((await api("GET", `/api/v1/tasks?queue=${q}`)).body.items.map((t: { id: string }) => t.id)).toEqual([made.body.id]);
-    expect(await runInDurableObject(shardStub(q), (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n)).toBe(0);
+    expect(
+      await runInDurableObject(
+        shardStub(q),
+        (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n,
+      ),
+    ).toBe(0);
     expect(await storedAlarm(q)).toBeNull(); // nothing left to do
   });
 });

@@ -42,19 +42,40 @@ const sorted = (list: string[]) => [...list].sort();
 
 beforeAll(async () => {
   call = await tenantApi(tenant);
-  await make("A", "emails", { name: "send-welcome", payload: { to: "ada@example.com", user: { name: "Ada Lovelace", id: 4242 } }, priority: 8, tags: ["vip", "eu"] });
-  await make("B", "emails", { name: "send-invoice", payload: { to: "bob@example.org", amount: 99.5 }, priority: 5, tags: ["eu"], maxAttempts: 1 });
+  await make("A", "emails", {
+    name: "send-welcome",
+    payload: { to: "ada@example.com", user: { name: "Ada Lovelace", id: 4242 } },
+    priority: 8,
+    tags: ["vip", "eu"],
+  });
+  await make("B", "emails", {
+    name: "send-invoice",
+    payload: { to: "bob@example.org", amount: 99.5 },
+    priority: 5,
+    tags: ["eu"],
+    maxAttempts: 1,
+  });
   await make("C", "emails", { name: "send-reminder", payload: { note: "quarterly report due" }, priority: 2 });
   await make("D", "reports", { name: "build-report", payload: { kind: "quarterly", region: "emea" }, priority: 9, tags: ["vip"] });
   await make("E", "reports", { name: "build-report", payload: { kind: "monthly" }, priority: 1, delayMs: 60_000 });
   await make("F", "reports", { name: "cleanup", priority: 4 });
   const a = await leaseOne("emails", "w-1");
   expect(a.task.id).toBe(t.A.id);
-  t.A.finishedAt = Date.parse((await call("POST", `/api/v1/tasks/${a.task.id}/complete`, { leaseToken: a.leaseToken, result: { sent: true } })).body.finishedAt);
+  t.A.finishedAt = Date.parse(
+    (await call("POST", `/api/v1/tasks/${a.task.id}/complete`, { leaseToken: a.leaseToken, result: { sent: true } })).body.finishedAt,
+  );
   await sleep(3);
   const b = await leaseOne("emails", "w-2");
   expect(b.task.id).toBe(t.B.id);
-  t.B.finishedAt = Date.parse((await call("POST", `/api/v1/tasks/${b.task.id}/fail`, { leaseToken: b.leaseToken, error: { message: "mailbox full" }, retryable: false })).body.finishedAt);
+  t.B.finishedAt = Date.parse(
+    (
+      await call("POST", `/api/v1/tasks/${b.task.id}/fail`, {
+        leaseToken: b.leaseToken,
+        error: { message: "mailbox full" },
+        retryable: false,
+      })
+    ).body.finishedAt,
+  );
   await sleep(3);
   expect((await leaseOne("reports", "w-1")).task.id).toBe(t.D.id);
   const f = await call("POST", `/api/v1/tasks/${t.F.id}/cancel`);
@@ -226,7 +247,8 @@ describe("search input", () => {
   });
 
   it("the most filters of every kind at once still fit D1's 100 parameters", async () => {
-    const many = (name: string, n: number, value: (i: number) => string) => Array.from({ length: n }, (_, i) => `${name}=${value(i)}`).join("&");
+    const many = (name: string, n: number, value: (i: number) => string) =>
+      Array.from({ length: n }, (_, i) => `${name}=${value(i)}`).join("&");
     const query = [
       many("queue", 20, (i) => `q${i}`),
       many("tag", 20, (i) => `t${i}`),
@@ -248,7 +270,15 @@ describe("search input", () => {
     expect(res.body.items).toHaveLength(6);
     expect(JSON.stringify(res.body)).not.toMatch(/leaseToken/i);
     const a = res.body.items.find((i: { id: string }) => i.id === t.A.id);
-    expect(a).toMatchObject({ name: "send-welcome", queue: "emails", status: "completed", result: { sent: true }, tags: ["vip", "eu"], band: "high", workerId: "w-1" });
+    expect(a).toMatchObject({
+      name: "send-welcome",
+      queue: "emails",
+      status: "completed",
+      result: { sent: true },
+      tags: ["vip", "eu"],
+      band: "high",
+      workerId: "w-1",
+    });
   });
 });
 
@@ -269,7 +299,9 @@ describe("pagination while rows arrive", () => {
     const mine = await tenantApi(`hs-page-${crypto.randomUUID().slice(0, 6)}`);
     const tenantName = (await mine("GET", "/api/v1/tenant/history")).body.tenant as string;
     const first: string[] = [];
-    const made = await mine("POST", "/api/v1/queues/p/tasks/batch", { tasks: Array.from({ length: 25 }, (_, i) => ({ name: `t${i}`, priority: 1 + (i % 10) })) });
+    const made = await mine("POST", "/api/v1/queues/p/tasks/batch", {
+      tasks: Array.from({ length: 25 }, (_, i) => ({ name: `t${i}`, priority: 1 + (i % 10) })),
+    });
     first.push(...made.body.tasks.map((x: { id: string }) => x.id));
     await flushHistory("p", 0, tenantName);
     for (const sort of ["-created", "created", "-priority"]) {
@@ -284,7 +316,9 @@ describe("pagination while rows arrive", () => {
         seen.push(...res.body.items.map((i) => i.id));
         cursor = res.body.nextCursor;
         // New tasks arrive between pages (with every priority).
-        await mine("POST", "/api/v1/queues/p/tasks/batch", { tasks: Array.from({ length: 3 }, (_, i) => ({ name: `late${round}-${i}`, priority: 1 + ((round + i) % 10) })) });
+        await mine("POST", "/api/v1/queues/p/tasks/batch", {
+          tasks: Array.from({ length: 3 }, (_, i) => ({ name: `late${round}-${i}`, priority: 1 + ((round + i) % 10) })),
+        });
         await flushHistory("p", 0, tenantName);
         round++;
       } while (cursor && round < 100);
@@ -301,7 +335,11 @@ describe("indexes", () => {
     const { statements, index } = searchPlan("default", f);
     const details: string[] = [];
     for (const s of statements) {
-      const rows = (await env.DB.prepare(`EXPLAIN QUERY PLAN ${s.sql}`).bind(...s.params).all<{ detail: string }>()).results;
+      const rows = (
+        await env.DB.prepare(`EXPLAIN QUERY PLAN ${s.sql}`)
+          .bind(...s.params)
+          .all<{ detail: string }>()
+      ).results;
       details.push(rows.map((r) => r.detail).join(" | "));
     }
     return { index, details };
@@ -309,16 +347,25 @@ describe("indexes", () => {
 
   it("each main query reads the index it was built for, never a whole table", async () => {
     const cursor = (sort: string, key: number | null) =>
-      btoa(JSON.stringify([sort, key, "01M8MMTV804A6QM2BCKEV96WQQ.0.x"])).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+      btoa(JSON.stringify([sort, key, "01M8MMTV804A6QM2BCKEV96WQQ.0.x"]))
+        .replaceAll("+", "-")
+        .replaceAll("/", "_")
+        .replaceAll("=", "");
     const cases: [Record<string, string>, RegExp][] = [
       [{}, /SEARCH t USING PRIMARY KEY \(tenant=\?\)/],
       [{ createdFrom: "2026-01-01T00:00:00Z" }, /SEARCH t USING PRIMARY KEY \(tenant=\? AND id>\?\)/],
       [{ queue: "emails" }, /SEARCH t USING INDEX tasks_queue \(tenant=\? AND queue=\?\)/],
       [{ status: "failed" }, /SEARCH t USING INDEX tasks_status \(tenant=\? AND status=\? AND priority=\?\)/],
-      [{ status: "completed", sort: "-priority", cursor: cursor("-priority", 5) }, /SEARCH t USING INDEX tasks_status \(tenant=\? AND status=\? AND \(priority,id\)<\(\?,\?\)\)/],
+      [
+        { status: "completed", sort: "-priority", cursor: cursor("-priority", 5) },
+        /SEARCH t USING INDEX tasks_status \(tenant=\? AND status=\? AND \(priority,id\)<\(\?,\?\)\)/,
+      ],
       [{ sort: "-finished", finishedFrom: "2026-01-01T00:00:00Z" }, /SEARCH t USING INDEX tasks_finished \(tenant=\? AND finished_at>\?\)/],
       [{ q: "quarterly" }, /SCAN task_text VIRTUAL TABLE INDEX .*SEARCH t USING PRIMARY KEY \(tenant=\? AND id=\?\)/],
-      [{ q: "quarterly", status: "completed", createdFrom: "2026-01-01T00:00:00Z" }, /SCAN task_text VIRTUAL TABLE INDEX .*SEARCH t USING PRIMARY KEY \(tenant=\? AND id=\?\)/],
+      [
+        { q: "quarterly", status: "completed", createdFrom: "2026-01-01T00:00:00Z" },
+        /SCAN task_text VIRTUAL TABLE INDEX .*SEARCH t USING PRIMARY KEY \(tenant=\? AND id=\?\)/,
+      ],
     ];
     for (const [query, expected] of cases) {
       const { details } = await plan(query);

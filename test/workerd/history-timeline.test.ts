@@ -24,7 +24,11 @@ async function events(id: string, query = "") {
 describe("GET /tasks/{id}/events", () => {
   it("tells a task's life in order: runs, heartbeats, a retry, the end", async () => {
     const q = freshQueue("tl");
-    const made = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "resize", maxAttempts: 3, backoff: { baseMs: 1000, factor: 2, maxMs: 1000 } });
+    const made = await api("POST", `/api/v1/queues/${q}/tasks`, {
+      name: "resize",
+      maxAttempts: 3,
+      backoff: { baseMs: 1000, factor: 2, maxMs: 1000 },
+    });
     const id = made.body.id;
     const one = await lease(q);
     await api("POST", `/api/v1/tasks/${id}/heartbeat`, { leaseToken: one.leaseToken, progress: 40 });
@@ -36,7 +40,17 @@ describe("GET /tasks/{id}/events", () => {
     await api("POST", `/api/v1/tasks/${id}/complete`, { leaseToken: three.leaseToken, result: { ok: true } });
     await flushHistory(q);
     const page = await events(id);
-    expect(page.items.map((e) => e.type)).toEqual(["enqueued", "started", "heartbeat", "retrying", "promoted", "started", "released", "started", "completed"]);
+    expect(page.items.map((e) => e.type)).toEqual([
+      "enqueued",
+      "started",
+      "heartbeat",
+      "retrying",
+      "promoted",
+      "started",
+      "released",
+      "started",
+      "completed",
+    ]);
     expect(page.items[1]).toMatchObject({ status: "running", attempt: 1, workerId: "w-1" });
     expect(page.items[2]).toMatchObject({ progress: 40 });
     expect(page.items[3]).toMatchObject({ status: "scheduled", error: { message: "disk full" } });
@@ -135,7 +149,9 @@ describe("GET /tasks/{id} after the shard's retention", () => {
   it("a task its shard does not have, while D1 is down: 503, not 500", async () => {
     const q = freshQueue("tl");
     await api("POST", `/api/v1/queues/${q}/tasks`, { name: "x" });
-    const req = new Request(`http://edgeq.test/api/v1/tasks/01M8MMTV804A6QM2BCKEV96WQQ.0.${q}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const req = new Request(`http://edgeq.test/api/v1/tasks/01M8MMTV804A6QM2BCKEV96WQQ.0.${q}`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
     const res = await worker.fetch(req, { ...env, DB: unavailableD1 }, createExecutionContext());
     expect(res.status).toBe(503);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
@@ -158,7 +174,9 @@ describe("history retention", () => {
     await flushHistory("q", 0, short);
     await flushHistory("q", 0, long);
     const count = async (tenant: string) =>
-      (await env.DB.prepare("SELECT name FROM tasks WHERE tenant = ? ORDER BY name").bind(tenant).all<{ name: string }>()).results.map((r) => r.name);
+      (await env.DB.prepare("SELECT name FROM tasks WHERE tenant = ? ORDER BY name").bind(tenant).all<{ name: string }>()).results.map(
+        (r) => r.name,
+      );
     await sweepHistory(env.DB, Date.now() + 29 * DAY);
     expect(await count(short)).toEqual(["done", "waiting"]);
     await sweepHistory(env.DB, Date.now() + 31 * DAY);
@@ -166,7 +184,9 @@ describe("history retention", () => {
     expect(await count(long)).toEqual(["done", "waiting"]);
     await sweepHistory(env.DB, Date.now() + 61 * DAY);
     expect(await count(long)).toEqual(["waiting"]);
-    const events = await env.DB.prepare("SELECT count(*) AS n FROM task_events WHERE tenant IN (?, ?)").bind(short, long).first<{ n: number }>();
+    const events = await env.DB.prepare("SELECT count(*) AS n FROM task_events WHERE tenant IN (?, ?)")
+      .bind(short, long)
+      .first<{ n: number }>();
     expect(events!.n).toBe(2); // the waiting tasks' timelines only
     expectProblem(await callShort("PUT", "/api/v1/tenant/history", { retentionDays: 6 }), 400, "validation_failed");
     expect((await callLong("PUT", "/api/v1/tenant/history", { retentionDays: null })).body.retentionDays).toBe(30);
@@ -184,12 +204,24 @@ describe("history retention", () => {
       env.DB.prepare("INSERT INTO task_events (tenant, task_id, seq, last_seq, events) VALUES (?, ?, 1, 1, '[]')").bind(tenant, id),
       env.DB.prepare("INSERT INTO task_text (rowid, id, name, body) VALUES (987654321, ?, 'ancient', 'fossil')").bind(id),
       // Rollups: an hour 40 days old and a minute 8 days old go; a minute and an hour of today stay.
-      ...[["h", old], ["m", Date.now() - 8 * DAY], ["m", Date.now()], ["h", Date.now()]].map(([res, at]) =>
-        env.DB.prepare("INSERT INTO rollups (tenant, res, at, queue, enqueued, completed, failed, cancelled, retried) VALUES (?, ?, ?, 'q', 1, 1, 0, 0, 0)").bind(tenant, res, at),
+      ...[
+        ["h", old],
+        ["m", Date.now() - 8 * DAY],
+        ["m", Date.now()],
+        ["h", Date.now()],
+      ].map(([res, at]) =>
+        env.DB.prepare(
+          "INSERT INTO rollups (tenant, res, at, queue, enqueued, completed, failed, cancelled, retried) VALUES (?, ?, ?, 'q', 1, 1, 0, 0, 0)",
+        ).bind(tenant, res, at),
       ),
-      env.DB.prepare("INSERT INTO rollup_hist (tenant, res, at, queue, kind, bin, n) VALUES (?, 'h', ?, 'q', 'run', 5, 1)").bind(tenant, old),
+      env.DB.prepare("INSERT INTO rollup_hist (tenant, res, at, queue, kind, bin, n) VALUES (?, 'h', ?, 'q', 'run', 5, 1)").bind(
+        tenant,
+        old,
+      ),
       // A tenant whose task rows are all gone still has its old rollups swept.
-      env.DB.prepare("INSERT INTO rollups (tenant, res, at, queue, enqueued, completed, failed, cancelled, retried) VALUES (?, 'h', ?, 'q', 1, 0, 0, 0, 0)").bind(`${tenant}-gone`, old),
+      env.DB.prepare(
+        "INSERT INTO rollups (tenant, res, at, queue, enqueued, completed, failed, cancelled, retried) VALUES (?, 'h', ?, 'q', 1, 0, 0, 0, 0)",
+      ).bind(`${tenant}-gone`, old),
     ]);
     const ctx = createExecutionContext();
     await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "7 * * * *" }), env, ctx);
@@ -197,7 +229,11 @@ describe("history retention", () => {
     expect(await env.DB.prepare("SELECT count(*) AS n FROM tasks WHERE tenant = ?").bind(tenant).first("n")).toBe(0);
     expect(await env.DB.prepare("SELECT count(*) AS n FROM task_events WHERE tenant = ?").bind(tenant).first("n")).toBe(0);
     expect(await env.DB.prepare("SELECT count(*) AS n FROM task_text WHERE task_text MATCH 'fossil'").first("n")).toBe(0);
-    expect((await env.DB.prepare("SELECT res FROM rollups WHERE tenant = ? ORDER BY res").bind(tenant).all<{ res: string }>()).results.map((r) => r.res)).toEqual(["h", "m"]);
+    expect(
+      (await env.DB.prepare("SELECT res FROM rollups WHERE tenant = ? ORDER BY res").bind(tenant).all<{ res: string }>()).results.map(
+        (r) => r.res,
+      ),
+    ).toEqual(["h", "m"]);
     expect(await env.DB.prepare("SELECT count(*) AS n FROM rollup_hist WHERE tenant = ?").bind(tenant).first("n")).toBe(0);
     expect(await env.DB.prepare("SELECT count(*) AS n FROM rollups WHERE tenant = ?").bind(`${tenant}-gone`).first("n")).toBe(0);
   });

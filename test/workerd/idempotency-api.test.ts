@@ -27,7 +27,14 @@ describe("idempotency across groups and shards", () => {
     const q = await queueWithShards(8, "idem8");
     const answers = [];
     for (let g = 0; g < 8; g++) {
-      answers.push(await api("POST", `/api/v1/queues/${q}/tasks`, { name: "charge", payload: { g }, idempotencyKey: "order-42", groupKey: `cust-${g}` }));
+      answers.push(
+        await api("POST", `/api/v1/queues/${q}/tasks`, {
+          name: "charge",
+          payload: { g },
+          idempotencyKey: "order-42",
+          groupKey: `cust-${g}`,
+        }),
+      );
     }
     expect(answers.map((a) => a.status)).toEqual([201, 200, 200, 200, 200, 200, 200, 200]);
     expect(new Set(answers.map((a) => a.body.id)).size).toBe(1);
@@ -58,7 +65,9 @@ describe("idempotency across groups and shards", () => {
     expect(await taskCount(q)).toBe(12);
     const leased = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 100 })).body.leases;
     expect(leased).toHaveLength(1);
-    const shards = new Set((await api("GET", `/api/v1/queues/${q}/tasks?limit=100`)).body.items.map((t: { id: string }) => t.id.split(".")[1]));
+    const shards = new Set(
+      (await api("GET", `/api/v1/queues/${q}/tasks?limit=100`)).body.items.map((t: { id: string }) => t.id.split(".")[1]),
+    );
     expect(shards.size).toBe(1);
   });
 
@@ -82,7 +91,11 @@ describe("idempotency across groups and shards", () => {
     await runInDurableObject(shardStub(q, home), (i: QueueShard) => {
       i.clock = { now: () => Date.now() - 20_000 };
     });
-    const claim = await shardStub(q, home).claim({ tenant: "default", queue: q, shard: home }, [{ key, shard: shardForKey(grp, 4) }], settings);
+    const claim = await shardStub(q, home).claim(
+      { tenant: "default", queue: q, shard: home },
+      [{ key, shard: shardForKey(grp, 4) }],
+      settings,
+    );
     await runInDurableObject(shardStub(q, home), (i: QueueShard) => {
       i.clock = { now: () => Date.now() };
     });
@@ -92,7 +105,11 @@ describe("idempotency across groups and shards", () => {
     expect((await api("GET", `/api/v1/tasks/${id}`)).status).toBe(404);
     // A replay with another group cannot finish it (the task would sit in the wrong group's shard).
     const other = nameAway("o", 4, shardForKey(grp, 4));
-    expectProblem(await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: other }), 409, "invalid_state");
+    expectProblem(
+      await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: other }),
+      409,
+      "invalid_state",
+    );
     const replay = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: grp });
     expect(replay.status).toBe(201); // this request made it
     expect(replay.body.id).toBe(id);
@@ -108,9 +125,17 @@ describe("idempotency across groups and shards", () => {
     const key = nameAway("f", 4, shardForKey("grp", 4));
     const home = shardForKey(key, 4);
     const settings = (await api("GET", `/api/v1/queues/${q}`)).body.settings;
-    const claim = await shardStub(q, home).claim({ tenant: "default", queue: q, shard: home }, [{ key, shard: shardForKey("grp", 4) }], settings);
+    const claim = await shardStub(q, home).claim(
+      { tenant: "default", queue: q, shard: home },
+      [{ key, shard: shardForKey("grp", 4) }],
+      settings,
+    );
     if (!claim.ok) throw new Error(claim.problem.detail);
-    expectProblem(await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" }), 409, "invalid_state");
+    expectProblem(
+      await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" }),
+      409,
+      "invalid_state",
+    );
     expect(await taskCount(q)).toBe(0);
   });
 
@@ -123,7 +148,10 @@ describe("idempotency across groups and shards", () => {
     expect((await api("DELETE", `/api/v1/tasks/${first.body.id}`)).status).toBe(204);
     // The delete freed the key at its home shard before it answered.
     const home = shardStub(q, shardForKey(key, 4));
-    const held = await runInDurableObject(home, (_shard: QueueShard, state) => state.storage.sql.exec("SELECT key FROM idem_keys").toArray().length);
+    const held = await runInDurableObject(
+      home,
+      (_shard: QueueShard, state) => state.storage.sql.exec("SELECT key FROM idem_keys").toArray().length,
+    );
     expect(held).toBe(0);
     const again = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", idempotencyKey: key, groupKey: "grp" });
     expect(again.status).toBe(201);
@@ -133,7 +161,11 @@ describe("idempotency across groups and shards", () => {
   it("an idempotency window longer than retention is refused, so a key never outlives its task", async () => {
     const q = freshQueue("idemw");
     expectProblem(await api("PATCH", `/api/v1/queues/${q}`, { idempotencyWindowMs: 8 * 86_400_000 }), 409, "invalid_state");
-    expectProblem(await api("PATCH", `/api/v1/queues/${q}`, { retentionDays: 1, idempotencyWindowMs: 25 * 3_600_000 }), 409, "invalid_state");
+    expectProblem(
+      await api("PATCH", `/api/v1/queues/${q}`, { retentionDays: 1, idempotencyWindowMs: 25 * 3_600_000 }),
+      409,
+      "invalid_state",
+    );
     const ok = await api("PATCH", `/api/v1/queues/${q}`, { retentionDays: 1, idempotencyWindowMs: 86_400_000 });
     expect(ok.status).toBe(200);
     expectProblem(await api("PATCH", `/api/v1/queues/${q}`, { retentionDays: 0 }), 400, "validation_failed");
@@ -163,7 +195,11 @@ describe("idempotency across groups and shards", () => {
     });
     // The news arrives (the deleting shard's mail); then the key is free.
     const { runDurableObjectAlarm } = await import("cloudflare:test");
-    const keyHeld = () => runInDurableObject(home, (_i: QueueShard, state) => state.storage.sql.exec("SELECT 1 FROM idem_keys WHERE key = ?", key).toArray().length);
+    const keyHeld = () =>
+      runInDurableObject(
+        home,
+        (_i: QueueShard, state) => state.storage.sql.exec("SELECT 1 FROM idem_keys WHERE key = ?", key).toArray().length,
+      );
     await until(async () => {
       await runDurableObjectAlarm(shardStub(q, shardForKey("grp", 4))); // retries back off from 100 ms
       return (await keyHeld()) === 0;
@@ -183,7 +219,10 @@ describe("idempotency across groups and shards", () => {
     const grown = await api("PATCH", `/api/v1/queues/${q}`, { shards: 8 });
     expect(grown.status).toBe(200);
     expect(grown.body.settings).not.toHaveProperty("shardHistory"); // bookkeeping, not API
-    for (const body of [{ name: "t", idempotencyKey: key }, { name: "t", idempotencyKey: key, groupKey: group }]) {
+    for (const body of [
+      { name: "t", idempotencyKey: key },
+      { name: "t", idempotencyKey: key, groupKey: group },
+    ]) {
       const replay = await api("POST", `/api/v1/queues/${q}/tasks`, body);
       expect([replay.status, replay.body.id]).toEqual([200, first.body.id]);
     }

@@ -27,7 +27,11 @@ async function withFlow(flow: MetricsHub["flow"], fn: () => Promise<void>) {
 
 /** Opens a live socket as a client would; collects every message. */
 async function connect(query = "", headers: Record<string, string> = { authorization: `Bearer ${ADMIN_TOKEN}` }) {
-  const res = await worker.fetch(new Request(`http://edgeq.test/api/v1/live${query}`, { headers: { upgrade: "websocket", ...headers } }), env, createExecutionContext());
+  const res = await worker.fetch(
+    new Request(`http://edgeq.test/api/v1/live${query}`, { headers: { upgrade: "websocket", ...headers } }),
+    env,
+    createExecutionContext(),
+  );
   if (res.status !== 101) throw new Error(`no upgrade: ${res.status} ${await res.text()}`);
   const ws = res.webSocket!;
   const messages: Message[] = [];
@@ -44,14 +48,21 @@ async function connect(query = "", headers: Record<string, string> = { authoriza
 
 /** The task changes heard, in order: from `task` messages and from `tasks` (several of one push). */
 const tasksOf = (messages: Message[], id?: string) =>
-  messages.flatMap((m) => (m.type === "task" ? [m.task] : m.type === "tasks" ? m.tasks : [])).filter((t) => id === undefined || t.id === id);
+  messages
+    .flatMap((m) => (m.type === "task" ? [m.task] : m.type === "tasks" ? m.tasks : []))
+    .filter((t) => id === undefined || t.id === id);
 
 describe("live metrics over WebSockets", () => {
   it("a snapshot first; then enqueue and completion arrive in order, seq rising by one", async () => {
     const q = freshQueue("live");
     await api("POST", `/api/v1/queues/${q}/tasks`, { name: "before" });
     const live = await connect(`?queue=${q}`);
-    expect(live.messages[0]).toMatchObject({ type: "snapshot", seq: 1, queues: [{ name: q, counts: { pending: 1 } }], workers: { active: 0 } });
+    expect(live.messages[0]).toMatchObject({
+      type: "snapshot",
+      seq: 1,
+      queues: [{ name: q, counts: { pending: 1 } }],
+      workers: { active: 0 },
+    });
     expect(live.messages[0].rates).toMatchObject({ seconds: 60 });
     const made = (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "job", priority: 9 })).body;
     const lease = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 1 })).body.leases[0];
@@ -70,7 +81,8 @@ describe("live metrics over WebSockets", () => {
 
   it("a task subscription hears exactly that task: its status, progress and result", async () => {
     const q = freshQueue("live");
-    const [a, b] = (await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: [{ name: "a", priority: 9 }, { name: "b" }] })).body.tasks;
+    const [a, b] = (await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: [{ name: "a", priority: 9 }, { name: "b" }] })).body
+      .tasks;
     const live = await connect(`?task=${a.id}`);
     const leases = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 2 })).body.leases;
     const la = leases.find((l: { task: { id: string } }) => l.task.id === a.id);
@@ -130,7 +142,8 @@ describe("live metrics over WebSockets", () => {
   it("the tasks of one push come in one message: several as `tasks`, each with its own time", async () => {
     const q = freshQueue("live");
     const live = await connect(`?queue=${q}`);
-    const made = (await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: Array.from({ length: 5 }, (_, i) => ({ name: `b${i}` })) })).body.tasks as { id: string }[];
+    const made = (await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: Array.from({ length: 5 }, (_, i) => ({ name: `b${i}` })) }))
+      .body.tasks as { id: string }[];
     await until(async () => tasksOf(live.messages).length === 5);
     const batch = live.of("tasks");
     expect(batch).toHaveLength(1); // one committed call, one push, one frame
@@ -142,8 +155,13 @@ describe("live metrics over WebSockets", () => {
 
   it("a push bigger than a frame comes as several `tasks` messages, none over 32 KiB of tasks", async () => {
     const q = freshQueue("live");
-    const made = (await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: Array.from({ length: 20 }, (_, i) => ({ name: `r${i}` })) })).body.tasks as { id: string }[];
-    const leases = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 20 })).body.leases as { task: { id: string }; leaseToken: string }[];
+    const made = (
+      await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: Array.from({ length: 20 }, (_, i) => ({ name: `r${i}` })) })
+    ).body.tasks as { id: string }[];
+    const leases = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w", max: 20 })).body.leases as {
+      task: { id: string };
+      leaseToken: string;
+    }[];
     const live = await connect(`?queue=${q}`);
     const big = "x".repeat(3_000);
     await api("POST", "/api/v1/leases/complete", { items: leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, result: big })) });
@@ -170,7 +188,9 @@ describe("live metrics over WebSockets", () => {
     })();
     for (const o of others) live.send({ type: "subscribe", queue: o });
     await writes;
-    await until(async () => live.of("subscribed").length === others.length && tasksOf(live.messages).filter((t) => t.queue === q).length === 10);
+    await until(
+      async () => live.of("subscribed").length === others.length && tasksOf(live.messages).filter((t) => t.queue === q).length === 10,
+    );
     expect(live.messages.map((m) => m.seq)).toEqual(live.messages.map((_, i) => i + 1));
     expect(new Set(live.of("subscribed").at(-1)!.queues)).toEqual(new Set([q, ...others]));
     live.close();
@@ -184,7 +204,9 @@ describe("live metrics over WebSockets", () => {
     // The same queue name in both tenants; each socket listens to that queue's tasks.
     const theirs = await connect(`?queue=${q}`, { authorization: `Bearer ${key}` });
     const mine = await connect(`?queue=${q}`);
-    const ours = (await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: [{ name: "a" }, { name: "b" }] })).body.tasks.map((t: { id: string }) => t.id);
+    const ours = (await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: [{ name: "a" }, { name: "b" }] })).body.tasks.map(
+      (t: { id: string }) => t.id,
+    );
     const their = (await other("POST", `/api/v1/queues/${q}/tasks`, { name: "theirs" })).body.id;
     await until(async () => tasksOf(mine.messages).length >= 2 && tasksOf(theirs.messages).length >= 1);
     await new Promise((r) => setTimeout(r, 100));
@@ -197,9 +219,19 @@ describe("live metrics over WebSockets", () => {
   });
 
   it("no credential, a bad one, or no upgrade: refused with a problem", async () => {
-    const plain = await worker.fetch(new Request("http://edgeq.test/api/v1/live", { headers: { upgrade: "websocket" } }), env, createExecutionContext());
+    const plain = await worker.fetch(
+      new Request("http://edgeq.test/api/v1/live", { headers: { upgrade: "websocket" } }),
+      env,
+      createExecutionContext(),
+    );
     expect(plain.status).toBe(401);
-    const forged = await worker.fetch(new Request("http://edgeq.test/api/v1/live?token=eqlive_default.9999999999999.00000000000000000000000000000000", { headers: { upgrade: "websocket" } }), env, createExecutionContext());
+    const forged = await worker.fetch(
+      new Request("http://edgeq.test/api/v1/live?token=eqlive_default.9999999999999.00000000000000000000000000000000", {
+        headers: { upgrade: "websocket" },
+      }),
+      env,
+      createExecutionContext(),
+    );
     expect(forged.status).toBe(401);
     expectProblem(await api("GET", "/api/v1/live"), 426, "upgrade_required");
   });
@@ -221,7 +253,13 @@ describe("live metrics over WebSockets", () => {
     const q = freshQueue("live");
     await withFlow({ ...FLOW, lag: 5, rate: 1_000, windowMs: 60_000 }, async () => {
       // One socket never reads at all (its end is never accepted).
-      const silent = await worker.fetch(new Request(`http://edgeq.test/api/v1/live?queue=${q}`, { headers: { upgrade: "websocket", authorization: `Bearer ${ADMIN_TOKEN}` } }), env, createExecutionContext());
+      const silent = await worker.fetch(
+        new Request(`http://edgeq.test/api/v1/live?queue=${q}`, {
+          headers: { upgrade: "websocket", authorization: `Bearer ${ADMIN_TOKEN}` },
+        }),
+        env,
+        createExecutionContext(),
+      );
       expect(silent.status).toBe(101);
       const reader = await connect(`?queue=${q}`);
       const lagging = await connect(`?queue=${q}`);
@@ -263,7 +301,11 @@ describe("live metrics over WebSockets", () => {
     await set(2);
     const a = await connect(`?token=${token}`, {});
     const b = await connect(`?token=${token}`, {});
-    const refused = await worker.fetch(new Request(`http://edgeq.test/api/v1/live?token=${token}`, { headers: { upgrade: "websocket" } }), env, createExecutionContext());
+    const refused = await worker.fetch(
+      new Request(`http://edgeq.test/api/v1/live?token=${token}`, { headers: { upgrade: "websocket" } }),
+      env,
+      createExecutionContext(),
+    );
     expectProblem({ status: refused.status, headers: refused.headers, body: await refused.json() }, 429, "rate_limited");
     expect(refused.headers.get("retry-after")).toBe("30");
     a.close();
@@ -304,7 +346,12 @@ describe("live metrics over WebSockets", () => {
     await until(async () => live.of("delta").length === 1);
     // What a hibernated object loses: everything held in memory.
     await runInDurableObject(hubOf(env, "default"), (hub: MetricsHub) => {
-      const h = hub as unknown as { shardCounts: Map<string, unknown>; shardTotals: Map<string, unknown>; rates: unknown[]; pushN: Map<string, number> };
+      const h = hub as unknown as {
+        shardCounts: Map<string, unknown>;
+        shardTotals: Map<string, unknown>;
+        rates: unknown[];
+        pushN: Map<string, number>;
+      };
       h.shardCounts = new Map();
       h.shardTotals = new Map();
       h.rates = [];

@@ -47,7 +47,8 @@ describe("queues over HTTP", () => {
   it("retrying dead letters over HTTP makes the queue's failed tasks pending; a queue never made is 404", async () => {
     const q = freshQueue();
     await batch(q, [{ name: "a", maxAttempts: 1 }, { name: "b", maxAttempts: 1 }, { name: "c" }]);
-    for (const l of (await lease(q, 2)).body.leases) await api("POST", `/api/v1/tasks/${l.task.id}/fail`, { leaseToken: l.leaseToken, error: { message: "x" } });
+    for (const l of (await lease(q, 2)).body.leases)
+      await api("POST", `/api/v1/tasks/${l.task.id}/fail`, { leaseToken: l.leaseToken, error: { message: "x" } });
     expect((await api("GET", `/api/v1/queues/${q}`)).body.counts).toEqual({ pending: 1, failed: 2 });
     const retried = await api("POST", `/api/v1/queues/${q}/dead-letters/retry`);
     expect(retried.status).toBe(200);
@@ -78,7 +79,12 @@ describe("queues over HTTP", () => {
   it("with several shards, tasks spread over them, ids name their shard and every task is leased", async () => {
     const q = freshQueue();
     await api("PATCH", `/api/v1/queues/${q}`, { shards: 3 });
-    const made = (await batch(q, Array.from({ length: 30 }, (_, i) => ({ name: `t${i}` })))).body.tasks;
+    const made = (
+      await batch(
+        q,
+        Array.from({ length: 30 }, (_, i) => ({ name: `t${i}` })),
+      )
+    ).body.tasks;
     const shards = new Set(made.map((t: any) => parseTaskId(t.id)!.shard));
     expect([...shards].sort()).toEqual([0, 1, 2]);
     for (const t of made) expect((await api("GET", `/api/v1/tasks/${t.id}`)).body.name).toBe(t.name);
@@ -92,14 +98,20 @@ describe("queues over HTTP", () => {
     const q = freshQueue();
     await api("PATCH", `/api/v1/queues/${q}`, { shards: 8 });
     const first = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "a", idempotencyKey: "invoice-7" });
-    const again = await batch(q, [{ name: "a", idempotencyKey: "invoice-7" }, { name: "b", idempotencyKey: "invoice-8" }]);
+    const again = await batch(q, [
+      { name: "a", idempotencyKey: "invoice-7" },
+      { name: "b", idempotencyKey: "invoice-8" },
+    ]);
     expect(again.body.tasks[0].id).toBe(first.body.id);
     expect(again.body.tasks[1].id).not.toBe(first.body.id);
   });
 
   it("the live listing shows dead letters page by page", async () => {
     const q = freshQueue();
-    await batch(q, Array.from({ length: 5 }, (_, i) => ({ name: `t${i}`, maxAttempts: 1 })));
+    await batch(
+      q,
+      Array.from({ length: 5 }, (_, i) => ({ name: `t${i}`, maxAttempts: 1 })),
+    );
     const leases = (await lease(q, 5)).body.leases;
     await api("POST", "/api/v1/leases/fail", {
       items: leases.map((l: any) => ({ id: l.task.id, leaseToken: l.leaseToken, error: { message: "boom" } })),

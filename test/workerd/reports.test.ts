@@ -16,7 +16,10 @@ import { api, tenantApi } from "./helpers";
 
 const T0 = Date.parse("2026-02-01T00:00:00Z");
 
-function row(n: number, o: { queue?: string; name?: string; status?: string; payload?: unknown; wait?: number; run?: number; tags?: string[] } = {}): HistoryTask {
+function row(
+  n: number,
+  o: { queue?: string; name?: string; status?: string; payload?: unknown; wait?: number; run?: number; tags?: string[] } = {},
+): HistoryTask {
   const created = T0 + n * 1000;
   const status = o.status ?? "completed";
   const started = o.wait === undefined && status === "pending" ? null : created + (o.wait ?? 10);
@@ -25,10 +28,35 @@ function row(n: number, o: { queue?: string; name?: string; status?: string; pay
     full: true,
     text: { name: o.name ?? "job", body: JSON.stringify(o.payload ?? {}) },
     row: {
-      id: `${ulidTimePrefix(created)}${String(n).padStart(16, "0")}.0.${o.queue ?? "a"}`, name: o.name ?? "job", payload: JSON.stringify(o.payload ?? {}), priority: 5,
-      status: status as never, attempts: started ? 1 : 0, maxAttempts: 3, backoff: "{}", timeoutMs: 30_000, runAt: created, dependsOn: null, depsWaiting: null,
-      onDependencyFailure: null, parentId: null, waitForChildren: null, sealed: null, children: null, idempotencyKey: null, groupKey: null, workerId: started ? "w" : null,
-      cancelRequested: 0, progress: null, result: null, error: null, tags: o.tags ? JSON.stringify(o.tags) : null, createdAt: created, startedAt: started, finishedAt: finished, dueAt: null,
+      id: `${ulidTimePrefix(created)}${String(n).padStart(16, "0")}.0.${o.queue ?? "a"}`,
+      name: o.name ?? "job",
+      payload: JSON.stringify(o.payload ?? {}),
+      priority: 5,
+      status: status as never,
+      attempts: started ? 1 : 0,
+      maxAttempts: 3,
+      backoff: "{}",
+      timeoutMs: 30_000,
+      runAt: created,
+      dependsOn: null,
+      depsWaiting: null,
+      onDependencyFailure: null,
+      parentId: null,
+      waitForChildren: null,
+      sealed: null,
+      children: null,
+      idempotencyKey: null,
+      groupKey: null,
+      workerId: started ? "w" : null,
+      cancelRequested: 0,
+      progress: null,
+      result: null,
+      error: null,
+      tags: o.tags ? JSON.stringify(o.tags) : null,
+      createdAt: created,
+      startedAt: started,
+      finishedAt: finished,
+      dueAt: null,
     } as HistoryTask["row"],
   };
 }
@@ -57,12 +85,12 @@ function parseCsv(text: string): string[][] {
   for (let i = 0; i < text.length; i++) {
     const ch = text[i];
     if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') (cell += '"'), i++;
+      if (ch === '"' && text[i + 1] === '"') ((cell += '"'), i++);
       else if (ch === '"') quoted = false;
       else cell += ch;
     } else if (ch === '"') quoted = true;
-    else if (ch === ",") row.push(cell), (cell = "");
-    else if (ch === "\r" && text[i + 1] === "\n") row.push(cell), rows.push(row), (row = []), (cell = ""), i++;
+    else if (ch === ",") (row.push(cell), (cell = ""));
+    else if (ch === "\r" && text[i + 1] === "\n") (row.push(cell), rows.push(row), (row = []), (cell = ""), i++);
     else cell += ch;
   }
   return rows;
@@ -73,7 +101,7 @@ describe("reports", () => {
     const { call } = await tenantWith([
       row(1, { name: "plain", payload: { a: 1 } }),
       row(2, { name: 'say "hi", then\r\nleave', tags: ["x", "y"] }),
-      row(3, { name: "=HYPERLINK(\"http://evil\")" }),
+      row(3, { name: '=HYPERLINK("http://evil")' }),
       row(4, { name: "+1", status: "failed" }),
       row(5, { name: "@sum", queue: "b" }),
       row(6, { name: "-2", status: "pending" }),
@@ -86,7 +114,14 @@ describe("reports", () => {
     expect(text.endsWith("\r\n")).toBe(true);
     const rows = parseCsv(text);
     expect(rows[0]).toEqual(["id", "name", "status", "payload", "tags", "waitMs", "runMs"]);
-    expect(rows.slice(1).map((r) => r[1])).toEqual(["plain", 'say "hi", then\r\nleave', "'=HYPERLINK(\"http://evil\")", "'+1", "'@sum", "'-2"]);
+    expect(rows.slice(1).map((r) => r[1])).toEqual([
+      "plain",
+      'say "hi", then\r\nleave',
+      '\'=HYPERLINK("http://evil")',
+      "'+1",
+      "'@sum",
+      "'-2",
+    ]);
     expect(rows[1].slice(2)).toEqual(["completed", '{"a":1}', "[]", "10", "100"]);
     expect(rows[2][4]).toBe('["x","y"]');
     expect(rows[6].slice(5)).toEqual(["", ""]); // pending: never ran
@@ -94,14 +129,32 @@ describe("reports", () => {
   });
 
   it("filters and sort are the search's; json and jsonl carry typed values", async () => {
-    const { call } = await tenantWith([row(1), row(2, { status: "failed", queue: "b" }), row(3, { queue: "b" }), row(4, { status: "failed" })]);
-    const json = await post(call, { fields: ["id", "queue", "status", "createdAt"], filters: { status: ["failed"] }, sort: "-created", format: "json" });
+    const { call } = await tenantWith([
+      row(1),
+      row(2, { status: "failed", queue: "b" }),
+      row(3, { queue: "b" }),
+      row(4, { status: "failed" }),
+    ]);
+    const json = await post(call, {
+      fields: ["id", "queue", "status", "createdAt"],
+      filters: { status: ["failed"] },
+      sort: "-created",
+      format: "json",
+    });
     expect(json.headers.get("content-type")).toBe("application/json");
     expect(json.body.map((r: { status: string }) => r.status)).toEqual(["failed", "failed"]);
     expect(json.body[0].createdAt > json.body[1].createdAt).toBe(true);
     const lines = await post(call, { fields: ["queue", "runMs"], filters: { queue: "b" }, format: "jsonl" });
     expect(lines.headers.get("content-type")).toBe("application/x-ndjson");
-    expect((lines.body as string).trim().split("\n").map((l) => JSON.parse(l))).toEqual([{ queue: "b", runMs: 100 }, { queue: "b", runMs: 100 }]);
+    expect(
+      (lines.body as string)
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
+      { queue: "b", runMs: 100 },
+      { queue: "b", runMs: 100 },
+    ]);
     const none = await post(call, { fields: ["id"], filters: { q: "nothing-matches-this" }, format: "json" });
     expect(none.body).toEqual([]);
   });
@@ -114,23 +167,49 @@ describe("reports", () => {
       return t;
     });
     const { call } = await tenantWith(rows);
-    const res = await post(call, { fields: ["id", "status", "priority", "band"], filters: { status: ["failed", "completed"] }, format: "jsonl" });
-    const got = (res.body as string).trim().split("\n").map((l) => JSON.parse(l));
+    const res = await post(call, {
+      fields: ["id", "status", "priority", "band"],
+      filters: { status: ["failed", "completed"] },
+      format: "jsonl",
+    });
+    const got = (res.body as string)
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     const want = rows.filter((t) => t.row.status !== "pending").map((t) => t.row.id);
     expect(got.map((r) => r.id)).toEqual(want);
     expect(got[0]).toMatchObject({ status: "completed", priority: 1, band: "low" });
   });
 
   it("groupBy: a row per group with its count and duration percentiles", async () => {
-    const { call } = await tenantWith([row(1, { run: 100 }), row(2, { run: 300 }), row(3, { run: 200 }), row(4, { queue: "b", run: 1_000 }), row(5, { queue: "b", status: "pending" })]);
+    const { call } = await tenantWith([
+      row(1, { run: 100 }),
+      row(2, { run: 300 }),
+      row(3, { run: 200 }),
+      row(4, { queue: "b", run: 1_000 }),
+      row(5, { queue: "b", status: "pending" }),
+    ]);
     const res = await post(call, { fields: ["id"], groupBy: "queue", format: "json" });
     expect(res.body).toEqual([
-      { queue: "a", count: 3, waitMs: { p50: 10, p95: 10, p99: 10 }, runMs: { p50: binValue(binOf(200)), p95: binValue(binOf(300)), p99: binValue(binOf(300)) } },
-      { queue: "b", count: 2, waitMs: { p50: 10, p95: 10, p99: 10 }, runMs: { p50: binValue(binOf(1_000)), p95: binValue(binOf(1_000)), p99: binValue(binOf(1_000)) } },
+      {
+        queue: "a",
+        count: 3,
+        waitMs: { p50: 10, p95: 10, p99: 10 },
+        runMs: { p50: binValue(binOf(200)), p95: binValue(binOf(300)), p99: binValue(binOf(300)) },
+      },
+      {
+        queue: "b",
+        count: 2,
+        waitMs: { p50: 10, p95: 10, p99: 10 },
+        runMs: { p50: binValue(binOf(1_000)), p95: binValue(binOf(1_000)), p99: binValue(binOf(1_000)) },
+      },
     ]);
     const csv = parseCsv((await post(call, { fields: ["id"], groupBy: "status", format: "csv" })).body);
     expect(csv[0]).toEqual(["status", "count", "waitP50", "waitP95", "waitP99", "runP50", "runP95", "runP99"]);
-    expect(csv.slice(1).map((r) => [r[0], r[1]])).toEqual([["completed", "4"], ["pending", "1"]]);
+    expect(csv.slice(1).map((r) => [r[0], r[1]])).toEqual([
+      ["completed", "4"],
+      ["pending", "1"],
+    ]);
   });
 
   it("an unknown field, a bad filter or format: 400 naming it; never a 500", async () => {
@@ -159,7 +238,11 @@ describe("reports", () => {
     const { tenant } = await tenantWith(Array.from({ length: n }, (_, i) => row(i + 1, { name: `n${i + 1}` })));
     const key = (await api("POST", "/api/v1/keys", { tenant, role: "read-only", name: "r" })).body.key;
     const res = await worker.fetch(
-      new Request("http://edgeq.test/api/v1/reports", { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ fields: ["id", "name"], format: "jsonl" }) }),
+      new Request("http://edgeq.test/api/v1/reports", {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ fields: ["id", "name"], format: "jsonl" }),
+      }),
       env,
       createExecutionContext(),
     );
@@ -171,8 +254,11 @@ describe("reports", () => {
     expect(firstLines).toHaveLength(500);
     let text = decoder.decode(first.value, { stream: true });
     let chunks = 1;
-    for (let c = await reader.read(); !c.done; c = await reader.read()) (text += decoder.decode(c.value, { stream: true })), chunks++;
-    const names = text.trim().split("\n").map((l) => JSON.parse(l).name);
+    for (let c = await reader.read(); !c.done; c = await reader.read()) ((text += decoder.decode(c.value, { stream: true })), chunks++);
+    const names = text
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l).name);
     expect(chunks).toBeGreaterThan(2);
     expect(names).toHaveLength(n);
     expect(new Set(names).size).toBe(n);
@@ -195,9 +281,16 @@ describe("reports", () => {
     const bad = await call("POST", "/api/v1/reports/definitions", { name: "x", report: { fields: ["nope"] } });
     expect(bad.status).toBe(400);
     expect(bad.body.errors[0].pointer).toBe("/report/fields/0");
-    const made = await call("POST", "/api/v1/reports/definitions", { name: "failed this week", report: { fields: ["id", "error"], filters: { status: "failed" }, format: "jsonl" } });
+    const made = await call("POST", "/api/v1/reports/definitions", {
+      name: "failed this week",
+      report: { fields: ["id", "error"], filters: { status: "failed" }, format: "jsonl" },
+    });
     expect(made.status).toBe(201);
-    expect(made.body).toMatchObject({ id: expect.stringMatching(/^rd_[0-9a-f]{16}$/), name: "failed this week", report: { fields: ["id", "error"], filters: { status: "failed" }, format: "jsonl" } }); // as sent
+    expect(made.body).toMatchObject({
+      id: expect.stringMatching(/^rd_[0-9a-f]{16}$/),
+      name: "failed this week",
+      report: { fields: ["id", "error"], filters: { status: "failed" }, format: "jsonl" },
+    }); // as sent
     expect((await call("GET", "/api/v1/reports/definitions")).body.items).toEqual([made.body]);
     expect((await call("DELETE", `/api/v1/reports/definitions/${made.body.id}`)).status).toBe(204);
     expect((await call("GET", "/api/v1/reports/definitions")).body.items).toEqual([]);

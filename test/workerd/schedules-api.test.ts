@@ -30,7 +30,6 @@ async function tenantAt(start: number) {
     async at(t: number) {
       await setClock(t);
       await runInDurableObject(stub, (r: QueueRegistry) => r.alarm()); // the alarm handler itself, awaited
-
     },
   };
 }
@@ -39,7 +38,11 @@ describe("schedules", () => {
   it("an every-second cron fires once per second, with no duplicates", async () => {
     const t = await tenantAt(T0);
     const q = freshQueue("cron");
-    const made = await t.api("POST", `/api/v1/queues/${q}/schedules`, { id: "tick", cron: "* * * * * *", task: { name: "tick", payload: { n: 1 } } });
+    const made = await t.api("POST", `/api/v1/queues/${q}/schedules`, {
+      id: "tick",
+      cron: "* * * * * *",
+      task: { name: "tick", payload: { n: 1 } },
+    });
     expect(made.status).toBe(201);
     const first = Math.ceil((T0 + 1) / 1000) * 1000; // the first second after creation
     expect(Date.parse(made.body.nextRuns[0])).toBe(first);
@@ -61,9 +64,20 @@ describe("schedules", () => {
     const body = { id: "nightly", cron: "30 2 * * *", timezone: "Europe/Berlin", task: { name: "report", priority: 8 }, overlap: "skip" };
     const { status, body: s } = await api("POST", `/api/v1/queues/${q}/schedules`, body);
     expect(status).toBe(201);
-    expect(s).toMatchObject({ id: "nightly", queue: q, timezone: "Europe/Berlin", overlap: "skip", paused: false, fired: 0, task: { name: "report", priority: 8, payload: null } });
+    expect(s).toMatchObject({
+      id: "nightly",
+      queue: q,
+      timezone: "Europe/Berlin",
+      overlap: "skip",
+      paused: false,
+      fired: 0,
+      task: { name: "report", priority: 8, payload: null },
+    });
     expect(s.nextRuns).toHaveLength(5);
-    for (const t of s.nextRuns) expect(new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Berlin", timeStyle: "short" }).format(new Date(t))).toMatch(/^0[23]:[03]0$/);
+    for (const t of s.nextRuns)
+      expect(new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Berlin", timeStyle: "short" }).format(new Date(t))).toMatch(
+        /^0[23]:[03]0$/,
+      );
     expect((await api("POST", `/api/v1/queues/${q}/schedules`, { ...body, cron: "0 3 * * *" })).status).toBe(200); // replaced
     expect((await api("GET", `/api/v1/queues/${q}/schedules`)).body.items.map((x: { cron: string }) => x.cron)).toEqual(["0 3 * * *"]);
 
@@ -84,10 +98,19 @@ describe("schedules", () => {
     const bad = await api("POST", `/api/v1/queues/${q}/schedules`, { id: "x", cron: "every day", task: { name: "t" } });
     expectProblem(bad, 400, "validation_failed");
     expect(bad.body.errors[0].pointer).toBe("/cron");
-    const zone = await api("POST", `/api/v1/queues/${q}/schedules`, { id: "x", cron: "* * * * *", timezone: "Mars/Olympus", task: { name: "t" } });
+    const zone = await api("POST", `/api/v1/queues/${q}/schedules`, {
+      id: "x",
+      cron: "* * * * *",
+      timezone: "Mars/Olympus",
+      task: { name: "t" },
+    });
     expectProblem(zone, 400, "validation_failed");
     expect(zone.body.errors[0].pointer).toBe("/timezone");
-    expectProblem(await api("POST", `/api/v1/queues/${q}/schedules`, { id: "x", cron: "* * * * *", task: { name: "t", priority: 11 } }), 400, "validation_failed");
+    expectProblem(
+      await api("POST", `/api/v1/queues/${q}/schedules`, { id: "x", cron: "* * * * *", task: { name: "t", priority: 11 } }),
+      400,
+      "validation_failed",
+    );
     expect((await api("GET", `/api/v1/queues/${q}/schedules`)).body.items).toEqual([]);
   });
 

@@ -14,7 +14,10 @@ import { api, freshQueue, shardStub } from "./helpers";
 type Query = (sql: string) => Promise<Record<string, unknown>[]> | Record<string, unknown>[];
 
 /** A Durable Object's SQLite, read through the same function as D1. */
-const storageQuery = (state: DurableObjectState): Query => (sql) => state.storage.sql.exec(sql).toArray();
+const storageQuery =
+  (state: DurableObjectState): Query =>
+  (sql) =>
+    state.storage.sql.exec(sql).toArray();
 const d1Query: Query = async (sql) => (await env.DB.prepare(sql).all()).results;
 
 /** What the migrated database holds for one table: its columns (generated ones too) and its indexes' columns. */

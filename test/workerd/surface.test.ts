@@ -84,11 +84,7 @@ describe("metrics", () => {
     await api("POST", `/api/v1/tasks/${c.task.id}/fail`, { leaseToken: c.leaseToken, error: { message: "x" } });
 
     const readOnly = await createKey("read-only");
-    const res = await worker.fetch(
-      new Request("http://edgeq.test/metrics", { headers: as(readOnly) }),
-      env,
-      createExecutionContext(),
-    );
+    const res = await worker.fetch(new Request("http://edgeq.test/metrics", { headers: as(readOnly) }), env, createExecutionContext());
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/plain");
     const text = await res.text();
@@ -96,7 +92,9 @@ describe("metrics", () => {
     expect(text).toContain(`edgeq_queue_tasks{queue="${q}",status="completed"} 1`);
     expect(text).toContain(`edgeq_tasks_enqueued_total{queue="${q}"} 3`);
     expect(text).toContain(`edgeq_tasks_failed_total{queue="${q}"} 1`);
-    expect(text).toMatch(/edgeq_http_requests_total\{isolate="\w+",method="POST",route="\/api\/v1\/queues\/:queue\/leases",status="200"\} \d+/);
+    expect(text).toMatch(
+      /edgeq_http_requests_total\{isolate="\w+",method="POST",route="\/api\/v1\/queues\/:queue\/leases",status="200"\} \d+/,
+    );
     expect(text).toMatch(/edgeq_http_request_duration_ms_bucket\{.*le="\+Inf"\} \d+/);
 
     for (const role of ["producer", "consumer"]) {
@@ -110,7 +108,11 @@ describe("metrics", () => {
     const q = freshQueue("hidden");
     const other = (await api("POST", "/api/v1/keys", { role: "admin", name: "x", tenant: "metrics-other" })).body.key;
     await api("POST", `/api/v1/queues/${q}/tasks`, { name: "a" }, as(other));
-    const mine = await worker.fetch(new Request("http://edgeq.test/metrics", { headers: as("test-admin-token") }), env, createExecutionContext());
+    const mine = await worker.fetch(
+      new Request("http://edgeq.test/metrics", { headers: as("test-admin-token") }),
+      env,
+      createExecutionContext(),
+    );
     expect(mine.status).toBe(200);
     const text = await mine.text();
     expect(text).toContain("edgeq_queue_tasks{"); // the caller's own queues are there
@@ -159,7 +161,9 @@ describe("HTTP surface", () => {
     });
     const allowed = (res.headers.get("access-control-allow-methods") ?? "").split(",").map((m) => m.trim());
     const spec = (await api("GET", "/openapi.json")).body;
-    const used = new Set(Object.values(spec.paths as Record<string, object>).flatMap((ops) => Object.keys(ops).map((m) => m.toUpperCase())));
+    const used = new Set(
+      Object.values(spec.paths as Record<string, object>).flatMap((ops) => Object.keys(ops).map((m) => m.toUpperCase())),
+    );
     expect(used.has("PUT")).toBe(true);
     for (const m of used) expect(allowed).toContain(m);
   });
@@ -168,7 +172,9 @@ describe("HTTP surface", () => {
     const spec = (await api("GET", "/openapi.json")).body;
     const ref = spec.paths["/api/v1/leases/heartbeat"].post.responses["200"].content["application/json"].schema.$ref;
     const schema = spec.components.schemas[ref.split("/").pop()];
-    const done = schema.properties.results.items.anyOf.find((s: any) => s.properties.ok.const === true || s.properties.ok.enum?.[0] === true);
+    const done = schema.properties.results.items.anyOf.find(
+      (s: any) => s.properties.ok.const === true || s.properties.ok.enum?.[0] === true,
+    );
     expect(Object.keys(done.properties).sort()).toEqual(["cancelRequested", "expiresAt", "id", "ok"]);
     const q = freshQueue("hbs");
     await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t" });

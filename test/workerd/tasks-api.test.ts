@@ -4,8 +4,7 @@ import worker from "../../worker/index";
 import { ADMIN_TOKEN, advance, api, expectProblem, flushHistory, freshQueue, pollWaiting, storedAlarm, storedStatus } from "./helpers";
 
 const enqueue = (queue: string, body: object) => api("POST", `/api/v1/queues/${queue}/tasks`, body);
-const lease = (queue: string, body: object = {}) =>
-  api("POST", `/api/v1/queues/${queue}/leases`, { workerId: "w1", ...body });
+const lease = (queue: string, body: object = {}) => api("POST", `/api/v1/queues/${queue}/leases`, { workerId: "w1", ...body });
 
 describe("tasks over HTTP", () => {
   it("enqueue, lease, heartbeat, complete and get", async () => {
@@ -171,7 +170,10 @@ describe("tasks over HTTP", () => {
     await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: [{ name: "a" }, { name: "b" }, { name: "c" }] });
     const [a, b, c] = (await lease(q, { max: 3 })).body.leases;
     const hb = await api("POST", "/api/v1/leases/heartbeat", {
-      items: [{ id: a.task.id, leaseToken: a.leaseToken, progress: { step: 1 } }, { id: "not-an-id", leaseToken: "x" }],
+      items: [
+        { id: a.task.id, leaseToken: a.leaseToken, progress: { step: 1 } },
+        { id: "not-an-id", leaseToken: "x" },
+      ],
     });
     expect(hb.body.results.map((r: any) => r.ok)).toEqual([true, false]);
     expect(hb.body.results[0].expiresAt).toBeTypeOf("string");

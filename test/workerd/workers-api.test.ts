@@ -19,7 +19,13 @@ describe("workers", () => {
       failed: 1,
       busyMs: 1200,
     });
-    expect(beat.body).toMatchObject({ status: "active", completed: 5, failed: 1, busyMs: 1200, currentTasks: ["01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.q"] });
+    expect(beat.body).toMatchObject({
+      status: "active",
+      completed: 5,
+      failed: 1,
+      busyMs: 1200,
+      currentTasks: ["01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.q"],
+    });
     const again = await api("POST", `/api/v1/workers/${id}/heartbeat`, { completed: 2, busyMs: 300 });
     expect(again.body).toMatchObject({ status: "idle", completed: 7, failed: 1, busyMs: 1500, currentTasks: [] });
 
@@ -31,7 +37,11 @@ describe("workers", () => {
   it("a worker that misses its heartbeats shows as lost, and its tasks are leasable again once their leases expire", async () => {
     const q = freshQueue();
     const { id } = (await api("POST", "/api/v1/workers", { name: "doomed", queues: [q] })).body;
-    const { body: task } = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t", timeoutMs: 1000, backoff: { baseMs: 0, factor: 1, maxMs: 0 } });
+    const { body: task } = await api("POST", `/api/v1/queues/${q}/tasks`, {
+      name: "t",
+      timeoutMs: 1000,
+      backoff: { baseMs: 0, factor: 1, maxMs: 0 },
+    });
     const lease = (await api("POST", `/api/v1/queues/${q}/leases`, { workerId: id })).body.leases[0];
     await api("POST", `/api/v1/workers/${id}/heartbeat`, { currentTasks: [lease.task.id] });
     // It stops: its last heartbeat is now 31 s old, and the lease has run out.

@@ -2,7 +2,15 @@ import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { hubOf } from "../../durable/metrics-hub";
 import { analyticsVersionKey } from "../../durable/analytics-book";
-import { CacheStats, Distributions, DistributionsQuery, Performance, PerformanceQuery, Trends, TrendsQuery } from "../../schema/api-analytics";
+import {
+  CacheStats,
+  Distributions,
+  DistributionsQuery,
+  Performance,
+  PerformanceQuery,
+  Trends,
+  TrendsQuery,
+} from "../../schema/api-analytics";
 import { distributionQuery, distributions, performance, trendQuery, trends } from "../analytics";
 import type { AppEnv } from "../env";
 import { hex } from "../keys";
@@ -26,7 +34,13 @@ const TTL = { minute: 60, hour: 300, day: 3_600 } as const;
 const sha1 = async (text: string) => hex(await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text)));
 
 /** The answer to `query` on `endpoint`: from KV (x-cache: HIT) or computed and stored (MISS). */
-async function cached(c: Context<AppEnv>, endpoint: string, query: object, ttl: number, compute: () => Promise<unknown>): Promise<Response> {
+async function cached(
+  c: Context<AppEnv>,
+  endpoint: string,
+  query: object,
+  ttl: number,
+  compute: () => Promise<unknown>,
+): Promise<Response> {
   const tenant = c.var.tenant;
   const t0 = Date.now();
   const version = (await c.env.CACHE.get(analyticsVersionKey(tenant))) ?? "0";
@@ -39,17 +53,28 @@ async function cached(c: Context<AppEnv>, endpoint: string, query: object, ttl: 
     body = JSON.stringify(await compute());
     c.executionCtx.waitUntil(c.env.CACHE.put(key, body, { expirationTtl: ttl }).catch(() => undefined));
   }
-  c.executionCtx.waitUntil(hubOf(c.env, tenant).countCache(hit).catch(() => undefined));
+  c.executionCtx.waitUntil(
+    hubOf(c.env, tenant)
+      .countCache(hit)
+      .catch(() => undefined),
+  );
   const etag = `"${await sha1(body)}"`;
   // Server-Timing: where the time went (browsers' devtools show it).
   const timing = `version;dur=${t1 - t0}, kv;dur=${t2 - t1}${hit ? "" : `, compute;dur=${Date.now() - t2}`}`;
-  const headers = { "content-type": "application/json", "x-cache": hit ? "HIT" : "MISS", etag, "cache-control": "private, no-cache", "server-timing": timing };
+  const headers = {
+    "content-type": "application/json",
+    "x-cache": hit ? "HIT" : "MISS",
+    etag,
+    "cache-control": "private, no-cache",
+    "server-timing": timing,
+  };
   const match = (c.req.header("if-none-match") ?? "").split(",").map((t) => t.trim().replace(/^W\//, ""));
   if (match.includes(etag) || match.includes("*")) return new Response(null, { status: 304, headers });
   return new Response(body, { status: 200, headers });
 }
 
-const CACHED = "Answered from the KV cache when the same query was asked since the tenant's history last changed (`x-cache: HIT`, else `MISS`); `ETag` / `If-None-Match` give 304.";
+const CACHED =
+  "Answered from the KV cache when the same query was asked since the tenant's history last changed (`x-cache: HIT`, else `MISS`); `ETag` / `If-None-Match` give 304.";
 
 analytics.openapi(
   createRoute({
@@ -100,7 +125,9 @@ analytics.openapi(
     const { queue } = c.req.valid("query");
     const now = Date.now();
     // The key's time is the minute: the last minute's throughput moves with the clock, not only with the data.
-    return cached(c, "performance", { queue, minute: Math.floor(now / 60_000) }, TTL.minute, () => performance(c.env, c.var.tenant, queue, now)) as never;
+    return cached(c, "performance", { queue, minute: Math.floor(now / 60_000) }, TTL.minute, () =>
+      performance(c.env, c.var.tenant, queue, now),
+    ) as never;
   },
 );
 

@@ -26,9 +26,7 @@ health.openapi(
 );
 
 const Check = z.object({ ok: z.boolean(), ms: z.number(), error: z.string().optional() });
-const Readiness = z
-  .object({ status: z.enum(["ready", "degraded"]), checks: z.record(z.string(), Check) })
-  .openapi("Readiness");
+const Readiness = z.object({ status: z.enum(["ready", "degraded"]), checks: z.record(z.string(), Check) }).openapi("Readiness");
 
 async function timed(run: () => Promise<unknown>): Promise<z.infer<typeof Check>> {
   const started = Date.now();
@@ -36,7 +34,9 @@ async function timed(run: () => Promise<unknown>): Promise<z.infer<typeof Check>
   try {
     await Promise.race([
       run(),
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS))),
+      new Promise(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS)),
+      ),
     ]);
     return { ok: true, ms: Date.now() - started };
   } catch (e) {
@@ -111,7 +111,9 @@ health.openapi(
       const shards = await shardStats(c.env, tenant, q);
       dead.push(`edgeq_mail_dead{queue="${label(q.name)}"} ${shards.reduce((a, s) => a + s.deadMail, 0)}`);
       history.push(`edgeq_history_dead_rows{queue="${label(q.name)}"} ${shards.reduce((a, s) => a + s.history.dead, 0)}`);
-      historyRows.push(`edgeq_history_rows_written_total{queue="${label(q.name)}"} ${shards.reduce((a, s) => a + s.history.rowsWritten, 0)}`);
+      historyRows.push(
+        `edgeq_history_rows_written_total{queue="${label(q.name)}"} ${shards.reduce((a, s) => a + s.history.rowsWritten, 0)}`,
+      );
       const oldest = Math.min(...shards.map((s) => s.history.waitingSince ?? now));
       historyLag.push(`edgeq_history_lag_seconds{queue="${label(q.name)}"} ${Math.max(0, (now - oldest) / 1000)}`);
       for (const status of STATUSES) {

@@ -76,7 +76,8 @@ history.openapi(
     path: "/tenant/history",
     tags: ["history"],
     summary: "Set how long history keeps finished tasks",
-    description: "Finished tasks older than this leave history at the next hourly sweep. `{\"retentionDays\": null}` goes back to the default (30).",
+    description:
+      'Finished tasks older than this leave history at the next hourly sweep. `{"retentionDays": null}` goes back to the default (30).',
     middleware: [permit("manage")] as const,
     request: { query: TenantQuery, body: jsonBody(HistorySettingsBody) },
     responses: { 200: jsonResponse(HistorySettings, "the settings now"), ...errors(400, 415) },

@@ -138,7 +138,10 @@ async function perShard<I extends { id: string }, V>(
   const known = await groupByKnownShard(env, tenant, indexed, (x) => x.item.id);
   await Promise.all(
     known.map(async (g) => {
-      const out = await call(shardOf(env, tenant, g.queue, g.shard), g.items.map((x) => x.item));
+      const out = await call(
+        shardOf(env, tenant, g.queue, g.shard),
+        g.items.map((x) => x.item),
+      );
       out.forEach((r, j) => (results[g.items[j].i] = r));
     }),
   );

@@ -2,16 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { QueueError } from "../../durable/core/errors";
 import { unwrap } from "../../durable/outcome";
 import type { QueueRecord } from "../../durable/queue-registry";
-import {
-  GroupList,
-  ListQuery,
-  QueueList,
-  QueueName,
-  QueueSchema,
-  QueueStats,
-  SettingsPatch,
-  TaskList,
-} from "../../schema/api";
+import { GroupList, ListQuery, QueueList, QueueName, QueueSchema, QueueStats, SettingsPatch, TaskList } from "../../schema/api";
 import type { Status } from "../../schema/shard";
 import type { AppEnv } from "../env";
 import { permit } from "../middleware/auth";
@@ -21,17 +12,25 @@ import { iso, nextCursor, taskView } from "../view";
 
 export const queues = new OpenAPIHono<AppEnv>();
 const RetryBody = z
-  .object({ failedBefore: z.string().datetime({ offset: true }).optional().openapi({ description: "retry tasks that failed at or before this time (ISO-8601); default now" }) })
+  .object({
+    failedBefore: z
+      .string()
+      .datetime({ offset: true })
+      .optional()
+      .openapi({ description: "retry tasks that failed at or before this time (ISO-8601); default now" }),
+  })
   .strict()
   .openapi("RetryDeadLetters");
 const RetryAnswer = z
-  .object({ retried: z.number().int(), done: z.boolean(), failedBefore: z.string().openapi({ description: "the time this sweep covers: pass it to the next call" }) })
+  .object({
+    retried: z.number().int(),
+    done: z.boolean(),
+    failedBefore: z.string().openapi({ description: "the time this sweep covers: pass it to the next call" }),
+  })
   .openapi("RetryDeadLettersResult");
 const PurgeAnswer = z.object({ cancelled: z.number().int(), done: z.boolean() }).openapi("PurgeResult");
 
 const QueueParam = z.object({ queue: QueueName });
-
-
 
 const queueView = (record: QueueRecord, counts: Record<string, number>) => ({
   name: record.name,
@@ -47,12 +46,7 @@ async function mustFind(env: Env, tenant: string, queue: string): Promise<QueueR
 }
 
 /** Stores new settings and hands them to every shard at once, so a change needs no cache to expire. */
-async function updateSettings(
-  env: Env,
-  tenant: string,
-  queue: string,
-  patch: z.infer<typeof SettingsPatch> & { paused?: boolean },
-) {
+async function updateSettings(env: Env, tenant: string, queue: string, patch: z.infer<typeof SettingsPatch> & { paused?: boolean }) {
   const record = unwrap(await registryOf(env, tenant).update(queue, patch));
   remember(tenant, record);
   await Promise.all(shardNumbers(record).map((n) => shardOf(env, tenant, queue, n).configure(record.settings)));
@@ -72,9 +66,7 @@ queues.openapi(
   async (c) => {
     const { limit, cursor } = c.req.valid("query");
     const records = await registryOf(c.env, c.var.tenant).list(cursor, limit);
-    const items = await Promise.all(
-      records.map(async (r) => queueView(r, sumCounts(await shardStats(c.env, c.var.tenant, r)))),
-    );
+    const items = await Promise.all(records.map(async (r) => queueView(r, sumCounts(await shardStats(c.env, c.var.tenant, r)))));
     return c.json({ items, nextCursor: nextCursor(records, limit, (r) => r.name) }, 200);
   },
 );
@@ -93,7 +85,11 @@ queues.openapi(
     const { queue } = c.req.valid("param");
     const record = await mustFind(c.env, c.var.tenant, queue);
     const shards = await shardStats(c.env, c.var.tenant, record);
-    const view = shards.map((s) => ({ ...s, oldestReadyAt: iso(s.oldestReadyAt), history: { ...s.history, waitingSince: iso(s.history.waitingSince) } }));
+    const view = shards.map((s) => ({
+      ...s,
+      oldestReadyAt: iso(s.oldestReadyAt),
+      history: { ...s.history, waitingSince: iso(s.history.waitingSince) },
+    }));
     return c.json({ ...queueView(record, sumCounts(shards)), shards: view }, 200);
   },
 );
@@ -180,9 +176,7 @@ queues.openapi(
   async (c) => {
     const { queue } = c.req.valid("param");
     const record = await mustFind(c.env, c.var.tenant, queue);
-    const parts = await Promise.all(
-      shardNumbers(record).map(async (n) => unwrap(await shardOf(c.env, c.var.tenant, queue, n).purge())),
-    );
+    const parts = await Promise.all(shardNumbers(record).map(async (n) => unwrap(await shardOf(c.env, c.var.tenant, queue, n).purge())));
     const done = parts.every((p) => p.done);
     return c.json({ cancelled: parts.reduce((a, p) => a + p.cancelled, 0), done }, done ? 200 : 202);
   },
@@ -208,7 +202,14 @@ queues.openapi(
     const parts = await Promise.all(
       shardNumbers(record).map(async (n) => unwrap(await shardOf(c.env, c.var.tenant, queue, n).retryFailed(failedBy))),
     );
-    return c.json({ retried: parts.reduce((a, p) => a + p.retried, 0), done: parts.every((p) => p.done), failedBefore: new Date(failedBy).toISOString() }, 200);
+    return c.json(
+      {
+        retried: parts.reduce((a, p) => a + p.retried, 0),
+        done: parts.every((p) => p.done),
+        failedBefore: new Date(failedBy).toISOString(),
+      },
+      200,
+    );
   },
 );
 
@@ -233,7 +234,10 @@ queues.openapi(
       ),
     );
     // Ids begin with a ULID, so merging the shards' id-ordered pages by id keeps creation order.
-    const rows = parts.flat().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, limit);
+    const rows = parts
+      .flat()
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .slice(0, limit);
     return c.json({ items: rows.map(taskView), nextCursor: nextCursor(rows, limit, (r) => r.id) }, 200);
   },
 );

@@ -27,7 +27,10 @@ reports.openapi(
     middleware: [permit("read")] as const,
     request: { body: jsonBody(ReportBody) },
     responses: {
-      200: { description: "the report", content: Object.fromEntries(FORMATS.map((f) => [CONTENT_TYPE[f].split(";")[0], { schema: z.string() }])) },
+      200: {
+        description: "the report",
+        content: Object.fromEntries(FORMATS.map((f) => [CONTENT_TYPE[f].split(";")[0], { schema: z.string() }])),
+      },
       ...errors(400, 415),
     },
   }),
@@ -37,12 +40,21 @@ reports.openapi(
     const name = `report-${new Date().toISOString().slice(0, 19).replaceAll(":", "")}.${body.format}`;
     return new Response(stream, {
       status: 200,
-      headers: { "content-type": CONTENT_TYPE[body.format], "content-disposition": `attachment; filename="${name}"`, "cache-control": "no-store" },
+      headers: {
+        "content-type": CONTENT_TYPE[body.format],
+        "content-disposition": `attachment; filename="${name}"`,
+        "cache-control": "no-store",
+      },
     }) as never;
   },
 );
 
-const definitionView = (row: typeof reportDefinitions.$inferSelect) => ({ id: row.id, name: row.name, report: JSON.parse(row.report) as unknown, createdAt: iso(row.createdAt)! });
+const definitionView = (row: typeof reportDefinitions.$inferSelect) => ({
+  id: row.id,
+  name: row.name,
+  report: JSON.parse(row.report) as unknown,
+  createdAt: iso(row.createdAt)!,
+});
 
 reports.openapi(
   createRoute({
@@ -54,7 +66,11 @@ reports.openapi(
     responses: { 200: jsonResponse(DefinitionList, "the tenant's saved reports, oldest first"), ...errors() },
   }),
   async (c) => {
-    const rows = await drizzle(c.env.DB).select().from(reportDefinitions).where(eq(reportDefinitions.tenant, c.var.tenant)).orderBy(asc(reportDefinitions.createdAt), asc(reportDefinitions.id));
+    const rows = await drizzle(c.env.DB)
+      .select()
+      .from(reportDefinitions)
+      .where(eq(reportDefinitions.tenant, c.var.tenant))
+      .orderBy(asc(reportDefinitions.createdAt), asc(reportDefinitions.id));
     return c.json({ items: rows.map(definitionView) }, 200);
   },
 );
@@ -76,7 +92,8 @@ reports.openapi(
     const { report: body } = (await c.req.json()) as { report: unknown };
     const db = drizzle(c.env.DB);
     const [{ n }] = await db.select({ n: count() }).from(reportDefinitions).where(eq(reportDefinitions.tenant, c.var.tenant));
-    if (n >= DEFINITIONS_MAX) throw new QueueError("invalid_state", `A tenant keeps at most ${DEFINITIONS_MAX} report definitions: delete one first.`);
+    if (n >= DEFINITIONS_MAX)
+      throw new QueueError("invalid_state", `A tenant keeps at most ${DEFINITIONS_MAX} report definitions: delete one first.`);
     const row = { tenant: c.var.tenant, id: `rd_${randomHex(8)}`, name, report: JSON.stringify(body), createdAt: Date.now() };
     await db.insert(reportDefinitions).values(row);
     return c.json(definitionView(row), 201);
@@ -95,7 +112,10 @@ reports.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    const gone = await drizzle(c.env.DB).delete(reportDefinitions).where(and(eq(reportDefinitions.tenant, c.var.tenant), eq(reportDefinitions.id, id))).returning({ id: reportDefinitions.id });
+    const gone = await drizzle(c.env.DB)
+      .delete(reportDefinitions)
+      .where(and(eq(reportDefinitions.tenant, c.var.tenant), eq(reportDefinitions.id, id)))
+      .returning({ id: reportDefinitions.id });
     if (gone.length === 0) throw new QueueError("not_found", `Report definition ${id} does not exist.`);
     return c.body(null, 204);
   },

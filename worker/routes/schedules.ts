@@ -55,7 +55,14 @@ schedules.openapi(
     const body = c.req.valid("json");
     const task = { ...newTask({ ...body.task, priority: body.task.priority ?? 5 }, "/task") };
     const out = unwrap(
-      await registryOf(c.env, c.var.tenant).putSchedule(c.var.tenant, { queue, id: body.id, cron: body.cron, timezone: body.timezone, task, overlap: body.overlap }),
+      await registryOf(c.env, c.var.tenant).putSchedule(c.var.tenant, {
+        queue,
+        id: body.id,
+        cron: body.cron,
+        timezone: body.timezone,
+        task,
+        overlap: body.overlap,
+      }),
     );
     forgetQueue(c.var.tenant, queue); // the queue may have been created by this call
     return c.json(scheduleView(out.schedule), out.created ? 201 : 200);

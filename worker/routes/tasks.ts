@@ -213,15 +213,12 @@ const leaseAction = <S extends z.ZodTypeAny>(path: string, summary: string, body
     responses: { 200: jsonResponse(response, "done"), ...errors(400, 404, 409, 413, 415) },
   });
 
-tasks.openapi(
-  leaseAction("heartbeat", "Extend a lease and report progress", HeartbeatBody, HeartbeatResponse),
-  async (c) => {
-    const { id } = c.req.valid("param");
-    const { leaseToken, progress } = c.req.valid("json");
-    const out = unwrap(await (await taskShard(c.env, c.var.tenant, id)).heartbeat(id, leaseToken, progressJson(progress, "/progress")));
-    return c.json({ expiresAt: iso(out.expiresAt)!, cancelRequested: out.cancelRequested }, 200);
-  },
-);
+tasks.openapi(leaseAction("heartbeat", "Extend a lease and report progress", HeartbeatBody, HeartbeatResponse), async (c) => {
+  const { id } = c.req.valid("param");
+  const { leaseToken, progress } = c.req.valid("json");
+  const out = unwrap(await (await taskShard(c.env, c.var.tenant, id)).heartbeat(id, leaseToken, progressJson(progress, "/progress")));
+  return c.json({ expiresAt: iso(out.expiresAt)!, cancelRequested: out.cancelRequested }, 200);
+});
 
 tasks.openapi(leaseAction("complete", "Complete a leased task", CompleteBody), async (c) => {
   const { id } = c.req.valid("param");
