@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { LocalStack, recordFaults, sleep } from "./stack";
+import { adminCall, LocalStack, recordFaults, sleep } from "./stack";
 
 /**
  * The runtime itself crashes: workerd (and the process that started it) SIGKILLed three times
@@ -14,16 +14,7 @@ afterAll(() => stack.dispose());
 const KILLS = 3;
 const QUEUE = "crash";
 
-async function call(method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${stack.url}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${stack.token}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
-  return JSON.parse(text);
-}
+const call = (method: string, path: string, body?: unknown) => adminCall(stack, method, path, body);
 
 it(
   "workerd SIGKILLed 3 times under enqueue and completion load: every acknowledged enqueue is there, each task completed once, leases recover",
