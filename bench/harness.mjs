@@ -10,21 +10,28 @@ import { migrateD1 } from "../scripts/migrate-d1.mjs";
 
 export const HOST = "127.0.0.1";
 
+/** What startStack runs by default, for the notes under a table. */
+export const STACK =
+  process.env.EDGEQ_BENCH_STACK === "direct"
+    ? "the direct local stack (the deployable bundle on workerd through Miniflare, EDGEQ_STACK=direct npm start)"
+    : "the local stack as `npm start` runs it (wrangler dev)";
+
 /** The bootstrap admin token the benchmark stack runs with (not rate limited). */
 export const ADMIN_TOKEN = `bench-${Math.random().toString(36).slice(2)}`;
 
 /**
- * Starts the local stack as `npm start` runs it (scripts/serve-api.mjs: the deployable bundle on
- * workerd, no request logs) with a fresh state folder; resolves when /health answers. `inspect`:
- * workerd's inspector on INSPECTOR_PORT (the profile and the heap probe use it). `wranglerDev`:
- * the same Worker under `wrangler dev` instead (`npm run dev`; bench/local-stack.mjs compares them).
+ * Starts the local stack as `npm start` runs it (wrangler dev; no request logs) with a fresh state
+ * folder; resolves when /health answers. `EDGEQ_BENCH_STACK=direct`, or `wranglerDev: false`: the
+ * deployable bundle on workerd's own socket instead (scripts/serve-api.mjs, as
+ * `EDGEQ_STACK=direct npm start`; bench/local-stack.mjs compares the two). `inspect`: the direct
+ * stack with workerd's inspector on INSPECTOR_PORT (the profile and the heap probe use it).
  */
 export async function startStack({
   port = 8799,
   vars = {},
   state = mkdtempSync(join(tmpdir(), "edgeq-bench-")),
   inspect = false,
-  wranglerDev = false,
+  wranglerDev = !inspect && process.env.EDGEQ_BENCH_STACK !== "direct",
 } = {}) {
   migrateD1(state);
   const allVars = { EDGEQ_ADMIN_TOKEN: ADMIN_TOKEN, EDGEQ_LOG_REQUESTS: "false", ...vars };

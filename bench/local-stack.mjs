@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// `npm run bench:local`: what leaving wrangler dev's proxy out of `npm start` buys. The same Worker,
-// state layout and shapes, once as `npm start` runs it (the deployable bundle on workerd through
-// Miniflare, scripts/serve-api.mjs) and once under `wrangler dev` (`npm run dev`), alternating
+// `npm run bench:local`: what leaving wrangler dev's proxy out buys. The same Worker, state layout
+// and shapes, once on the direct stack (the deployable bundle on workerd through Miniflare,
+// scripts/serve-api.mjs, EDGEQ_STACK=direct npm start) and once under wrangler dev (npm start), alternating
 // ROUNDS times so a machine whose speed drifts affects both alike: sequential GET /health, batch
 // enqueue (100 per call, 4 callers) and the engine's end-to-end shape (4 consumers × 100).
 // Appends the table to docs/BENCHMARKS.md. Loopback only; bounded.
@@ -39,7 +39,7 @@ for (let r = 0; r < ROUNDS; r++) {
 const both = (key, digits = 0) =>
   `${runs.direct.map((m) => fmt(m[key], digits)).join(" / ")} vs ${runs.dev.map((m) => fmt(m[key], digits)).join(" / ")}`;
 report(
-  "The local stack: npm start (workerd through Miniflare) against wrangler dev (npm run bench:local)",
+  "The local stack: direct (workerd through Miniflare) against wrangler dev (npm run bench:local)",
   [
     ["GET /health p50, sequential (ms)", both("p50", 2)],
     ["GET /health p99, sequential (ms)", both("p99", 2)],
@@ -47,7 +47,7 @@ report(
     [`end to end, ${fmt(TASKS)} tasks, 4 consumers × 100 (tasks/s)`, both("e2e")],
   ],
   [
-    `Each cell: npm start's stack, one value per round, vs wrangler dev's; ${ROUNDS} rounds, alternating. History flush and live pushes on in both; request logs off.`,
-    "wrangler dev runs the Worker in one workerd and its proxy Worker in another; every request goes through both. npm start's stack serves workerd's own socket.",
+    `Each cell: the direct stack, one value per round, vs wrangler dev's (npm start); ${ROUNDS} rounds, alternating. History flush and live pushes on in both; request logs off.`,
+    "wrangler dev runs the Worker in one workerd and its proxy Worker in another; every request goes through both. The direct stack serves workerd's own socket.",
   ],
 );

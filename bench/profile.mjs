@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench:profile`: where the time goes. A CPU profile of the Worker and its Durable Objects
-// (one isolate on workerd as `npm start` runs it, sampled by V8 through workerd's inspector) while the
+// (one isolate on the direct stack, EDGEQ_STACK=direct npm start, sampled by V8 through workerd's inspector) while the
 // engine's end-to-end shape runs (PROFILE_TASKS tasks enqueued in batches of 100, then drained by 4
 // consumers leasing 100 and completing them in one batch call), history and live pushes on.
 // Prints self time by area (the project's folders, the libraries, V8's own) and the busiest

@@ -5,7 +5,7 @@
 // Appends the table to docs/BENCHMARKS.md. Loopback only; bounded (BENCH_SHARDS_TASKS per count).
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { batchEnqueue, call, endToEnd, fmt, report, startStack } from "./harness.mjs";
+import { batchEnqueue, call, endToEnd, fmt, report, STACK, startStack } from "./harness.mjs";
 
 const TASKS = Number(process.env.BENCH_SHARDS_TASKS ?? 20_000);
 const COUNTS = [1, 2, 4, 8];
@@ -53,6 +53,6 @@ try {
   stop();
 }
 report("Shards on one machine: throughput against shard count (npm run bench:shards)", rows, [
-  `${fmt(TASKS)} tasks per shard count, each on a queue of its own; history flush and live pushes on; the stack as \`npm start\` runs it.`,
+  `${fmt(TASKS)} tasks per shard count, each on a queue of its own; history flush and live pushes on; ${STACK}.`,
   "workerd CPU: user + system time of the workerd process over the wall time of the shape; the machine has 2 cores, and the load generator uses the rest.",
 ]);

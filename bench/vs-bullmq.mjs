@@ -6,7 +6,7 @@
 //    call, against 4 BullMQ Workers at concurrency 100 (100 in flight each, as the consumers hold);
 //  - batch enqueue: one caller, 100 per call (edgeq's batch route, BullMQ's addBulk);
 //  - idle latency: from add() to the handler starting, one task at a time, workers waiting.
-// edgeq runs as `npm start` runs it (the deployable bundle on workerd; history flush and live pushes on). BullMQ runs on
+// edgeq runs as `npm start` runs it (wrangler dev; EDGEQ_BENCH_STACK=direct for the direct stack), history flush and live pushes on. BullMQ runs on
 // Debian's redis-server (installed with apt-get when missing) with persistence off, BullMQ and its
 // Redis client (ioredis) fetched from npm into .edgeq/compare, pinned, with --ignore-scripts: not
 // devDependencies, because BullMQ's msgpackr brings an optional native addon (msgpackr-extract)
@@ -18,7 +18,7 @@ import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { EdgeqClient } from "edgeq/client";
 import { Worker as EdgeqWorker } from "edgeq/consumer";
-import { ADMIN_TOKEN, batchEnqueue, endToEnd, fmt, percentile, report, sleep, startStack } from "./harness.mjs";
+import { ADMIN_TOKEN, batchEnqueue, endToEnd, fmt, percentile, report, sleep, STACK, startStack } from "./harness.mjs";
 
 const TASKS = Number(process.env.BENCH_COMPARE_TASKS ?? 20_000);
 const SAMPLES = Number(process.env.BENCH_COMPARE_SAMPLES ?? 200);
@@ -239,7 +239,7 @@ report(
     ["idle add() → handler start, BullMQ, p50 / p95 / p99 (ms)", p(bull.idle)],
   ],
   [
-    "edgeq: the local stack as `npm start` runs it (the deployable bundle on workerd through Miniflare, no dev proxy), history flush and live pushes on; the SDK over the runtime's fetch; raw consumers over node:http keep-alive (bench/harness.mjs).",
+    `edgeq: ${STACK}, history flush and live pushes on; the SDK over the runtime's fetch; raw consumers over node:http keep-alive (bench/harness.mjs).`,
     "BullMQ: redis-server from Debian with persistence off, ioredis as BullMQ ships it; completed jobs trimmed to the last 1,000 (removeOnComplete), as a production setup would.",
     "Both share this process and the machine's cores with their server; each shape runs on a fresh queue with the whole backlog enqueued first (enqueue is timed on its own).",
     ...(skipped ? [skipped] : []),

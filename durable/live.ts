@@ -24,8 +24,9 @@ const VALUE_MAX = 4_096;
 export class LivePusher {
   /**
    * What waits for the next push, by task and status: changes within one status coalesce (the
-   * newest progress wins), but every status a task passed through is pushed, in order, so a task
-   * leased and completed within one window is still heard running, then completed.
+   * newest progress wins), but every status a task passed through is pushed, in order, so a
+   * subscriber of a task leased and completed within one window still hears it running, then
+   * completed (the hub gives a queue's listeners only the newest).
    */
   private tasks = new Map<string, PushedTask>();
   /** each waiting task's newest entry in `tasks` */

@@ -138,6 +138,11 @@ export class MetricsHub extends DurableObject<Env> {
     const changes: Counts = {};
     for (const s of STATUSES) if ((after[s] ?? 0) !== (before[s] ?? 0)) changes[s] = (after[s] ?? 0) - (before[s] ?? 0);
     const at = new Date().toISOString();
+    // A push carries every status a task passed through since the last one: a socket subscribed to
+    // that task hears each; one that hears the whole queue hears only the newest (a busy queue's
+    // listeners would otherwise get several messages per task).
+    const newest = new Map<string, number>();
+    batch.tasks.forEach((t, i) => newest.set(t.id, i));
     for (const ws of sockets) {
       const socket = ws.deserializeAttachment() as Socket;
       if (!socket.ready) continue; // its snapshot, on its way, is newer
@@ -150,7 +155,7 @@ export class MetricsHub extends DurableObject<Env> {
         this.send(ws, socket, { type: "delta", at, queue: batch.queue, counts: after, changes });
       const queueEvents = socket.queues?.includes(batch.queue) ?? false;
       const heard = batch.tasks
-        .filter((t) => queueEvents || socket.tasks.includes(t.id))
+        .filter((t, i) => socket.tasks.includes(t.id) || (queueEvents && newest.get(t.id) === i))
         .map(({ at: when, ...rest }) => ({ ...rest, at: new Date(when).toISOString() }));
       // A frame per push, not per task: under load each frame costs the hub's thread a turn, and they
       // queue. Frames stay under FRAME_MAX, so `lag` frames bound what a socket can leave unread.

@@ -2,8 +2,9 @@
 // The API on workerd through Miniflare's API, as `npm start` runs it: the Worker bundled exactly as
 // `wrangler deploy` bundles it (`wrangler deploy --dry-run --outdir`), its bindings read from
 // wrangler.toml (and .dev.vars, as wrangler dev reads it), state kept on disk in the layout
-// `wrangler dev --persist-to` uses, so `npm run dev` (wrangler dev, hot reload) opens the same
-// state. Requests reach workerd's own socket: no dev proxy in the path.
+// `wrangler dev --persist-to` uses, so `npm start` (wrangler dev) opens the same state. Requests
+// reach workerd's own socket: no dev proxy in the path. `EDGEQ_STACK=direct npm start`, the stack
+// and browser tests, and the benchmarks with EDGEQ_BENCH_STACK=direct run it.
 //
 //   node scripts/serve-api.mjs --port 8787 --persist-to .edgeq/state [--host 127.0.0.1]
 //        [--var NAME:value]... [--inspector-port 9229]

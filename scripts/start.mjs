@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// `npm start`: the API on workerd (the deployable bundle through Miniflare, scripts/serve-api.mjs)
-// with state kept on disk in .edgeq/state, and the dashboard (the SvelteKit build on Pages' local
-// server) signed in with the local admin token. `npm run dev` is wrangler dev on the same state.
+// `npm start`: the API on workerd (wrangler dev) with state kept on disk in .edgeq/state, and the
+// dashboard (the SvelteKit build on Pages' local server) signed in with the local admin token.
+// `EDGEQ_STACK=direct npm start` serves the deployable bundle on workerd's own socket instead
+// (scripts/serve-api.mjs, no dev proxy; docs/ARCHITECTURE.md says what each costs).
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -37,20 +38,49 @@ console.log(`dashboard on http://${host}:${dashboardPort}  (signed in as the loc
 console.log("CLI: npx edgeq --help   (reads .edgeq/config.json)");
 
 const dashboardOrigin = `http://${host}:${dashboardPort}`;
-const args = [
-  "scripts/serve-api.mjs",
-  "--host",
-  host,
-  "--port",
-  port,
-  "--persist-to",
-  ".edgeq/state",
-  "--var",
-  `EDGEQ_CORS_ORIGINS:${dashboardOrigin}`,
-];
-const child = spawn(process.execPath, args, { stdio: "inherit", detached: true });
+const direct = process.env.EDGEQ_STACK === "direct";
+const child = direct
+  ? spawn(
+      process.execPath,
+      [
+        "scripts/serve-api.mjs",
+        "--host",
+        host,
+        "--port",
+        port,
+        "--persist-to",
+        ".edgeq/state",
+        "--var",
+        `EDGEQ_CORS_ORIGINS:${dashboardOrigin}`,
+      ],
+      {
+        stdio: "inherit",
+        detached: true,
+      },
+    )
+  : spawn(
+      "node_modules/.bin/wrangler",
+      [
+        "dev",
+        "--ip",
+        host,
+        "--port",
+        port,
+        "--persist-to",
+        ".edgeq/state",
+        "--log-level",
+        process.env.EDGEQ_LOG_LEVEL ?? "warn",
+        "--var",
+        `EDGEQ_CORS_ORIGINS:${dashboardOrigin}`,
+      ],
+      {
+        stdio: "inherit",
+        detached: true,
+        env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: process.env.CI ?? "1" },
+      },
+    );
 const dashboard = serveDashboard({ host, port: dashboardPort, api: `http://${host}:${port}`, token });
-// Each runs workerd beside node: stop each whole group.
+// Each runs several processes (node, workerd, esbuild): stop each whole group.
 const stop = () => {
   for (const c of [child, dashboard]) {
     try {

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { LocalStack } from "./stack";
 
 /**
- * The local stack as `npm start` runs it (the Worker bundle on workerd, state
+ * The local stack as `EDGEQ_STACK=direct npm start` runs it (the Worker bundle on workerd, state
  * on disk), driven over real HTTP: it must start, serve a task's whole life, and
  * keep its state across a restart.
  */

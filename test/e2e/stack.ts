@@ -21,7 +21,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** The local stack as `npm start` runs it (scripts/serve-api.mjs, state on disk), on a port and state folder of its own. */
+/** The local stack (the deployable bundle on workerd, as `EDGEQ_STACK=direct npm start` runs it, state on disk), on a port and state folder of its own. */
 export class LocalStack {
   private port = 0;
   readonly token = `e2e-${Math.random().toString(36).slice(2)}`;
