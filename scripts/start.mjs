@@ -26,6 +26,8 @@ mkdirSync(".edgeq", { recursive: true });
 writeFileSync(".edgeq/config.json", `${JSON.stringify({ url: `http://${host}:${port}`, token }, null, 2)}\n`, { mode: 0o600 });
 // Task history lives in D1: bring its tables up to date first (a no-op when they are).
 migrateD1(".edgeq/state");
+// The API reference's static assets (npm install copies them; again here, in case it ran without scripts).
+execFileSync(process.execPath, ["scripts/api-assets.mjs"]);
 // The dashboard, built once per start (a few seconds); its output is shown only if the build fails.
 try {
   execFileSync("node_modules/.bin/vite", ["build", "--logLevel", "error"], { stdio: "pipe" });
