@@ -8,9 +8,12 @@ import { vitePreprocess } from "@sveltejs/vite-plugin-svelte";
 export default {
   preprocess: vitePreprocess(),
   kit: {
-    // `npm run deploy` builds into a folder of its own (EDGEQ_DASHBOARD_CONFIG names a copy of
-    // dashboard.wrangler.toml with another pages_build_output_dir), leaving the local build alone.
+    // `npm run deploy` builds in folders of its own (EDGEQ_DASHBOARD_CONFIG names a copy of
+    // dashboard.wrangler.toml with another pages_build_output_dir; EDGEQ_APP_OUT_DIR replaces
+    // .svelte-kit), leaving the local build alone: the local Pages server bundles its _worker.js
+    // from .svelte-kit/output, so a build there under a running dashboard would break it.
     adapter: adapter({ config: process.env.EDGEQ_DASHBOARD_CONFIG ?? "dashboard.wrangler.toml" }),
+    outDir: process.env.EDGEQ_APP_OUT_DIR ?? ".svelte-kit",
     files: {
       src: "app",
       lib: "app/lib",

@@ -4,7 +4,7 @@
 // fanned out to 200 sockets, and hub requests per task. Prints a table and appends it to
 // docs/BENCHMARKS.md. Loopback only; bounded (BENCH_LIVE_TASKS, BENCH_LIVE_SOCKETS).
 import { WebSocket } from "ws";
-import { batchEnqueue, call, endToEnd, fmt, percentile, report, sleep, startStack } from "./harness.mjs";
+import { batchEnqueue, call, endToEnd, fmt, percentile, report, sleep, STACK, startStack } from "./harness.mjs";
 
 const SAMPLES = Number(process.env.BENCH_LIVE_SAMPLES ?? 200);
 const LOAD_TASKS = Number(process.env.BENCH_LIVE_TASKS ?? 20_000);
@@ -47,7 +47,7 @@ try {
   await sleep(300);
   idleSocket.close();
 
-  // Full load: a backlog drained by 4 consumers, one socket hearing every task event.
+  // Full load: a backlog drained by 4 consumers, one socket on the queue (its tasks' newest state per push).
   const loaded = [];
   await call(base, "POST", "/api/v1/queues/load/tasks", { name: "create" });
   await endToEnd(base, "load", 1);
@@ -81,6 +81,7 @@ try {
       ["hub requests (shard pushes) per task at full load", fmt((after - before) / LOAD_TASKS, 4)],
     ],
     [
+      `On ${STACK}.`,
       "Latency: a task message's `at` (when the change committed in its shard) to its arrival at a `ws` client on loopback; same clock, millisecond resolution.",
       "A shard pushes at most every 25 ms (at once when quiet), so under load a change waits up to 25 ms for its push; one push is one frame per socket. At full load the one workerd thread here also runs every shard, the hub and the D1 history flush.",
     ],

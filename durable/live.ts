@@ -67,7 +67,7 @@ export class LivePusher {
       if (c.result !== undefined && c.result !== null && c.result.length <= VALUE_MAX) task.result = JSON.parse(c.result);
       if (c.error !== undefined && c.error !== null && c.error.length <= VALUE_MAX) task.error = JSON.parse(c.error);
       const key = `${e.id} ${status}`;
-      this.tasks.delete(key); // re-inserted last: the newest go first when a push is full
+      this.tasks.delete(key); // re-inserted last: kept in the order the changes happened
       this.tasks.set(key, task);
       this.newest.set(e.id, key);
       if (this.tasks.size > TASKS_MAX * 10) this.forget(this.tasks.keys().next().value!);
@@ -92,7 +92,8 @@ export class LivePusher {
     this.lastPush = Date.now();
     const state = this.state();
     if (state === null) return;
-    const tasks = [...this.tasks.values()].slice(-TASKS_MAX);
+    // Oldest first: a task's later statuses never go out before its earlier ones; the rest wait.
+    const tasks = [...this.tasks.values()].slice(0, TASKS_MAX);
     for (const t of tasks) this.forget(`${t.id} ${t.status}`);
     this.pushes++;
     const heard = this.listeners;

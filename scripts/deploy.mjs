@@ -185,7 +185,7 @@ async function main() {
   try {
     execFileSync("node_modules/.bin/vite", ["build", "--logLevel", "error"], {
       stdio: "pipe",
-      env: { ...process.env, EDGEQ_DASHBOARD_CONFIG: join(pagesDir, "wrangler.toml") },
+      env: { ...process.env, EDGEQ_DASHBOARD_CONFIG: join(pagesDir, "wrangler.toml"), EDGEQ_APP_OUT_DIR: join(pagesDir, "kit") },
     });
   } catch (e) {
     fail(`the dashboard did not build:\n${e.stdout ?? ""}${e.stderr ?? ""}`);

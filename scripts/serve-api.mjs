@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The API on workerd through Miniflare's API, as `npm start` runs it: the Worker bundled exactly as
+// The API on workerd through Miniflare's API, as `EDGEQ_STACK=direct npm start` runs it: the Worker bundled exactly as
 // `wrangler deploy` bundles it (`wrangler deploy --dry-run --outdir`), its bindings read from
 // wrangler.toml (and .dev.vars, as wrangler dev reads it), state kept on disk in the layout
 // `wrangler dev --persist-to` uses, so `npm start` (wrangler dev) opens the same state. Requests

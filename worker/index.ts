@@ -13,7 +13,7 @@ const DRAIN_LIMIT = 16 * 1024 * 1024;
 
 /**
  * Reads what is left of a request body the answer did not need (a 404, a refused call, a body
- * over the limit) before answering: workerd serving its own socket (`npm start`) closes a
+ * over the limit) before answering: workerd serving its own socket (the direct stack) closes a
  * connection whose request body is not read by the time the answer is done, and a client still
  * sending it sees ECONNRESET instead of the answer (reading after answering, in waitUntil, is
  * too late for a 10 MiB body). A body declared larger than DRAIN_LIMIT is not read.
@@ -21,8 +21,8 @@ const DRAIN_LIMIT = 16 * 1024 * 1024;
 async function drain(request: Request): Promise<void> {
   if (!request.body || request.bodyUsed) return;
   if (Number(request.headers.get("content-length") ?? 0) > DRAIN_LIMIT) return;
-  const reader = request.body.getReader();
   try {
+    const reader = request.body.getReader();
     for (let read = 0; read <= DRAIN_LIMIT;) {
       const { done, value } = await reader.read();
       if (done) return;
