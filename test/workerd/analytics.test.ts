@@ -281,7 +281,13 @@ describe("analytics", () => {
     const admin = await tenantApi(tenant);
     const made = (
       await admin("POST", "/api/v1/queues/p/tasks/batch", {
-        tasks: [{ name: "a", maxAttempts: 1 }, { name: "b" }, { name: "c", maxAttempts: 2 }, { name: "d" }],
+        // c's retry waits an hour, so the two reads of depth below cannot fall either side of it.
+        tasks: [
+          { name: "a", maxAttempts: 1 },
+          { name: "b" },
+          { name: "c", maxAttempts: 2, backoff: { baseMs: 3_600_000, factor: 2, maxMs: 7_200_000 } },
+          { name: "d" },
+        ],
       })
     ).body.tasks;
     const leases = (await admin("POST", "/api/v1/queues/p/leases", { workerId: "w", max: 3 })).body.leases as {
