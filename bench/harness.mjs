@@ -1,11 +1,12 @@
 // Shared benchmark harness: starts the local stack on its own port and state,
 // talks to it over HTTP, and prints/appends result tables. Loopback only.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import http from "node:http";
 import { WebSocket } from "ws";
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawnApi } from "../scripts/api-process.mjs";
 import { migrateD1 } from "../scripts/migrate-d1.mjs";
 
 export const HOST = "127.0.0.1";
@@ -34,33 +35,14 @@ export async function startStack({
   wranglerDev = !inspect && process.env.EDGEQ_BENCH_STACK !== "direct",
 } = {}) {
   migrateD1(state);
-  const allVars = { EDGEQ_ADMIN_TOKEN: ADMIN_TOKEN, EDGEQ_LOG_REQUESTS: "false", ...vars };
-  const varArgs = Object.entries(allVars).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
-  const child = wranglerDev
-    ? spawn(
-        "node_modules/.bin/wrangler",
-        ["dev", "--ip", HOST, "--port", String(port), "--persist-to", state, "--log-level", "warn", ...varArgs],
-        {
-          detached: true,
-          stdio: ["ignore", "ignore", "pipe"],
-          env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "1" },
-        },
-      )
-    : spawn(
-        process.execPath,
-        [
-          "scripts/serve-api.mjs",
-          "--host",
-          HOST,
-          "--port",
-          String(port),
-          "--persist-to",
-          state,
-          ...varArgs,
-          ...(inspect ? ["--inspector-port", String(INSPECTOR_PORT)] : []),
-        ],
-        { detached: true, stdio: ["ignore", "ignore", "pipe"] },
-      );
+  const child = spawnApi({
+    direct: !wranglerDev,
+    host: HOST,
+    port,
+    persistTo: state,
+    vars: { EDGEQ_ADMIN_TOKEN: ADMIN_TOKEN, EDGEQ_LOG_REQUESTS: "false", ...vars },
+    inspectorPort: inspect ? INSPECTOR_PORT : undefined,
+  });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   const base = `http://${HOST}:${port}`;

@@ -3,11 +3,12 @@
 // stack on a port and state of its own), written to .edgeq/openapi.json and linted with Redocly's
 // recommended rules (redocly.yaml; the two reasoned exceptions are in .redocly.lint-ignore.yaml).
 // `--write-only` writes the document and stops. Exits non-zero on any error or warning.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawnApi } from "./api-process.mjs";
 
 export const DOCUMENT = ".edgeq/openapi.json";
 
@@ -18,14 +19,13 @@ const port = await new Promise((resolve) => {
   });
 });
 const state = mkdtempSync(join(tmpdir(), "edgeq-lint-"));
-const server = spawn(
-  process.execPath,
-  ["scripts/serve-api.mjs", "--port", String(port), "--persist-to", state, "--var", "EDGEQ_LOG_REQUESTS:false"],
-  {
-    stdio: ["ignore", "ignore", "inherit"],
-    detached: true,
-  },
-);
+const server = spawnApi({
+  direct: true,
+  port,
+  persistTo: state,
+  vars: { EDGEQ_LOG_REQUESTS: "false" },
+  stdio: ["ignore", "ignore", "inherit"],
+});
 let doc;
 try {
   for (let i = 0; i < 240 && !doc && server.exitCode === null; i++) {

@@ -3,9 +3,10 @@
 // dashboard (the SvelteKit build on Pages' local server) signed in with the local admin token.
 // `EDGEQ_STACK=direct npm start` serves the deployable bundle on workerd's own socket instead
 // (scripts/serve-api.mjs, no dev proxy; docs/ARCHITECTURE.md says what each costs).
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnApi } from "./api-process.mjs";
 import { serveDashboard } from "./dashboard.mjs";
 import { migrateD1 } from "./migrate-d1.mjs";
 
@@ -41,46 +42,15 @@ console.log("CLI: npx edgeq --help   (reads .edgeq/config.json)");
 
 const dashboardOrigin = `http://${host}:${dashboardPort}`;
 const direct = process.env.EDGEQ_STACK === "direct";
-const child = direct
-  ? spawn(
-      process.execPath,
-      [
-        "scripts/serve-api.mjs",
-        "--host",
-        host,
-        "--port",
-        port,
-        "--persist-to",
-        ".edgeq/state",
-        "--var",
-        `EDGEQ_CORS_ORIGINS:${dashboardOrigin}`,
-      ],
-      {
-        stdio: "inherit",
-        detached: true,
-      },
-    )
-  : spawn(
-      "node_modules/.bin/wrangler",
-      [
-        "dev",
-        "--ip",
-        host,
-        "--port",
-        port,
-        "--persist-to",
-        ".edgeq/state",
-        "--log-level",
-        process.env.EDGEQ_LOG_LEVEL ?? "warn",
-        "--var",
-        `EDGEQ_CORS_ORIGINS:${dashboardOrigin}`,
-      ],
-      {
-        stdio: "inherit",
-        detached: true,
-        env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: process.env.CI ?? "1" },
-      },
-    );
+const child = spawnApi({
+  direct,
+  host,
+  port,
+  persistTo: ".edgeq/state",
+  vars: { EDGEQ_CORS_ORIGINS: dashboardOrigin },
+  logLevel: process.env.EDGEQ_LOG_LEVEL ?? "warn",
+  stdio: "inherit",
+});
 const dashboard = serveDashboard({ host, port: dashboardPort, api: `http://${host}:${port}`, token });
 // Each runs several processes (node, workerd, esbuild): stop each whole group.
 const stop = () => {

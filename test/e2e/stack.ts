@@ -1,10 +1,11 @@
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { launchChromium } from "../../scripts/chromium.mjs";
+import { spawnApi } from "../../scripts/api-process.mjs";
 import { serveDashboard } from "../../scripts/dashboard.mjs";
 
 export { launchChromium };
@@ -54,22 +55,12 @@ export class LocalStack {
 
   private async launch(): Promise<void> {
     execFileSync("node", ["scripts/migrate-d1.mjs", this.state]); // as npm start does
-    const child = spawn(
-      process.execPath,
-      [
-        "scripts/serve-api.mjs",
-        "--port",
-        String(this.port),
-        "--persist-to",
-        this.state,
-        "--var",
-        `EDGEQ_ADMIN_TOKEN:${this.token}`,
-        "--var",
-        "EDGEQ_LOG_REQUESTS:false",
-        ...Object.entries(this.vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
-      ],
-      { detached: true, stdio: ["ignore", "ignore", "pipe"] },
-    );
+    const child = spawnApi({
+      direct: true,
+      port: this.port,
+      persistTo: this.state,
+      vars: { EDGEQ_ADMIN_TOKEN: this.token, EDGEQ_LOG_REQUESTS: "false", ...this.vars },
+    });
     this.child = child;
     await answers(child, `${this.url}/health`, "the API");
   }

@@ -1,0 +1,39 @@
+// How the local API is started, in one place: `npm start`, the stack tests, the benchmarks and
+// `npm run lint:api` spawn it through here. Under wrangler dev (npm start's default), or with
+// `direct` the deployable bundle on workerd's own socket (scripts/serve-api.mjs). Kept apart from
+// serve-api.mjs, whose imports (wrangler, Miniflare) a caller should not load.
+import { spawn } from "node:child_process";
+
+/** Starts the API as its own process group (stop it with `process.kill(-child.pid, …)`). */
+export function spawnApi({
+  direct = false,
+  host = "127.0.0.1",
+  port,
+  persistTo,
+  vars = {},
+  inspectorPort,
+  logLevel = "warn",
+  stdio = ["ignore", "ignore", "pipe"],
+}) {
+  const varArgs = Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+  if (direct) {
+    const inspect = inspectorPort === undefined ? [] : ["--inspector-port", String(inspectorPort)];
+    return spawn(
+      process.execPath,
+      ["scripts/serve-api.mjs", "--host", host, "--port", String(port), "--persist-to", persistTo, ...varArgs, ...inspect],
+      {
+        detached: true,
+        stdio,
+      },
+    );
+  }
+  return spawn(
+    "node_modules/.bin/wrangler",
+    ["dev", "--ip", host, "--port", String(port), "--persist-to", persistTo, "--log-level", logLevel, ...varArgs],
+    {
+      detached: true,
+      stdio,
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: process.env.CI ?? "1" },
+    },
+  );
+}
