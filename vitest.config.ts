@@ -10,6 +10,13 @@ const jwk = (key: { export(o: { format: "jwk" }): object }, kid: string, alg: st
 
 export default defineConfig({
   test: {
+    coverage: {
+      provider: "istanbul",
+      include: ["worker/**/*.ts", "durable/**/*.ts", "schema/**/*.ts", "client/**/*.ts", "app/**/*.ts"],
+      exclude: ["**/*.d.ts"],
+      reporter: ["json"], // scripts/coverage.mjs merges it with the other tiers and prints the table
+      reportsDirectory: "coverage",
+    },
     projects: [
       {
         test: { name: "unit", include: ["test/unit/**/*.test.ts"], environment: "node" },

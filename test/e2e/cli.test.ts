@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EdgeqClient } from "../../client/index";
-import { LocalStack, fresh, sleep, until } from "./stack";
+import { childCoverage, LocalStack, fresh, sleep, until } from "./stack";
 
 // The built bin (`npm test` builds dist/ first), run as a user runs it.
 const stack = new LocalStack();
@@ -22,7 +22,7 @@ interface Run {
 function start(args: string[], env: Record<string, string | undefined> = {}) {
   const child = spawn(process.execPath, [bin, ...args], {
     cwd: dir, // no ./.edgeq/config.json here, and HOME is the same empty folder
-    env: { PATH: process.env.PATH, HOME: dir, EDGEQ_URL: stack.url, EDGEQ_TOKEN: stack.token, ...env },
+    env: { PATH: process.env.PATH, HOME: dir, EDGEQ_URL: stack.url, EDGEQ_TOKEN: stack.token, ...childCoverage(), ...env },
   });
   let stdout = "";
   let stderr = "";
@@ -381,7 +381,9 @@ describe("the edgeq CLI against the local stack", { timeout: 60_000 }, () => {
 
 describe("examples/ against the local stack", { timeout: 60_000 }, () => {
   const node = (file: string) =>
-    spawn(process.execPath, [file], { env: { PATH: process.env.PATH, EDGEQ_URL: stack.url, EDGEQ_TOKEN: stack.token } });
+    spawn(process.execPath, [file], {
+      env: { PATH: process.env.PATH, EDGEQ_URL: stack.url, EDGEQ_TOKEN: stack.token, ...childCoverage() },
+    });
 
   it("the producer enqueues, the consumer runs every task and stops cleanly on SIGTERM", async () => {
     const producer = node("examples/producer.mjs");

@@ -1,14 +1,58 @@
 import { execFileSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { launchChromium } from "../../scripts/chromium.mjs";
+import { launchChromium as launch } from "../../scripts/chromium.mjs";
 import { spawnApi } from "../../scripts/api-process.mjs";
 import { serveDashboard } from "../../scripts/dashboard.mjs";
 
-export { launchChromium };
+/**
+ * Where `npm test` collects the V8 coverage of processes and pages the tests start (unset: not
+ * collected); scripts/coverage.mjs merges it with vitest's own.
+ */
+export const COVERAGE_DIR = process.env.EDGEQ_COVERAGE_DIR;
+
+/** NODE_V8_COVERAGE for a child process the tests start, when coverage is collected. */
+export const childCoverage = (): Record<string, string> => (COVERAGE_DIR ? { NODE_V8_COVERAGE: join(COVERAGE_DIR, "node") } : {});
+
+/**
+ * Debian's Chromium. When coverage is collected, every page records which of the dashboard's
+ * scripts ran, written out when the page or the browser closes.
+ */
+export async function launchChromium(): Promise<Browser> {
+  const browser = await launch();
+  if (!COVERAGE_DIR) return browser;
+  const dir = join(COVERAGE_DIR, "browser");
+  mkdirSync(dir, { recursive: true });
+  const open = new Set<Page>();
+  const save = async (page: Page) => {
+    if (!open.delete(page)) return;
+    const entries = await page.coverage.stopJSCoverage().catch(() => []);
+    const ran = entries.filter((e) => e.url.includes("/_app/immutable/")).map(({ url, functions }) => ({ url, functions }));
+    if (ran.length > 0)
+      writeFileSync(join(dir, `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.json`), JSON.stringify(ran));
+  };
+  const newPage = browser.newPage.bind(browser);
+  browser.newPage = async (...args) => {
+    const page = await newPage(...args);
+    await page.coverage.startJSCoverage({ resetOnNavigation: false });
+    open.add(page);
+    const close = page.close.bind(page);
+    page.close = async (...a) => {
+      await save(page);
+      return close(...a);
+    };
+    return page;
+  };
+  const closeBrowser = browser.close.bind(browser);
+  browser.close = async (...a) => {
+    await Promise.all([...open].map(save));
+    return closeBrowser(...a);
+  };
+  return browser;
+}
 
 /** A port nothing listens on now (the OS picks it), so parallel test files never collide. */
 export function freePort(): Promise<number> {

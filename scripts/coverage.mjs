@@ -1,0 +1,133 @@
+// Line coverage of edgeq's sources (worker/, durable/, schema/, client/, app/) over every test tier,
+// for `npm test`. Three records are merged line by line:
+//  - vitest's Istanbul map (coverage/coverage-final.json): the unit tests, the workerd tests and the
+//    stack tests' in-process SDK;
+//  - V8 coverage of the processes the stack tests start from the built package (the `edgeq` CLI),
+//    written by Node under NODE_V8_COVERAGE into <raw>/node;
+//  - Chromium's V8 coverage of the dashboard in the browser tests, written into <raw>/browser.
+// V8's records are mapped back to the sources through the builds' source maps. A line of TypeScript
+// counts when a statement starts on it (vitest's map, which lists every file, loaded or not); a line
+// of a Svelte component counts when it compiles to client code. It is covered when any tier ran it.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { compile } from "svelte/compiler";
+import { eachMapping, TraceMap } from "@jridgewell/trace-mapping";
+import v8toIstanbul from "v8-to-istanbul";
+
+export const AREAS = ["worker", "durable", "schema", "client", "app"];
+const ROOT = resolve(".");
+const APP_CLIENT = ".svelte-kit/output/client";
+
+const inScope = (file) => AREAS.includes(file.split("/")[0]) && !file.endsWith(".d.ts");
+
+/** file → { lines: Set of counted line numbers, hit: Set of covered ones } */
+function sheet() {
+  const files = new Map();
+  const entry = (file) => {
+    let e = files.get(file);
+    if (!e) files.set(file, (e = { lines: new Set(), hit: new Set() }));
+    return e;
+  };
+  return { files, entry };
+}
+
+/** Adds an Istanbul file record's statement lines; `countLines` false: only marks what ran, in files already counted. */
+function addIstanbul(s, path, record, countLines) {
+  const file = relative(ROOT, path);
+  if (!inScope(file) || (!countLines && !s.files.has(file))) return;
+  const e = s.entry(file);
+  for (const [id, loc] of Object.entries(record.statementMap)) {
+    const line = loc.start.line;
+    if (countLines) e.lines.add(line);
+    if (record.s[id] > 0) e.hit.add(line);
+  }
+}
+
+async function addV8(s, scriptPath, functions, sourceMap) {
+  const source = readFileSync(scriptPath, "utf8");
+  const converter = v8toIstanbul(scriptPath, 0, sourceMap ? { source, sourceMap: { sourcemap: sourceMap } } : undefined);
+  await converter.load();
+  converter.applyCoverage(functions);
+  // V8 marks every line of a source that no range excludes, comments included: it only says which
+  // of the lines counted already (vitest's statements, a component's compiled lines) ran
+  for (const [path, record] of Object.entries(converter.toIstanbul())) addIstanbul(s, path, record, false);
+}
+
+const jsonFiles = (dir) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".json")) : []).map((f) => join(dir, f));
+
+/** The lines of a Svelte component that compile to client code (what its line coverage counts). */
+function svelteLines(file) {
+  const { js } = compile(readFileSync(file, "utf8"), { filename: file, generate: "client" });
+  const lines = new Set();
+  eachMapping(new TraceMap(js.map), (m) => {
+    if (m.originalLine !== null) lines.add(m.originalLine);
+  });
+  return lines;
+}
+
+function walk(dir, test, found = []) {
+  for (const d of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, d.name);
+    if (d.isDirectory()) walk(path, test, found);
+    else if (test(d.name)) found.push(path);
+  }
+  return found;
+}
+
+/** Merges the three records; returns per-file and per-area line counts. */
+export async function measure({ istanbul = "coverage/coverage-final.json", raw }) {
+  const s = sheet();
+  if (existsSync(istanbul))
+    for (const [path, record] of Object.entries(JSON.parse(readFileSync(istanbul, "utf8")))) addIstanbul(s, path, record, true);
+  for (const file of walk("app", (name) => name.endsWith(".svelte"))) s.entry(file).lines = svelteLines(file);
+
+  for (const dump of jsonFiles(join(raw, "node")))
+    for (const script of JSON.parse(readFileSync(dump, "utf8")).result ?? []) {
+      if (!script.url.startsWith("file://")) continue;
+      const path = fileURLToPath(script.url);
+      if (relative(ROOT, path).startsWith("dist/") && existsSync(`${path}.map`)) await addV8(s, path, script.functions);
+    }
+
+  for (const dump of jsonFiles(join(raw, "browser")))
+    for (const script of JSON.parse(readFileSync(dump, "utf8"))) {
+      const path = join(APP_CLIENT, new URL(script.url).pathname);
+      if (!existsSync(path) || !existsSync(`${path}.map`)) continue;
+      await addV8(s, resolve(path), script.functions, JSON.parse(readFileSync(`${path}.map`, "utf8")));
+    }
+
+  const areas = Object.fromEntries(AREAS.map((a) => [a, { lines: 0, hit: 0 }]));
+  const files = [];
+  for (const [file, e] of s.files) {
+    const hit = [...e.hit].filter((l) => e.lines.has(l)).length;
+    const area = areas[file.split("/")[0]];
+    area.lines += e.lines.size;
+    area.hit += hit;
+    files.push({ file, lines: e.lines.size, hit });
+  }
+  const total = Object.values(areas).reduce((t, a) => ({ lines: t.lines + a.lines, hit: t.hit + a.hit }), { lines: 0, hit: 0 });
+  return { areas, files, total };
+}
+
+const pct = (a) => (a.lines === 0 ? 100 : (100 * a.hit) / a.lines);
+
+/** The table `npm test` prints: each area, the total, and the files with the most lines not run. */
+export function report({ areas, files, total }, threshold) {
+  const rows = [...AREAS.map((a) => [`${a}/`, areas[a]]), ["all", total]];
+  const lines = ["", "Line coverage (unit, workerd, stack and browser tests):"];
+  for (const [name, a] of rows)
+    lines.push(`  ${name.padEnd(10)} ${pct(a).toFixed(1).padStart(5)} %  ${String(a.hit).padStart(6)} / ${a.lines}`);
+  const gaps = files
+    .filter((f) => f.lines > f.hit)
+    .sort((x, y) => y.lines - y.hit - (x.lines - x.hit))
+    .slice(0, 8);
+  lines.push(`  most lines not run: ${gaps.map((f) => `${f.file} (${f.lines - f.hit})`).join(", ")}`);
+  const ok = pct(total) >= threshold;
+  lines.push(ok ? `  ${pct(total).toFixed(1)} % ≥ ${threshold} %` : `  coverage ${pct(total).toFixed(1)} % is below ${threshold} %`);
+  return { text: lines.join("\n"), ok, percent: pct(total) };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const result = await measure({ raw: process.argv[2] ?? "test-results/coverage" });
+  console.log(report(result, 85).text);
+}
