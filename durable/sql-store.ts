@@ -8,6 +8,16 @@ const LEASE_ORDER = "ORDER BY priority DESC, ready_at, seq";
 
 const SELECT = `SELECT ${TASK_FIELDS.map((f) => (TASK_COLUMNS[f] === f ? f : `${TASK_COLUMNS[f]} AS ${f}`)).join(", ")} FROM tasks`;
 
+/**
+ * tasks_due's condition: a running task's expiry is not in the index (it is in `leases`). A query
+ * names it whole, or SQLite cannot use the partial index.
+ */
+const NOT_LEASED = "due_at IS NOT NULL AND status <> 'running'";
+/** task ids per `leases` row (~27 KB of JSON) */
+const LEASE_ROW_IDS = 1000;
+/** `leases` rows taken apart per pass of the due work */
+const LEASE_ROWS_PER_PASS = 20;
+
 /** characters of event JSON per outbox row; one event is at most ~260 KiB (payload or result ≤ 128 KiB) */
 const MAX_OUTBOX_ROW = 512 * 1024;
 
@@ -156,22 +166,65 @@ export class SqlStore implements ShardStore {
 
   scheduled(limit: number, createdBy: number): TaskRow[] {
     this.flush();
-    return this.all(
-      `${SELECT} WHERE due_at IS NOT NULL AND status = 'scheduled' AND created_at <= ? ORDER BY due_at LIMIT ?`,
-      createdBy,
-      limit,
-    );
+    return this.all(`${SELECT} WHERE ${NOT_LEASED} AND status = 'scheduled' AND created_at <= ? ORDER BY due_at LIMIT ?`, createdBy, limit);
   }
 
+  /** Due tasks from tasks_due, then running tasks whose lease expired, found through `leases`. */
   due(now: number, limit: number): TaskRow[] {
     this.flush();
-    return this.all(`${SELECT} WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?`, now, limit);
+    const rows = this.all(`${SELECT} WHERE ${NOT_LEASED} AND due_at <= ? ORDER BY due_at LIMIT ?`, now, limit);
+    if (rows.length < limit) rows.push(...this.expiredLeases(now, limit - rows.length));
+    return rows.sort((a, b) => (a.dueAt ?? 0) - (b.dueAt ?? 0));
   }
 
   nextDueAt(): number | null {
     this.flush();
-    const row = this.run("SELECT min(due_at) AS next FROM tasks WHERE due_at IS NOT NULL")[0];
+    const row = this.run(
+      `SELECT min(m) AS next FROM (SELECT min(due_at) AS m FROM tasks WHERE ${NOT_LEASED} UNION ALL SELECT min(expires_at) FROM leases)`,
+    )[0];
     return (row?.next as number | null) ?? null;
+  }
+
+  /**
+   * Each lease row come due is taken apart: of its tasks still running, those past their own
+   * `due_at` (up to `room`) are returned to expire; the others (a heartbeat moved their expiry,
+   * or no room) are registered again under the soonest of their times. Tasks no longer running
+   * are forgotten. A task leased more than once may be in several rows: it is returned once.
+   */
+  private expiredLeases(now: number, room: number): TaskRow[] {
+    const out: TaskRow[] = [];
+    const seen = new Set<string>();
+    const again: [string, number][] = [];
+    const due = this.run(
+      "SELECT expires_at, seq, ids FROM leases WHERE expires_at <= ? ORDER BY expires_at LIMIT ?",
+      now,
+      LEASE_ROWS_PER_PASS,
+    );
+    for (const lease of due) {
+      if (out.length >= room) break;
+      this.run("DELETE FROM leases WHERE expires_at = ? AND seq = ?", lease.expires_at, lease.seq);
+      const ids = (JSON.parse(lease.ids as string) as string[]).filter((id) => !seen.has(id));
+      for (const part of chunks(ids, MAX_PARAMS)) {
+        const running = this.all(`${SELECT} WHERE id IN (${part.map(() => "?").join(", ")}) AND status = 'running'`, ...part);
+        for (const row of running) {
+          seen.add(row.id);
+          if (row.dueAt === null) continue; // no expiry to watch (not written by this version)
+          if (row.dueAt <= now && out.length < room) out.push(row);
+          else again.push([row.id, row.dueAt]);
+        }
+      }
+    }
+    this.registerLeases(again);
+    return out;
+  }
+
+  /** One `leases` row per 1,000 tasks, due when the soonest of their leases expires. */
+  private registerLeases(leased: [string, number][]): void {
+    for (const part of chunks(leased, LEASE_ROW_IDS)) {
+      const expiresAt = Math.min(...part.map(([, at]) => at));
+      const ids = JSON.stringify(part.map(([id]) => id));
+      this.run("INSERT INTO leases (expires_at, seq, ids) VALUES (?, ?, ?)", expiresAt, Math.floor(Math.random() * 2 ** 53), ids);
+    }
   }
 
   list(options: ListOptions): TaskRow[] {
@@ -337,10 +390,14 @@ export class SqlStore implements ShardStore {
     ) as unknown as ChildRow[];
   }
 
-  /** Writes the buffered changes as few statements (durable/task-writes.ts). */
+  /** Writes the buffered changes as few statements (durable/task-writes.ts), and the expiry of what they leased. */
   private flush(): void {
     if (this.deletes.size + this.updates.size + this.inserts.size === 0) return;
+    const leased: [string, number][] = [];
+    for (const [id, changes] of this.updates) if (changes.status === "running" && changes.dueAt != null) leased.push([id, changes.dueAt]);
+    for (const row of this.inserts.values()) if (row.status === "running" && row.dueAt !== null) leased.push([row.id, row.dueAt]);
     for (const { sql, params } of taskWrites(this.deletes, this.updates, this.inserts.values())) this.run(sql, ...params);
+    this.registerLeases(leased);
     this.deletes.clear();
     this.updates.clear();
     this.inserts.clear();

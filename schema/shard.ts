@@ -65,7 +65,8 @@ export const tasks = sqliteTable(
     seq: integer("seq").notNull(),
     /**
      * When the shard must next look at this task: `runAt` while scheduled, the
-     * lease expiry while running; null otherwise (retention is swept by id order).
+     * lease expiry while running (found through `leases`, not the index); null
+     * otherwise (retention is swept by id order).
      */
     dueAt: integer("due_at"),
     /** JSON text of task ids */
@@ -109,10 +110,11 @@ export const tasks = sqliteTable(
     index("tasks_group_ready")
       .on(t.groupKey, sql`${t.priority} DESC`, t.readyAt, t.seq)
       .where(sql`status = 'pending' AND group_key IS NOT NULL`),
-    // Everything the alarm must look at: delayed runs and lease expiries.
+    // What the alarm must look at besides leases: delayed runs. A running task's expiry is
+    // registered once per lease call in `leases` instead, so a lease writes no entry here.
     index("tasks_due")
       .on(t.dueAt)
-      .where(sql`due_at IS NOT NULL`),
+      .where(sql`due_at IS NOT NULL AND status <> 'running'`),
     index("tasks_failed")
       .on(t.id)
       .where(sql`status = 'failed'`),
@@ -131,6 +133,24 @@ export const outbox = sqliteTable("outbox", {
   at: integer("at").notNull(),
   events: text("events").notNull(),
 });
+
+/**
+ * The tasks one call leased, in one row (one write per lease call, not per task): when the
+ * first of their leases expires, the shard looks at each; those still running past their own
+ * `due_at` (heartbeats move it) expire, those still running on time are registered again.
+ */
+export const leases = sqliteTable(
+  "leases",
+  {
+    expiresAt: integer("expires_at").notNull(),
+    /** a random number: tells apart lease calls that expire in the same millisecond */
+    seq: integer("seq").notNull(),
+    /** JSON text of task ids */
+    ids: text("ids").notNull(),
+  },
+  // WITHOUT ROWID (in the applied SQL): expiry order is the key, so a row is one write with no index entry
+  (t) => [primaryKey({ columns: [t.expiresAt, t.seq] })],
+);
 
 /** Named values of the object (settings, sweep, address…); the QueueRegistry has the same table. */
 export const meta = sqliteTable("meta", {
@@ -190,7 +210,7 @@ export const idemKeys = sqliteTable(
 );
 
 /** Every table of the shard, by name (a test checks each against the migrated database). */
-export const SHARD_TABLES = { tasks, outbox, meta, edges, mail, mailDead, historyDead, children, idemKeys };
+export const SHARD_TABLES = { tasks, leases, outbox, meta, edges, mail, mailDead, historyDead, children, idemKeys };
 
 /** A parent's children by outcome; `total - completed - failed - cancelled` are still active. */
 export interface ChildCounts {

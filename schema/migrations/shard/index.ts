@@ -7,6 +7,7 @@ import keys from "./0006_keys.sql";
 import mailDead from "./0007_mail_dead.sql";
 import statusLists from "./0008_status_lists.sql";
 import historyDead from "./0009_history_dead.sql";
+import leaseBatches from "./0010_lease_batches.sql";
 
 /** QueueShard storage migrations, applied in order, each once (see durable/migrate.ts). */
 export const SHARD_MIGRATIONS: { name: string; sql: string }[] = [
@@ -19,4 +20,5 @@ export const SHARD_MIGRATIONS: { name: string; sql: string }[] = [
   { name: "0007_mail_dead", sql: mailDead },
   { name: "0008_status_lists", sql: statusLists },
   { name: "0009_history_dead", sql: historyDead },
+  { name: "0010_lease_batches", sql: leaseBatches },
 ];
