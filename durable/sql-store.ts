@@ -15,8 +15,8 @@ const SELECT = `SELECT ${TASK_FIELDS.map((f) => (TASK_COLUMNS[f] === f ? f : `${
 const NOT_LEASED = "due_at IS NOT NULL AND status <> 'running'";
 /** task ids per `leases` row (~27 KB of JSON) */
 const LEASE_ROW_IDS = 1000;
-/** `leases` rows taken apart per pass of the due work */
-const LEASE_ROWS_PER_PASS = 20;
+/** task ids of `leases` rows taken apart per pass of the due work */
+const LEASE_IDS_PER_PASS = 5000;
 
 /** characters of event JSON per outbox row; one event is at most ~260 KiB (payload or result ≤ 128 KiB) */
 const MAX_OUTBOX_ROW = 512 * 1024;
@@ -36,22 +36,29 @@ export class SqlStore implements ShardStore {
   private deletes = new Set<string>();
   /** rows read in this transaction, kept current with its writes */
   private cache = new Map<string, TaskRow>();
+  /** tasks leased in this transaction, with their expiry: one `leases` row for all, when it ends */
+  private leased: [string, number][] = [];
+  private depth = 0;
 
   constructor(private readonly storage: DurableObjectStorage) {}
 
   transaction<T>(fn: () => T): T {
+    this.depth++;
     try {
       return this.storage.transactionSync(() => {
         const out = fn();
         this.flush();
+        if (this.depth === 1) this.writeLeases();
         return out;
       });
     } finally {
+      this.depth--;
       // After a rollback the buffers describe writes that never happened.
       this.inserts.clear();
       this.updates.clear();
       this.deletes.clear();
       this.cache.clear();
+      if (this.depth === 0) this.leased = [];
     }
   }
 
@@ -169,16 +176,23 @@ export class SqlStore implements ShardStore {
     return this.all(`${SELECT} WHERE ${NOT_LEASED} AND status = 'scheduled' AND created_at <= ? ORDER BY due_at LIMIT ?`, createdBy, limit);
   }
 
-  /** Due tasks from tasks_due, then running tasks whose lease expired, found through `leases`. */
+  /**
+   * Running tasks whose lease expired (found through `leases`) and due tasks from tasks_due, each
+   * kind sure of half the limit, so a backlog of one never holds up the other.
+   */
   due(now: number, limit: number): TaskRow[] {
     this.flush();
-    const rows = this.all(`${SELECT} WHERE ${NOT_LEASED} AND due_at <= ? ORDER BY due_at LIMIT ?`, now, limit);
-    if (rows.length < limit) rows.push(...this.expiredLeases(now, limit - rows.length));
+    this.writeLeases();
+    const seen = new Set<string>();
+    const rows = this.expiredLeases(now, Math.ceil(limit / 2), seen);
+    rows.push(...this.all(`${SELECT} WHERE ${NOT_LEASED} AND due_at <= ? ORDER BY due_at LIMIT ?`, now, limit - rows.length));
+    if (rows.length < limit) rows.push(...this.expiredLeases(now, limit - rows.length, seen));
     return rows.sort((a, b) => (a.dueAt ?? 0) - (b.dueAt ?? 0));
   }
 
   nextDueAt(): number | null {
     this.flush();
+    this.writeLeases();
     const row = this.run(
       `SELECT min(m) AS next FROM (SELECT min(due_at) AS m FROM tasks WHERE ${NOT_LEASED} UNION ALL SELECT min(expires_at) FROM leases)`,
     )[0];
@@ -191,31 +205,39 @@ export class SqlStore implements ShardStore {
    * or no room) are registered again under the soonest of their times. Tasks no longer running
    * are forgotten. A task leased more than once may be in several rows: it is returned once.
    */
-  private expiredLeases(now: number, room: number): TaskRow[] {
+  private expiredLeases(now: number, room: number, seen: Set<string>): TaskRow[] {
     const out: TaskRow[] = [];
-    const seen = new Set<string>();
     const again: [string, number][] = [];
-    const due = this.run(
-      "SELECT expires_at, seq, ids FROM leases WHERE expires_at <= ? ORDER BY expires_at LIMIT ?",
-      now,
-      LEASE_ROWS_PER_PASS,
-    );
-    for (const lease of due) {
-      if (out.length >= room) break;
-      this.run("DELETE FROM leases WHERE expires_at = ? AND seq = ?", lease.expires_at, lease.seq);
-      const ids = (JSON.parse(lease.ids as string) as string[]).filter((id) => !seen.has(id));
-      for (const part of chunks(ids, MAX_PARAMS)) {
-        const running = this.all(`${SELECT} WHERE id IN (${part.map(() => "?").join(", ")}) AND status = 'running'`, ...part);
-        for (const row of running) {
-          seen.add(row.id);
-          if (row.dueAt === null) continue; // no expiry to watch (not written by this version)
-          if (row.dueAt <= now && out.length < room) out.push(row);
-          else again.push([row.id, row.dueAt]);
+    let read = 0; // ids, so that rows of one task each cost a pass no more than full ones
+    while (out.length < room && read < LEASE_IDS_PER_PASS) {
+      const due = this.run("SELECT expires_at, seq, ids FROM leases WHERE expires_at <= ? ORDER BY expires_at LIMIT 50", now);
+      if (due.length === 0) break;
+      for (const lease of due) {
+        if (out.length >= room || read >= LEASE_IDS_PER_PASS) break;
+        this.run("DELETE FROM leases WHERE expires_at = ? AND seq = ?", lease.expires_at, lease.seq);
+        const ids = (JSON.parse(lease.ids as string) as string[]).filter((id) => !seen.has(id));
+        read += ids.length + 1;
+        for (const part of chunks(ids, MAX_PARAMS)) {
+          const running = this.all(`${SELECT} WHERE id IN (${part.map(() => "?").join(", ")}) AND status = 'running'`, ...part);
+          for (const row of running) {
+            seen.add(row.id);
+            if (row.dueAt === null) continue; // no expiry to watch (not written by this version)
+            if (row.dueAt <= now && out.length < room) out.push(row);
+            else again.push([row.id, row.dueAt]);
+          }
         }
       }
     }
-    this.registerLeases(again);
+    this.registerLeases(again); // after the reads: a row registered again waits for a later pass
     return out;
+  }
+
+  /** Registers the expiry of what this transaction leased (a grouped lease flushes once per turn: one row for all turns). */
+  private writeLeases(): void {
+    if (this.leased.length === 0) return;
+    const leased = this.leased;
+    this.leased = [];
+    this.registerLeases(leased);
   }
 
   /** One `leases` row per 1,000 tasks, due when the soonest of their leases expires. */
@@ -393,11 +415,11 @@ export class SqlStore implements ShardStore {
   /** Writes the buffered changes as few statements (durable/task-writes.ts), and the expiry of what they leased. */
   private flush(): void {
     if (this.deletes.size + this.updates.size + this.inserts.size === 0) return;
-    const leased: [string, number][] = [];
-    for (const [id, changes] of this.updates) if (changes.status === "running" && changes.dueAt != null) leased.push([id, changes.dueAt]);
-    for (const row of this.inserts.values()) if (row.status === "running" && row.dueAt !== null) leased.push([row.id, row.dueAt]);
+    for (const [id, changes] of this.updates)
+      if (changes.status === "running" && changes.dueAt != null) this.leased.push([id, changes.dueAt]);
+    for (const row of this.inserts.values()) if (row.status === "running" && row.dueAt !== null) this.leased.push([row.id, row.dueAt]);
     for (const { sql, params } of taskWrites(this.deletes, this.updates, this.inserts.values())) this.run(sql, ...params);
-    this.registerLeases(leased);
+    if (this.depth === 0) this.writeLeases(); // outside a transaction nothing gathers them
     this.deletes.clear();
     this.updates.clear();
     this.inserts.clear();

@@ -60,6 +60,20 @@ describe("lease expiry, registered per lease call", () => {
     expect(await leaseRows(q)).toEqual([]);
   });
 
+  it("a grouped lease takes a turn per group and still writes one row for the call; its tasks expire", async () => {
+    const q = freshQueue("groups");
+    const made = await api("POST", `/api/v1/queues/${q}/tasks/batch`, {
+      tasks: Array.from({ length: 6 }, (_, i) => ({ name: `g${i}`, groupKey: `g${i % 3}`, timeoutMs: 1000, backoff: noBackoff })),
+    });
+    const leased = (await lease(q, { max: 6 })).body.leases as { task: { id: string } }[];
+    expect(leased).toHaveLength(6);
+    const rows = await leaseRows(q);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].sort()).toEqual(made.body.tasks.map((t: { id: string }) => t.id).sort());
+    await advance(q, 1100);
+    for (const t of made.body.tasks) expect(await task(t.id)).toMatchObject({ status: "pending", attempts: 1 });
+  });
+
   it("a task in two lease rows (failed, leased again, its first row taken apart early) expires once", async () => {
     const q = freshQueue("twice");
     const made = await api("POST", `/api/v1/queues/${q}/tasks/batch`, {
