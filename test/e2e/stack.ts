@@ -81,10 +81,11 @@ export class LocalStack {
   }
 
   /**
-   * Starts the API; a restart keeps the port and the state. The first start moves
-   * to another port when the one picked was taken before workerd bound it.
+   * Starts the API (unless it runs); a restart keeps the port and the state. The first start
+   * moves to another port when the one picked was taken before workerd bound it.
    */
   async start(): Promise<void> {
+    if (this.child) return; // running already: a second process would be left behind when this one stops
     const first = !this.port;
     for (let attempt = 1; ; attempt++) {
       this.port ||= await freePort();
