@@ -32,11 +32,14 @@ export function buildWorker(outdir) {
 
 /**
  * Starts the bundled Worker on `host:port` with state under `persistTo`; `vars` add to (and
- * override) wrangler.toml's. Resolves to the Miniflare instance once it answers.
+ * override) wrangler.toml's. Resolves to the Miniflare instance once it answers. `assets: false`
+ * leaves out the static assets (GET /docs), and with them the router in front of every request
+ * (bench/idle-requests.mjs measures what it costs).
  */
-export async function serveApi({ host = "127.0.0.1", port, persistTo, vars = {}, inspectorPort, outdir }) {
+export async function serveApi({ host = "127.0.0.1", port, persistTo, vars = {}, inspectorPort, outdir, assets = true }) {
   const script = buildWorker(outdir);
   const { workerOptions } = wrangler.unstable_getMiniflareWorkerOptions("wrangler.toml");
+  if (!assets) delete workerOptions.assets;
   const mf = new Miniflare({
     ...workerOptions,
     name: "edgeq", // the name wrangler dev stores Durable Objects under

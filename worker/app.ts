@@ -95,6 +95,13 @@ export function createApp() {
     c.header("content-security-policy", DOCS_CSP);
     return c.html(DOCS_PAGE);
   });
+  // Its files: the Worker runs first for every request (`run_worker_first`), so only these go to
+  // the assets, and no other request pays for the assets' router (bench/idle-requests.mjs).
+  app.get("/docs/*", async (c) => {
+    const asset = await c.env.ASSETS.fetch(c.req.raw);
+    if (asset.status === 404) return respond(c, new QueueError("not_found", `There is no file ${c.req.path}.`));
+    return new Response(asset.body, asset); // its headers are immutable; the middleware adds some
+  });
 
   app.notFound((c) => respond(c, new QueueError("not_found", `There is no route ${c.req.method} ${c.req.path}.`)));
   app.onError(onError);

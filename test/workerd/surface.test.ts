@@ -20,7 +20,7 @@ describe("OpenAPI document", () => {
     expect(doc.components.schemas.Problem).toBeDefined();
 
     const served = createApp()
-      .routes.filter((r) => r.method !== "ALL" && !["/openapi.json", "/docs"].includes(r.path))
+      .routes.filter((r) => r.method !== "ALL" && !["/openapi.json", "/docs", "/docs/*"].includes(r.path))
       .map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, "{$1}")}`);
     const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
       Object.keys(ops).map((m) => `${m} ${path}`),
@@ -42,6 +42,13 @@ describe("OpenAPI document", () => {
     const html = await res.text();
     expect(html).toContain('<script src="/docs/swagger-ui-bundle.js"></script>');
     expect(html).not.toMatch(/https?:\/\//); // nothing from a CDN
+    const script = await worker.fetch(new Request("http://edgeq.test/docs/init.js"), env, createExecutionContext());
+    expect(script.status).toBe(200);
+    expect(script.headers.get("content-type")).toContain("javascript");
+    expect(await script.text()).toContain("SwaggerUIBundle");
+    const missing = await worker.fetch(new Request("http://edgeq.test/docs/nope.js"), env, createExecutionContext());
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get("content-type")).toContain("application/problem+json");
   });
 });
 

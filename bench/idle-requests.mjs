@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+// `npm run bench:idle`: where an idle request's time goes on this machine. One request at a time
+// with GAP_MS between them (as a lone producer sends), from a trivial node:http server up to
+// edgeq's enqueue → lease: node:http and a hello-world Worker on workerd (the floor), then edgeq's
+// deployable bundle on workerd (as the stack tests and `EDGEQ_STACK=direct npm start` run it) as
+// shipped and with its static assets (Swagger UI for /docs) left out: what the assets still cost
+// with the Worker running first. Appends the table to docs/BENCHMARKS.md. Loopback only; bounded.
+import http from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Miniflare } from "miniflare";
+import { serveApi } from "../scripts/serve-api.mjs";
+import { migrateD1 } from "../scripts/migrate-d1.mjs";
+import { fmt, percentile, report, sleep } from "./harness.mjs";
+
+const SAMPLES = Number(process.env.BENCH_IDLE_SAMPLES ?? 400);
+const GAP_MS = 15;
+const TOKEN = "bench-idle";
+const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+
+/** One HTTP call over a kept-alive connection; resolves to the body (parsed when it is JSON). */
+function request(port, method, path, body) {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      {
+        host: "127.0.0.1",
+        port,
+        method,
+        path,
+        agent,
+        headers: { authorization: `Bearer ${TOKEN}`, ...(data ? { "content-type": "application/json" } : {}) },
+      },
+      (res) => {
+        let text = "";
+        res.on("data", (d) => (text += d));
+        res.on("end", () => {
+          if (res.statusCode >= 400) reject(new Error(`${method} ${path} → ${res.statusCode} ${text}`));
+          else resolve(res.headers["content-type"]?.includes("json") ? JSON.parse(text) : text);
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(data);
+  });
+}
+
+/** p50 / p99 of `fn`'s duration, SAMPLES times with GAP_MS between (after a warm-up). */
+async function timed(fn) {
+  for (let i = 0; i < 30; i++) await fn(i);
+  const t = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    const start = performance.now();
+    await fn(i);
+    t.push(performance.now() - start);
+    await sleep(GAP_MS);
+  }
+  t.sort((a, b) => a - b);
+  return `${fmt(percentile(t, 50), 2)} / ${fmt(percentile(t, 99), 2)}`;
+}
+
+/** enqueue → the long-polling consumer holds the lease, p50 / p99 (the consumer completes each task). */
+async function enqueueToLease(port, queue) {
+  const sentAt = new Map();
+  const seen = [];
+  let stop = false;
+  const consumer = (async () => {
+    while (!stop) {
+      const { leases } = await request(port, "POST", `/api/v1/queues/${queue}/leases`, { workerId: "idle", max: 1, waitMs: 1000 });
+      const now = performance.now();
+      for (const l of leases) {
+        if (sentAt.has(l.task.payload.n)) seen.push(now - sentAt.get(l.task.payload.n));
+        await request(port, "POST", `/api/v1/tasks/${l.task.id}/complete`, { leaseToken: l.leaseToken });
+      }
+    }
+  })();
+  for (let i = -30; i < SAMPLES; i++) {
+    if (i === 0) seen.length = 0;
+    sentAt.set(i, performance.now());
+    await request(port, "POST", `/api/v1/queues/${queue}/tasks`, { name: "idle", payload: { n: i } });
+    await sleep(GAP_MS);
+  }
+  while (seen.length < SAMPLES) await sleep(10);
+  stop = true;
+  await consumer;
+  seen.sort((a, b) => a - b);
+  return `${fmt(percentile(seen, 50), 2)} / ${fmt(percentile(seen, 99), 2)}`;
+}
+
+async function edgeq(assets) {
+  const state = mkdtempSync(join(tmpdir(), "edgeq-bench-idle-"));
+  const outdir = mkdtempSync(join(tmpdir(), "edgeq-bench-worker-"));
+  migrateD1(state);
+  const port = 8795;
+  const mf = await serveApi({ port, persistTo: state, outdir, assets, vars: { EDGEQ_ADMIN_TOKEN: TOKEN, EDGEQ_LOG_REQUESTS: "false" } });
+  try {
+    await request(port, "POST", "/api/v1/queues/idle-read/tasks", { name: "warm" });
+    return {
+      health: await timed(() => request(port, "GET", "/health")),
+      read: await timed(() => request(port, "GET", "/api/v1/queues/idle-read")),
+      write: await timed((i) => request(port, "POST", "/api/v1/queues/idle-write/tasks", { name: "w", payload: { i } })),
+      lease: await enqueueToLease(port, "idle-lease"),
+    };
+  } finally {
+    await mf.dispose();
+    rmSync(state, { recursive: true, force: true });
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+const node = http.createServer((_req, res) => res.end("ok")).listen(8796, "127.0.0.1");
+const nodeHello = await timed(() => request(8796, "GET", "/"));
+node.close();
+
+const hello = new Miniflare({ modules: true, script: `export default { fetch: () => new Response("ok") }`, host: "127.0.0.1", port: 8797 });
+await hello.ready;
+const workerdHello = await timed(() => request(8797, "GET", "/"));
+await hello.dispose();
+
+const shipped = await edgeq(true);
+const bare = await edgeq(false);
+agent.destroy();
+
+report(
+  "An idle request, from the floor up: p50 / p99 in ms (npm run bench:idle)",
+  [
+    ["node:http hello world", nodeHello],
+    ["workerd hello world (Miniflare)", workerdHello],
+    ["edgeq GET /health", `${shipped.health} (${bare.health} without assets)`],
+    ["edgeq GET /queues/{queue} (a shard read)", `${shipped.read} (${bare.read} without assets)`],
+    ["edgeq POST /queues/{queue}/tasks (a shard write)", `${shipped.write} (${bare.write} without assets)`],
+    ["edgeq enqueue → a long-polling consumer holds the lease", `${shipped.lease} (${bare.lease} without assets)`],
+  ],
+  [
+    `${fmt(SAMPLES)} sequential requests each, ${GAP_MS} ms apart, over one kept-alive connection; edgeq is the deployable bundle on workerd (scripts/serve-api.mjs), history flush and live pushes on, request logs off.`,
+    "\"without assets\": the same Worker with the `[assets]` of wrangler.toml (Swagger UI for /docs) left out. As shipped the Worker runs first (`run_worker_first`) and hands only GET /docs/* to the assets; before that, the assets' router ran in front of every request and cost ~1.3 ms each (the table of 2026-11-30 08:32).",
+  ],
+);
+process.exit(0);
