@@ -134,7 +134,7 @@ report(
   ],
   [
     `${fmt(SAMPLES)} sequential requests each, ${GAP_MS} ms apart, over one kept-alive connection; edgeq is the deployable bundle on workerd (scripts/serve-api.mjs), history flush and live pushes on, request logs off.`,
-    "\"without assets\": the same Worker with the `[assets]` of wrangler.toml (Swagger UI for /docs) left out. As shipped the Worker runs first (`run_worker_first`) and hands only GET /docs/* to the assets; before that, the assets' router ran in front of every request and cost ~1.3 ms each (the table of 2026-11-30 08:32).",
+    '"without assets": the same Worker with the `[assets]` of wrangler.toml (Swagger UI for /docs) left out. As shipped the Worker runs first (`run_worker_first`) and hands only GET /docs/* to the assets; before that, the assets\' router ran in front of every request and cost ~1.3 ms each (the table of 2026-11-30 08:32).',
   ],
 );
 process.exit(0);
