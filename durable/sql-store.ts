@@ -15,6 +15,8 @@ const SELECT = `SELECT ${TASK_FIELDS.map((f) => (TASK_COLUMNS[f] === f ? f : `${
 const NOT_LEASED = "due_at IS NOT NULL AND status <> 'running'";
 /** task ids per `leases` row (~27 KB of JSON) */
 const LEASE_ROW_IDS = 1000;
+/** lease rows come due on whole multiples of this (see nextDueAt) */
+const LEASE_CHECK_MS = 1000;
 /** task ids of `leases` rows taken apart per pass of the due work */
 const LEASE_IDS_PER_PASS = 5000;
 
@@ -190,13 +192,21 @@ export class SqlStore implements ShardStore {
     return rows.sort((a, b) => (a.dueAt ?? 0) - (b.dueAt ?? 0));
   }
 
+  /**
+   * The earliest due task, or the earliest lease row rounded up to a whole LEASE_CHECK_MS: under
+   * load a row comes due with every lease call, and most hold only finished tasks, so rows are
+   * taken apart a second's worth at a time (one alarm a second, not one per call); a lease that
+   * did expire is retried at most that much later. Stale tokens are refused at the exact expiry.
+   */
   nextDueAt(): number | null {
     this.flush();
     this.writeLeases();
     const row = this.run(
-      `SELECT min(m) AS next FROM (SELECT min(due_at) AS m FROM tasks WHERE ${NOT_LEASED} UNION ALL SELECT min(expires_at) FROM leases)`,
+      `SELECT (SELECT min(due_at) FROM tasks WHERE ${NOT_LEASED}) AS task, (SELECT min(expires_at) FROM leases) AS lease`,
     )[0];
-    return (row?.next as number | null) ?? null;
+    const task = row.task as number | null;
+    const lease = row.lease === null ? null : Math.ceil((row.lease as number) / LEASE_CHECK_MS) * LEASE_CHECK_MS;
+    return task === null ? lease : lease === null ? task : Math.min(task, lease);
   }
 
   /**

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { QueueShard } from "../../durable/queue-shard";
 import { migrate } from "../../durable/migrate";
 import { SHARD_MIGRATIONS } from "../../schema/migrations/shard";
-import { advance, api, freshQueue, shardStub } from "./helpers";
+import { advance, api, freshQueue, shardStub, storedAlarm } from "./helpers";
 
 // A lease's expiry is registered once per lease call (a `leases` row), not once per task in an index.
 const lease = (queue: string, body: object = {}) => api("POST", `/api/v1/queues/${queue}/leases`, { workerId: "w1", ...body });
@@ -72,6 +72,26 @@ describe("lease expiry, registered per lease call", () => {
     expect(rows[0].sort()).toEqual(made.body.tasks.map((t: { id: string }) => t.id).sort());
     await advance(q, 1100);
     for (const t of made.body.tasks) expect(await task(t.id)).toMatchObject({ status: "pending", attempts: 1 });
+  });
+
+  it("rows of lease calls whose tasks finished come due a second's worth at a time: one alarm a second, not one per call", async () => {
+    const q = freshQueue("together");
+    await api("POST", `/api/v1/queues/${q}/tasks/batch`, {
+      tasks: Array.from({ length: 20 }, (_, i) => ({ name: `t${i}`, timeoutMs: 5000 })),
+    });
+    for (let i = 0; i < 20; i++) {
+      const [l] = (await lease(q)).body.leases;
+      expect((await api("POST", `/api/v1/tasks/${l.task.id}/complete`, { leaseToken: l.leaseToken })).status).toBe(200);
+      await advance(q, 100); // 20 lease calls over 2 s
+    }
+    expect(await leaseRows(q)).toHaveLength(20);
+    await advance(q, 3000); // the first row's time
+    const alarm = await storedAlarm(q);
+    expect(alarm! % 1000).toBe(0);
+    const left = (await leaseRows(q)).length;
+    await advance(q, 1000);
+    expect(left - (await leaseRows(q)).length).toBeGreaterThanOrEqual(8); // a second's rows in one pass
+    expect((await storedAlarm(q))! % 1000).toBe(0);
   });
 
   it("a task in two lease rows (failed, leased again, its first row taken apart early) expires once", async () => {
