@@ -16,6 +16,7 @@ export default defineConfig({
       exclude: ["**/*.d.ts"],
       reporter: ["json"], // scripts/coverage.mjs merges it with the other tiers and prints the table
       reportsDirectory: "coverage",
+      reportOnFailure: true, // the table is whole when a test fails too
     },
     projects: [
       {
