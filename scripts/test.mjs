@@ -11,7 +11,10 @@ const out = "test-results.json";
 const raw = resolve("test-results/coverage");
 rmSync(out, { force: true });
 rmSync(raw, { recursive: true, force: true });
+rmSync("coverage", { recursive: true, force: true }); // a record left from an earlier run is never read as this one's
 const args = process.argv.slice(2);
+// files or projects named: a part of the suite, whose coverage is shown but not held to the threshold
+const partial = args.some((a) => !a.startsWith("-") || a.startsWith("--project"));
 const run = spawnSync("vitest", ["run", "--coverage", "--reporter=default", "--reporter=json", `--outputFile.json=${out}`, ...args], {
   stdio: "inherit",
   env: { ...process.env, EDGEQ_COVERAGE_DIR: raw },
@@ -29,7 +32,7 @@ if (code !== 0 && failed === 0) failed = 1; // a run that crashed before reporti
 // The threshold holds for the whole suite; a run of some files only reports what it covered.
 const coverage = report(await measure({ raw }), THRESHOLD);
 console.log(coverage.text);
-if (args.length === 0 && !coverage.ok) {
+if (!partial && !coverage.ok) {
   failed += 1;
   code ||= 1;
 }
