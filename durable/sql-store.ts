@@ -1,6 +1,7 @@
 import { TASK_COLUMNS, TASK_FIELDS, type Status, type TaskEvent, type TaskRow } from "../schema/shard";
 import { chunks, chunksBySize } from "./core/chunks";
 import type { ChildRow, KeyRow, ListOptions, MailRow, OutboxRow, ShardStore } from "./core/store";
+import { LeaseRows } from "./lease-rows";
 import { MAX_PARAMS, taskWrites } from "./task-writes";
 
 /** Lease order: priority first, then the order tasks became ready. Every lease-order index has these columns. */
@@ -13,12 +14,6 @@ const SELECT = `SELECT ${TASK_FIELDS.map((f) => (TASK_COLUMNS[f] === f ? f : `${
  * names it whole, or SQLite cannot use the partial index.
  */
 const NOT_LEASED = "due_at IS NOT NULL AND status <> 'running'";
-/** task ids per `leases` row (~27 KB of JSON) */
-const LEASE_ROW_IDS = 1000;
-/** lease rows come due on whole multiples of this (see nextDueAt) */
-const LEASE_CHECK_MS = 1000;
-/** task ids of `leases` rows taken apart per pass of the due work */
-const LEASE_IDS_PER_PASS = 5000;
 
 /** characters of event JSON per outbox row; one event is at most ~260 KiB (payload or result ≤ 128 KiB) */
 const MAX_OUTBOX_ROW = 512 * 1024;
@@ -38,8 +33,10 @@ export class SqlStore implements ShardStore {
   private deletes = new Set<string>();
   /** rows read in this transaction, kept current with its writes */
   private cache = new Map<string, TaskRow>();
-  /** tasks leased in this transaction, with their expiry: one `leases` row for all, when it ends */
-  private leased: [string, number][] = [];
+  private readonly leases = new LeaseRows(
+    (query, ...params) => this.run(query, ...params),
+    (ids) => this.all(`${SELECT} WHERE id IN (${ids.map(() => "?").join(", ")}) AND status = 'running'`, ...ids),
+  );
   private depth = 0;
 
   constructor(private readonly storage: DurableObjectStorage) {}
@@ -50,7 +47,7 @@ export class SqlStore implements ShardStore {
       return this.storage.transactionSync(() => {
         const out = fn();
         this.flush();
-        if (this.depth === 1) this.writeLeases();
+        if (this.depth === 1) this.leases.write();
         return out;
       });
     } finally {
@@ -60,7 +57,7 @@ export class SqlStore implements ShardStore {
       this.updates.clear();
       this.deletes.clear();
       this.cache.clear();
-      if (this.depth === 0) this.leased = [];
+      if (this.depth === 0) this.leases.discard();
     }
   }
 
@@ -184,79 +181,21 @@ export class SqlStore implements ShardStore {
    */
   due(now: number, limit: number): TaskRow[] {
     this.flush();
-    this.writeLeases();
+    this.leases.write();
     const seen = new Set<string>();
-    const rows = this.expiredLeases(now, Math.ceil(limit / 2), seen);
+    const rows = this.leases.expired(now, Math.ceil(limit / 2), seen);
     rows.push(...this.all(`${SELECT} WHERE ${NOT_LEASED} AND due_at <= ? ORDER BY due_at LIMIT ?`, now, limit - rows.length));
-    if (rows.length < limit) rows.push(...this.expiredLeases(now, limit - rows.length, seen));
+    if (rows.length < limit) rows.push(...this.leases.expired(now, limit - rows.length, seen));
     return rows.sort((a, b) => (a.dueAt ?? 0) - (b.dueAt ?? 0));
   }
 
-  /**
-   * The earliest due task, or the earliest lease row rounded up to a whole LEASE_CHECK_MS: under
-   * load a row comes due with every lease call, and most hold only finished tasks, so rows are
-   * taken apart a second's worth at a time (one alarm a second, not one per call); a lease that
-   * did expire is retried at most that much later. Stale tokens are refused at the exact expiry.
-   */
+  /** The earliest due task or lease row (LeaseRows.nextAt: on a whole second). */
   nextDueAt(): number | null {
     this.flush();
-    this.writeLeases();
-    const row = this.run(
-      `SELECT (SELECT min(due_at) FROM tasks WHERE ${NOT_LEASED}) AS task, (SELECT min(expires_at) FROM leases) AS lease`,
-    )[0];
-    const task = row.task as number | null;
-    const lease = row.lease === null ? null : Math.ceil((row.lease as number) / LEASE_CHECK_MS) * LEASE_CHECK_MS;
+    this.leases.write();
+    const task = this.run(`SELECT min(due_at) AS at FROM tasks WHERE ${NOT_LEASED}`)[0].at as number | null;
+    const lease = this.leases.nextAt();
     return task === null ? lease : lease === null ? task : Math.min(task, lease);
-  }
-
-  /**
-   * Each lease row come due is taken apart: of its tasks still running, those past their own
-   * `due_at` (up to `room`) are returned to expire; the others (a heartbeat moved their expiry,
-   * or no room) are registered again under the soonest of their times. Tasks no longer running
-   * are forgotten. A task leased more than once may be in several rows: it is returned once.
-   */
-  private expiredLeases(now: number, room: number, seen: Set<string>): TaskRow[] {
-    const out: TaskRow[] = [];
-    const again: [string, number][] = [];
-    let read = 0; // ids, so that rows of one task each cost a pass no more than full ones
-    while (out.length < room && read < LEASE_IDS_PER_PASS) {
-      const due = this.run("SELECT expires_at, seq, ids FROM leases WHERE expires_at <= ? ORDER BY expires_at LIMIT 50", now);
-      if (due.length === 0) break;
-      for (const lease of due) {
-        if (out.length >= room || read >= LEASE_IDS_PER_PASS) break;
-        this.run("DELETE FROM leases WHERE expires_at = ? AND seq = ?", lease.expires_at, lease.seq);
-        const ids = (JSON.parse(lease.ids as string) as string[]).filter((id) => !seen.has(id));
-        read += ids.length + 1;
-        for (const part of chunks(ids, MAX_PARAMS)) {
-          const running = this.all(`${SELECT} WHERE id IN (${part.map(() => "?").join(", ")}) AND status = 'running'`, ...part);
-          for (const row of running) {
-            seen.add(row.id);
-            if (row.dueAt === null) continue; // no expiry to watch (not written by this version)
-            if (row.dueAt <= now && out.length < room) out.push(row);
-            else again.push([row.id, row.dueAt]);
-          }
-        }
-      }
-    }
-    this.registerLeases(again); // after the reads: a row registered again waits for a later pass
-    return out;
-  }
-
-  /** Registers the expiry of what this transaction leased (a grouped lease flushes once per turn: one row for all turns). */
-  private writeLeases(): void {
-    if (this.leased.length === 0) return;
-    const leased = this.leased;
-    this.leased = [];
-    this.registerLeases(leased);
-  }
-
-  /** One `leases` row per 1,000 tasks, due when the soonest of their leases expires. */
-  private registerLeases(leased: [string, number][]): void {
-    for (const part of chunks(leased, LEASE_ROW_IDS)) {
-      const expiresAt = Math.min(...part.map(([, at]) => at));
-      const ids = JSON.stringify(part.map(([id]) => id));
-      this.run("INSERT INTO leases (expires_at, seq, ids) VALUES (?, ?, ?)", expiresAt, Math.floor(Math.random() * 2 ** 53), ids);
-    }
   }
 
   list(options: ListOptions): TaskRow[] {
@@ -425,11 +364,10 @@ export class SqlStore implements ShardStore {
   /** Writes the buffered changes as few statements (durable/task-writes.ts), and the expiry of what they leased. */
   private flush(): void {
     if (this.deletes.size + this.updates.size + this.inserts.size === 0) return;
-    for (const [id, changes] of this.updates)
-      if (changes.status === "running" && changes.dueAt != null) this.leased.push([id, changes.dueAt]);
-    for (const row of this.inserts.values()) if (row.status === "running" && row.dueAt !== null) this.leased.push([row.id, row.dueAt]);
+    for (const [id, changes] of this.updates) if (changes.status === "running" && changes.dueAt != null) this.leases.add(id, changes.dueAt);
+    for (const row of this.inserts.values()) if (row.status === "running" && row.dueAt !== null) this.leases.add(row.id, row.dueAt);
     for (const { sql, params } of taskWrites(this.deletes, this.updates, this.inserts.values())) this.run(sql, ...params);
-    if (this.depth === 0) this.writeLeases(); // outside a transaction nothing gathers them
+    if (this.depth === 0) this.leases.write(); // outside a transaction nothing gathers them
     this.deletes.clear();
     this.updates.clear();
     this.inserts.clear();
