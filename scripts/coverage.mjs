@@ -31,15 +31,14 @@ function sheet() {
   return { files, entry };
 }
 
-/** Adds an Istanbul file record's statement lines; `countLines` false: only marks what ran, in files already counted. */
-function addIstanbul(s, path, record, countLines) {
+/** Counts an Istanbul file record's statement lines, and marks those that ran. */
+function addIstanbul(s, path, record) {
   const file = relative(ROOT, path);
-  if (!inScope(file) || (!countLines && !s.files.has(file))) return;
+  if (!inScope(file)) return;
   const e = s.entry(file);
   for (const [id, loc] of Object.entries(record.statementMap)) {
-    const line = loc.start.line;
-    if (countLines) e.lines.add(line);
-    if (record.s[id] > 0) e.hit.add(line);
+    e.lines.add(loc.start.line);
+    if (record.s[id] > 0) e.hit.add(loc.start.line);
   }
 }
 
@@ -86,21 +85,13 @@ function svelteLines(file) {
   return lines;
 }
 
-function walk(dir, test, found = []) {
-  for (const d of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, d.name);
-    if (d.isDirectory()) walk(path, test, found);
-    else if (test(d.name)) found.push(path);
-  }
-  return found;
-}
-
 /** Merges the three records; returns per-file and per-area line counts. */
 export async function measure({ istanbul = "coverage/coverage-final.json", raw }) {
   const s = sheet();
   const missing = !existsSync(istanbul);
-  if (!missing) for (const [path, record] of Object.entries(JSON.parse(readFileSync(istanbul, "utf8")))) addIstanbul(s, path, record, true);
-  for (const file of walk("app", (name) => name.endsWith(".svelte"))) s.entry(file).lines = svelteLines(file);
+  if (!missing) for (const [path, record] of Object.entries(JSON.parse(readFileSync(istanbul, "utf8")))) addIstanbul(s, path, record);
+  for (const name of readdirSync("app", { recursive: true }))
+    if (name.endsWith(".svelte")) s.entry(join("app", name)).lines = svelteLines(join("app", name));
 
   for (const dump of jsonFiles(join(raw, "node")))
     for (const script of JSON.parse(readFileSync(dump, "utf8")).result ?? []) {
