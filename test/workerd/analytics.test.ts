@@ -2,9 +2,8 @@ import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { binOf, binValue } from "../../durable/core/bins";
 import type { HistoryPlan, HistoryTask, RollupMark } from "../../durable/core/timeline";
-import { ulidTimePrefix } from "../../durable/core/ids";
 import { writeHistory } from "../../durable/history";
-import { api, flushHistory, tenantApi, until } from "./helpers";
+import { api, flushHistory, historyTask, tenantApi, until } from "./helpers";
 import { hubOf } from "../../durable/metrics-hub";
 import { analyticsVersionKey } from "../../durable/analytics-book";
 import { registryOf } from "../../worker/shards";
@@ -20,49 +19,14 @@ const D = Date.parse("2026-01-05T00:00:00Z");
 const MIN = 60_000;
 const HOUR = 3_600_000;
 
-/** A whole task row as a flush of the shard that made it would carry it. */
+/** A task of the fixture: times in ms, started `wait` after creation, ran for `run`. */
 function task(
   n: number,
   o: { queue?: string; created: number; wait?: number; run?: number; status: string; priority?: number; name?: string },
 ): HistoryTask {
   const started = o.wait === undefined ? null : o.created + o.wait;
   const finished = ["completed", "failed", "cancelled"].includes(o.status) ? (started ?? o.created) + (o.run ?? 0) : null;
-  const id = `${ulidTimePrefix(o.created)}${String(n).padStart(16, "0")}.0.${o.queue ?? "a"}`;
-  return {
-    full: true,
-    text: { name: o.name ?? "job", body: "" },
-    row: {
-      id,
-      name: o.name ?? "job",
-      payload: "{}",
-      priority: o.priority ?? 5,
-      status: o.status as never,
-      attempts: started ? 1 : 0,
-      maxAttempts: 3,
-      backoff: "{}",
-      timeoutMs: 30_000,
-      runAt: o.created,
-      dependsOn: null,
-      depsWaiting: null,
-      onDependencyFailure: null,
-      parentId: null,
-      waitForChildren: null,
-      sealed: null,
-      children: null,
-      idempotencyKey: null,
-      groupKey: null,
-      workerId: started ? `w${n % 2}` : null,
-      cancelRequested: 0,
-      progress: null,
-      result: null,
-      error: null,
-      tags: null,
-      createdAt: o.created,
-      startedAt: started,
-      finishedAt: finished,
-      dueAt: null,
-    } as HistoryTask["row"],
-  };
+  return historyTask(n, { ...o, started, finished, workerId: `w${n % 2}` });
 }
 
 const FIXTURE = [

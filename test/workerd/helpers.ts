@@ -1,5 +1,7 @@
 import { createExecutionContext, env, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { expect } from "vitest";
+import { ulidTimePrefix } from "../../durable/core/ids";
+import type { HistoryTask } from "../../durable/core/timeline";
 import { shardOf, type QueueShard } from "../../durable/queue-shard";
 import worker from "../../worker/index";
 
@@ -103,4 +105,62 @@ export async function tenantApi(tenant: string): Promise<typeof api> {
   expect(made.status).toBe(201);
   const key: string = made.body.key;
   return (method, path, body, headers = {}) => api(method, path, body, { authorization: `Bearer ${key}`, ...headers });
+}
+
+/**
+ * A whole task row of history as a flush of the shard that made it carries it (for tests that
+ * write history through `writeHistory`): task `n` of `queue`, created at `created`, its id
+ * time-sorted by it; payload and name also go to the full-text row.
+ */
+export function historyTask(
+  n: number,
+  o: {
+    created: number;
+    started: number | null;
+    finished: number | null;
+    status: string;
+    queue?: string;
+    name?: string;
+    payload?: unknown;
+    priority?: number;
+    workerId?: string;
+    tags?: string[];
+  },
+): HistoryTask {
+  const payload = JSON.stringify(o.payload ?? {});
+  return {
+    full: true,
+    text: { name: o.name ?? "job", body: payload },
+    row: {
+      id: `${ulidTimePrefix(o.created)}${String(n).padStart(16, "0")}.0.${o.queue ?? "a"}`,
+      name: o.name ?? "job",
+      payload,
+      priority: o.priority ?? 5,
+      status: o.status as never,
+      attempts: o.started ? 1 : 0,
+      maxAttempts: 3,
+      backoff: "{}",
+      timeoutMs: 30_000,
+      runAt: o.created,
+      dependsOn: null,
+      depsWaiting: null,
+      onDependencyFailure: null,
+      parentId: null,
+      waitForChildren: null,
+      sealed: null,
+      children: null,
+      idempotencyKey: null,
+      groupKey: null,
+      workerId: o.started ? (o.workerId ?? "w") : null,
+      cancelRequested: 0,
+      progress: null,
+      result: null,
+      error: null,
+      tags: o.tags ? JSON.stringify(o.tags) : null,
+      createdAt: o.created,
+      startedAt: o.started,
+      finishedAt: o.finished,
+      dueAt: null,
+    } as HistoryTask["row"],
+  };
 }

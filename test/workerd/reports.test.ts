@@ -1,12 +1,11 @@
 import { createExecutionContext, env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { binOf, binValue } from "../../durable/core/bins";
-import { ulidTimePrefix } from "../../durable/core/ids";
 import type { HistoryTask } from "../../durable/core/timeline";
 import { writeHistory } from "../../durable/history";
 import { csvCell } from "../../worker/reports";
 import worker from "../../worker/index";
-import { api, tenantApi } from "./helpers";
+import { api, historyTask, tenantApi } from "./helpers";
 
 /**
  * POST /reports over history written through the flusher's path: fields,
@@ -24,41 +23,7 @@ function row(
   const status = o.status ?? "completed";
   const started = o.wait === undefined && status === "pending" ? null : created + (o.wait ?? 10);
   const finished = ["completed", "failed"].includes(status) ? started! + (o.run ?? 100) : null;
-  return {
-    full: true,
-    text: { name: o.name ?? "job", body: JSON.stringify(o.payload ?? {}) },
-    row: {
-      id: `${ulidTimePrefix(created)}${String(n).padStart(16, "0")}.0.${o.queue ?? "a"}`,
-      name: o.name ?? "job",
-      payload: JSON.stringify(o.payload ?? {}),
-      priority: 5,
-      status: status as never,
-      attempts: started ? 1 : 0,
-      maxAttempts: 3,
-      backoff: "{}",
-      timeoutMs: 30_000,
-      runAt: created,
-      dependsOn: null,
-      depsWaiting: null,
-      onDependencyFailure: null,
-      parentId: null,
-      waitForChildren: null,
-      sealed: null,
-      children: null,
-      idempotencyKey: null,
-      groupKey: null,
-      workerId: started ? "w" : null,
-      cancelRequested: 0,
-      progress: null,
-      result: null,
-      error: null,
-      tags: o.tags ? JSON.stringify(o.tags) : null,
-      createdAt: created,
-      startedAt: started,
-      finishedAt: finished,
-      dueAt: null,
-    } as HistoryTask["row"],
-  };
+  return historyTask(n, { ...o, created, started, finished, status });
 }
 
 async function tenantWith(tasks: HistoryTask[]) {
