@@ -70,7 +70,7 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // numbers below are less about the load generator sharing the 2 cores.
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
-/** JSON over HTTP as the admin (or `token`); throws on any non-2xx so a benchmark never counts failures as work. */
+/** JSON over HTTP as the admin (or `token`; a body that is not JSON comes back as text); throws on any non-2xx so a benchmark never counts failures as work. */
 export function call(base, method, path, body, token = ADMIN_TOKEN) {
   const url = new URL(path, base);
   const data = body === undefined ? undefined : JSON.stringify(body);
@@ -91,7 +91,8 @@ export function call(base, method, path, body, token = ADMIN_TOKEN) {
           const text = Buffer.concat(parts).toString("utf8");
           if (res.statusCode < 200 || res.statusCode > 299) {
             reject(new Error(`${method} ${path} → ${res.statusCode}: ${text.slice(0, 300)}`));
-          } else resolve(text ? JSON.parse(text) : null);
+          } else if (!text) resolve(null);
+          else resolve(res.headers["content-type"]?.includes("json") ? JSON.parse(text) : text);
         });
       },
     );

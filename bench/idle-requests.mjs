@@ -12,39 +12,13 @@ import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { serveApi } from "../scripts/serve-api.mjs";
 import { migrateD1 } from "../scripts/migrate-d1.mjs";
-import { fmt, percentile, report, sleep } from "./harness.mjs";
+import { call, fmt, percentile, report, sleep } from "./harness.mjs";
 
 const SAMPLES = Number(process.env.BENCH_IDLE_SAMPLES ?? 400);
 const GAP_MS = 15;
 const TOKEN = "bench-idle";
-const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
-
-/** One HTTP call over a kept-alive connection; resolves to the body (parsed when it is JSON). */
-function request(port, method, path, body) {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      {
-        host: "127.0.0.1",
-        port,
-        method,
-        path,
-        agent,
-        headers: { authorization: `Bearer ${TOKEN}`, ...(data ? { "content-type": "application/json" } : {}) },
-      },
-      (res) => {
-        let text = "";
-        res.on("data", (d) => (text += d));
-        res.on("end", () => {
-          if (res.statusCode >= 400) reject(new Error(`${method} ${path} → ${res.statusCode} ${text}`));
-          else resolve(res.headers["content-type"]?.includes("json") ? JSON.parse(text) : text);
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(data);
-  });
-}
+/** One call over the harness's kept-alive connections, with this benchmark's token. */
+const request = (port, method, path, body) => call(`http://127.0.0.1:${port}`, method, path, body, TOKEN);
 
 /** p50 / p99 of `fn`'s duration, SAMPLES times with GAP_MS between (after a warm-up). */
 async function timed(fn) {
@@ -120,7 +94,6 @@ await hello.dispose();
 
 const shipped = await edgeq(true);
 const bare = await edgeq(false);
-agent.destroy();
 
 report(
   "An idle request, from the floor up: p50 / p99 in ms (npm run bench:idle)",
