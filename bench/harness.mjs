@@ -213,6 +213,44 @@ export async function endToEnd(base, queue, total) {
   return { rate: total / ((lastComplete - firstLease) / 1000), seconds: (lastComplete - firstLease) / 1000 };
 }
 
+/**
+ * The same shape over consumer sockets (`GET /queues/{queue}/consume`): CONSUMERS sockets, each
+ * granting 100 credit, completing each pushed batch in one frame that grants its credit again.
+ */
+export async function endToEndSockets(base, queue, total) {
+  let done = 0;
+  let firstLease = 0;
+  let lastComplete = 0;
+  const sockets = [];
+  await new Promise((resolve, reject) => {
+    for (let c = 0; c < CONSUMERS; c++) {
+      const ws = new WebSocket(`${base.replace("http", "ws")}/api/v1/queues/${queue}/consume?workerId=s${c}`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      sockets.push(ws);
+      let ref = 0;
+      ws.on("error", reject);
+      ws.on("open", () => ws.send(JSON.stringify({ type: "credit", credit: 100 })));
+      ws.on("message", (data) => {
+        const frame = JSON.parse(String(data));
+        if (frame.type === "leases") {
+          if (!firstLease) firstLease = performance.now();
+          const items = frame.leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, result: { ok: true } }));
+          ws.send(JSON.stringify({ type: "complete", ref: ++ref, items, credit: items.length }));
+        } else if (frame.type === "results") {
+          if (frame.results.some((r) => !r.ok))
+            reject(new Error(`a completion was refused: ${JSON.stringify(frame.results.find((r) => !r.ok))}`));
+          done += frame.results.length;
+          lastComplete = performance.now();
+          if (done >= total) resolve();
+        } else if (frame.type === "error") reject(new Error(frame.problem.detail));
+      });
+    }
+  });
+  for (const ws of sockets) ws.close();
+  return { rate: total / ((lastComplete - firstLease) / 1000), seconds: (lastComplete - firstLease) / 1000 };
+}
+
 /** Where workerd serves its inspector when the stack was started with `inspect`. */
 export const INSPECTOR_PORT = 9229;
 

@@ -18,7 +18,7 @@ import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { EdgeqClient } from "edgeq/client";
 import { Worker as EdgeqWorker } from "edgeq/consumer";
-import { ADMIN_TOKEN, batchEnqueue, endToEnd, fmt, percentile, report, sleep, STACK, startStack } from "./harness.mjs";
+import { ADMIN_TOKEN, batchEnqueue, endToEnd, endToEndSockets, fmt, percentile, report, sleep, STACK, startStack } from "./harness.mjs";
 
 const TASKS = Number(process.env.BENCH_COMPARE_TASKS ?? 20_000);
 const SAMPLES = Number(process.env.BENCH_COMPARE_SAMPLES ?? 200);
@@ -168,9 +168,11 @@ async function runEdgeq(base) {
   await worker.close();
   await running;
 
-  // batched end to end over raw HTTP
+  // batched end to end over raw HTTP, and over raw consumer sockets
   await batchEnqueue(base, "cmp-batch", TASKS, 4);
   out.batched = (await endToEnd(base, "cmp-batch", TASKS)).rate;
+  await batchEnqueue(base, "cmp-sockets", TASKS, 4);
+  out.sockets = (await endToEndSockets(base, "cmp-sockets", TASKS)).rate;
 
   // idle: add() to the handler starting
   const idleQueue = edgeq.queue("cmp-idle");
@@ -232,6 +234,10 @@ report(
       `${fmt(edge.batched)} / ${fmt(bull.batched)} (${ratio(edge.batched, bull.batched)})`,
     ],
     [
+      "batched end to end, 4 consumer sockets × 100 credit: edgeq / BullMQ (tasks/s)",
+      `${fmt(edge.sockets)} / ${fmt(bull.batched)} (${ratio(edge.sockets, bull.batched)})`,
+    ],
+    [
       "batch enqueue, 100 per call, one caller: edgeq / BullMQ (tasks/s)",
       `${fmt(edge.enqueue)} / ${fmt(bull.enqueue)} (${ratio(edge.enqueue, bull.enqueue)})`,
     ],
@@ -239,7 +245,7 @@ report(
     ["idle add() → handler start, BullMQ, p50 / p95 / p99 (ms)", p(bull.idle)],
   ],
   [
-    `edgeq: ${STACK}, history flush and live pushes on; the SDK over the runtime's fetch; raw consumers over node:http keep-alive (bench/harness.mjs).`,
+    `edgeq: ${STACK}, history flush and live pushes on; the SDK's Worker over its default transport (consumer sockets, through the \`ws\` package on Node 20); raw consumers over node:http keep-alive, or one \`ws\` socket each (bench/harness.mjs).`,
     "BullMQ: redis-server from Debian with persistence off, ioredis as BullMQ ships it; completed jobs trimmed to the last 1,000 (removeOnComplete), as a production setup would.",
     "Both share this process and the machine's cores with their server; each shape runs on a fresh queue with the whole backlog enqueued first (enqueue is timed on its own).",
     ...(skipped ? [skipped] : []),

@@ -13,8 +13,10 @@
  * await worker.run();            // until worker.close()
  * ```
  */
+import { ShardSocket, SocketClosed } from "./consumer-socket";
 import { EdgeqError, UnrecoverableError } from "./errors";
 import type { EdgeqClient } from "./index";
+import { webSocketClass, type WebSocketConstructor } from "./live";
 import type { BatchResults, HeartbeatBatchResults, Lease, Task } from "./types";
 
 export interface TaskContext {
@@ -52,6 +54,16 @@ export interface WorkerOptions {
   prefetch?: number;
   /** a name for the worker registry; default `edgeq-worker` */
   name?: string;
+  /**
+   * How leases arrive. `websocket`: one socket per shard of the queue; the shard pushes
+   * leases the moment tasks are ready, and completions, failures and heartbeats go as
+   * frames (no request per call). `http`: long polls and batch calls. `auto` (default):
+   * a WebSocket where the runtime has one (or the `ws` package is installed) and the
+   * server opens it, HTTP otherwise.
+   */
+  transport?: "auto" | "websocket" | "http";
+  /** a WebSocket class, where the runtime has none (Node 20: `import { WebSocket } from "ws"`) */
+  WebSocket?: WebSocketConstructor;
 }
 
 type Events = {
@@ -93,6 +105,30 @@ const bound = (ms: number) =>
     timer.unref?.();
   });
 
+type Result = BatchResults["results"][number];
+
+/** Items per batch request at most, and characters (frames and bodies stay well under the server's limits). */
+const PART_ITEMS = 500;
+const PART_CHARS = 512 * 1024;
+
+/** Splits a batch (its item numbers) into requests of at most PART_ITEMS items and about PART_CHARS characters. */
+function parts(at: number[], item: (i: number) => unknown): number[][] {
+  const out: number[][] = [];
+  let size = 0;
+  for (const i of at) {
+    const chars = JSON.stringify(item(i)).length;
+    const last = out.at(-1);
+    if (!last || last.length >= PART_ITEMS || size + chars > PART_CHARS) {
+      out.push([i]);
+      size = chars;
+    } else {
+      last.push(i);
+      size += chars;
+    }
+  }
+  return out;
+}
+
 export class Worker {
   readonly id: Promise<string>;
   private readonly inFlight = new Map<string, InFlight>();
@@ -115,6 +151,11 @@ export class Worker {
   /** completion calls on their way, which `close()` waits for */
   private readonly flushing = new Set<Promise<void>>();
   private wakeLoop: (() => void) | null = null;
+  /** consumer sockets by shard, when leases come over WebSockets */
+  private sockets: ShardSocket[] = [];
+  /** the shard each task in hand came from (its socket takes its completion) */
+  private readonly shardOf = new Map<string, number>();
+  private topUpTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly client: EdgeqClient,
@@ -126,6 +167,9 @@ export class Worker {
     this.id = client.call<{ id: string }>("POST", "/workers", body).then((w) => w.id);
     this.id.catch((e) => this.emit("error", e as Error));
   }
+
+  /** How leases arrive, once `run()` has chosen: over consumer sockets, or HTTP long polls (null before). */
+  transport: "websocket" | "http" | null = null;
 
   private get concurrency(): number {
     return Math.max(1, this.options.concurrency ?? 1);
@@ -147,10 +191,16 @@ export class Worker {
     if (this.stopping) return; // closed before it had started
     this.running = true;
     this.scheduleHeartbeat(1000);
+    if (this.options.transport !== "http" && (await this.openSockets(workerId))) {
+      this.transport = "websocket";
+      // Leases arrive on the sockets; this loop only waits for close().
+      while (this.running) await new Promise<void>((r) => (this.wakeLoop = r));
+      return;
+    }
+    this.transport = "http";
     while (this.running) {
       this.startHeld();
-      // Free slots (none while tasks are held), plus room to hold tasks ahead while tasks are short.
-      const max = this.concurrency - this.inFlight.size + Math.max(0, this.ahead() - this.held.length);
+      const max = this.want();
       if (max <= 0) {
         await new Promise<void>((r) => (this.wakeLoop = r));
         continue;
@@ -179,6 +229,131 @@ export class Worker {
     }
   }
 
+  /** Free slots (none while tasks are held), plus room to hold tasks ahead while tasks are short. */
+  private want(): number {
+    return this.concurrency - this.inFlight.size + Math.max(0, this.ahead() - this.held.length);
+  }
+
+  /**
+   * Opens a socket to each shard of the queue. False (and nothing open) when the
+   * runtime has no WebSocket or the server does not open one, unless `transport`
+   * is `websocket`: then it keeps trying.
+   */
+  private async openSockets(workerId: string): Promise<boolean> {
+    const must = this.options.transport === "websocket";
+    for (let attempt = 0; this.running; attempt++) {
+      try {
+        const WS = await webSocketClass(this.options.WebSocket);
+        const shards = await this.shardCount();
+        const opened = Array.from({ length: shards }, (_, n) => this.socketTo(n));
+        const failed = (await Promise.allSettled(opened.map((s) => s.connect(this.client, this.queue, workerId, WS)))).find(
+          (r) => r.status === "rejected",
+        );
+        if (failed) {
+          for (const s of opened) s.close();
+          throw (failed as PromiseRejectedResult).reason;
+        }
+        if (!this.running) {
+          for (const s of opened) s.close(); // closed while they opened
+          return true;
+        }
+        this.sockets = opened;
+        this.socketClass = WS;
+        this.topUp();
+        return true;
+      } catch (e) {
+        if (!must) return false;
+        this.emit("error", e as Error);
+        await sleep(Math.min(5000, 250 * 2 ** attempt));
+      }
+    }
+    return false;
+  }
+
+  private socketClass: WebSocketConstructor | null = null;
+
+  private socketTo(shard: number): ShardSocket {
+    return new ShardSocket(shard, {
+      leases: (_socket, leases) => this.arrived(shard, leases),
+      closed: (socket, code) => void this.reopen(socket, code),
+      error: (e) => this.emit("error", e),
+    });
+  }
+
+  /** How many shards the queue has (1 for a queue not created yet). */
+  private async shardCount(): Promise<number> {
+    try {
+      const q = await this.client.call<{ settings: { shards: number } }>("GET", `/queues/${encodeURIComponent(this.queue)}`);
+      return q.settings.shards;
+    } catch (e) {
+      if (e instanceof EdgeqError && e.status === 404) return 1;
+      throw e;
+    }
+  }
+
+  /** Opens sockets to shards the queue has gained since (checked with each worker heartbeat). */
+  private async growShards(): Promise<void> {
+    const shards = await this.shardCount();
+    const workerId = await this.id;
+    for (let n = this.sockets.length; n < shards && this.running; n++) {
+      const socket = this.socketTo(n);
+      await socket.connect(this.client, this.queue, workerId, this.socketClass!);
+      this.sockets[n] = socket;
+    }
+    this.topUp();
+  }
+
+  /** A socket closed under us: open it again (at once when the server asked, else with backoff) while running. */
+  private async reopen(socket: ShardSocket, code: number): Promise<void> {
+    for (let attempt = code === 4000 ? 0 : 1; this.running; attempt++) {
+      if (attempt > 0) await sleep(Math.random() * Math.min(5000, 250 * 2 ** attempt));
+      if (!this.running) return;
+      try {
+        await socket.connect(this.client, this.queue, await this.id, this.socketClass!);
+        this.topUp();
+        return;
+      } catch (e) {
+        this.emit("error", e as Error);
+      }
+    }
+  }
+
+  /** Leases a shard pushed: held and started; more than may be held (several shards' credit met at once, or tasks grew slower) go back. */
+  private arrived(shard: number, leases: Lease[]): void {
+    for (const l of leases) this.shardOf.set(l.task.id, shard);
+    if (!this.running) {
+      void this.release(leases);
+      return;
+    }
+    this.held.push(...leases);
+    this.startHeld();
+    const surplus = this.held.length - this.ahead();
+    if (surplus > 0) void this.release(this.held.splice(this.held.length - surplus));
+    this.heartbeatSoonEnough();
+  }
+
+  /** Each open socket's fair share of what this worker can take now. */
+  private creditFor(socket: ShardSocket): number {
+    const open = this.sockets.filter((s) => s.open).length;
+    if (!this.running || open === 0) return 0;
+    const target = Math.min(BATCH_MAX, Math.ceil(Math.max(0, this.want()) / open));
+    return Math.max(0, target - socket.credit);
+  }
+
+  /** Grants every open socket its share. */
+  private topUp(): void {
+    if (this.topUpTimer) clearTimeout(this.topUpTimer);
+    this.topUpTimer = null;
+    for (const s of this.sockets) if (s.open) s.grant(this.creditFor(s));
+  }
+
+  /** Room was made (a task ended): credit goes with the next completions, or on its own if none are waiting. */
+  private freed(): void {
+    this.wakeLoop?.();
+    if (this.sockets.length === 0 || this.flushTimer || this.topUpTimer) return;
+    this.topUpTimer = setTimeout(() => this.topUp(), 0);
+  }
+
   /** How many tasks may be held ahead now: while tasks are short, what runs in HOLD_MS, at least a slot's worth each, at most `prefetch`. */
   private ahead(): number {
     if (this.recentMs === null || this.recentMs >= SHORT_MS) return 0;
@@ -199,9 +374,13 @@ export class Worker {
     this.stopping ??= (async () => {
       this.running = false;
       this.wakeLoop?.();
-      // Ask the queue to end this worker's long poll (an aborted request does not always reach it),
-      // then let the loop read the answer and hand back anything it brought; abort only as a last resort.
-      if (this.loop) {
+      if (this.sockets.length > 0) {
+        // No more leases: each shard answers `stop` after every lease it pushed before it (those are handed back).
+        const stops = this.sockets.map((s) => s.request("stop").catch(() => undefined));
+        await Promise.race([Promise.all(stops), bound(5000)]);
+      } else if (this.loop) {
+        // Ask the queue to end this worker's long poll (an aborted request does not always reach it),
+        // then let the loop read the answer and hand back anything it brought; abort only as a last resort.
         const stopped = this.id
           .then((workerId) => this.client.call("POST", `/queues/${encodeURIComponent(this.queue)}/leases/stop`, { workerId }))
           .catch((e) => this.emit("error", e as Error));
@@ -223,6 +402,8 @@ export class Worker {
       if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
       this.heartbeatTimer = null;
       await this.heartbeat().catch(() => undefined);
+      if (this.topUpTimer) clearTimeout(this.topUpTimer);
+      for (const s of this.sockets) s.close();
     })();
     return this.stopping;
   }
@@ -250,11 +431,15 @@ export class Worker {
         const error = e instanceof Error ? e : new Error(String(e));
         this.counts.failed++;
         try {
-          await this.client.call("POST", `/tasks/${encodeURIComponent(lease.task.id)}/fail`, {
-            leaseToken: lease.leaseToken,
-            error: { message: error.message.slice(0, 10_000) || "failed", stack: error.stack?.slice(0, 65_536) },
-            retryable: !(error instanceof UnrecoverableError),
-          });
+          const [r] = await this.batch("fail", [
+            {
+              id: lease.task.id,
+              leaseToken: lease.leaseToken,
+              error: { message: error.message.slice(0, 10_000) || "failed", stack: error.stack?.slice(0, 65_536) },
+              retryable: !(error instanceof UnrecoverableError),
+            },
+          ]);
+          if (!r.ok) throw new EdgeqError(r.problem);
         } catch (failError) {
           this.emit("error", failError as Error);
         }
@@ -265,7 +450,7 @@ export class Worker {
         this.recentMs = this.recentMs === null ? ms : this.recentMs * 0.8 + ms * 0.2;
         this.inFlight.delete(lease.task.id);
         this.startHeld();
-        this.wakeLoop?.();
+        this.freed();
       }
     })();
   }
@@ -291,21 +476,55 @@ export class Worker {
   }
 
   private async send(items: Completion[]): Promise<void> {
-    for (let at = 0; at < items.length; at += 500) {
-      const part = items.slice(at, at + 500);
-      try {
-        const { results } = await this.client.call<BatchResults>("POST", "/leases/complete", {
-          items: part.map((i) => ({ id: i.task.id, leaseToken: i.leaseToken, result: i.result })),
-        });
-        results.forEach((r, n) => {
-          if (!r.ok) return this.emit("error", new EdgeqError(r.problem));
-          this.counts.completed++;
-          this.emit("completed", part[n].task, part[n].result);
-        });
-      } catch (e) {
-        this.emit("error", e as Error);
-      }
+    try {
+      const results = await this.batch(
+        "complete",
+        items.map((i) => ({ id: i.task.id, leaseToken: i.leaseToken, result: i.result })),
+      );
+      results.forEach((r, n) => {
+        if (!r.ok) return this.emit("error", new EdgeqError(r.problem));
+        this.counts.completed++;
+        this.emit("completed", items[n].task, items[n].result);
+      });
+    } catch (e) {
+      this.emit("error", e as Error);
     }
+    this.topUp(); // the sockets these completions did not go to
+  }
+
+  /**
+   * One batch call per shard: over its socket where one is open (granting that
+   * socket's credit in the same frame), else over HTTP; a socket that closes before
+   * answering is asked again over HTTP (the calls are idempotent for the same token).
+   * Results in item order. The tasks completed, failed or released are let go.
+   */
+  private async batch<T extends { id: string }>(kind: "complete" | "fail" | "heartbeat" | "release", items: T[]): Promise<Result[]> {
+    const results = new Array<Result>(items.length);
+    const groups = new Map<ShardSocket | null, number[]>();
+    items.forEach((item, i) => {
+      const socket = this.sockets[this.shardOf.get(item.id) ?? -1];
+      const key = socket?.open ? socket : null;
+      groups.set(key, [...(groups.get(key) ?? []), i]);
+    });
+    await Promise.all(
+      [...groups].map(async ([socket, at]) => {
+        for (const part of parts(at, (i) => items[i])) {
+          const body = part.map((i) => items[i]);
+          let out: Result[] | null = null;
+          if (socket) {
+            try {
+              out = await socket.request<Result>(kind, body, kind === "heartbeat" ? 0 : this.creditFor(socket));
+            } catch (e) {
+              if (!(e instanceof SocketClosed)) throw e;
+            }
+          }
+          out ??= (await this.client.call<BatchResults>("POST", `/leases/${kind}`, { items: body })).results;
+          out.forEach((r, j) => (results[part[j]] = r));
+        }
+      }),
+    );
+    if (kind !== "heartbeat") for (const item of items) this.shardOf.delete(item.id);
+    return results;
   }
 
   /** A short lease (running or held) may need a heartbeat sooner than the one planned. */
@@ -349,18 +568,16 @@ export class Worker {
         })),
         ...held.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken })),
       ];
-      const results = [];
-      for (let i = 0; i < items.length; i += BATCH_MAX) {
-        const part = await this.client.call<HeartbeatBatchResults>("POST", "/leases/heartbeat", { items: items.slice(i, i + BATCH_MAX) });
-        results.push(...part.results);
-      }
+      const results = (await this.batch("heartbeat", items)) as HeartbeatBatchResults["results"];
       for (const r of results) {
         const f = this.inFlight.get(r.id);
         if (f && (!r.ok || r.cancelRequested)) f.controller.abort(new Error(r.ok ? "cancel requested" : "lease lost"));
         // A held task whose lease is gone, or that was cancelled meanwhile, is not run.
         if (!f && (!r.ok || r.cancelRequested)) this.held = this.held.filter((l) => l.task.id !== r.id);
+        if (!r.ok) this.shardOf.delete(r.id);
       }
     }
+    if (this.sockets.length > 0 && this.running) await this.growShards().catch((e) => this.emit("error", e as Error));
     const counts = this.counts;
     this.counts = { completed: 0, failed: 0, busyMs: 0 };
     await this.client.call("POST", `/workers/${await this.id}/heartbeat`, { currentTasks: [...this.inFlight.keys()], ...counts });
@@ -368,10 +585,11 @@ export class Worker {
 
   /** Hands tasks back without using an attempt: one batch call per BATCH_MAX (held tasks can be hundreds). */
   private async release(leases: Lease[]): Promise<void> {
-    for (let i = 0; i < leases.length; i += BATCH_MAX) {
-      const items = leases.slice(i, i + BATCH_MAX).map((l) => ({ id: l.task.id, leaseToken: l.leaseToken }));
-      await this.client.call("POST", "/leases/release", { items }).catch((e) => this.emit("error", e as Error));
-    }
+    if (leases.length === 0) return;
+    await this.batch(
+      "release",
+      leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken })),
+    ).catch((e) => this.emit("error", e as Error));
   }
 
   private emit<K extends keyof Events>(event: K, ...args: Events[K]): void {

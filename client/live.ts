@@ -12,6 +12,7 @@ type TasksMessage = { type: "tasks"; seq: number; at: string; tasks: (LiveTask &
 export interface WebSocketLike {
   send(data: string): void;
   close(code?: number, reason?: string): void;
+  onopen?: ((event: unknown) => void) | null;
   onmessage: ((event: { data: unknown }) => void) | null;
   onclose: ((event: unknown) => void) | null;
   onerror: ((event: unknown) => void) | null;

@@ -12,6 +12,7 @@ import {
   type Totals,
 } from "./core/engine";
 import { shardKey } from "./core/ids";
+import { ConsumerSockets } from "./consumers";
 import { HistoryFlusher, type HistoryStats } from "./flusher";
 import { LivePusher } from "./live";
 import { hubOf } from "./metrics-hub";
@@ -28,8 +29,9 @@ export interface ShardStats {
   totals: Totals;
   /** messages to other shards that failed every attempt (kept aside for the queue's retention) */
   deadMail: number;
-  /** RPC requests served, and SQLite rows read and written, since this object started (what Cloudflare bills) */
+  /** RPC requests served, consumer socket messages received, and SQLite rows read and written, since this object started (what Cloudflare bills) */
   requests: number;
+  socketMessages: number;
   rowsRead: number;
   rowsWritten: number;
   /** the object's SQLite database, in bytes */
@@ -84,6 +86,15 @@ export class QueueShard extends DurableObject<Env> {
     },
   );
 
+  /** consumers connected by WebSocket, pushed leases as tasks become ready */
+  readonly consumers = new ConsumerSockets(this.ctx, {
+    lease: (workerId, max) => this.call(() => this.engine.lease(workerId, max, this.engine.settings), false),
+    complete: (items) => this.call(() => this.engine.completeMany(items).map(withoutValue), false),
+    fail: (items) => this.call(() => this.engine.failMany(items).map(withoutValue), false),
+    heartbeat: (items) => this.call(() => this.engine.heartbeatMany(items), false),
+    release: (items) => this.call(() => this.engine.releaseMany(items).map(withoutValue), false),
+  });
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new SqlStore(ctx.storage);
@@ -108,6 +119,31 @@ export class QueueShard extends DurableObject<Env> {
       this.engine.onCommit = (events) => this.live.note(events);
       this.alarmAt = await ctx.storage.getAlarm();
     });
+  }
+
+  /**
+   * A consumer socket (`/consume?workerId=`), forwarded by the API Worker once it has
+   * authenticated it; `x-edgeq-settings` carries the queue's settings as the Worker knows them.
+   */
+  async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    if (url.pathname !== "/consume") return new Response("not found", { status: 404 });
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket upgrade", { status: 426 });
+    const settings = request.headers.get("x-edgeq-settings");
+    if (settings) this.call(() => this.engine.configure(JSON.parse(settings) as QueueSettings), false);
+    return this.consumers.accept(url.searchParams.get("workerId") ?? "");
+  }
+
+  webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    this.consumers.message(ws, message);
+  }
+
+  webSocketClose(ws: WebSocket, code: number): void {
+    this.consumers.closed(ws, code);
+  }
+
+  webSocketError(ws: WebSocket): void {
+    this.consumers.closed(ws, 1011);
   }
 
   enqueue(address: ShardAddress, tasks: NewTask[], settings: QueueSettings) {
@@ -268,6 +304,7 @@ export class QueueShard extends DurableObject<Env> {
       oldestReadyAt: this.engine.oldestReadyAt(),
       totals: { ...this.engine.totals },
       requests: this.requests,
+      socketMessages: this.consumers.messages,
       deadMail: this.engine.deadMail(),
       rowsRead: this.store.rowsRead,
       rowsWritten: this.store.rowsWritten,
@@ -339,6 +376,7 @@ export class QueueShard extends DurableObject<Env> {
       return outcome(fn);
     } finally {
       if (this.engine.readySeq !== ready) this.wake();
+      else this.consumers.feed(); // a freed concurrency slot or a resume may let ready tasks go
       this.syncAlarm();
     }
   }
@@ -352,6 +390,7 @@ export class QueueShard extends DurableObject<Env> {
   }
 
   private wake(): void {
+    this.consumers.feed();
     const waiters = this.waiters;
     this.waiters = new Set();
     for (const resolve of waiters) resolve();

@@ -136,6 +136,10 @@ export const QueueStats = QueueSchema.extend({
       oldestReadyAt: z.string().nullable().openapi({ description: "when the task pending longest became ready (null: none pending)" }),
       totals: z.record(z.string(), z.number().int()).openapi({ description: "events since the shard object started" }),
       requests: z.number(),
+      socketMessages: z
+        .number()
+        .int()
+        .openapi({ description: "consumer socket messages received since the object started (billed at 20:1)" }),
       deadMail: z.number().int().openapi({ description: "messages to other shards that failed every delivery attempt" }),
       rowsRead: z.number(),
       rowsWritten: z.number(),

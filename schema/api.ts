@@ -10,3 +10,4 @@ export * from "./api-history";
 export * from "./api-live";
 export * from "./api-analytics";
 export * from "./api-reports";
+export * from "./api-consume";

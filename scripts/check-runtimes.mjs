@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm run test:runtimes`: the SDK's live stream on every runtime README names — Node 20 (with the
-// optional `ws`), Node 22, Bun and Deno (their own WebSocket) — against the local stack on
+// `npm run test:runtimes`: the SDK's live stream and its Worker over consumer sockets on every
+// runtime README names — Node 20 (with the optional `ws`), Node 22, Bun and Deno (their own
+// WebSocket) — against the local stack on
 // loopback. The runtimes are fetched from the npm registry into .edgeq/runtimes (not the project's
 // dependencies: the `node` package would take over `node` in npm scripts). Prints one line per
 // runtime and `N passed, N failed`; exits non-zero on any failure.
@@ -29,6 +30,7 @@ const runtimes = {
 // What each runtime runs: a queue stream and a task's events while the task goes pending → running → completed.
 const program = (base, queue) => `
 import { EdgeqClient } from ${JSON.stringify(resolve("dist/index.js"))};
+import { Worker } from ${JSON.stringify(resolve("dist/consumer.js"))};
 const edgeq = new EdgeqClient({ url: ${JSON.stringify(base)}, token: ${JSON.stringify(ADMIN_TOKEN)} });
 const stop = new AbortController();
 const heard = [];
@@ -45,7 +47,21 @@ await new Promise((r) => setTimeout(r, 200));
 const { leases } = await edgeq.call("POST", "/queues/${queue}/leases", { workerId: "w", max: 1 });
 await edgeq.call("POST", "/tasks/" + task.id + "/complete", { leaseToken: leases[0].leaseToken });
 await stream;
-console.log(JSON.stringify({ heard, events: await events }));
+// The SDK's Worker on its default transport: a consumer socket where the runtime has a WebSocket.
+const doubled = edgeq.queue(${JSON.stringify(queue)} + "-w");
+const worker = new Worker(edgeq, doubled.name, (t) => t.payload.n * 2, { concurrency: 2 });
+const running = worker.run();
+const job = await doubled.add("double", { n: 21 });
+let result = null;
+for (let i = 0; i < 200 && result === null; i++) {
+  await new Promise((r) => setTimeout(r, 25));
+  const t = await edgeq.get(job.id);
+  if (t.status === "completed") result = t.result;
+}
+const transport = worker.transport;
+await worker.close();
+await running;
+console.log(JSON.stringify({ heard, events: await events, transport, result }));
 `;
 
 const { base, stop } = await startStack({ port: 8797 });
@@ -58,8 +74,10 @@ try {
     const run = spawnSync(cmd, [...args, file], { encoding: "utf8", timeout: 30_000 });
     let ok = false;
     try {
-      const { heard, events } = JSON.parse(run.stdout.trim().split("\n").at(-1));
+      const { heard, events, transport, result } = JSON.parse(run.stdout.trim().split("\n").at(-1));
       ok =
+        transport === "websocket" &&
+        result === 42 &&
         heard[0] === "snapshot" &&
         heard.includes("pending") &&
         heard.at(-1) === "completed" &&

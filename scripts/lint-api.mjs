@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run lint:api`: the API document as the Worker serves it (GET /openapi.json from the local
 // stack on a port and state of its own), written to .edgeq/openapi.json and linted with Redocly's
-// recommended rules (redocly.yaml; the two reasoned exceptions are in .redocly.lint-ignore.yaml).
+// recommended rules (redocly.yaml; the reasoned exceptions are in .redocly.lint-ignore.yaml).
 // `--write-only` writes the document and stops. Exits non-zero on any error or warning.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";

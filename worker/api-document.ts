@@ -57,6 +57,8 @@ export const OPERATIONS: Record<string, [id: string, description?: string]> = {
   "get /api/v1/live": ["openLiveStream"],
   "post /api/v1/queues/{queue}/leases": ["leaseTasks"],
   "post /api/v1/queues/{queue}/leases/stop": ["stopLeasing"],
+  "post /api/v1/consume/tokens": ["createConsumeToken"],
+  "get /api/v1/queues/{queue}/consume": ["openConsumerSocket"],
   "post /api/v1/leases/complete": ["completeLeases"],
   "post /api/v1/leases/fail": ["failLeases"],
   "post /api/v1/leases/heartbeat": ["heartbeatLeases"],

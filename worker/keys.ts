@@ -62,17 +62,23 @@ export function accessObject(env: Env, name: string) {
 export const accessKeyOf = (env: Env, keyId: string) => accessObject(env, `key:${keyId}`);
 
 /**
- * Browser tokens for `GET /live?token=` (a WebSocket cannot carry a header from a
- * browser): `eqlive_<tenant>.<expiry ms>.<mac>`, read-only, one tenant, short-lived,
- * so a long-lived API key never goes in a URL.
+ * Short-lived tokens that open a WebSocket with `?token=` (a browser's WebSocket
+ * cannot carry a header, and not every runtime's can): `<prefix><tenant>.<expiry ms>.<mac>`,
+ * one tenant, one use, so a long-lived API key never goes in a URL.
+ * - `live`: `GET /live`, read-only (`eqlive_`)
+ * - `consume`: `GET /queues/{queue}/consume`, a consumer (`eqcons_`)
  */
-export async function liveToken(secret: string, tenant: string, expiresAt: number): Promise<string> {
-  return `eqlive_${tenant}.${expiresAt}.${await keyMac(secret, `live:${tenant}`, String(expiresAt))}`;
+export type SocketScope = "live" | "consume";
+const SCOPE_PREFIX: Record<SocketScope, string> = { live: "eqlive_", consume: "eqcons_" };
+
+export async function socketToken(secret: string, scope: SocketScope, tenant: string, expiresAt: number): Promise<string> {
+  return `${SCOPE_PREFIX[scope]}${tenant}.${expiresAt}.${await keyMac(secret, `${scope}:${tenant}`, String(expiresAt))}`;
 }
 
-/** The tenant a live token is for, if it is one this deployment made and it has not expired. */
-export async function liveTokenTenant(secret: string, token: string, now = Date.now()): Promise<string | null> {
-  const m = /^eqlive_([a-z0-9][a-z0-9_-]{0,47})\.(\d{13})\.([0-9a-f]{32})$/.exec(token);
+/** The tenant a socket token of this scope is for, if it is one this deployment made and it has not expired. */
+export async function socketTokenTenant(secret: string, scope: SocketScope, token: string, now = Date.now()): Promise<string | null> {
+  const prefix = SCOPE_PREFIX[scope];
+  const m = /^([a-z0-9][a-z0-9_-]{0,47})\.(\d{13})\.([0-9a-f]{32})$/.exec(token.startsWith(prefix) ? token.slice(prefix.length) : "");
   if (!m || Number(m[2]) <= now) return null;
-  return sameSecret(await keyMac(secret, `live:${m[1]}`, m[2]), m[3]) ? m[1] : null;
+  return sameSecret(await keyMac(secret, `${scope}:${m[1]}`, m[2]), m[3]) ? m[1] : null;
 }

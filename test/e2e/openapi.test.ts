@@ -50,7 +50,7 @@ describe("the API document", () => {
     const run = spawnSync(process.execPath, ["scripts/lint-api.mjs"], { encoding: "utf8" });
     expect(run.status, `${run.stdout}${run.stderr}`).toBe(0);
     const json = spawnSync("node_modules/.bin/redocly", ["lint", ".edgeq/openapi.json", "--format=json"], { encoding: "utf8" });
-    expect(JSON.parse(json.stdout).totals).toEqual({ errors: 0, warnings: 0, ignored: 2 }); // the two in .redocly.lint-ignore.yaml
+    expect(JSON.parse(json.stdout).totals).toEqual({ errors: 0, warnings: 0, ignored: 3 }); // the three in .redocly.lint-ignore.yaml
   });
 
   it("gives openapi-typescript types that type-check a client of it, and refuse a wrong one", { timeout: 120_000 }, async () => {

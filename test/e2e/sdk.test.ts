@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+// @ts-expect-error: `ws` ships no types; this file uses the few members typed below
+import { WebSocket as WsSocket } from "ws";
 import { Worker } from "../../client/consumer";
-import { EdgeqClient, EdgeqError, UnrecoverableError } from "../../client/index";
+import { EdgeqClient, EdgeqError, UnrecoverableError, type WebSocketConstructor } from "../../client/index";
 import { LocalStack, fresh, sleep, until } from "./stack";
 
 const stack = new LocalStack();
@@ -221,7 +223,7 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
     expect(pending.every((t) => t.attempts === 0)).toBe(true); // the held and the aborted went back without using an attempt
   });
 
-  it("asks for nothing ahead while tasks are slow: a lease call never asks for more than the free slots", async () => {
+  it("over HTTP, asks for nothing ahead while tasks are slow: a lease call never asks for more than the free slots", async () => {
     const queue = edgeq.queue(fresh("noprefetch"));
     await queue.addBulk(Array.from({ length: 12 }, (_, i) => ({ name: "slow", payload: { i } })));
     const asked: number[] = [];
@@ -230,7 +232,7 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
       return fetch(input, init);
     };
     const client = new EdgeqClient({ url: stack.url, token: stack.token, fetch: watching });
-    const worker = new Worker(client, queue.name, () => sleep(150), { concurrency: 2, prefetch: 4, waitMs: 200 });
+    const worker = new Worker(client, queue.name, () => sleep(150), { concurrency: 2, prefetch: 4, waitMs: 200, transport: "http" });
     const run = worker.run();
     await until(async () => (await queue.stats()).counts.completed === 12);
     await worker.close();
@@ -239,7 +241,7 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
     expect(Math.max(...asked)).toBe(2);
   });
 
-  it("by default holds ahead what runs in about 250 ms at the recent pace, at most 400", async () => {
+  it("over HTTP, by default holds ahead what runs in about 250 ms at the recent pace, at most 400", async () => {
     const asked: number[] = [];
     const watching: typeof fetch = (input, init) => {
       if (String(input).endsWith("/leases") && typeof init?.body === "string") asked.push(JSON.parse(init.body).max);
@@ -253,7 +255,7 @@ describe("the SDK against the local stack", { timeout: 60_000 }, () => {
         { chunkSize: 500 },
       );
       asked.length = 0;
-      const worker = new Worker(client, queue.name, handler, { concurrency: 2, waitMs: 200 });
+      const worker = new Worker(client, queue.name, handler, { concurrency: 2, waitMs: 200, transport: "http" });
       const running = worker.run();
       await until(async () => (await queue.stats()).counts.completed === tasks, 60_000);
       await worker.close();
@@ -449,5 +451,174 @@ describe("flow control, as consumers see it", { timeout: 90_000 }, () => {
     expect(starts).toHaveLength(40);
     // Any 11 consecutive starts span at least the interval.
     for (let i = 0; i + 10 < starts.length; i++) expect(starts[i + 10] - starts[i]).toBeGreaterThanOrEqual(500);
+  });
+});
+
+/** What these tests use of a `ws` socket. */
+interface WsLike {
+  on(event: "message", listener: (data: unknown) => void): void;
+  send(data: string): void;
+  terminate(): void;
+}
+const WebSocket = WsSocket as new (url: string) => WsLike;
+
+/** A `ws` WebSocket that records what the SDK sends, and can drop its connection as a network would. */
+function spySockets() {
+  const sockets: SpySocket[] = [];
+  const sent: { type: string; credit?: number; items?: unknown[] }[] = [];
+  let leased = 0;
+  class SpySocket extends WebSocket {
+    constructor(url: string) {
+      super(url);
+      sockets.push(this);
+      this.on("message", (data) => {
+        const frame = JSON.parse(String(data));
+        if (frame.type === "leases") leased += frame.leases.length;
+      });
+    }
+    send(data: string) {
+      sent.push(JSON.parse(data));
+      super.send(data);
+    }
+  }
+  const granted = () => sent.reduce((sum, f) => sum + (f.credit ?? 0), 0);
+  return { WebSocket: SpySocket as unknown as WebSocketConstructor, sockets, sent, granted, leased: () => leased };
+}
+
+describe("the SDK's Worker over consumer sockets", { timeout: 60_000 }, () => {
+  it("consumes over a WebSocket by default: leases are pushed, completions go as frames, no lease or batch request is made", async () => {
+    const queue = edgeq.queue(fresh("ws"));
+    const requests: string[] = [];
+    const watching: typeof fetch = (input, init) => {
+      requests.push(`${init?.method ?? "GET"} ${new URL(String(input)).pathname}`);
+      return fetch(input, init);
+    };
+    const client = new EdgeqClient({ url: stack.url, token: stack.token, fetch: watching });
+    const spy = spySockets();
+    const worker = new Worker(client, queue.name, async (t) => (t.payload as { i: number }).i, {
+      concurrency: 4,
+      WebSocket: spy.WebSocket,
+    });
+    const running = worker.run();
+    await until(async () => spy.sockets.length === 1 && spy.sent.length > 0);
+    expect(worker.transport).toBe("websocket");
+    const made = await queue.addBulk(Array.from({ length: 50 }, (_, i) => ({ name: "t", payload: { i } })));
+    await until(async () => (await queue.stats()).counts.completed === 50);
+    await worker.close();
+    await running;
+    expect((await edgeq.get(made[7].id)).result).toBe(7);
+    expect(requests.filter((r) => r.includes("/leases"))).toEqual([]);
+    expect(requests).toContain("POST /api/v1/consume/tokens");
+    const completed = spy.sent.filter((f) => f.type === "complete").flatMap((f) => f.items!);
+    expect(completed).toHaveLength(50);
+    expect(spy.sent.some((f) => f.type === "stop")).toBe(true);
+  });
+
+  it("over a socket, grants no credit past the free slots while tasks are slow, and holds ahead up to `prefetch` while they are short", async () => {
+    const outstandingPeak = async (tasks: number, handler: () => Promise<void>, options: object) => {
+      const queue = edgeq.queue(fresh("credit"));
+      await queue.addBulk(
+        Array.from({ length: tasks }, (_, i) => ({ name: "t", payload: { i } })),
+        { chunkSize: 500 },
+      );
+      const spy = spySockets();
+      let peak = 0;
+      const timer = setInterval(() => {
+        peak = Math.max(peak, spy.granted() - spy.leased());
+      }, 1);
+      const worker = new Worker(edgeq, queue.name, handler, { concurrency: 2, WebSocket: spy.WebSocket, ...options });
+      const running = worker.run();
+      await until(async () => (await queue.stats()).counts.completed === tasks, 60_000);
+      clearInterval(timer);
+      await worker.close();
+      await running;
+      return { peak, granted: spy.granted() };
+    };
+    const slow = await outstandingPeak(10, async () => void (await sleep(150)), { prefetch: 4 });
+    expect(slow.peak).toBeLessThanOrEqual(2);
+    const quick = await outstandingPeak(1500, async () => {}, {});
+    expect(quick.peak).toBeGreaterThan(50);
+    expect(quick.peak).toBeLessThanOrEqual(402);
+  });
+
+  it("a dropped socket is opened again, and every task is completed, none twice", async () => {
+    const queue = edgeq.queue(fresh("drop"));
+    const spy = spySockets();
+    const runs = new Map<string, number>();
+    const worker = new Worker(
+      edgeq,
+      queue.name,
+      async (t) => {
+        runs.set(t.id, (runs.get(t.id) ?? 0) + 1);
+        await sleep(5);
+      },
+      { concurrency: 4, WebSocket: spy.WebSocket },
+    );
+    const errors: Error[] = [];
+    worker.on("error", (e) => errors.push(e));
+    const running = worker.run();
+    await until(async () => spy.sockets.length === 1 && spy.sent.length > 0);
+    await queue.addBulk(Array.from({ length: 100 }, (_, i) => ({ name: "t", payload: { i }, timeoutMs: 3000 })));
+    await until(async () => runs.size >= 40);
+    spy.sockets[0].terminate(); // the connection drops; what was on its way goes over HTTP
+    await until(async () => spy.sockets.length === 2 && spy.sent.length > 0); // opened again
+    const before = spy.sent.length;
+    await queue.addBulk(Array.from({ length: 100 }, (_, i) => ({ name: "t", payload: { i: 100 + i }, timeoutMs: 3000 })));
+    await until(async () => (await queue.stats()).counts.completed === 200, 30_000);
+    expect(spy.sent.slice(before).some((f) => f.type === "complete")).toBe(true); // the new socket carries completions
+    await worker.close();
+    await running;
+    expect(spy.sockets.length).toBeGreaterThan(1);
+    expect(runs.size).toBe(200);
+    expect([...runs.values()].filter((n) => n > 1)).toEqual([]);
+    expect((await queue.stats()).counts.failed ?? 0).toBe(0);
+  });
+
+  it("falls back to HTTP when the server opens no consumer socket", async () => {
+    const queue = edgeq.queue(fresh("fallback"));
+    const leaseCalls: string[] = [];
+    const noSockets: typeof fetch = async (input, init) => {
+      const path = new URL(String(input)).pathname;
+      if (path.endsWith("/consume/tokens")) {
+        return new Response(JSON.stringify({ type: "urn:edgeq:error:not_found", title: "Not Found", status: 404, detail: "no" }), {
+          status: 404,
+          headers: { "content-type": "application/problem+json" },
+        });
+      }
+      if (path.endsWith("/leases")) leaseCalls.push(path);
+      return fetch(input, init);
+    };
+    const client = new EdgeqClient({ url: stack.url, token: stack.token, fetch: noSockets });
+    await queue.addBulk(Array.from({ length: 5 }, (_, i) => ({ name: "t", payload: { i } })));
+    const worker = new Worker(client, queue.name, async () => "ok", { waitMs: 200 });
+    const running = worker.run();
+    await until(async () => (await queue.stats()).counts.completed === 5);
+    expect(worker.transport).toBe("http");
+    await worker.close();
+    await running;
+    expect(leaseCalls.length).toBeGreaterThan(0);
+  });
+
+  it("opens a socket to every shard, also to shards added while it runs", async () => {
+    const queue = edgeq.queue(fresh("shards"));
+    await edgeq.call("PATCH", `/queues/${queue.name}`, { shards: 2 });
+    const spy = spySockets();
+    const worker = new Worker(edgeq, queue.name, async () => undefined, {
+      concurrency: 8,
+      WebSocket: spy.WebSocket,
+      transport: "websocket",
+    });
+    const running = worker.run();
+    await until(async () => spy.sockets.length === 2);
+    await queue.addBulk(Array.from({ length: 60 }, (_, i) => ({ name: "t", payload: { i } })));
+    await until(async () => (await queue.stats()).counts.completed === 60);
+    await edgeq.call("PATCH", `/queues/${queue.name}`, { shards: 3 });
+    await until(async () => spy.sockets.length === 3, 15_000); // checked with the worker's 10 s heartbeat
+    await queue.addBulk(Array.from({ length: 60 }, (_, i) => ({ name: "t", payload: { i } })));
+    await until(async () => (await queue.stats()).counts.completed === 120);
+    await worker.close();
+    await running;
+    const perShard = await edgeq.call<{ shards: { shard: number; counts: Record<string, number> }[] }>("GET", `/queues/${queue.name}`);
+    expect(perShard.shards.every((s) => (s.counts.completed ?? 0) > 0)).toBe(true);
   });
 });

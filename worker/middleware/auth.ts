@@ -6,10 +6,16 @@ import type { RateDecision } from "../../durable/core/rate-limit";
 import { PERMISSIONS, ROLES, type Permission, type Principal, type Role } from "../../schema/access";
 import { config } from "../config";
 import type { AppEnv } from "../env";
-import { accessKeyOf, accessObject, hashKey, liveTokenTenant, madeHere, parseKey, sameSecret } from "../keys";
+import { accessKeyOf, accessObject, hashKey, madeHere, parseKey, sameSecret, socketTokenTenant, type SocketScope } from "../keys";
 import { tenantLimits } from "../shards";
 
 const unauthorized = (detail: string) => new QueueError("unauthorized", detail);
+
+/** The WebSocket routes a socket token opens, and which token each takes. */
+function socketScope(path: string): SocketScope | null {
+  if (path === "/api/v1/live") return "live";
+  return /^\/api\/v1\/queues\/[^/]+\/consume$/.test(path) ? "consume" : null;
+}
 
 /**
  * Authenticates `Authorization: Bearer <credential>`: the bootstrap admin
@@ -20,20 +26,22 @@ const unauthorized = (detail: string) => new QueueError("unauthorized", detail);
 export function auth(): MiddlewareHandler<AppEnv> {
   return async function auth(c, next) {
     const header = c.req.header("authorization") ?? "";
-    const live = c.req.query("token");
-    if (!header && live !== undefined && c.req.path === "/api/v1/live") {
-      // A browser's WebSocket: a short-lived live token in the URL (POST /live/tokens), read-only.
+    const token = c.req.query("token");
+    const scope = socketScope(c.req.path);
+    if (!header && token !== undefined && scope !== null) {
+      // A WebSocket opened with a short-lived token in the URL (POST /live/tokens, POST /consume/tokens).
       const secret = config(c.env).keySecret;
-      const tenant = secret === null ? null : await liveTokenTenant(secret, live);
-      if (tenant === null) throw unauthorized("This live token is not valid or has expired; get a new one from POST /api/v1/live/tokens.");
-      c.set("principal", { tenant, role: "read-only", subject: "live-token", bootstrap: false });
+      const tenant = secret === null ? null : await socketTokenTenant(secret, scope, token);
+      if (tenant === null)
+        throw unauthorized(`This ${scope} token is not valid or has expired; get a new one from POST /api/v1/${scope}/tokens.`);
+      const role = scope === "live" ? "read-only" : "consumer";
+      c.set("principal", { tenant, role, subject: `${scope}-token`, bootstrap: false });
       c.set("tenant", tenant);
       return next();
     }
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) throw unauthorized("Send a credential as `Authorization: Bearer <API key or JWT>`.");
-    const token = match[1];
-    const { principal, rate } = await authenticate(c, token);
+    const { principal, rate } = await authenticate(c, match[1]);
     c.set("principal", principal);
     c.set("tenant", principal.tenant);
     if (rate) {

@@ -6,24 +6,26 @@ import { unwrap } from "../../durable/outcome";
 import type { QueueShard } from "../../durable/queue-shard";
 import {
   CompleteBatchBody,
+  ConsumeToken,
   FailBatchBody,
   HeartbeatBatchBody,
   HeartbeatResults,
   ItemResults,
   LeaseBody,
   LeaseList,
+  LIMITS,
   QueueName,
   ReleaseBatchBody,
   StopBody,
 } from "../../schema/api";
 import type { QueueSettings } from "../../schema/shard";
+import { config } from "../config";
 import type { AppEnv } from "../env";
+import { socketToken } from "../keys";
 import { permit } from "../middleware/auth";
-import { optionalJson, progressJson } from "../input";
+import { completeItems, failItems, heartbeatItems, heartbeatView, itemView, leaseView } from "../lease-items";
 import { errors, jsonBody, jsonResponse } from "../openapi";
-import { problemBody } from "../problem";
 import { findQueue, groupByKnownShard, settingsOrDefault, shardOf, shardOrder } from "../shards";
-import { iso, taskView } from "../view";
 
 export const leases = new OpenAPIHono<AppEnv>();
 
@@ -86,17 +88,7 @@ leases.openapi(
       );
       return c.json({ leases: [] }, 200);
     }
-    const out = got.map((l) => ({
-      task: taskView(l.task),
-      leaseToken: l.leaseToken,
-      expiresAt: iso(l.expiresAt)!,
-      ...(l.childResults
-        ? {
-            childResults: Object.fromEntries(Object.entries(l.childResults).map(([id, r]) => [id, r === null ? null : JSON.parse(r)])),
-            childResultsComplete: l.childResultsComplete ?? true,
-          }
-        : {}),
-    }));
+    const out = got.map(leaseView);
     return c.json({ leases: out }, 200);
   },
 );
@@ -120,6 +112,70 @@ leases.openapi(
     const shards = record?.settings.shards ?? 1;
     await Promise.all(Array.from({ length: shards }, (_, n) => shardOf(c.env, c.var.tenant, queue, n).stopWaiting(workerId)));
     return c.body(null, 204);
+  },
+);
+
+/** How long a consume token opens a socket. */
+const TOKEN_MS = 60_000;
+
+leases.openapi(
+  createRoute({
+    method: "post",
+    path: "/consume/tokens",
+    tags: ["leases"],
+    summary: "A short-lived token for a consumer socket",
+    description:
+      "For the caller's tenant, valid for 60 s: pass it as `GET /api/v1/queues/{queue}/consume?token=` (not every runtime's WebSocket can send a header). The SDK's `Worker` does this.",
+    middleware: [permit("consume")] as const,
+    responses: { 201: jsonResponse(ConsumeToken, "the token"), ...errors() },
+  }),
+  async (c) => {
+    const secret = config(c.env).keySecret;
+    if (secret === null) throw new QueueError("unavailable", "Consume tokens need EDGEQ_KEY_SECRET or EDGEQ_ADMIN_TOKEN to be set.");
+    const expiresAt = Date.now() + TOKEN_MS;
+    return c.json(
+      { token: await socketToken(secret, "consume", c.var.tenant, expiresAt), expiresAt: new Date(expiresAt).toISOString() },
+      201,
+    );
+  },
+);
+
+leases.openapi(
+  createRoute({
+    method: "get",
+    path: "/queues/{queue}/consume",
+    tags: ["leases"],
+    summary: "Consume over a WebSocket (leases pushed as tasks become ready)",
+    middleware: [permit("consume")] as const,
+    description:
+      'Upgrade to a WebSocket to shard `shard` of the queue (one socket per shard; `GET /queues/{queue}` gives `shards`, 1 for a queue not created yet). Auth: `Authorization` header, or `?token=` from `POST /consume/tokens`. JSON text frames: send `{type: "credit", credit}` and the shard pushes `{type: "leases", leases}` whenever tasks are ready, each using one credit; send `{type: "complete" | "fail" | "heartbeat" | "release", ref, items, credit?}` (the items of `POST /leases/*`) and it answers `{type: "results", ref, results}`; `{type: "stop", ref}` ends the credit. A bad frame is answered `{type: "error", ref?, problem}`. After 15 minutes the socket is closed with 4000: open another. See docs/API.md, "Consumer sockets".',
+    request: {
+      params: z.object({ queue: QueueName }),
+      query: z.object({
+        workerId: z.string().min(1).max(200),
+        shard: z.coerce
+          .number()
+          .int()
+          .min(0)
+          .max(LIMITS.shards - 1)
+          .default(0),
+        token: z.string().max(200).optional(),
+      }),
+    },
+    responses: { 101: { description: "switching to the WebSocket protocol" }, ...errors(400, 426) },
+  }),
+  async (c) => {
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket")
+      throw new QueueError("upgrade_required", "GET /api/v1/queues/{queue}/consume is a WebSocket: send `Upgrade: websocket`.");
+    const { queue } = c.req.valid("param");
+    const { workerId, shard } = c.req.valid("query");
+    const settings = await settingsOrDefault(c.env, c.var.tenant, queue);
+    if (shard >= settings.shards)
+      throw new QueueError("not_found", `Queue ${queue} has ${settings.shards} shard(s); there is no shard ${shard}.`);
+    const url = new URL("https://shard.internal/consume");
+    url.searchParams.set("workerId", workerId);
+    const forward = new Request(url, { headers: { upgrade: "websocket", "x-edgeq-settings": JSON.stringify(settings) } });
+    return (await shardOf(c.env, c.var.tenant, queue, shard).fetch(forward)) as never;
   },
 );
 
@@ -152,10 +208,6 @@ async function perShard<I extends { id: string }, V>(
   return results;
 }
 
-function itemView<V>(r: ItemResult<V>, extra: (v: V) => object = () => ({})) {
-  return r.ok ? { id: r.id, ok: true, ...extra(r.value) } : { id: r.id, ok: false, problem: problemBody(QueueError.from(r.problem)) };
-}
-
 const batchRoute = (path: string, summary: string, body: z.ZodTypeAny, answer: z.ZodTypeAny = ItemResults) =>
   createRoute({
     method: "post",
@@ -170,15 +222,13 @@ const batchRoute = (path: string, summary: string, body: z.ZodTypeAny, answer: z
 
 leases.openapi(batchRoute("complete", "Complete many leased tasks", CompleteBatchBody), async (c) => {
   const { items } = c.req.valid("json") as z.infer<typeof CompleteBatchBody>;
-  const input = items.map((it, i) => ({ id: it.id, leaseToken: it.leaseToken, result: optionalJson(it.result, `/items/${i}/result`) }));
-  const results = await perShard(c.env, c.var.tenant, input, async (stub, part) => unwrap(await stub.completeMany(part)));
+  const results = await perShard(c.env, c.var.tenant, completeItems(items), async (stub, part) => unwrap(await stub.completeMany(part)));
   return c.json({ results: results.map((r) => itemView(r)) }, 200);
 });
 
 leases.openapi(batchRoute("fail", "Fail many leased tasks", FailBatchBody), async (c) => {
   const { items } = c.req.valid("json") as z.infer<typeof FailBatchBody>;
-  const input = items.map((it) => ({ id: it.id, leaseToken: it.leaseToken, error: JSON.stringify(it.error), retryable: it.retryable }));
-  const results = await perShard(c.env, c.var.tenant, input, async (stub, part) => unwrap(await stub.failMany(part)));
+  const results = await perShard(c.env, c.var.tenant, failItems(items), async (stub, part) => unwrap(await stub.failMany(part)));
   return c.json({ results: results.map((r) => itemView(r)) }, 200);
 });
 
@@ -190,12 +240,6 @@ leases.openapi(batchRoute("release", "Hand many leased tasks back", ReleaseBatch
 
 leases.openapi(batchRoute("heartbeat", "Heartbeat many leases", HeartbeatBatchBody, HeartbeatResults), async (c) => {
   const { items } = c.req.valid("json") as z.infer<typeof HeartbeatBatchBody>;
-  const input = items.map((it, i) => ({
-    id: it.id,
-    leaseToken: it.leaseToken,
-    progress: progressJson(it.progress, `/items/${i}/progress`),
-  }));
-  const results = await perShard(c.env, c.var.tenant, input, async (stub, part) => unwrap(await stub.heartbeatMany(part)));
-  const view = results.map((r) => itemView(r, (v) => ({ expiresAt: iso(v.expiresAt), cancelRequested: v.cancelRequested })));
-  return c.json({ results: view }, 200);
+  const results = await perShard(c.env, c.var.tenant, heartbeatItems(items), async (stub, part) => unwrap(await stub.heartbeatMany(part)));
+  return c.json({ results: results.map(heartbeatView) }, 200);
 });

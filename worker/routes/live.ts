@@ -4,7 +4,7 @@ import { hubOf } from "../../durable/metrics-hub";
 import { QueueName, TaskIdSchema } from "../../schema/api";
 import { config } from "../config";
 import type { AppEnv } from "../env";
-import { liveToken } from "../keys";
+import { socketToken } from "../keys";
 import { permit } from "../middleware/auth";
 import { errors, jsonResponse } from "../openapi";
 
@@ -29,7 +29,7 @@ live.openapi(
     const secret = config(c.env).keySecret;
     if (secret === null) throw new QueueError("unavailable", "Live tokens need EDGEQ_KEY_SECRET or EDGEQ_ADMIN_TOKEN to be set.");
     const expiresAt = Date.now() + TOKEN_MS;
-    return c.json({ token: await liveToken(secret, c.var.tenant, expiresAt), expiresAt: new Date(expiresAt).toISOString() }, 201);
+    return c.json({ token: await socketToken(secret, "live", c.var.tenant, expiresAt), expiresAt: new Date(expiresAt).toISOString() }, 201);
   },
 );
 

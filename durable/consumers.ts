@@ -1,0 +1,172 @@
+import { CLOSE_RECONNECT, CONSUMER_SOCKET_MS, ConsumerFrame, LIMITS } from "../schema/api";
+import { completeItems, failItems, heartbeatItems, heartbeatView, itemView, leaseView } from "../worker/lease-items";
+import { problemBody, toQueueError, validationError } from "../worker/problem";
+import { QueueError } from "./core/errors";
+import type { HeartbeatResult, ItemResult, Lease } from "./core/types";
+import { unwrap, type Outcome } from "./outcome";
+
+/** What a consumer socket may ask its shard to do (the shard's engine calls, counted as socket messages). */
+export interface ConsumerOps {
+  lease(workerId: string, max: number): Outcome<Lease[]>;
+  complete(items: ReturnType<typeof completeItems>): Outcome<ItemResult<null>[]>;
+  fail(items: ReturnType<typeof failItems>): Outcome<ItemResult<null>[]>;
+  heartbeat(items: ReturnType<typeof heartbeatItems>): Outcome<ItemResult<HeartbeatResult>[]>;
+  release(items: { id: string; leaseToken: string; delayMs?: number }[]): Outcome<ItemResult<null>[]>;
+}
+
+/** One consumer socket's state, kept in its attachment so hibernation keeps it. */
+interface Consumer {
+  workerId: string;
+  /** leases the consumer will take now */
+  credit: number;
+  /** when the socket must be opened again (its credential checked again) */
+  until: number;
+}
+
+const TAG = "consume";
+
+/**
+ * A shard's consumer sockets (`GET /queues/{queue}/consume`): accepted with the
+ * hibernation API, so an idle consumer costs nothing; a consumer grants
+ * credit, and the shard pushes leases the moment tasks are ready, with no
+ * request per lease and no Worker in between. See schema/api-consume.ts.
+ */
+export class ConsumerSockets {
+  /** messages received (Cloudflare bills incoming WebSocket messages at 20:1) */
+  messages = 0;
+  /** how long a socket stays open (tests shorten it) */
+  lifetimeMs = CONSUMER_SOCKET_MS;
+  private readonly state = new Map<WebSocket, Consumer>();
+  private feeding = false;
+  /** whether a socket may have credit left (unknown after hibernation: yes) */
+  private hungry = true;
+  /** where the next feed starts, so no socket is always served first */
+  private turn = 0;
+
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly ops: ConsumerOps,
+  ) {}
+
+  /** Accepts an upgrade the API Worker has authenticated for `workerId`. */
+  accept(workerId: string): Response {
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server, [TAG]);
+    const consumer: Consumer = { workerId, credit: 0, until: Date.now() + this.lifetimeMs };
+    server.serializeAttachment(consumer);
+    this.state.set(server, consumer);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  message(ws: WebSocket, data: string | ArrayBuffer): void {
+    this.messages++;
+    const consumer = this.consumer(ws);
+    if (Date.now() >= consumer.until) {
+      // Answers nothing more: the consumer sends what it had in flight again on a new socket (or over HTTP).
+      ws.close(CLOSE_RECONNECT, "socket lifetime reached; open another");
+      this.state.delete(ws);
+      return;
+    }
+    let ref: number | undefined;
+    try {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data));
+      } catch {
+        throw new QueueError("malformed_json", "A frame must be one JSON object.");
+      }
+      ref = (raw as { ref?: unknown })?.ref as number | undefined;
+      const parsed = ConsumerFrame.safeParse(raw);
+      if (!parsed.success) throw validationError(parsed.error, "json");
+      const frame = parsed.data;
+      if (frame.type === "stop") {
+        consumer.credit = 0;
+        this.send(ws, { type: "results", ref: frame.ref, results: [] });
+      } else if (frame.type !== "credit") {
+        this.send(ws, { type: "results", ref: frame.ref, results: this.apply(frame) });
+      }
+      if (frame.type !== "stop" && frame.credit !== undefined) {
+        consumer.credit = Math.min(LIMITS.leaseMax, Math.max(0, consumer.credit + frame.credit));
+        this.hungry ||= consumer.credit > 0;
+      }
+      ws.serializeAttachment(consumer);
+    } catch (e) {
+      const problem = problemBody(toQueueError(e));
+      this.send(ws, { type: "error", ...(typeof ref === "number" ? { ref } : {}), problem });
+    }
+    this.feed();
+  }
+
+  /** The socket closed (or failed): its credit goes with it; its leases run until they are completed or expire. */
+  closed(ws: WebSocket, code: number): void {
+    this.state.delete(ws);
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, "closing");
+    } catch {
+      // already closed
+    }
+  }
+
+  /**
+   * Pushes ready tasks to the sockets with credit, in turn, until either runs out.
+   * The shard calls it after every change (an enqueue, a completion that frees a
+   * concurrency slot, a resume); it costs nothing while no socket has credit.
+   */
+  feed(): void {
+    if (this.feeding || !this.hungry) return; // a lease while feeding changes the shard too
+    const sockets = this.ctx.getWebSockets(TAG);
+    this.feeding = true;
+    try {
+      const start = this.turn++ % sockets.length;
+      for (let i = 0; i < sockets.length; i++) {
+        const ws = sockets[(start + i) % sockets.length];
+        const consumer = this.consumer(ws);
+        if (consumer.credit <= 0 || Date.now() >= consumer.until) continue;
+        const leased = this.ops.lease(consumer.workerId, consumer.credit);
+        if (!leased.ok || leased.value.length === 0) break; // nothing ready (or paused)
+        consumer.credit -= leased.value.length;
+        ws.serializeAttachment(consumer);
+        if (!this.send(ws, { type: "leases", leases: leased.value.map(leaseView) })) {
+          // Gone before it could be told: the tasks go back at once rather than wait out their leases.
+          this.ops.release(leased.value.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, delayMs: 0 })));
+        }
+      }
+    } finally {
+      this.feeding = false;
+      this.hungry = sockets.some((ws) => this.consumer(ws).credit > 0);
+    }
+  }
+
+  private apply(frame: Exclude<ConsumerFrame, { type: "credit" | "stop" }>): object[] {
+    switch (frame.type) {
+      case "complete":
+        return unwrap(this.ops.complete(completeItems(frame.items))).map((r) => itemView(r));
+      case "fail":
+        return unwrap(this.ops.fail(failItems(frame.items))).map((r) => itemView(r));
+      case "heartbeat":
+        return unwrap(this.ops.heartbeat(heartbeatItems(frame.items))).map(heartbeatView);
+      case "release":
+        return unwrap(this.ops.release(frame.items)).map((r) => itemView(r));
+    }
+  }
+
+  private consumer(ws: WebSocket): Consumer {
+    let consumer = this.state.get(ws);
+    if (!consumer) {
+      consumer = ws.deserializeAttachment() as Consumer; // after hibernation
+      this.state.set(ws, consumer);
+    }
+    return consumer;
+  }
+
+  /** false when the socket has closed meanwhile */
+  private send(ws: WebSocket, message: object): boolean {
+    try {
+      ws.send(JSON.stringify(message));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
