@@ -2,7 +2,8 @@
 // `npm run bench:profile`: where the time goes. A CPU profile of the Worker and its Durable Objects
 // (one isolate on the direct stack, EDGEQ_STACK=direct npm start, sampled by V8 through workerd's inspector) while the
 // engine's end-to-end shape runs (PROFILE_TASKS tasks enqueued in batches of 100, then drained by 4
-// consumers leasing 100 and completing them in one batch call), history and live pushes on.
+// consumers leasing 100 and completing them in one batch call, or with PROFILE_CONSUMERS=sockets by
+// 4 consumer sockets with 100 credit each), history and live pushes on.
 // Prints self time by area (the project's folders, the libraries, V8's own) and the busiest
 // functions, appends the table to docs/BENCHMARKS.md and keeps the raw profile in .edgeq/profiles
 // (open it in Chrome DevTools' Performance panel). Loopback only; bounded.
@@ -10,12 +11,15 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "n
 import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { batchEnqueue, endToEnd, fmt, inspector, report, sleep, startStack } from "./harness.mjs";
+import { batchEnqueue, endToEnd, endToEndSockets, fmt, inspector, report, sleep, startStack } from "./harness.mjs";
 
 const TASKS = Number(process.env.PROFILE_TASKS ?? 20_000);
 /** PROFILE_HISTORY=off profiles the same run without history (EDGEQ_HISTORY=off), to see what history costs */
 const HISTORY = process.env.PROFILE_HISTORY ?? "on";
 const SAMPLE_US = 200;
+/** PROFILE_CONSUMERS=sockets drains over consumer sockets (a socket per consumer, credit 100) instead of HTTP */
+const SOCKETS = process.env.PROFILE_CONSUMERS === "sockets";
+const drain = SOCKETS ? endToEndSockets : endToEnd;
 
 /**
  * The source file of each line of the bundle the stack runs (esbuild marks where each module
@@ -117,7 +121,7 @@ try {
   await cdp.send("Profiler.enable");
   await cdp.send("Profiler.setSamplingInterval", { interval: SAMPLE_US });
   await batchEnqueue(base, "warm", 1_000, 4);
-  await endToEnd(base, "warm", 1_000);
+  await drain(base, "warm", 1_000);
   await sleep(1_500); // the warm-up's history flush is done
 
   await cdp.send("Profiler.start");
@@ -125,7 +129,7 @@ try {
   const clientBefore = process.cpuUsage();
   const t0 = performance.now();
   const enqueueRate = await batchEnqueue(base, "profiled", TASKS, 4);
-  const run = await endToEnd(base, "profiled", TASKS);
+  const run = await drain(base, "profiled", TASKS);
   await sleep(1_500); // the run's history flush is in the profile too
   const wallMs = performance.now() - t0;
   const cpuAfter = groupCpu(pid);
@@ -146,7 +150,7 @@ try {
   const busy = areas.reduce((n, [, ms]) => n + ms, 0);
   const perTask = (ms) => `${fmt((ms * 1000) / TASKS, 1)} µs/task`;
   report(
-    `Where the time goes: CPU profile of the Worker and its objects, end to end, ${fmt(TASKS)} tasks, history ${HISTORY} (npm run bench:profile)`,
+    `Where the time goes: CPU profile of the Worker and its objects, end to end${SOCKETS ? " over consumer sockets" : ""}, ${fmt(TASKS)} tasks, history ${HISTORY} (npm run bench:profile)`,
     [
       ["batch enqueue (tasks/s) / end to end (tasks/s) while profiled", `${fmt(enqueueRate)} / ${fmt(run.rate)}`],
       ["profiled wall time (ms) / isolate busy / idle (ms)", `${fmt(wallMs)} / ${fmt(busy)} / ${fmt(idle)}`],

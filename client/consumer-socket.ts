@@ -7,6 +7,8 @@ import type { Lease, Problem } from "./types";
 const CLOSE_RECONNECT = 4000;
 /** How long opening a socket may take before it counts as failed. */
 const OPEN_MS = 10_000;
+/** How long a request may wait for its answer before the socket counts as dead (a half-open connection answers nothing). */
+const ANSWER_MS = 30_000;
 
 type Frame =
   | { type: "leases"; leases: Lease[] }
@@ -66,6 +68,10 @@ export class ShardSocket {
         reject(new Error(`The consumer socket to shard ${this.shard} was refused${code ? ` (close ${code})` : ""}.`));
       };
     });
+    if (this.closedByUs) {
+      ws.close(1000, "done"); // closed while it opened
+      throw new SocketClosed();
+    }
     this.ws = ws;
     ws.onmessage = (event) => this.receive(JSON.parse(String(event.data)) as Frame);
     ws.onerror = ws.onclose = (event) => this.lost((event as { code?: number }).code ?? 1006);
@@ -83,7 +89,25 @@ export class ShardSocket {
     const ws = this.ws;
     if (!ws) return Promise.reject(new SocketClosed());
     const ref = this.nextRef++;
-    const answer = new Promise<R[]>((resolve, reject) => this.pending.set(ref, { resolve: resolve as (v: unknown[]) => void, reject }));
+    const answer = new Promise<R[]>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        // No answer: the connection is dead without having closed. Drop it (the owner opens another).
+        ws.close(1000, "no answer");
+        this.lost(1006);
+      }, ANSWER_MS);
+      this.pending.set(ref, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v as R[]);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          // The shard took nothing of a frame it refused, its credit included.
+          if (!(e instanceof SocketClosed)) this.credit = Math.max(0, this.credit - credit);
+          reject(e);
+        },
+      });
+    });
     if (credit > 0) this.credit += credit;
     ws.send(JSON.stringify({ type, ref, ...(items ? { items } : {}), ...(credit > 0 ? { credit } : {}) }));
     return answer;

@@ -129,6 +129,15 @@ function parts(at: number[], item: (i: number) => unknown): number[][] {
   return out;
 }
 
+/** An item's result when its request failed: the API's problem, or the network's. */
+function failedItem(id: string, e: unknown): Result {
+  const problem =
+    e instanceof EdgeqError
+      ? e.problem
+      : { type: "urn:edgeq:error:network", title: "Network error", status: 0, detail: e instanceof Error ? e.message : String(e) };
+  return { id, ok: false, problem };
+}
+
 export class Worker {
   readonly id: Promise<string>;
   private readonly inFlight = new Map<string, InFlight>();
@@ -291,28 +300,39 @@ export class Worker {
     }
   }
 
-  /** Opens sockets to shards the queue has gained since (checked with each worker heartbeat). */
-  private async growShards(): Promise<void> {
-    const shards = await this.shardCount();
-    const workerId = await this.id;
-    for (let n = this.sockets.length; n < shards && this.running; n++) {
-      const socket = this.socketTo(n);
-      await socket.connect(this.client, this.queue, workerId, this.socketClass!);
-      this.sockets[n] = socket;
-    }
-    this.topUp();
+  /** Opens sockets to shards the queue has gained since (checked with each worker heartbeat; one check at a time). */
+  private growShards(): Promise<void> {
+    this.growing ??= (async () => {
+      const shards = await this.shardCount();
+      const workerId = await this.id;
+      for (let n = this.sockets.length; n < shards && this.running; n++) {
+        const socket = this.socketTo(n);
+        this.sockets[n] = socket; // listed before it opens, so close() closes it whenever it opens
+        try {
+          await socket.connect(this.client, this.queue, workerId, this.socketClass!);
+        } catch (e) {
+          this.sockets.length = n; // tried again at the next check
+          throw e;
+        }
+      }
+      this.topUp();
+    })().finally(() => (this.growing = null));
+    return this.growing;
   }
+
+  private growing: Promise<void> | null = null;
 
   /** A socket closed under us: open it again (at once when the server asked, else with backoff) while running. */
   private async reopen(socket: ShardSocket, code: number): Promise<void> {
     for (let attempt = code === 4000 ? 0 : 1; this.running; attempt++) {
-      if (attempt > 0) await sleep(Math.random() * Math.min(5000, 250 * 2 ** attempt));
+      if (attempt > 0) await bound(Math.random() * Math.min(5000, 250 * 2 ** attempt));
       if (!this.running) return;
       try {
         await socket.connect(this.client, this.queue, await this.id, this.socketClass!);
         this.topUp();
         return;
       } catch (e) {
+        if (!this.running) return; // closed meanwhile: the socket closed itself
         this.emit("error", e as Error);
       }
     }
@@ -499,6 +519,11 @@ export class Worker {
    * Results in item order. The tasks completed, failed or released are let go.
    */
   private async batch<T extends { id: string }>(kind: "complete" | "fail" | "heartbeat" | "release", items: T[]): Promise<Result[]> {
+    // A part that fails fails its own items (a heartbeat's failure is thrown: it says nothing about the leases).
+    const failed = (id: string, e: unknown): Result => {
+      if (kind === "heartbeat") throw e;
+      return failedItem(id, e);
+    };
     const results = new Array<Result>(items.length);
     const groups = new Map<ShardSocket | null, number[]>();
     items.forEach((item, i) => {
@@ -515,10 +540,14 @@ export class Worker {
             try {
               out = await socket.request<Result>(kind, body, kind === "heartbeat" ? 0 : this.creditFor(socket));
             } catch (e) {
-              if (!(e instanceof SocketClosed)) throw e;
+              if (!(e instanceof SocketClosed)) out = body.map((item) => failed(item.id, e)); // refused whole (e.g. a result too large)
             }
           }
-          out ??= (await this.client.call<BatchResults>("POST", `/leases/${kind}`, { items: body })).results;
+          try {
+            out ??= (await this.client.call<BatchResults>("POST", `/leases/${kind}`, { items: body })).results;
+          } catch (e) {
+            out = body.map((item) => failed(item.id, e)); // this part only: the others stand
+          }
           out.forEach((r, j) => (results[part[j]] = r));
         }
       }),

@@ -63,9 +63,7 @@ export class ConsumerSockets {
     this.messages++;
     const consumer = this.consumer(ws);
     if (Date.now() >= consumer.until) {
-      // Answers nothing more: the consumer sends what it had in flight again on a new socket (or over HTTP).
-      ws.close(CLOSE_RECONNECT, "socket lifetime reached; open another");
-      this.state.delete(ws);
+      this.expire(ws);
       return;
     }
     let ref: number | undefined;
@@ -98,6 +96,21 @@ export class ConsumerSockets {
     this.feed();
   }
 
+  /**
+   * Closes a socket past its lifetime (4000): it answers nothing more, and the consumer sends what
+   * it had in flight again on a new socket (or over HTTP), authenticated again.
+   */
+  private expire(ws: WebSocket): void {
+    const consumer = this.consumer(ws);
+    consumer.credit = 0;
+    ws.serializeAttachment(consumer);
+    try {
+      ws.close(CLOSE_RECONNECT, "socket lifetime reached; open another");
+    } catch {
+      // already closing
+    }
+  }
+
   /** The socket closed (or failed): its credit goes with it; its leases run until they are completed or expire. */
   closed(ws: WebSocket, code: number): void {
     this.state.delete(ws);
@@ -122,7 +135,12 @@ export class ConsumerSockets {
       for (let i = 0; i < sockets.length; i++) {
         const ws = sockets[(start + i) % sockets.length];
         const consumer = this.consumer(ws);
-        if (consumer.credit <= 0 || Date.now() >= consumer.until) continue;
+        if (Date.now() >= consumer.until) {
+          // An idle consumer sends nothing, so its socket's end comes when there is work for it.
+          this.expire(ws);
+          continue;
+        }
+        if (consumer.credit <= 0) continue;
         const leased = this.ops.lease(consumer.workerId, consumer.credit);
         if (!leased.ok || leased.value.length === 0) break; // nothing ready (or paused)
         consumer.credit -= leased.value.length;

@@ -64,7 +64,7 @@ export const accessKeyOf = (env: Env, keyId: string) => accessObject(env, `key:$
 /**
  * Short-lived tokens that open a WebSocket with `?token=` (a browser's WebSocket
  * cannot carry a header, and not every runtime's can): `<prefix><tenant>.<expiry ms>.<mac>`,
- * one tenant, one use, so a long-lived API key never goes in a URL.
+ * one tenant, valid for a minute, so a long-lived API key never goes in a URL.
  * - `live`: `GET /live`, read-only (`eqlive_`)
  * - `consume`: `GET /queues/{queue}/consume`, a consumer (`eqcons_`)
  */

@@ -574,6 +574,37 @@ describe("the SDK's Worker over consumer sockets", { timeout: 60_000 }, () => {
     expect((await queue.stats()).counts.failed ?? 0).toBe(0);
   });
 
+  it("a completion the shard refuses (a result too large) fails its task's item, and the worker goes on taking tasks", async () => {
+    const queue = edgeq.queue(fresh("refused"));
+    const spy = spySockets();
+    const worker = new Worker(
+      edgeq,
+      queue.name,
+      async (t) => {
+        await sleep(60); // slow tasks: nothing held ahead, so every task needs credit given back
+        return (t.payload as { big: boolean }).big ? { x: "y".repeat(200_000) } : "ok";
+      },
+      { concurrency: 1, WebSocket: spy.WebSocket },
+    );
+    const errors: Error[] = [];
+    worker.on("error", (e) => errors.push(e));
+    const running = worker.run();
+    await until(async () => spy.sent.length > 0);
+    const big = await queue.add("t", { big: true });
+    await until(async () => errors.length > 0);
+    expect(errors[0]).toBeInstanceOf(EdgeqError);
+    expect((errors[0] as EdgeqError).status).toBe(413);
+    const small = await queue.addBulk([
+      { name: "t", payload: { big: false } },
+      { name: "t", payload: { big: false } },
+    ]);
+    await until(async () => (await edgeq.get(small[1].id)).status === "completed");
+    expect((await edgeq.get(small[0].id)).status).toBe("completed");
+    expect((await edgeq.get(big.id)).status).toBe("running"); // its lease runs out and it is retried, as over HTTP
+    await worker.close();
+    await running;
+  });
+
   it("falls back to HTTP when the server opens no consumer socket", async () => {
     const queue = edgeq.queue(fresh("fallback"));
     const leaseCalls: string[] = [];

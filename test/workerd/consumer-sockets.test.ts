@@ -29,7 +29,9 @@ async function consumer(queue: string, { workerId = "w1", shard = 0, headers = a
   const ws = res.webSocket!;
   const frames: Frame[] = [];
   let closedWith: number | null = null;
-  ws.addEventListener("message", (e) => frames.push(JSON.parse(e.data as string)));
+  ws.addEventListener("message", (e) => {
+    frames.push(JSON.parse(e.data as string));
+  });
   ws.addEventListener("close", (e) => {
     closedWith = e.code;
   });
@@ -229,6 +231,31 @@ describe("consumer sockets", () => {
     }
   });
 
+  it("consumer socket: an idle socket past its lifetime is closed with 4000 when a task comes for it, and the task waits for another", async () => {
+    const queue = freshQueue("sock");
+    await runInDurableObject(shardStub(queue), (shard: QueueShard) => {
+      shard.consumers.lifetimeMs = 300;
+    });
+    try {
+      const c = await consumer(queue);
+      c.send({ type: "credit", credit: 5 });
+      await settle();
+      await new Promise((r) => setTimeout(r, 300)); // past its lifetime, having sent nothing since
+      const [id] = await enqueue(queue, 1);
+      await until(async () => c.closedWith() === 4000);
+      expect(c.leases()).toHaveLength(0);
+      expect(await statusOf(id)).toBe("pending");
+      const next = await consumer(queue, { workerId: "w2" }); // a new socket gets it
+      next.send({ type: "credit", credit: 1 });
+      expect((await next.waitLeases(1))[0].task.id).toBe(id);
+      next.close();
+    } finally {
+      await runInDurableObject(shardStub(queue), (shard: QueueShard) => {
+        shard.consumers.lifetimeMs = 15 * 60_000;
+      });
+    }
+  });
+
   it("consumer socket: needs the consume permission, an upgrade, a shard the queue has, and a consume token from POST /consume/tokens", async () => {
     const queue = freshQueue("sock");
     await enqueue(queue, 1);
@@ -252,7 +279,8 @@ describe("consumer sockets", () => {
     viaToken.close();
     const live = (await api("POST", "/api/v1/live/tokens")).body.token;
     expectProblem(await toJson(await upgrade(queue, `workerId=w&token=${live}`, {})), 401, "unauthorized");
-    expectProblem(await toJson(await upgrade(queue, `workerId=w&token=${token.slice(0, -1)}0`, {})), 401, "unauthorized");
+    const forged = `${token.slice(0, -1)}${token.endsWith("0") ? "1" : "0"}`; // one character of its MAC changed
+    expectProblem(await toJson(await upgrade(queue, `workerId=w&token=${forged}`, {})), 401, "unauthorized");
     expectProblem(await api("GET", `/api/v1/queues/${queue}?token=${token}`, undefined, { authorization: "" }), 401, "unauthorized");
     expectProblem(
       await api("GET", `/api/v1/live?token=${token}`, undefined, { authorization: "", upgrade: "websocket" }),
