@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench:idle`: where an idle request's time goes on this machine. One request at a time
 // with GAP_MS between them (as a lone producer sends), from a trivial node:http server up to
-// edgeq's enqueue → lease: node:http and a hello-world Worker on workerd (the floor), then edgeq's
+// edgeq's enqueue → lease (long poll, and consumer socket): node:http and a hello-world Worker on workerd (the floor), then edgeq's
 // deployable bundle on workerd (as the stack tests and `EDGEQ_STACK=direct npm start` run it) as
 // shipped and with its static assets (Swagger UI for /docs) left out: what the assets still cost
 // with the Worker running first. Appends the table to docs/BENCHMARKS.md. Loopback only; bounded.
@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
+import { WebSocket } from "ws";
 import { serveApi } from "../scripts/serve-api.mjs";
 import { migrateD1 } from "../scripts/migrate-d1.mjs";
 import { call, fmt, percentile, report, sleep } from "./harness.mjs";
@@ -62,6 +63,36 @@ async function enqueueToLease(port, queue) {
   return `${fmt(percentile(seen, 50), 2)} / ${fmt(percentile(seen, 99), 2)}`;
 }
 
+/** enqueue → a consumer socket receives the lease, p50 / p99 (the consumer completes each task with one frame that grants its credit again). */
+async function enqueueToSocket(port, queue) {
+  const sentAt = new Map();
+  const seen = [];
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/api/v1/queues/${queue}/consume?workerId=idle`, {
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  await new Promise((resolve, reject) => (ws.on("open", resolve), ws.on("error", reject)));
+  let ref = 0;
+  ws.on("message", (data) => {
+    const frame = JSON.parse(String(data));
+    if (frame.type !== "leases") return;
+    const now = performance.now();
+    for (const l of frame.leases) if (sentAt.has(l.task.payload.n)) seen.push(now - sentAt.get(l.task.payload.n));
+    const items = frame.leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken }));
+    ws.send(JSON.stringify({ type: "complete", ref: ++ref, items, credit: items.length }));
+  });
+  ws.send(JSON.stringify({ type: "credit", credit: 1 }));
+  for (let i = -30; i < SAMPLES; i++) {
+    if (i === 0) seen.length = 0;
+    sentAt.set(i, performance.now());
+    await request(port, "POST", `/api/v1/queues/${queue}/tasks`, { name: "idle", payload: { n: i } });
+    await sleep(GAP_MS);
+  }
+  while (seen.length < SAMPLES) await sleep(10);
+  ws.close();
+  seen.sort((a, b) => a - b);
+  return `${fmt(percentile(seen, 50), 2)} / ${fmt(percentile(seen, 99), 2)}`;
+}
+
 async function edgeq(assets) {
   const state = mkdtempSync(join(tmpdir(), "edgeq-bench-idle-"));
   const outdir = mkdtempSync(join(tmpdir(), "edgeq-bench-worker-"));
@@ -75,6 +106,7 @@ async function edgeq(assets) {
       read: await timed(() => request(port, "GET", "/api/v1/queues/idle-read")),
       write: await timed((i) => request(port, "POST", "/api/v1/queues/idle-write/tasks", { name: "w", payload: { i } })),
       lease: await enqueueToLease(port, "idle-lease"),
+      socket: await enqueueToSocket(port, "idle-socket"),
     };
   } finally {
     await mf.dispose();
@@ -104,6 +136,7 @@ report(
     ["edgeq GET /queues/{queue} (a shard read)", `${shipped.read} (${bare.read} without assets)`],
     ["edgeq POST /queues/{queue}/tasks (a shard write)", `${shipped.write} (${bare.write} without assets)`],
     ["edgeq enqueue → a long-polling consumer holds the lease", `${shipped.lease} (${bare.lease} without assets)`],
+    ["edgeq enqueue → a consumer socket receives the lease", `${shipped.socket} (${bare.socket} without assets)`],
   ],
   [
     `${fmt(SAMPLES)} sequential requests each, ${GAP_MS} ms apart, over one kept-alive connection; edgeq is the deployable bundle on workerd (scripts/serve-api.mjs), history flush and live pushes on, request logs off.`,
