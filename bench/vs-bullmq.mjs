@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // `npm run bench:compare`: edgeq and BullMQ side by side, in one run on this machine, in the shapes
 // a user switching from BullMQ compares:
-//  - the SDK: one Worker at concurrency 16, a no-op handler, TASKS tasks added beforehand with addBulk;
+//  - the SDK: one Worker at concurrency 16, a no-op handler, TASKS tasks added beforehand with addBulk,
+//    over its default transport (consumer sockets) and over HTTP long polls;
 //  - batched end to end: edgeq's 4 raw HTTP consumers leasing 100 and completing them in one batch
-//    call, against 4 BullMQ Workers at concurrency 100 (100 in flight each, as the consumers hold);
+//    call, and 4 consumer sockets with 100 credit each completing each push in one frame, against
+//    4 BullMQ Workers at concurrency 100 (100 in flight each, as the consumers hold);
 //  - batch enqueue: one caller, 100 per call (edgeq's batch route, BullMQ's addBulk);
 //  - idle latency: from add() to the handler starting, one task at a time, workers waiting.
 // edgeq runs as `npm start` runs it (wrangler dev; EDGEQ_BENCH_STACK=direct for the direct stack), history flush and live pushes on. BullMQ runs on
@@ -150,23 +152,29 @@ async function runEdgeq(base) {
   const out = {};
   out.enqueue = await batchEnqueue(base, "cmp-enqueue", TASKS, 1);
 
-  // the SDK shape: one Worker at concurrency 16 on a backlog added with addBulk
-  const sdk = edgeq.queue("cmp-sdk");
-  await sdk.addBulk(
-    jobsOf(TASKS).map((j) => ({ name: j.name, payload: j.data })),
-    { chunkSize: 100 },
-  );
-  let done = 0;
-  let allDone;
-  const finished = new Promise((r) => (allDone = r));
-  const worker = new EdgeqWorker(edgeq, "cmp-sdk", async () => {}, { concurrency: 16, waitMs: 5000 });
-  worker.on("completed", () => ++done === TASKS && allDone());
-  const t0 = performance.now();
-  const running = worker.run();
-  await finished;
-  out.sdk = TASKS / ((performance.now() - t0) / 1000);
-  await worker.close();
-  await running;
+  // the SDK shape: one Worker at concurrency 16 on a backlog added with addBulk, over its default
+  // transport (consumer sockets), then over HTTP long polls
+  const sdkRate = async (name, transport) => {
+    const queue = edgeq.queue(name);
+    await queue.addBulk(
+      jobsOf(TASKS).map((j) => ({ name: j.name, payload: j.data })),
+      { chunkSize: 100 },
+    );
+    let done = 0;
+    let allDone;
+    const finished = new Promise((r) => (allDone = r));
+    const worker = new EdgeqWorker(edgeq, name, async () => {}, { concurrency: 16, waitMs: 5000, transport });
+    worker.on("completed", () => ++done === TASKS && allDone());
+    const t0 = performance.now();
+    const running = worker.run();
+    await finished;
+    const rate = TASKS / ((performance.now() - t0) / 1000);
+    await worker.close();
+    await running;
+    return rate;
+  };
+  out.sdk = await sdkRate("cmp-sdk", "auto");
+  out.sdkHttp = await sdkRate("cmp-sdk-http", "http");
 
   // batched end to end over raw HTTP, and over raw consumer sockets
   await batchEnqueue(base, "cmp-batch", TASKS, 4);
@@ -228,6 +236,10 @@ report(
     [
       `SDK Worker, concurrency 16, ${fmt(TASKS)} no-op tasks: edgeq / BullMQ (tasks/s)`,
       `${fmt(edge.sdk)} / ${fmt(bull.sdk)} (${ratio(edge.sdk, bull.sdk)})`,
+    ],
+    [
+      "the same over HTTP long polls (transport: http): edgeq / BullMQ (tasks/s)",
+      `${fmt(edge.sdkHttp)} / ${fmt(bull.sdk)} (${ratio(edge.sdkHttp, bull.sdk)})`,
     ],
     [
       "batched end to end, 4 consumers × 100: edgeq / BullMQ (tasks/s)",
