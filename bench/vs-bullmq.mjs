@@ -177,10 +177,12 @@ async function runEdgeq(base) {
     const rate = TASKS / ((performance.now() - t0) / 1000);
     await worker.close();
     await running;
-    return rate;
+    // What the shard was asked: RPC requests (the backlog's enqueue calls included) and socket messages.
+    const [shard] = (await edgeq.call("GET", `/queues/${name}`)).shards;
+    return { rate, calls: `${fmt(shard.requests)} requests + ${fmt(shard.socketMessages)} socket messages` };
   };
-  out.sdk = await sdkRate("cmp-sdk", "auto");
-  out.sdkHttp = await sdkRate("cmp-sdk-http", "http");
+  ({ rate: out.sdk, calls: out.sdkCalls } = await sdkRate("cmp-sdk", "auto"));
+  ({ rate: out.sdkHttp, calls: out.sdkHttpCalls } = await sdkRate("cmp-sdk-http", "http"));
 
   // batched end to end over raw HTTP, and over raw consumer sockets
   await batchEnqueue(base, "cmp-batch", TASKS, 4);
@@ -267,6 +269,7 @@ report(
   [
     `edgeq: ${STACK}, history flush and live pushes on; the SDK's Worker over its default transport (consumer sockets, through the \`ws\` package on Node 20); raw consumers over node:http keep-alive, or one \`ws\` socket each (bench/harness.mjs).`,
     "BullMQ: redis-server from Debian with persistence off, ioredis as BullMQ ships it; completed jobs trimmed to the last 1,000 (removeOnComplete), as a production setup would.",
+    `The shard's calls in the SDK shape (${fmt(TASKS / 100)} enqueue calls included): ${edge.sdkCalls} over consumer sockets; ${edge.sdkHttpCalls} over HTTP.`,
     "Both share this process and the machine's cores with their server; each shape runs on a fresh queue with the whole backlog enqueued first (enqueue is timed on its own), and edgeq's history of those enqueues flushed (2 s) before the drain is timed.",
     ...(skipped ? [skipped] : []),
   ],
