@@ -35,21 +35,19 @@ async function timed(fn) {
   return `${fmt(percentile(t, 50), 2)} / ${fmt(percentile(t, 99), 2)}`;
 }
 
-/** enqueue → the long-polling consumer holds the lease, p50 / p99 (the consumer completes each task). */
-async function enqueueToLease(port, queue) {
+/**
+ * Enqueues one task every GAP_MS (after 30 unmeasured) while `consume` receives them; answers the
+ * p50 / p99 from each enqueue being sent to its lease arriving. `consume(arrived)` starts the
+ * consumer, calls `arrived(leases)` as leases come and answers a function that stops it.
+ */
+async function enqueueToConsumer(port, queue, consume) {
   const sentAt = new Map();
   const seen = [];
-  let stop = false;
-  const consumer = (async () => {
-    while (!stop) {
-      const { leases } = await request(port, "POST", `/api/v1/queues/${queue}/leases`, { workerId: "idle", max: 1, waitMs: 1000 });
-      const now = performance.now();
-      for (const l of leases) {
-        if (sentAt.has(l.task.payload.n)) seen.push(now - sentAt.get(l.task.payload.n));
-        await request(port, "POST", `/api/v1/tasks/${l.task.id}/complete`, { leaseToken: l.leaseToken });
-      }
-    }
-  })();
+  const arrived = (leases) => {
+    const now = performance.now();
+    for (const l of leases) if (sentAt.has(l.task.payload.n)) seen.push(now - sentAt.get(l.task.payload.n));
+  };
+  const stop = await consume(arrived);
   for (let i = -30; i < SAMPLES; i++) {
     if (i === 0) seen.length = 0;
     sentAt.set(i, performance.now());
@@ -57,41 +55,46 @@ async function enqueueToLease(port, queue) {
     await sleep(GAP_MS);
   }
   while (seen.length < SAMPLES) await sleep(10);
-  stop = true;
-  await consumer;
+  await stop();
   seen.sort((a, b) => a - b);
   return `${fmt(percentile(seen, 50), 2)} / ${fmt(percentile(seen, 99), 2)}`;
 }
 
-/** enqueue → a consumer socket receives the lease, p50 / p99 (the consumer completes each task with one frame that grants its credit again). */
-async function enqueueToSocket(port, queue) {
-  const sentAt = new Map();
-  const seen = [];
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/api/v1/queues/${queue}/consume?workerId=idle`, {
-    headers: { authorization: `Bearer ${TOKEN}` },
+/** enqueue → the long-polling consumer holds the lease (the consumer completes each task). */
+const enqueueToLease = (port, queue) =>
+  enqueueToConsumer(port, queue, async (arrived) => {
+    let stop = false;
+    const consumer = (async () => {
+      while (!stop) {
+        const { leases } = await request(port, "POST", `/api/v1/queues/${queue}/leases`, { workerId: "idle", max: 1, waitMs: 1000 });
+        arrived(leases);
+        for (const l of leases) await request(port, "POST", `/api/v1/tasks/${l.task.id}/complete`, { leaseToken: l.leaseToken });
+      }
+    })();
+    return async () => {
+      stop = true;
+      await consumer;
+    };
   });
-  await new Promise((resolve, reject) => (ws.on("open", resolve), ws.on("error", reject)));
-  let ref = 0;
-  ws.on("message", (data) => {
-    const frame = JSON.parse(String(data));
-    if (frame.type !== "leases") return;
-    const now = performance.now();
-    for (const l of frame.leases) if (sentAt.has(l.task.payload.n)) seen.push(now - sentAt.get(l.task.payload.n));
-    const items = frame.leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken }));
-    ws.send(JSON.stringify({ type: "complete", ref: ++ref, items, credit: items.length }));
+
+/** enqueue → a consumer socket receives the lease (the consumer completes each task with one frame that grants its credit again). */
+const enqueueToSocket = (port, queue) =>
+  enqueueToConsumer(port, queue, async (arrived) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/api/v1/queues/${queue}/consume?workerId=idle`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    await new Promise((resolve, reject) => (ws.on("open", resolve), ws.on("error", reject)));
+    let ref = 0;
+    ws.on("message", (data) => {
+      const frame = JSON.parse(String(data));
+      if (frame.type !== "leases") return;
+      arrived(frame.leases);
+      const items = frame.leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken }));
+      ws.send(JSON.stringify({ type: "complete", ref: ++ref, items, credit: items.length }));
+    });
+    ws.send(JSON.stringify({ type: "credit", credit: 1 }));
+    return async () => ws.close();
   });
-  ws.send(JSON.stringify({ type: "credit", credit: 1 }));
-  for (let i = -30; i < SAMPLES; i++) {
-    if (i === 0) seen.length = 0;
-    sentAt.set(i, performance.now());
-    await request(port, "POST", `/api/v1/queues/${queue}/tasks`, { name: "idle", payload: { n: i } });
-    await sleep(GAP_MS);
-  }
-  while (seen.length < SAMPLES) await sleep(10);
-  ws.close();
-  seen.sort((a, b) => a - b);
-  return `${fmt(percentile(seen, 50), 2)} / ${fmt(percentile(seen, 99), 2)}`;
-}
 
 async function edgeq(assets) {
   const state = mkdtempSync(join(tmpdir(), "edgeq-bench-idle-"));
