@@ -37,6 +37,8 @@ function pause(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** What the retry policy needs of one HTTP exchange's answer, whichever client made it. */
 interface Answer {
+  /** a 3xx with a Location: the caller follows it */
+  redirect?: boolean;
   status: number;
   statusText: string;
   retryAfter: string | null;
@@ -57,6 +59,11 @@ export async function request<T>(options: ClientOptions, method: string, path: s
   }
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const res = await retrying(options, signal, () => node(urlOf(options, path), method, headersOf(options, body), payload, signal));
+  if (res.status >= 300) {
+    // A redirect (a proxy in front of the API): `fetch` follows it as browsers do; this path does not.
+    const followed = await send(options, method, path, body, signal);
+    return (followed.status === 204 ? undefined : await followed.json()) as T;
+  }
   const text = await res.text();
   return (res.status === 204 ? undefined : JSON.parse(text)) as T;
 }
@@ -100,7 +107,7 @@ async function retrying<A extends Answer>(options: ClientOptions, signal: AbortS
       await pause(backoff(attempt), signal);
       continue;
     }
-    if (res.status >= 200 && res.status < 300) return res;
+    if ((res.status >= 200 && res.status < 300) || (res.redirect && res.status >= 300 && res.status < 400)) return res;
     const text = await res.text();
     const retryAfter = Number(res.retryAfter);
     const wait = retryAfter > 0 ? retryAfter * 1000 : backoff(attempt);
@@ -125,7 +132,7 @@ interface NodeHttp {
     url: URL,
     options: object,
     callback: (res: NodeResponse) => void,
-  ): { on(event: "error", f: (e: unknown) => void): void; end(body?: Uint8Array): void };
+  ): { on(event: "error", f: (e: unknown) => void): void; end(body?: Uint8Array): void; destroy(error: Error): void };
 }
 interface NodeResponse {
   statusCode?: number;
@@ -142,6 +149,8 @@ type Exchange = (
   signal?: AbortSignal,
 ) => Promise<Answer>;
 let nodeClient: Promise<Exchange | null> | undefined;
+/** The longest a call over node:http waits for its whole answer (undici's own limit for `fetch`). */
+const ANSWER_MS = 300_000;
 
 /** An exchange over node:http / node:https with kept-alive connections, on Node only (null elsewhere: Bun's and Deno's `fetch` are fast). */
 function nodeExchange(): Promise<Exchange | null> {
@@ -153,6 +162,13 @@ function nodeExchange(): Promise<Exchange | null> {
     const agents = { "http:": new http.Agent({ keepAlive: true }), "https:": new https.Agent({ keepAlive: true }) };
     const exchange: Exchange = (url, method, headers, body, signal) =>
       new Promise<Answer>((resolve, reject) => {
+        // A failure is told as `fetch` tells it: the abort's reason, or TypeError "fetch failed" with the cause attached.
+        const fail = (e: unknown) => {
+          clearTimeout(timer);
+          reject(signal?.aborted ? signal.reason : new TypeError("fetch failed", { cause: e }));
+        };
+        // No answer within ANSWER_MS (a server or a half-open connection that never answers) fails the call, as undici's timeouts do.
+        const timer = setTimeout(() => req.destroy(new Error(`no answer within ${ANSWER_MS / 1000} s`)), ANSWER_MS);
         const target = new URL(url);
         const secure = target.protocol === "https:";
         const bytes = body === undefined ? undefined : new TextEncoder().encode(body);
@@ -167,12 +183,15 @@ function nodeExchange(): Promise<Exchange | null> {
           (res) => {
             const chunks: Uint8Array[] = [];
             res.on("data", (chunk) => chunks.push(chunk as Uint8Array));
-            res.on("error", reject);
+            res.on("error", fail);
             res.on("end", () => {
+              clearTimeout(timer);
               const text = new TextDecoder().decode(concat(chunks));
               const retryAfter = res.headers["retry-after"];
+              const status = res.statusCode ?? 0;
               resolve({
-                status: res.statusCode ?? 0,
+                redirect: status >= 300 && status < 400 && typeof res.headers.location === "string",
+                status,
                 statusText: res.statusMessage ?? "",
                 retryAfter: typeof retryAfter === "string" ? retryAfter : null,
                 text: async () => text,
@@ -180,8 +199,7 @@ function nodeExchange(): Promise<Exchange | null> {
             });
           },
         );
-        // A connection that fails is told as `fetch` tells it (TypeError "fetch failed", the cause attached), so callers see one kind.
-        req.on("error", (e) => reject(signal?.aborted ? e : new TypeError("fetch failed", { cause: e })));
+        req.on("error", fail);
         req.end(bytes);
       });
     return exchange;
