@@ -127,7 +127,7 @@ async function retrying<A extends Answer>(options: ClientOptions, signal: AbortS
 
 /** What is used of node:http and node:https (typed here: the SDK is also checked without Node's types). */
 interface NodeHttp {
-  Agent: new (options: { keepAlive: boolean }) => unknown;
+  Agent: new (options: { keepAlive: boolean; timeout: number }) => unknown;
   request(
     url: URL,
     options: object,
@@ -159,7 +159,10 @@ function nodeExchange(): Promise<Exchange | null> {
     if (!runtime?.node || runtime.bun || "Deno" in globalThis) return null;
     // Named at run time, so no bundler for the browser tries to resolve them.
     const [http, https] = (await Promise.all(["node:http", "node:https"].map((name) => import(name)))) as [NodeHttp, NodeHttp];
-    const agents = { "http:": new http.Agent({ keepAlive: true }), "https:": new https.Agent({ keepAlive: true }) };
+    // An idle connection is closed after 4 s, as undici does, before a server or proxy that closes idle ones
+    // without saying so can close it under the next call. (The agent's timeout ends only idle sockets.)
+    const keep = { keepAlive: true, timeout: 4_000 };
+    const agents = { "http:": new http.Agent(keep), "https:": new https.Agent(keep) };
     const exchange: Exchange = (url, method, headers, body, signal) =>
       new Promise<Answer>((resolve, reject) => {
         // A failure is told as `fetch` tells it: the abort's reason, or TypeError "fetch failed" with the cause attached.
