@@ -1,4 +1,5 @@
 import { EdgeqError } from "./errors";
+import { request } from "./http";
 import type { EdgeqClient } from "./index";
 import type { WebSocketConstructor, WebSocketLike } from "./live";
 import type { Lease, Problem } from "./types";
@@ -46,7 +47,9 @@ export class ShardSocket {
 
   /** Opens the socket with a short-lived consume token; rejects with the server's problem (or a timeout). */
   async connect(client: EdgeqClient, queue: string, workerId: string, WS: WebSocketConstructor): Promise<void> {
-    const { token } = await client.call<{ token: string }>("POST", "/consume/tokens");
+    // One retry only: a deployment that cannot make tokens (no key secret) answers 503 every time,
+    // and the worker should fall back to HTTP at once rather than after the full retry policy.
+    const { token } = await request<{ token: string }>({ ...client.options, retries: 1 }, "POST", "/api/v1/consume/tokens");
     const url = new URL(`${client.options.url.replace(/\/$/, "")}/api/v1/queues/${encodeURIComponent(queue)}/consume`);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("workerId", workerId);

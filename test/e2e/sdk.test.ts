@@ -605,29 +605,36 @@ describe("the SDK's Worker over consumer sockets", { timeout: 60_000 }, () => {
     await running;
   });
 
-  it("falls back to HTTP when the server opens no consumer socket", async () => {
-    const queue = edgeq.queue(fresh("fallback"));
-    const leaseCalls: string[] = [];
-    const noSockets: typeof fetch = async (input, init) => {
-      const path = new URL(String(input)).pathname;
-      if (path.endsWith("/consume/tokens")) {
-        return new Response(JSON.stringify({ type: "urn:edgeq:error:not_found", title: "Not Found", status: 404, detail: "no" }), {
-          status: 404,
-          headers: { "content-type": "application/problem+json" },
-        });
-      }
-      if (path.endsWith("/leases")) leaseCalls.push(path);
-      return fetch(input, init);
-    };
-    const client = new EdgeqClient({ url: stack.url, token: stack.token, fetch: noSockets });
-    await queue.addBulk(Array.from({ length: 5 }, (_, i) => ({ name: "t", payload: { i } })));
-    const worker = new Worker(client, queue.name, async () => "ok", { waitMs: 200 });
-    const running = worker.run();
-    await until(async () => (await queue.stats()).counts.completed === 5);
-    expect(worker.transport).toBe("http");
-    await worker.close();
-    await running;
-    expect(leaseCalls.length).toBeGreaterThan(0);
+  it("falls back to HTTP, at once, when the server opens no consumer socket (an older server, or one that cannot make tokens)", async () => {
+    for (const status of [404, 503]) {
+      const queue = edgeq.queue(fresh("fallback"));
+      const leaseCalls: string[] = [];
+      let tokenCalls = 0;
+      const noSockets: typeof fetch = async (input, init) => {
+        const path = new URL(String(input)).pathname;
+        if (path.endsWith("/consume/tokens")) {
+          tokenCalls++;
+          return new Response(JSON.stringify({ type: "urn:edgeq:error:x", title: "No", status, detail: "no" }), {
+            status,
+            headers: { "content-type": "application/problem+json" },
+          });
+        }
+        if (path.endsWith("/leases")) leaseCalls.push(path);
+        return fetch(input, init);
+      };
+      const client = new EdgeqClient({ url: stack.url, token: stack.token, fetch: noSockets });
+      await queue.addBulk(Array.from({ length: 5 }, (_, i) => ({ name: "t", payload: { i } })));
+      const worker = new Worker(client, queue.name, async () => "ok", { waitMs: 200 });
+      const started = Date.now();
+      const running = worker.run();
+      await until(async () => leaseCalls.length > 0);
+      expect(Date.now() - started).toBeLessThan(2_000); // not after the whole retry policy (several seconds)
+      await until(async () => (await queue.stats()).counts.completed === 5);
+      expect(worker.transport).toBe("http");
+      expect(tokenCalls).toBeLessThanOrEqual(2);
+      await worker.close();
+      await running;
+    }
   });
 
   it("opens a socket to every shard, also to shards added while it runs", async () => {
