@@ -87,6 +87,13 @@ export class ShardSocket {
     this.ws.send(JSON.stringify({ type: "credit", credit: n }));
   }
 
+  /** Takes back `n` of the credit granted (the shard keeps at least none; leases already on their way still come). */
+  take(n: number): void {
+    if (n <= 0 || !this.ws) return;
+    this.credit = Math.max(0, this.credit - n);
+    this.ws.send(JSON.stringify({ type: "credit", credit: -n }));
+  }
+
   /** A batch request (`complete`, `fail`, `heartbeat`, `release`; `stop` without items), with credit granted in the same frame. */
   request<R>(type: string, items?: object[], credit = 0): Promise<R[]> {
     const ws = this.ws;

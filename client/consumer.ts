@@ -91,6 +91,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SHORT_MS = 50;
 /** Items per batch call at most (the API's limit). */
 const BATCH_MAX = 1000;
+/** With several shards, how long credit may sit unused on quiet shards before it moves on (a multi-shard long poll's wait). */
+const REBALANCE_MS = 1000;
 /** Held tasks are at most about this much of the worker's time, at its recent pace. */
 const HOLD_MS = 250;
 /**
@@ -269,6 +271,7 @@ export class Worker {
         this.sockets = opened;
         this.socketClass = WS;
         this.topUp();
+        this.rebalanceTimer = setInterval(() => this.rebalance(), REBALANCE_MS);
         return true;
       } catch (e) {
         if (!must) return false;
@@ -340,6 +343,8 @@ export class Worker {
 
   /** Leases a shard pushed: held and started; more than may be held (several shards' credit met at once, or tasks grew slower) go back. */
   private arrived(shard: number, leases: Lease[]): void {
+    this.lastArrival = Date.now();
+    this.turn++; // the next slot's credit goes to the next shard: several shards are served in turn
     for (const l of leases) this.shardOf.set(l.task.id, shard);
     if (!this.running) {
       void this.release(leases);
@@ -352,13 +357,44 @@ export class Worker {
     this.heartbeatSoonEnough();
   }
 
-  /** Each open socket's fair share of what this worker can take now. */
-  private creditFor(socket: ShardSocket): number {
-    const open = this.sockets.filter((s) => s.open).length;
-    if (!this.running || open === 0) return 0;
-    const target = Math.min(BATCH_MAX, Math.ceil(Math.max(0, this.want()) / open));
-    return Math.max(0, target - socket.credit);
+  /**
+   * This open socket's share of what the worker can take now: `want()` split over the open
+   * sockets, never more in all (so several shards cannot push more than it can hold). The
+   * remainder of an uneven split goes to the sockets from `turn` on, which moves when credit sits
+   * unused on a shard with nothing ready (`rebalance`).
+   */
+  private shareOf(socket: ShardSocket): number {
+    const open = this.sockets.filter((s) => s.open);
+    if (!this.running || open.length === 0) return 0;
+    const total = Math.max(0, this.want());
+    const place = (open.indexOf(socket) - (this.turn % open.length) + open.length) % open.length;
+    return Math.min(BATCH_MAX, Math.floor(total / open.length) + (place < total % open.length ? 1 : 0));
   }
+
+  /** Credit to grant this socket now (what its share lacks). */
+  private creditFor(socket: ShardSocket): number {
+    return Math.max(0, this.shareOf(socket) - socket.credit);
+  }
+
+  /**
+   * With several shards: while the worker could take tasks and none has arrived for REBALANCE_MS,
+   * the remainder of its credit moves on to the next shards (what a socket holds past its new share
+   * is taken back), as a long poll moves on from a quiet shard.
+   */
+  private rebalance(): void {
+    const open = this.sockets.filter((s) => s.open);
+    // Only while some shard has no credit at all (fewer free slots than shards): otherwise every shard can push already.
+    const want = this.want();
+    if (!this.running || want <= 0 || want >= open.length || Date.now() - this.lastArrival < REBALANCE_MS) return;
+    this.turn++;
+    for (const s of open) s.take(s.credit - this.shareOf(s));
+    this.topUp();
+  }
+
+  private turn = 0;
+  /** when leases last arrived on a socket (ms) */
+  private lastArrival = 0;
+  private rebalanceTimer: ReturnType<typeof setInterval> | null = null;
 
   /** Grants every open socket its share. */
   private topUp(): void {
@@ -429,6 +465,7 @@ export class Worker {
       this.heartbeatTimer = null;
       await this.heartbeat().catch(() => undefined);
       if (this.topUpTimer) clearTimeout(this.topUpTimer);
+      if (this.rebalanceTimer) clearInterval(this.rebalanceTimer);
       for (const s of this.sockets) s.close();
     })();
     return this.stopping;

@@ -637,6 +637,28 @@ describe("the SDK's Worker over consumer sockets", { timeout: 60_000 }, () => {
     }
   });
 
+  it("with more shards than free slots, splits its credit instead of granting each shard a slot, and moves it on from quiet shards", async () => {
+    const queue = edgeq.queue(fresh("split"));
+    await edgeq.call("PATCH", `/queues/${queue.name}`, { shards: 4 });
+    const spy = spySockets();
+    // Tasks of 60 ms are not short: nothing is held ahead, so the worker can take one task at a time.
+    const worker = new Worker(edgeq, queue.name, () => sleep(60), { concurrency: 1, WebSocket: spy.WebSocket });
+    const running = worker.run();
+    await until(async () => spy.sockets.length === 4 && spy.sent.length > 0);
+    await queue.addBulk(Array.from({ length: 12 }, (_, i) => ({ name: "t", payload: { i } }))); // spread over the 4 shards
+    await until(async () => (await queue.stats()).counts.completed === 12, 30_000);
+    // Now one task at a time, on whichever shard it lands: a quiet shard's credit moves on within a second per shard.
+    for (let n = 0; n < 3; n++) {
+      const task = await queue.add("t", { n });
+      await until(async () => (await edgeq.get(task.id)).status === "completed", 6_000);
+    }
+    await worker.close();
+    await running;
+    // Granting every shard a slot's credit had 3 of every 4 pushes handed straight back.
+    const released = spy.sent.filter((f) => f.type === "release").flatMap((f) => f.items!);
+    expect(released.length).toBeLessThanOrEqual(2);
+  });
+
   it("opens a socket to every shard, also to shards added while it runs", async () => {
     const queue = edgeq.queue(fresh("shards"));
     await edgeq.call("PATCH", `/queues/${queue.name}`, { shards: 2 });
