@@ -1,18 +1,10 @@
+import type { QueueSettings } from "../schema/shard";
 import { CLOSE_RECONNECT, CONSUMER_SOCKET_MS, ConsumerFrame, LIMITS } from "../schema/api";
 import { completeItems, failItems, heartbeatItems, heartbeatView, itemView, leaseView } from "../worker/lease-items";
 import { problemBody, toQueueError, validationError } from "../worker/problem";
 import { QueueError } from "./core/errors";
-import type { HeartbeatResult, ItemResult, Lease } from "./core/types";
+import type { ShardEngine } from "./core/engine";
 import { unwrap, type Outcome } from "./outcome";
-
-/** What a consumer socket may ask its shard to do (the shard's engine calls, counted as socket messages). */
-export interface ConsumerOps {
-  lease(workerId: string, max: number): Outcome<Lease[]>;
-  complete(items: ReturnType<typeof completeItems>): Outcome<ItemResult<null>[]>;
-  fail(items: ReturnType<typeof failItems>): Outcome<ItemResult<null>[]>;
-  heartbeat(items: ReturnType<typeof heartbeatItems>): Outcome<ItemResult<HeartbeatResult>[]>;
-  release(items: { id: string; leaseToken: string; delayMs?: number }[]): Outcome<ItemResult<null>[]>;
-}
 
 /** One consumer socket's state, kept in its attachment so hibernation keeps it. */
 interface Consumer {
@@ -45,11 +37,22 @@ export class ConsumerSockets {
 
   constructor(
     private readonly ctx: DurableObjectState,
-    private readonly ops: ConsumerOps,
+    private readonly engine: () => ShardEngine,
+    /** runs an engine call as the shard runs its RPCs (then wakes consumers, keeps the alarm), counted as a socket message's */
+    private readonly run: <T>(fn: () => T) => Outcome<T>,
   ) {}
 
-  /** Accepts an upgrade the API Worker has authenticated for `workerId`. */
-  accept(workerId: string): Response {
+  /**
+   * Accepts an upgrade the API Worker has authenticated (`/consume?workerId=`); its
+   * `x-edgeq-settings` carries the queue's settings as the Worker knows them, handed to `configure`.
+   */
+  accept(request: Request, configure: (settings: QueueSettings) => void): Response {
+    const url = new URL(request.url);
+    if (url.pathname !== "/consume") return new Response("not found", { status: 404 });
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket upgrade", { status: 426 });
+    const settings = request.headers.get("x-edgeq-settings");
+    if (settings) configure(JSON.parse(settings) as QueueSettings);
+    const workerId = url.searchParams.get("workerId") ?? "";
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server, [TAG]);
@@ -141,13 +144,14 @@ export class ConsumerSockets {
           continue;
         }
         if (consumer.credit <= 0) continue;
-        const leased = this.ops.lease(consumer.workerId, consumer.credit);
+        const engine = this.engine();
+        const leased = this.run(() => engine.lease(consumer.workerId, consumer.credit, engine.settings));
         if (!leased.ok || leased.value.length === 0) break; // nothing ready (or paused)
         consumer.credit -= leased.value.length;
         ws.serializeAttachment(consumer);
         if (!this.send(ws, { type: "leases", leases: leased.value.map(leaseView) })) {
           // Gone before it could be told: the tasks go back at once rather than wait out their leases.
-          this.ops.release(leased.value.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, delayMs: 0 })));
+          this.run(() => engine.releaseMany(leased.value.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, delayMs: 0 }))));
         }
       }
     } finally {
@@ -157,15 +161,16 @@ export class ConsumerSockets {
   }
 
   private apply(frame: Exclude<ConsumerFrame, { type: "credit" | "stop" }>): object[] {
+    const engine = this.engine();
     switch (frame.type) {
       case "complete":
-        return unwrap(this.ops.complete(completeItems(frame.items))).map((r) => itemView(r));
+        return unwrap(this.run(() => engine.completeMany(completeItems(frame.items)))).map((r) => itemView(r));
       case "fail":
-        return unwrap(this.ops.fail(failItems(frame.items))).map((r) => itemView(r));
+        return unwrap(this.run(() => engine.failMany(failItems(frame.items)))).map((r) => itemView(r));
       case "heartbeat":
-        return unwrap(this.ops.heartbeat(heartbeatItems(frame.items))).map(heartbeatView);
+        return unwrap(this.run(() => engine.heartbeatMany(heartbeatItems(frame.items)))).map(heartbeatView);
       case "release":
-        return unwrap(this.ops.release(frame.items)).map((r) => itemView(r));
+        return unwrap(this.run(() => engine.releaseMany(frame.items))).map((r) => itemView(r));
     }
   }
 

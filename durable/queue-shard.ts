@@ -87,13 +87,11 @@ export class QueueShard extends DurableObject<Env> {
   );
 
   /** consumers connected by WebSocket, pushed leases as tasks become ready */
-  readonly consumers = new ConsumerSockets(this.ctx, {
-    lease: (workerId, max) => this.call(() => this.engine.lease(workerId, max, this.engine.settings), false),
-    complete: (items) => this.call(() => this.engine.completeMany(items).map(withoutValue), false),
-    fail: (items) => this.call(() => this.engine.failMany(items).map(withoutValue), false),
-    heartbeat: (items) => this.call(() => this.engine.heartbeatMany(items), false),
-    release: (items) => this.call(() => this.engine.releaseMany(items).map(withoutValue), false),
-  });
+  readonly consumers = new ConsumerSockets(
+    this.ctx,
+    () => this.engine,
+    (fn) => this.call(fn, false),
+  );
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -121,17 +119,9 @@ export class QueueShard extends DurableObject<Env> {
     });
   }
 
-  /**
-   * A consumer socket (`/consume?workerId=`), forwarded by the API Worker once it has
-   * authenticated it; `x-edgeq-settings` carries the queue's settings as the Worker knows them.
-   */
+  /** A consumer socket, forwarded by the API Worker once it has authenticated it (see ConsumerSockets.accept). */
   async fetch(request: Request): Promise<Response> {
-    const url = new URL(request.url);
-    if (url.pathname !== "/consume") return new Response("not found", { status: 404 });
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket upgrade", { status: 426 });
-    const settings = request.headers.get("x-edgeq-settings");
-    if (settings) this.call(() => this.engine.configure(JSON.parse(settings) as QueueSettings), false);
-    return this.consumers.accept(url.searchParams.get("workerId") ?? "");
+    return this.consumers.accept(request, (settings) => this.call(() => this.engine.configure(settings), false));
   }
 
   webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
@@ -204,9 +194,9 @@ export class QueueShard extends DurableObject<Env> {
   async lease(workerId: string, max: number, settings: QueueSettings, waitMs = 0) {
     const deadline = Date.now() + waitMs;
     for (let first = true; ; first = false) {
-      if (this.hasStopped(workerId)) return outcome(() => ({ leases: [], paused: this.engine.paused, stopped: true }));
+      if (this.hasStopped(workerId)) return outcome(() => ({ leases: [], paused: this.engine.settings.paused, stopped: true }));
       const leases = this.call(
-        () => ({ leases: this.engine.lease(workerId, max, settings), paused: this.engine.paused, stopped: false }),
+        () => ({ leases: this.engine.lease(workerId, max, settings), paused: this.engine.settings.paused, stopped: false }),
         first,
       );
       if (!leases.ok || leases.value.leases.length > 0 || leases.value.paused) return leases;

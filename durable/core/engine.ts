@@ -88,14 +88,9 @@ export class ShardEngine {
     return this.shard.address?.tenant;
   }
 
-  /** The newest settings this shard has seen (a consumer socket's leases use them). */
+  /** The newest settings this shard has seen: whether the queue is paused; a consumer socket's leases use them. */
   get settings(): QueueSettings {
     return this.shard.settings;
-  }
-
-  /** Whether the queue is paused, by the newest settings this shard has seen. */
-  get paused(): boolean {
-    return this.shard.settings.paused;
   }
 
   /**

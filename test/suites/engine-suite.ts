@@ -858,9 +858,9 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
           const paused = { ...h.settings, version: 2, paused: true };
           h.engine.configure(paused);
           expect(h.engine.lease("w", 1, { ...h.settings, version: 1, paused: false })).toEqual([]);
-          expect(h.engine.paused).toBe(true);
+          expect(h.engine.settings.paused).toBe(true);
           h.restart(); // remembered across restarts
-          expect(h.engine.paused).toBe(true);
+          expect(h.engine.settings.paused).toBe(true);
           expect(h.engine.lease("w", 1, { ...paused, version: 3, paused: false })).toHaveLength(1);
         }));
     });
