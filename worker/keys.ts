@@ -6,6 +6,9 @@
  * forged key costs no object, no storage and no DO request. Only the SHA-256
  * of the whole key is stored.
  */
+import { QueueError } from "../durable/core/errors";
+import { config } from "./config";
+
 const KEY = /^eq_([0-9a-f]{16})_([0-9a-f]{32})([0-9a-f]{32})$/;
 
 export const hex = (bytes: ArrayBuffer | Uint8Array) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
@@ -73,6 +76,22 @@ const SCOPE_PREFIX: Record<SocketScope, string> = { live: "eqlive_", consume: "e
 
 export async function socketToken(secret: string, scope: SocketScope, tenant: string, expiresAt: number): Promise<string> {
   return `${SCOPE_PREFIX[scope]}${tenant}.${expiresAt}.${await keyMac(secret, `${scope}:${tenant}`, String(expiresAt))}`;
+}
+
+/** How long a socket token opens a socket. */
+const SOCKET_TOKEN_MS = 60_000;
+
+/** A socket token of this scope for the tenant, valid SOCKET_TOKEN_MS; 503 when the deployment has no key secret to sign it with. */
+export async function issueSocketToken(env: Env, scope: SocketScope, tenant: string) {
+  const secret = config(env).keySecret;
+  if (secret === null) {
+    throw new QueueError(
+      "unavailable",
+      `${scope === "live" ? "Live" : "Consume"} tokens need EDGEQ_KEY_SECRET or EDGEQ_ADMIN_TOKEN to be set.`,
+    );
+  }
+  const expiresAt = Date.now() + SOCKET_TOKEN_MS;
+  return { token: await socketToken(secret, scope, tenant, expiresAt), expiresAt: new Date(expiresAt).toISOString() };
 }
 
 /** The tenant a socket token of this scope is for, if it is one this deployment made and it has not expired. */

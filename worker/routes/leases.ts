@@ -19,9 +19,8 @@ import {
   StopBody,
 } from "../../schema/api";
 import type { QueueSettings } from "../../schema/shard";
-import { config } from "../config";
 import type { AppEnv } from "../env";
-import { socketToken } from "../keys";
+import { issueSocketToken } from "../keys";
 import { permit } from "../middleware/auth";
 import { completeItems, failItems, heartbeatItems, heartbeatView, itemView, leaseView } from "../lease-items";
 import { errors, jsonBody, jsonResponse } from "../openapi";
@@ -115,9 +114,6 @@ leases.openapi(
   },
 );
 
-/** How long a consume token opens a socket. */
-const TOKEN_MS = 60_000;
-
 leases.openapi(
   createRoute({
     method: "post",
@@ -129,15 +125,7 @@ leases.openapi(
     middleware: [permit("consume")] as const,
     responses: { 201: jsonResponse(ConsumeToken, "the token"), ...errors() },
   }),
-  async (c) => {
-    const secret = config(c.env).keySecret;
-    if (secret === null) throw new QueueError("unavailable", "Consume tokens need EDGEQ_KEY_SECRET or EDGEQ_ADMIN_TOKEN to be set.");
-    const expiresAt = Date.now() + TOKEN_MS;
-    return c.json(
-      { token: await socketToken(secret, "consume", c.var.tenant, expiresAt), expiresAt: new Date(expiresAt).toISOString() },
-      201,
-    );
-  },
+  async (c) => c.json(await issueSocketToken(c.env, "consume", c.var.tenant), 201),
 );
 
 leases.openapi(

@@ -2,17 +2,13 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { QueueError } from "../../durable/core/errors";
 import { hubOf } from "../../durable/metrics-hub";
 import { QueueName, TaskIdSchema } from "../../schema/api";
-import { config } from "../config";
 import type { AppEnv } from "../env";
-import { socketToken } from "../keys";
+import { issueSocketToken } from "../keys";
 import { permit } from "../middleware/auth";
 import { errors, jsonResponse } from "../openapi";
 
 /** Live metrics: a WebSocket to the tenant's MetricsHub, and tokens for browsers to open one. */
 export const live = new OpenAPIHono<AppEnv>();
-
-/** How long a live token lets a browser open a socket. */
-const TOKEN_MS = 60_000;
 
 live.openapi(
   createRoute({
@@ -25,12 +21,7 @@ live.openapi(
     middleware: [permit("read")] as const,
     responses: { 201: jsonResponse(z.object({ token: z.string(), expiresAt: z.string() }).openapi("LiveToken"), "the token"), ...errors() },
   }),
-  async (c) => {
-    const secret = config(c.env).keySecret;
-    if (secret === null) throw new QueueError("unavailable", "Live tokens need EDGEQ_KEY_SECRET or EDGEQ_ADMIN_TOKEN to be set.");
-    const expiresAt = Date.now() + TOKEN_MS;
-    return c.json({ token: await socketToken(secret, "live", c.var.tenant, expiresAt), expiresAt: new Date(expiresAt).toISOString() }, 201);
-  },
+  async (c) => c.json(await issueSocketToken(c.env, "live", c.var.tenant), 201),
 );
 
 live.openapi(
