@@ -13,10 +13,11 @@
  * await worker.run();            // until worker.close()
  * ```
  */
-import { ShardSocket, SocketClosed } from "./consumer-socket";
+import { SocketClosed, type ShardSocket } from "./consumer-socket";
 import { EdgeqError, UnrecoverableError } from "./errors";
 import type { EdgeqClient } from "./index";
 import { webSocketClass, type WebSocketConstructor } from "./live";
+import { bound, ShardSockets, type SocketsHost } from "./shard-sockets";
 import type { BatchResults, HeartbeatBatchResults, Lease, Task } from "./types";
 
 export interface TaskContext {
@@ -91,8 +92,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SHORT_MS = 50;
 /** Items per batch call at most (the API's limit). */
 const BATCH_MAX = 1000;
-/** With several shards, how long credit may sit unused on quiet shards before it moves on (a multi-shard long poll's wait). */
-const REBALANCE_MS = 1000;
 /** Held tasks are at most about this much of the worker's time, at its recent pace. */
 const HOLD_MS = 250;
 /**
@@ -100,12 +99,6 @@ const HOLD_MS = 250;
  * with no-op tasks at concurrency 16, holding 400 ran ~2.5× as many tasks per second as holding 16.
  */
 const PREFETCH = 400;
-/** A sleep that does not keep a Node process alive (a bound on a wait, not work to do). */
-const bound = (ms: number) =>
-  new Promise<void>((r) => {
-    const timer = setTimeout(r, ms) as { unref?: () => void };
-    timer.unref?.();
-  });
 
 type Result = BatchResults["results"][number];
 
@@ -162,11 +155,8 @@ export class Worker {
   /** completion calls on their way, which `close()` waits for */
   private readonly flushing = new Set<Promise<void>>();
   private wakeLoop: (() => void) | null = null;
-  /** consumer sockets by shard, when leases come over WebSockets */
-  private sockets: ShardSocket[] = [];
-  /** the shard each task in hand came from (its socket takes its completion) */
-  private readonly shardOf = new Map<string, number>();
-  private topUpTimer: ReturnType<typeof setTimeout> | null = null;
+  /** the consumer sockets, when leases come over WebSockets */
+  private sockets: ShardSockets | null = null;
 
   constructor(
     private readonly client: EdgeqClient,
@@ -252,26 +242,23 @@ export class Worker {
    */
   private async openSockets(workerId: string): Promise<boolean> {
     const must = this.options.transport === "websocket";
+    const host: SocketsHost = {
+      client: this.client,
+      queue: this.queue,
+      workerId,
+      running: () => this.running,
+      want: () => this.want(),
+      arrived: (leases) => this.arrived(leases),
+      error: (e) => this.emit("error", e),
+    };
     for (let attempt = 0; this.running; attempt++) {
       try {
-        const WS = await webSocketClass(this.options.WebSocket);
-        const shards = await this.shardCount();
-        const opened = Array.from({ length: shards }, (_, n) => this.socketTo(n));
-        const failed = (await Promise.allSettled(opened.map((s) => s.connect(this.client, this.queue, workerId, WS)))).find(
-          (r) => r.status === "rejected",
-        );
-        if (failed) {
-          for (const s of opened) s.close();
-          throw (failed as PromiseRejectedResult).reason;
-        }
+        const sockets = await ShardSockets.open(host, await webSocketClass(this.options.WebSocket));
         if (!this.running) {
-          for (const s of opened) s.close(); // closed while they opened
+          sockets.close(); // closed while they opened
           return true;
         }
-        this.sockets = opened;
-        this.socketClass = WS;
-        this.topUp();
-        this.rebalanceTimer = setInterval(() => this.rebalance(), REBALANCE_MS);
+        this.sockets = sockets;
         return true;
       } catch (e) {
         if (!must) return false;
@@ -282,70 +269,8 @@ export class Worker {
     return false;
   }
 
-  private socketClass: WebSocketConstructor | null = null;
-
-  private socketTo(shard: number): ShardSocket {
-    return new ShardSocket(shard, {
-      leases: (_socket, leases) => this.arrived(shard, leases),
-      closed: (socket, code) => void this.reopen(socket, code),
-      error: (e) => this.emit("error", e),
-    });
-  }
-
-  /** How many shards the queue has (1 for a queue not created yet). */
-  private async shardCount(): Promise<number> {
-    try {
-      const q = await this.client.call<{ settings: { shards: number } }>("GET", `/queues/${encodeURIComponent(this.queue)}`);
-      return q.settings.shards;
-    } catch (e) {
-      if (e instanceof EdgeqError && e.status === 404) return 1;
-      throw e;
-    }
-  }
-
-  /** Opens sockets to shards the queue has gained since (checked with each worker heartbeat; one check at a time). */
-  private growShards(): Promise<void> {
-    this.growing ??= (async () => {
-      const shards = await this.shardCount();
-      const workerId = await this.id;
-      for (let n = this.sockets.length; n < shards && this.running; n++) {
-        const socket = this.socketTo(n);
-        this.sockets[n] = socket; // listed before it opens, so close() closes it whenever it opens
-        try {
-          await socket.connect(this.client, this.queue, workerId, this.socketClass!);
-        } catch (e) {
-          this.sockets.length = n; // tried again at the next check
-          throw e;
-        }
-      }
-      this.topUp();
-    })().finally(() => (this.growing = null));
-    return this.growing;
-  }
-
-  private growing: Promise<void> | null = null;
-
-  /** A socket closed under us: open it again (at once when the server asked, else with backoff) while running. */
-  private async reopen(socket: ShardSocket, code: number): Promise<void> {
-    for (let attempt = code === 4000 ? 0 : 1; this.running; attempt++) {
-      if (attempt > 0) await bound(Math.random() * Math.min(5000, 250 * 2 ** attempt));
-      if (!this.running) return;
-      try {
-        await socket.connect(this.client, this.queue, await this.id, this.socketClass!);
-        this.topUp();
-        return;
-      } catch (e) {
-        if (!this.running) return; // closed meanwhile: the socket closed itself
-        this.emit("error", e as Error);
-      }
-    }
-  }
-
   /** Leases a shard pushed: held and started; more than may be held (several shards' credit met at once, or tasks grew slower) go back. */
-  private arrived(shard: number, leases: Lease[]): void {
-    this.lastArrival = Date.now();
-    this.turn++; // the next slot's credit goes to the next shard: several shards are served in turn
-    for (const l of leases) this.shardOf.set(l.task.id, shard);
+  private arrived(leases: Lease[]): void {
     if (!this.running) {
       void this.release(leases);
       return;
@@ -357,63 +282,10 @@ export class Worker {
     this.heartbeatSoonEnough();
   }
 
-  /**
-   * This open socket's share of what the worker can take now: `want()` split over the open
-   * sockets, never more in all (so several shards cannot push more than it can hold). The
-   * remainder of an uneven split goes to the sockets from `turn` on, which moves when credit sits
-   * unused on a shard with nothing ready (`rebalance`).
-   */
-  private shareOf(socket: ShardSocket): number {
-    const open = this.sockets.filter((s) => s.open);
-    if (!this.running || open.length === 0) return 0;
-    const total = Math.max(0, this.want());
-    const place = (open.indexOf(socket) - (this.turn % open.length) + open.length) % open.length;
-    return Math.min(BATCH_MAX, Math.floor(total / open.length) + (place < total % open.length ? 1 : 0));
-  }
-
-  /** Credit to grant this socket now (what its share lacks). */
-  private creditFor(socket: ShardSocket): number {
-    return Math.max(0, this.shareOf(socket) - socket.credit);
-  }
-
-  /**
-   * With several shards: while the worker could take tasks and none has arrived for REBALANCE_MS,
-   * the remainder of its credit moves on to the next shards (what a socket holds past its new share
-   * is taken back), as a long poll moves on from a quiet shard.
-   */
-  private rebalance(): void {
-    const open = this.sockets.filter((s) => s.open);
-    // Only while some shard has no credit at all (fewer free slots than shards): otherwise every shard can push already.
-    const want = this.want();
-    if (!this.running || want <= 0 || want >= open.length || Date.now() - this.lastArrival < REBALANCE_MS) return;
-    this.turn++;
-    for (const s of open) s.take(s.credit - this.shareOf(s));
-    this.topUp();
-  }
-
-  private turn = 0;
-  /** when leases last arrived on a socket (ms) */
-  private lastArrival = 0;
-  private rebalanceTimer: ReturnType<typeof setInterval> | null = null;
-
-  /** Grants every open socket its share. */
-  private topUp(): void {
-    if (this.topUpTimer) clearTimeout(this.topUpTimer);
-    this.topUpTimer = null;
-    for (const s of this.sockets) if (s.open) s.grant(this.creditFor(s));
-  }
-
-  /**
-   * Room was made (a task ended): the credit goes out at once, in one frame for the tasks that
-   * ended in this turn, not with the next completions. Held back until the completions' flush
-   * (every `flushMs`), it left the worker idle between a push and the next: measured with no-op
-   * tasks at concurrency 16, 5,578–7,126 tasks/s against 8,076–8,715 over HTTP; sent at once,
-   * 9,628–11,158 against 8,076–9,442 (bench/vs-bullmq.mjs's SDK shape, direct stack).
-   */
+  /** Room was made (a task ended): the lease loop may ask for more, or the sockets grant the credit it frees. */
   private freed(): void {
     this.wakeLoop?.();
-    if (this.sockets.length === 0 || this.topUpTimer) return;
-    this.topUpTimer = setTimeout(() => this.topUp(), 0);
+    this.sockets?.soon();
   }
 
   /** How many tasks may be held ahead now: while tasks are short, what runs in HOLD_MS, at least a slot's worth each, at most `prefetch`. */
@@ -436,10 +308,8 @@ export class Worker {
     this.stopping ??= (async () => {
       this.running = false;
       this.wakeLoop?.();
-      if (this.sockets.length > 0) {
-        // No more leases: each shard answers `stop` after every lease it pushed before it (those are handed back).
-        const stops = this.sockets.map((s) => s.request("stop").catch(() => undefined));
-        await Promise.race([Promise.all(stops), bound(5000)]);
+      if (this.sockets) {
+        await this.sockets.stop(); // leases pushed before it are handed back below
       } else if (this.loop) {
         // Ask the queue to end this worker's long poll (an aborted request does not always reach it),
         // then let the loop read the answer and hand back anything it brought; abort only as a last resort.
@@ -464,9 +334,7 @@ export class Worker {
       if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
       this.heartbeatTimer = null;
       await this.heartbeat().catch(() => undefined);
-      if (this.topUpTimer) clearTimeout(this.topUpTimer);
-      if (this.rebalanceTimer) clearInterval(this.rebalanceTimer);
-      for (const s of this.sockets) s.close();
+      this.sockets?.close();
     })();
     return this.stopping;
   }
@@ -552,7 +420,7 @@ export class Worker {
     } catch (e) {
       this.emit("error", e as Error);
     }
-    this.topUp(); // the sockets these completions did not go to
+    this.sockets?.topUp(); // the sockets these completions did not go to
   }
 
   /**
@@ -570,8 +438,7 @@ export class Worker {
     const results = new Array<Result>(items.length);
     const groups = new Map<ShardSocket | null, number[]>();
     items.forEach((item, i) => {
-      const socket = this.sockets[this.shardOf.get(item.id) ?? -1];
-      const key = socket?.open ? socket : null;
+      const key = this.sockets?.socketOf(item.id) ?? null;
       groups.set(key, [...(groups.get(key) ?? []), i]);
     });
     await Promise.all(
@@ -581,7 +448,7 @@ export class Worker {
           let out: Result[] | null = null;
           if (socket) {
             try {
-              out = await socket.request<Result>(kind, body, kind === "heartbeat" ? 0 : this.creditFor(socket));
+              out = await socket.request<Result>(kind, body, kind === "heartbeat" ? 0 : this.sockets!.creditFor(socket));
             } catch (e) {
               if (!(e instanceof SocketClosed)) out = body.map((item) => failed(item.id, e)); // refused whole (e.g. a result too large)
             }
@@ -595,7 +462,7 @@ export class Worker {
         }
       }),
     );
-    if (kind !== "heartbeat") for (const item of items) this.shardOf.delete(item.id);
+    if (kind !== "heartbeat") for (const item of items) this.sockets?.forget(item.id);
     return results;
   }
 
@@ -646,10 +513,10 @@ export class Worker {
         if (f && (!r.ok || r.cancelRequested)) f.controller.abort(new Error(r.ok ? "cancel requested" : "lease lost"));
         // A held task whose lease is gone, or that was cancelled meanwhile, is not run.
         if (!f && (!r.ok || r.cancelRequested)) this.held = this.held.filter((l) => l.task.id !== r.id);
-        if (!r.ok) this.shardOf.delete(r.id);
+        if (!r.ok) this.sockets?.forget(r.id);
       }
     }
-    if (this.sockets.length > 0 && this.running) await this.growShards().catch((e) => this.emit("error", e as Error));
+    if (this.sockets && this.running) await this.sockets.grow().catch((e) => this.emit("error", e as Error));
     const counts = this.counts;
     this.counts = { completed: 0, failed: 0, busyMs: 0 };
     await this.client.call("POST", `/workers/${await this.id}/heartbeat`, { currentTasks: [...this.inFlight.keys()], ...counts });
