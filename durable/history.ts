@@ -3,6 +3,7 @@ import { chunksBySize } from "./core/chunks";
 import { parseTaskId } from "./core/ids";
 import type { DeadHistory } from "./core/outbox";
 import type { EventsRow, HistoryPlan, HistoryTask, TaskChanges } from "./core/timeline";
+import { jsonRows } from "./json-rows";
 import { rollupStatements } from "./rollups";
 
 /**
@@ -95,9 +96,10 @@ const CHANGING: Record<string, keyof TaskChanges> = {
   expires_at: "dueAt",
 };
 
-const UPSERT = `INSERT INTO tasks (tenant, doc, version, ${COLUMNS.join(", ")})
-SELECT ?1, (SELECT value FROM counters WHERE name = 'doc') - ?3 + ?4 + key, ?5, ${COLUMNS.map((_, i) => `value ->> ${i}`).join(", ")}
-FROM json_each(?2) WHERE true
+const UPSERT = `${jsonRows("?2")}
+INSERT INTO tasks (tenant, doc, version, ${COLUMNS.join(", ")})
+SELECT ?1, (SELECT value FROM counters WHERE name = 'doc') - ?3 + ?4 + k, ?5, ${COLUMNS.map((_, i) => `v ->> ${i}`).join(", ")}
+FROM r WHERE true
 ON CONFLICT (tenant, id) DO UPDATE SET ${Object.keys(CHANGING)
   .map((c) => `${c} = excluded.${c}`)
   .join(", ")}, version = excluded.version
@@ -129,21 +131,24 @@ const REQUIRED: Record<string, string> = {
  */
 function update(columns: string[]): string {
   const insert = [...new Set([...Object.keys(REQUIRED), ...columns])];
-  const value = (c: string) => (columns.includes(c) ? `j.value ->> '$.${c}'` : REQUIRED[c]);
-  return `INSERT INTO tasks (tenant, id, version, ${insert.join(", ")})
-SELECT ?1, j.value ->> '$.id', ?3, ${insert.map(value).join(", ")} FROM json_each(?2) j
-WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.tenant = ?1 AND t.id = j.value ->> '$.id')
+  const value = (c: string) => (columns.includes(c) ? `v ->> '$.${c}'` : REQUIRED[c]);
+  return `${jsonRows("?2")}
+INSERT INTO tasks (tenant, id, version, ${insert.join(", ")})
+SELECT ?1, v ->> '$.id', ?3, ${insert.map(value).join(", ")} FROM r
+WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.tenant = ?1 AND t.id = r.v ->> '$.id')
 ON CONFLICT (tenant, id) DO UPDATE SET ${columns.map((c) => `${c} = excluded.${c}`).join(", ")}, version = excluded.version
 WHERE excluded.version > tasks.version`;
 }
 
 // CROSS JOIN: the batch's rows drive, each finding its task by primary key (not every task of the tenant).
-const TEXT = `INSERT INTO task_text (rowid, id, name, body)
-SELECT t.doc, t.id, j.value ->> 1, j.value ->> 2 FROM json_each(?2) j CROSS JOIN tasks t ON t.tenant = ?1 AND t.id = j.value ->> 0
+const TEXT = `${jsonRows("?2")}
+INSERT INTO task_text (rowid, id, name, body)
+SELECT t.doc, t.id, r.v ->> 1, r.v ->> 2 FROM r CROSS JOIN tasks t ON t.tenant = ?1 AND t.id = r.v ->> 0
 WHERE NOT EXISTS (SELECT 1 FROM task_text x WHERE x.rowid = t.doc)`;
 
-const EVENTS = `INSERT INTO task_events (tenant, task_id, seq, last_seq, events)
-SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value -> 3 FROM json_each(?2) WHERE true
+const EVENTS = `${jsonRows("?2")}
+INSERT INTO task_events (tenant, task_id, seq, last_seq, events)
+SELECT ?1, v ->> 0, v ->> 1, v ->> 2, v -> 3 FROM r WHERE true
 ON CONFLICT (tenant, task_id, seq) DO UPDATE SET last_seq = excluded.last_seq, events = excluded.events
 WHERE excluded.last_seq > task_events.last_seq`;
 

@@ -1,5 +1,6 @@
 import { parseTaskId } from "./core/ids";
 import type { HistoryPlan } from "./core/timeline";
+import { jsonRows } from "./json-rows";
 
 /**
  * The analytics rollups a flush adds (schema/analytics.ts): per queue and
@@ -23,25 +24,27 @@ const COUNTED = "coalesce((SELECT up_to FROM rollup_ledger WHERE tenant = ?1 AND
 const BUCKETS = `(SELECT 'm' AS res, ${RES.m} AS size UNION ALL SELECT 'h', ${RES.h})`;
 
 /** Marks ?3 (JSON [position, at, queue, kind]) past the ledger, summed per bucket and queue. */
-const COUNTS = `INSERT INTO rollups (tenant, res, at, queue, enqueued, completed, failed, cancelled, retried)
-SELECT ?1, r.res, ((j.value ->> 1) / r.size) * r.size, j.value ->> 2,
-  sum(j.value ->> 3 = 'enqueued'), sum(j.value ->> 3 = 'completed'), sum(j.value ->> 3 = 'failed'), sum(j.value ->> 3 = 'cancelled'), sum(j.value ->> 3 = 'retried')
-FROM json_each(?3) j CROSS JOIN ${BUCKETS} r
-WHERE (j.value ->> 0) > ${COUNTED}
-GROUP BY r.res, 3, 4
+const COUNTS = `${jsonRows("?3")}
+INSERT INTO rollups (tenant, res, at, queue, enqueued, completed, failed, cancelled, retried)
+SELECT ?1, b.res, ((r.v ->> 1) / b.size) * b.size, r.v ->> 2,
+  sum(r.v ->> 3 = 'enqueued'), sum(r.v ->> 3 = 'completed'), sum(r.v ->> 3 = 'failed'), sum(r.v ->> 3 = 'cancelled'), sum(r.v ->> 3 = 'retried')
+FROM r CROSS JOIN ${BUCKETS} b
+WHERE (r.v ->> 0) > ${COUNTED}
+GROUP BY b.res, 3, 4
 ON CONFLICT (tenant, res, at, queue) DO UPDATE SET enqueued = enqueued + excluded.enqueued, completed = completed + excluded.completed,
   failed = failed + excluded.failed, cancelled = cancelled + excluded.cancelled, retried = retried + excluded.retried`;
 
 /** Wait and run times of the tasks ?3 names (JSON [position, id]) past the ledger, from their rows in `tasks`, binned. */
-const HIST = `INSERT INTO rollup_hist (tenant, res, at, queue, kind, bin, n)
-SELECT ?1, r.res, (t.finished_at / r.size) * r.size, t.queue, k.kind,
-  (SELECT bin FROM hist_bins WHERE lo <= max(0, CASE k.kind WHEN 'wait' THEN t.wait_ms ELSE t.run_ms END) ORDER BY lo DESC LIMIT 1) AS b,
+const HIST = `${jsonRows("?3")}
+INSERT INTO rollup_hist (tenant, res, at, queue, kind, bin, n)
+SELECT ?1, b.res, (t.finished_at / b.size) * b.size, t.queue, k.kind,
+  (SELECT bin FROM hist_bins WHERE lo <= max(0, CASE k.kind WHEN 'wait' THEN t.wait_ms ELSE t.run_ms END) ORDER BY lo DESC LIMIT 1) AS h,
   count(*)
-FROM json_each(?3) j JOIN tasks t ON t.tenant = ?1 AND t.id = j.value ->> 1
-CROSS JOIN ${BUCKETS} r
+FROM r JOIN tasks t ON t.tenant = ?1 AND t.id = r.v ->> 1
+CROSS JOIN ${BUCKETS} b
 CROSS JOIN (SELECT 'wait' AS kind UNION ALL SELECT 'run') k
-WHERE t.started_at IS NOT NULL AND t.finished_at IS NOT NULL AND (j.value ->> 0) > ${COUNTED}
-GROUP BY r.res, 3, t.queue, k.kind, b
+WHERE t.started_at IS NOT NULL AND t.finished_at IS NOT NULL AND (r.v ->> 0) > ${COUNTED}
+GROUP BY b.res, 3, t.queue, k.kind, h
 ON CONFLICT (tenant, res, at, queue, kind, bin) DO UPDATE SET n = n + excluded.n`;
 
 const LEDGER = `INSERT INTO rollup_ledger (tenant, source, up_to) VALUES (?1, ?2, ?3)

@@ -1,0 +1,10 @@
+/**
+ * The rows of a JSON array bound as a statement parameter, as a table `r(k, v)` for D1 statements
+ * that take a whole batch in one parameter: `k` is the element's index, `v` its JSON text.
+ *
+ * MATERIALIZED renders each element once. Read straight from `json_each`, `value` is rendered
+ * again at every reference, so a statement reading 30 columns of a row with `value ->> i` rendered
+ * and parsed the row 30 times; from `r`, SQLite parses `v` once and finds it in its JSON cache for
+ * the other 29 (inserting 500 rows of 30 columns: ~11 ms of SQL to ~4 ms on the local stack).
+ */
+export const jsonRows = (param: string) => `WITH r(k, v) AS MATERIALIZED (SELECT key, value FROM json_each(${param}))`;
