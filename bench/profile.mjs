@@ -12,6 +12,7 @@ import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { batchEnqueue, endToEnd, endToEndSockets, fmt, inspector, report, sleep, startStack } from "./harness.mjs";
+import { startPerf } from "./perf-native.mjs";
 
 const TASKS = Number(process.env.PROFILE_TASKS ?? 20_000);
 /** PROFILE_HISTORY=off profiles the same run without history (EDGEQ_HISTORY=off), to see what history costs */
@@ -125,6 +126,7 @@ try {
   await sleep(1_500); // the warm-up's history flush is done
 
   await cdp.send("Profiler.start");
+  const perf = await startPerf(pid);
   const cpuBefore = groupCpu(pid);
   const clientBefore = process.cpuUsage();
   const t0 = performance.now();
@@ -135,6 +137,7 @@ try {
   const cpuAfter = groupCpu(pid);
   const client = process.cpuUsage(clientBefore);
   const { profile } = await cdp.send("Profiler.stop");
+  const native = await perf?.();
   const cpu = [...cpuAfter].map(([comm, s]) => [comm, s - (cpuBefore.get(comm) ?? 0)]).sort((a, b) => b[1] - a[1]);
   cpu.push(["this benchmark's client (node)", (client.user + client.system) / 1e6]);
 
@@ -149,6 +152,7 @@ try {
   const areas = all.filter(([a]) => a !== "V8 (idle)");
   const busy = areas.reduce((n, [, ms]) => n + ms, 0);
   const perTask = (ms) => `${fmt((ms * 1000) / TASKS, 1)} µs/task`;
+  const workerdSec = cpu.find(([comm]) => comm === "workerd")?.[1] ?? 0;
   report(
     `Where the time goes: CPU profile of the Worker and its objects, end to end${SOCKETS ? " over consumer sockets" : ""}, ${fmt(TASKS)} tasks, history ${HISTORY} (npm run bench:profile)`,
     [
@@ -156,6 +160,10 @@ try {
       ["profiled wall time (ms) / isolate busy / idle (ms)", `${fmt(wallMs)} / ${fmt(busy)} / ${fmt(idle)}`],
       ["isolate busy per task (µs, enqueue + lease + complete + history)", fmt((busy * 1000) / TASKS, 1)],
       ...cpu.map(([comm, sec]) => [`CPU during the run: ${comm} (s, per task)`, `${fmt(sec, 2)} (${fmt((sec * 1e6) / TASKS, 0)} µs)`]),
+      ...(native?.parts ?? []).map(([part, share]) => [
+        `workerd's CPU by part: ${part} (%, µs per task)`,
+        `${fmt(100 * share, 1)} % (${fmt((share * workerdSec * 1e6) / TASKS, 0)} µs)`,
+      ]),
       ...areas
         .slice(0, 16)
         .map(([a, ms]) => [`self time: ${a} (ms, % of busy, per task)`, `${fmt(ms)} (${fmt((100 * ms) / busy, 1)} %) ${perTask(ms)}`]),
@@ -168,6 +176,9 @@ try {
       `V8's sampling profiler at ${SAMPLE_US} µs through workerd's inspector; self time is the time a function was on top of the stack. idle is the rest of the wall time: the isolate waiting (for I/O, for the next request).`,
       "Areas are the project's source files (attributed through the bundle's module markers), libraries by package, SQLite (the objects' storage.sql calls: exec, transactionSync, cursors), other built-ins by name, and V8's own (garbage collector; program: native work not in a JS frame).",
       "CPU during the run is each process's user + system time from /proc over the profiled window (the machine has 2 cores): workerd runs the Worker, the objects and local D1; node runs Miniflare, which starts workerd (no request passes through it).",
+      native
+        ? `workerd's CPU by part: Linux perf sampling workerd's call stacks at 999 Hz over the same window (${fmt(native.samples)} samples), each sample given to the first part its stack matches (bench/perf-native.mjs): statement journals before the SQL that writes them, SQL before commits, JavaScript last of the main thread's parts.`
+        : "workerd's CPU by part: not measured (Linux perf is not installed or not allowed here; Debian's linux-perf).",
       `The raw profile is kept in ${file}, with the bundle its lines point at; open it in Chrome DevTools (Performance → Load profile).`,
     ],
   );

@@ -7,7 +7,8 @@
 //    call, and 4 consumer sockets with 100 credit each completing each push in one frame, against
 //    4 BullMQ Workers at concurrency 100 (100 in flight each, as the consumers hold);
 //  - batch enqueue: one caller, 100 per call (edgeq's batch route, BullMQ's addBulk);
-//  - idle latency: from add() to the handler starting, one task at a time, workers waiting.
+//  - idle latency: from add() to the handler starting, one task at a time, workers waiting, and
+//    under it edgeq's floor on the same stack (GET /health, which does nothing, as often).
 // edgeq runs as `npm start` runs it (wrangler dev; EDGEQ_BENCH_STACK=direct for the direct stack), history flush and live pushes on. BullMQ runs on
 // Debian's redis-server (installed with apt-get when missing) with persistence off, BullMQ and its
 // Redis client (ioredis) fetched from npm into .edgeq/compare, pinned, with --ignore-scripts: not
@@ -20,7 +21,19 @@ import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { EdgeqClient } from "edgeq/client";
 import { Worker as EdgeqWorker } from "edgeq/consumer";
-import { ADMIN_TOKEN, batchEnqueue, endToEnd, endToEndSockets, fmt, percentile, report, sleep, STACK, startStack } from "./harness.mjs";
+import {
+  ADMIN_TOKEN,
+  batchEnqueue,
+  call,
+  endToEnd,
+  endToEndSockets,
+  fmt,
+  percentile,
+  report,
+  sleep,
+  STACK,
+  startStack,
+} from "./harness.mjs";
 
 const TASKS = Number(process.env.BENCH_COMPARE_TASKS ?? 20_000);
 const SAMPLES = Number(process.env.BENCH_COMPARE_SAMPLES ?? 200);
@@ -85,6 +98,12 @@ async function startRedis() {
 }
 
 const jobsOf = (n, offset = 0) => Array.from({ length: n }, (_, i) => ({ name: "noop", data: { n: offset + i } }));
+
+/**
+ * edgeq's raw shapes enqueue what BullMQ's do: tasks of one priority (the default, 5), in order.
+ * (The harness's tasks have random priorities, which `bench/engine.mjs` measures on its own.)
+ */
+const SAME_JOBS = () => ({ priority: 5 });
 
 /** BullMQ's shapes, each on a fresh queue. */
 async function runBullmq({ Queue, Worker }) {
@@ -155,7 +174,7 @@ async function runBullmq({ Queue, Worker }) {
 async function runEdgeq(base) {
   const edgeq = new EdgeqClient({ url: base, token: ADMIN_TOKEN });
   const out = {};
-  out.enqueue = await batchEnqueue(base, "cmp-enqueue", TASKS, 1);
+  out.enqueue = await batchEnqueue(base, "cmp-enqueue", TASKS, 1, SAME_JOBS);
 
   // the SDK shape: one Worker at concurrency 16 on a backlog added with addBulk, over its default
   // transport (consumer sockets), then over HTTP long polls
@@ -185,10 +204,10 @@ async function runEdgeq(base) {
   ({ rate: out.sdkHttp, calls: out.sdkHttpCalls } = await sdkRate("cmp-sdk-http", "http"));
 
   // batched end to end over raw HTTP, and over raw consumer sockets
-  await batchEnqueue(base, "cmp-batch", TASKS, 4);
+  await batchEnqueue(base, "cmp-batch", TASKS, 4, SAME_JOBS);
   await sleep(SETTLE_MS);
   out.batched = (await endToEnd(base, "cmp-batch", TASKS)).rate;
-  await batchEnqueue(base, "cmp-sockets", TASKS, 4);
+  await batchEnqueue(base, "cmp-sockets", TASKS, 4, SAME_JOBS);
   await sleep(SETTLE_MS);
   out.sockets = (await endToEndSockets(base, "cmp-sockets", TASKS)).rate;
 
@@ -211,6 +230,16 @@ async function runEdgeq(base) {
   await idle.close();
   await idleRun;
   out.idle = samples.sort((a, b) => a - b);
+
+  // the floor under it: a request that does nothing (GET /health), as often, over node:http keep-alive
+  const floor = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    const t = performance.now();
+    await call(base, "GET", "/health");
+    floor.push(performance.now() - t);
+    await sleep(25);
+  }
+  out.floor = floor.sort((a, b) => a - b);
   return out;
 }
 
@@ -265,11 +294,13 @@ report(
     ],
     ["idle add() → handler start, edgeq, p50 / p95 / p99 (ms)", p(edge.idle)],
     ["idle add() → handler start, BullMQ, p50 / p95 / p99 (ms)", p(bull.idle)],
+    ["idle GET /health on edgeq's stack, the floor under its add(), p50 / p95 / p99 (ms)", p(edge.floor)],
   ],
   [
     `edgeq: ${STACK}, history flush and live pushes on; the SDK's Worker over its default transport (consumer sockets, through the \`ws\` package on Node 20); raw consumers over node:http keep-alive, or one \`ws\` socket each (bench/harness.mjs).`,
     "BullMQ: redis-server from Debian with persistence off, ioredis as BullMQ ships it; completed jobs trimmed to the last 1,000 (removeOnComplete), as a production setup would.",
     `The shard's calls in the SDK shape (${fmt(TASKS / 100)} enqueue calls included): ${edge.sdkCalls} over consumer sockets; ${edge.sdkHttpCalls} over HTTP.`,
+    "Both systems get the same jobs: one priority, a payload of one number (edgeq's raw shapes used random priorities 1–10 before 2026-11-30 13:10, which BullMQ's jobs never had).",
     "Both share this process and the machine's cores with their server; each shape runs on a fresh queue with the whole backlog enqueued first (enqueue is timed on its own), and edgeq's history of those enqueues flushed (2 s) before the drain is timed.",
     ...(skipped ? [skipped] : []),
   ],
