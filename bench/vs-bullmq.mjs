@@ -18,6 +18,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
+import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { EdgeqClient } from "edgeq/client";
 import { Worker as EdgeqWorker } from "edgeq/consumer";
@@ -45,7 +46,6 @@ const SETTLE_MS = 2_000;
 const BULLMQ = "6.7.0";
 /** BullMQ's Redis client, an optional peer of BullMQ 6 that it needs for Redis */
 const IOREDIS = "6.0.0";
-const REDIS_PORT = 6390;
 const DIR = resolve(".edgeq/compare");
 
 /** BullMQ from npm, into a folder of its own: the comparison needs it, edgeq does not. */
@@ -63,7 +63,19 @@ function bullmq() {
   return createRequire(join(DIR, "package.json"))("bullmq");
 }
 
-/** Debian's redis-server on its own port, nothing written to disk. */
+/** A loopback port nothing listens on now. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Debian's redis-server on a free loopback port of its own, nothing written to disk. */
 async function startRedis() {
   if (!existsSync("/usr/bin/redis-server")) {
     console.log("installing Debian's redis-server");
@@ -73,7 +85,8 @@ async function startRedis() {
       env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
     });
   }
-  const child = spawn("/usr/bin/redis-server", ["--port", String(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+  const port = await freePort();
+  const child = spawn("/usr/bin/redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
     stdio: "ignore",
     detached: true,
   });
@@ -85,11 +98,11 @@ async function startRedis() {
   process.on("exit", stop);
   for (let i = 0; i < 100; i++) {
     try {
-      execFileSync("redis-cli", ["-p", String(REDIS_PORT), "ping"], { stdio: "pipe" });
+      execFileSync("redis-cli", ["-p", String(port), "ping"], { stdio: "pipe" });
       const version = execFileSync("redis-server", ["--version"])
         .toString()
         .match(/v=(\S+)/)?.[1];
-      return { stop, version };
+      return { stop, version, port };
     } catch {}
     await sleep(100);
   }
@@ -106,8 +119,8 @@ const jobsOf = (n, offset = 0) => Array.from({ length: n }, (_, i) => ({ name: "
 const SAME_JOBS = () => ({ priority: 5 });
 
 /** BullMQ's shapes, each on a fresh queue. */
-async function runBullmq({ Queue, Worker }) {
-  const connection = { host: "127.0.0.1", port: REDIS_PORT, maxRetriesPerRequest: null };
+async function runBullmq({ Queue, Worker }, port) {
+  const connection = { host: "127.0.0.1", port, maxRetriesPerRequest: null };
   const out = {};
   const fresh = async (name) => {
     const q = new Queue(name, { connection });
@@ -251,7 +264,7 @@ try {
   const { Queue, Worker } = bullmq();
   redis = await startRedis();
   try {
-    bull = await runBullmq({ Queue, Worker });
+    bull = await runBullmq({ Queue, Worker }, redis.port);
   } finally {
     redis.stop();
   }
