@@ -13,10 +13,10 @@
  * await worker.run();            // until worker.close()
  * ```
  */
-import { SocketClosed, type ShardSocket } from "./consumer-socket";
 import { EdgeqError, UnrecoverableError } from "./errors";
 import type { EdgeqClient } from "./index";
 import { webSocketClass, type WebSocketConstructor } from "./live";
+import { leaseCall, type LeaseCallKind } from "./lease-calls";
 import { bound, ShardSockets, type SocketsHost } from "./shard-sockets";
 import type { BatchResults, HeartbeatBatchResults, Lease, Task } from "./types";
 
@@ -99,39 +99,6 @@ const HOLD_MS = 250;
  * with no-op tasks at concurrency 16, holding 400 ran ~2.5× as many tasks per second as holding 16.
  */
 const PREFETCH = 400;
-
-type Result = BatchResults["results"][number];
-
-/** Items per batch request at most, and characters (frames and bodies stay well under the server's limits). */
-const PART_ITEMS = 500;
-const PART_CHARS = 512 * 1024;
-
-/** Splits a batch (its item numbers) into requests of at most PART_ITEMS items and about PART_CHARS characters. */
-function parts(at: number[], item: (i: number) => unknown): number[][] {
-  const out: number[][] = [];
-  let size = 0;
-  for (const i of at) {
-    const chars = JSON.stringify(item(i)).length;
-    const last = out.at(-1);
-    if (!last || last.length >= PART_ITEMS || size + chars > PART_CHARS) {
-      out.push([i]);
-      size = chars;
-    } else {
-      last.push(i);
-      size += chars;
-    }
-  }
-  return out;
-}
-
-/** An item's result when its request failed: the API's problem, or the network's. */
-function failedItem(id: string, e: unknown): Result {
-  const problem =
-    e instanceof EdgeqError
-      ? e.problem
-      : { type: "urn:edgeq:error:network", title: "Network error", status: 0, detail: e instanceof Error ? e.message : String(e) };
-  return { id, ok: false, problem };
-}
 
 export class Worker {
   readonly id: Promise<string>;
@@ -423,47 +390,9 @@ export class Worker {
     this.sockets?.topUp(); // the sockets these completions did not go to
   }
 
-  /**
-   * One batch call per shard: over its socket where one is open (granting that
-   * socket's credit in the same frame), else over HTTP; a socket that closes before
-   * answering is asked again over HTTP (the calls are idempotent for the same token).
-   * Results in item order. The tasks completed, failed or released are let go.
-   */
-  private async batch<T extends { id: string }>(kind: "complete" | "fail" | "heartbeat" | "release", items: T[]): Promise<Result[]> {
-    // A part that fails fails its own items (a heartbeat's failure is thrown: it says nothing about the leases).
-    const failed = (id: string, e: unknown): Result => {
-      if (kind === "heartbeat") throw e;
-      return failedItem(id, e);
-    };
-    const results = new Array<Result>(items.length);
-    const groups = new Map<ShardSocket | null, number[]>();
-    items.forEach((item, i) => {
-      const key = this.sockets?.socketOf(item.id) ?? null;
-      groups.set(key, [...(groups.get(key) ?? []), i]);
-    });
-    await Promise.all(
-      [...groups].map(async ([socket, at]) => {
-        for (const part of parts(at, (i) => items[i])) {
-          const body = part.map((i) => items[i]);
-          let out: Result[] | null = null;
-          if (socket) {
-            try {
-              out = await socket.request<Result>(kind, body, kind === "heartbeat" ? 0 : this.sockets!.creditFor(socket));
-            } catch (e) {
-              if (!(e instanceof SocketClosed)) out = body.map((item) => failed(item.id, e)); // refused whole (e.g. a result too large)
-            }
-          }
-          try {
-            out ??= (await this.client.call<BatchResults>("POST", `/leases/${kind}`, { items: body })).results;
-          } catch (e) {
-            out = body.map((item) => failed(item.id, e)); // this part only: the others stand
-          }
-          out.forEach((r, j) => (results[part[j]] = r));
-        }
-      }),
-    );
-    if (kind !== "heartbeat") for (const item of items) this.sockets?.forget(item.id);
-    return results;
+  /** A batch call for what this worker holds, per shard over its socket or HTTP (client/lease-calls.ts). */
+  private batch<T extends { id: string }>(kind: LeaseCallKind, items: T[]): Promise<BatchResults["results"]> {
+    return leaseCall(this.client, this.sockets, kind, items);
   }
 
   /** A short lease (running or held) may need a heartbeat sooner than the one planned. */
