@@ -1,6 +1,6 @@
 // The shard's hot path written two ways, timed in one Durable Object on workerd
 // (Miniflare, no HTTP stack in between): the hand-tuned SqlStore (multi-row
-// INSERT and UPDATE … FROM (VALUES …), buffered per transaction) against
+// INSERT … SELECT and UPDATE … FROM over one JSON parameter, buffered per transaction) against
 // drizzle's query builder (the same statements one row, or three, at a time).
 // Each round: 20 transactions of 100 tasks each enqueued, read in lease order,
 // leased and completed. Prints a table and appends it to docs/BENCHMARKS.md.
@@ -56,6 +56,6 @@ report(
   [
     `One Durable Object on Miniflare (workerd), no HTTP. Median of ${ROUNDS} rounds of ${tasks} tasks in batches of 100.`,
     `Rounds (ms) hand: ${times.hand.map((t) => t.toFixed(0)).join("/")}; drizzle: ${times.drizzle.map((t) => t.toFixed(0)).join("/")}.`,
-    "drizzle writes one statement per row updated (and three rows per insert under the 100-bound-value limit); the SqlStore groups 100 rows' updates into one UPDATE … FROM (VALUES …).",
+    "drizzle writes one statement per row updated (and three rows per insert under the 100-bound-value limit); the SqlStore writes each group of rows changing the same columns with one statement over one JSON parameter.",
   ],
 );

@@ -1,6 +1,7 @@
 /**
- * The rows of a JSON array bound as a statement parameter, as a table `r(k, v)` for D1 statements
- * that take a whole batch in one parameter: `k` is the element's index, `v` its JSON text.
+ * The rows of a JSON array bound as a statement parameter, as a table `r(k, v)` for statements
+ * (D1's and the shard's) that take a whole batch in one parameter: `k` is the element's index,
+ * `v` its JSON text.
  *
  * MATERIALIZED renders each element once. Read straight from `json_each`, `value` is rendered
  * again at every reference, so a statement reading 30 columns of a row with `value ->> i` rendered

@@ -1,13 +1,26 @@
 import { TASK_COLUMNS, TASK_FIELDS, type TaskRow } from "../schema/shard";
-import { chunks } from "./core/chunks";
+import { chunks, chunksBySize } from "./core/chunks";
+import { jsonRows } from "./json-rows";
 
 /**
  * DO SQLite binds at most 100 parameters per statement; each `exec` also has a
  * fixed cost (~8 µs here) and each bound value ~0.7 µs. So a transaction's task
- * writes are buffered (durable/sql-store.ts) and written as few multi-row
- * statements, binding only the columns that are set.
+ * writes are buffered (durable/sql-store.ts) and written as few statements as
+ * their columns allow: the rows of each as one JSON parameter (an array of
+ * arrays, read once each through durable/json-rows.ts), never a value bound
+ * per column. Measured in a Durable Object here, 200 rows of 25 columns: ~15 µs
+ * a row inserted with bound values, ~9 with one JSON parameter.
  */
 export const MAX_PARAMS = 100;
+
+/** Characters of row JSON per statement: DO SQLite takes strings up to 2 MB, and a character is at most 3 bytes of UTF-8. */
+const JSON_MAX = 600 * 1024;
+
+/** The rows' values (JSON arrays, in `fields` order) in parameters of at most JSON_MAX characters. */
+function jsonParams<R>(rows: R[], values: (row: R) => unknown[]): string[] {
+  const texts = rows.map((r) => JSON.stringify(values(r)));
+  return chunksBySize(texts, (t) => t.length + 1, JSON_MAX).map((part) => `[${part.join(",")}]`);
+}
 
 export interface Statement {
   sql: string;
@@ -33,25 +46,16 @@ export function taskWrites(
   for (const [fields, rows] of groupByFields(changed, (r) => (Object.keys(r) as (keyof TaskRow)[]).filter((f) => f !== "id"))) {
     if (fields.length === 0) continue;
     const names = ["id", ...fields.map((f) => TASK_COLUMNS[f])];
-    const tuple = `(${names.map(() => "?").join(", ")})`;
-    const set = fields.map((f) => `${TASK_COLUMNS[f]} = v.${TASK_COLUMNS[f]}`).join(", ");
-    for (const part of chunks(rows, Math.floor(MAX_PARAMS / names.length))) {
-      // One statement updates many rows, each with its own values.
-      out.push({
-        sql: `WITH v(${names.join(", ")}) AS (VALUES ${part.map(() => tuple).join(", ")}) UPDATE tasks SET ${set} FROM v WHERE tasks.id = v.id`,
-        params: part.flatMap((r) => [r.id, ...fields.map((f) => r[f] ?? null)]),
-      });
-    }
+    const set = fields.map((f) => `${TASK_COLUMNS[f]} = u.${TASK_COLUMNS[f]}`).join(", ");
+    // One statement updates many rows, each with its own values; its rows drive, each finding its task by id.
+    const sql = `${jsonRows("?")}, u(${names.join(", ")}) AS (SELECT ${names.map((_, i) => `v ->> ${i}`).join(", ")} FROM r)
+UPDATE tasks SET ${set} FROM u WHERE tasks.id = u.id`;
+    for (const json of jsonParams(rows, (r) => [r.id, ...fields.map((f) => r[f] ?? null)])) out.push({ sql, params: [json] });
   }
   for (const [fields, rows] of groupByFields(inserts, (r) => TASK_FIELDS.filter((f) => r[f] !== null))) {
-    const columns = fields.map((f) => TASK_COLUMNS[f]).join(", ");
-    const tuple = `(${fields.map(() => "?").join(", ")})`;
-    for (const part of chunks(rows, Math.floor(MAX_PARAMS / fields.length))) {
-      out.push({
-        sql: `INSERT INTO tasks (${columns}) VALUES ${part.map(() => tuple).join(", ")}`,
-        params: part.flatMap((r) => fields.map((f) => r[f])),
-      });
-    }
+    const sql = `${jsonRows("?")}
+INSERT INTO tasks (${fields.map((f) => TASK_COLUMNS[f]).join(", ")}) SELECT ${fields.map((_, i) => `v ->> ${i}`).join(", ")} FROM r ORDER BY k`;
+    for (const json of jsonParams(rows, (r) => fields.map((f) => r[f]))) out.push({ sql, params: [json] });
   }
   return out;
 }
