@@ -29,6 +29,24 @@ export const QueueName = z
   .regex(/^[a-z0-9][a-z0-9_-]{0,47}$/, "Use 1–48 characters: lowercase letters, digits, '-' or '_', starting with a letter or digit.")
   .openapi({ example: "email" });
 
+/**
+ * A lone surrogate: half of a UTF-16 pair, which JSON can carry (`"\ud800"`) and UTF-8 cannot.
+ * Stored, it comes back as replacement characters, so a group key, idempotency key or worker id
+ * holding one would never match itself again (a task in such a group was never leased).
+ */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** A string the queue stores and matches: 1–`max` characters of well-formed Unicode. */
+export const Text = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine(
+      (s) => !LONE_SURROGATE.test(s),
+      "Use well-formed Unicode: a lone surrogate (\\ud800–\\udfff without its pair) cannot be stored.",
+    );
+
 export const TaskIdSchema = z.string().min(1).max(120).openapi({ example: "01JE5V2Q7ZK3M8N4P6R9S0T1VW.0.email" });
 
 export const Json = z.unknown().openapi({ description: "any JSON value" });
@@ -55,7 +73,7 @@ export const MaxAttempts = z.number().int().min(1).max(100);
 
 export const EnqueueBody = z
   .object({
-    name: z.string().min(1).max(200).openapi({ description: "handler name", example: "send-email" }),
+    name: Text(200).openapi({ description: "handler name", example: "send-email" }),
     payload: Json.optional().openapi({ example: { to: "ada@example.com" } }),
     priority: z.number().int().min(1).max(10).default(5).openapi({ description: "1–10, 10 runs first" }),
     delayMs: z.number().int().min(0).max(LIMITS.aheadMs).optional(),
@@ -67,15 +85,12 @@ export const EnqueueBody = z
     backoff: BackoffSchema.optional(),
     timeoutMs: TimeoutMs.optional().openapi({ description: "lease length: heartbeat within it or the lease expires" }),
     parentId: TaskIdSchema.optional(),
-    idempotencyKey: z
-      .string()
-      .min(1)
-      .max(200)
+    idempotencyKey: Text(200)
       // eslint-disable-next-line no-control-regex -- control characters are exactly what it refuses
       .regex(/^[^\u0000-\u001f\u007f]+$/, "Use printable characters: an idempotency key may not hold control characters.")
       .optional(),
-    groupKey: z.string().min(1).max(200).optional(),
-    tags: z.array(z.string().min(1).max(64)).max(LIMITS.tags).optional(),
+    groupKey: Text(200).optional(),
+    tags: z.array(Text(64)).max(LIMITS.tags).optional(),
     ref: z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,64}$/)
@@ -160,7 +175,7 @@ export const TaskList = z.object({ items: z.array(TaskSchema), nextCursor: z.str
 
 export const LeaseBody = z
   .object({
-    workerId: z.string().min(1).max(200),
+    workerId: Text(200),
     max: z.number().int().min(1).max(LIMITS.leaseMax).default(1),
     waitMs: z.number().int().min(0).max(LIMITS.waitMs).default(0).openapi({ description: "long-poll for up to this long" }),
   })
@@ -182,7 +197,7 @@ export const LeaseSchema = z
   })
   .openapi("Lease");
 export const StopBody = z
-  .object({ workerId: z.string().min(1).max(200) })
+  .object({ workerId: Text(200) })
   .strict()
   .openapi("StopWaiting");
 

@@ -56,6 +56,35 @@ describe("bad input gets a clear problem+json and changes nothing", () => {
     expectProblem(await api("GET", `/api/v1/queues/${q}`), 404, "not_found");
   });
 
+  it("a lone surrogate in a stored string is 400 on its pointer and changes nothing; a surrogate pair is a character like any other", async () => {
+    const q = freshQueue();
+    // JSON carries half a UTF-16 pair as an escape; such a group key came back from storage as
+    // replacement characters and its task was never leased.
+    const lone = (text: string) => text.replace("LONE", "\\ud800");
+    const bodies: [string, string, string][] = [
+      [`/api/v1/queues/${q}/tasks`, `{"name": "t", "groupKey": "gLONE"}`, "/groupKey"],
+      [`/api/v1/queues/${q}/tasks`, `{"name": "tLONE"}`, "/name"],
+      [`/api/v1/queues/${q}/tasks`, `{"name": "t", "idempotencyKey": "kLONE"}`, "/idempotencyKey"],
+      [`/api/v1/queues/${q}/tasks`, `{"name": "t", "tags": ["ok", "xLONE"]}`, "/tags/1"],
+      [`/api/v1/queues/${q}/tasks/batch`, `{"tasks": [{"name": "ok"}, {"name": "t", "groupKey": "LONE"}]}`, "/tasks/1/groupKey"],
+      [`/api/v1/queues/${q}/leases`, `{"workerId": "wLONE"}`, "/workerId"],
+    ];
+    for (const [path, body, pointer] of bodies) {
+      const res = await api("POST", path, lone(body));
+      expectProblem(res, 400, "validation_failed");
+      expect(res.body.errors.map((e: any) => e.pointer)).toEqual([pointer]);
+      expect(res.body.errors[0].detail).toMatch(/well-formed Unicode/);
+    }
+    expectProblem(await api("GET", `/api/v1/queues/${q}`), 404, "not_found");
+    // A pair (an emoji) is fine, is stored as it came, and its group's task is leased.
+    const made = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "t\u{1F600}", groupKey: "g\u{1F600}", tags: ["\u{1F600}"] });
+    expect(made.status).toBe(201);
+    const leased = await api("POST", `/api/v1/queues/${q}/leases`, { workerId: "w\u{1F600}", max: 1 });
+    expect(leased.body.leases.map((l: any) => [l.task.id, l.task.name, l.task.groupKey])).toEqual([
+      [made.body.id, "t\u{1F600}", "g\u{1F600}"],
+    ]);
+  });
+
   it("a batch over 1000 tasks is 400", async () => {
     const tasks = Array.from({ length: 1001 }, () => ({ name: "t" }));
     expectProblem(await api("POST", `/api/v1/queues/${freshQueue()}/tasks/batch`, { tasks }), 400, "validation_failed");

@@ -17,6 +17,7 @@ import {
   QueueName,
   ReleaseBatchBody,
   StopBody,
+  Text,
 } from "../../schema/api";
 import type { QueueSettings } from "../../schema/shard";
 import type { AppEnv } from "../env";
@@ -140,7 +141,7 @@ leases.openapi(
     request: {
       params: z.object({ queue: QueueName }),
       query: z.object({
-        workerId: z.string().min(1).max(200),
+        workerId: Text(200),
         shard: z.coerce
           .number()
           .int()
