@@ -105,17 +105,41 @@ ON CONFLICT (tenant, id) DO UPDATE SET ${Object.keys(CHANGING)
   .join(", ")}, version = excluded.version
 WHERE excluded.version > tasks.version`;
 
+/** Columns that may not be NULL, and what a row that only carries changes puts there (never stored: see `update`). */
+const REQUIRED: Record<string, string> = {
+  doc: "0",
+  queue: "''",
+  name: "''",
+  payload: "''",
+  priority: "0",
+  status: "''",
+  attempts: "0",
+  max_attempts: "0",
+  backoff: "''",
+  timeout_ms: "0",
+  run_at: "0",
+  cancel_requested: "0",
+  created_at: "0",
+};
+
 /**
- * What changed in tasks made before this batch: an UPDATE … FROM the batch's
- * rows, which drive (read once each through the MATERIALIZED CTE) and each find
- * their task by primary key; a task history does not have yet is left alone, and
- * one with a newer version too. One statement per set of changed columns, so a
+ * What changed in tasks made before this batch: an upsert that always
+ * conflicts (rows are taken only where the task is already in history), so the
+ * batch's rows drive and each finds its task by primary key whatever the
+ * planner's statistics say (an UPDATE … FROM leaves the join order to them:
+ * with statistics of a few tasks per tenant it walks the tenant's tasks and
+ * probes the batch). One statement per set of changed columns, so a
  * heartbeat's write touches no index it does not change.
  */
 function update(columns: string[]): string {
-  return `${jsonRows("?2")}, u(id, ${columns.join(", ")}) AS (SELECT v ->> '$.id', ${columns.map((c) => `v ->> '$.${c}'`).join(", ")} FROM r)
-UPDATE tasks SET ${columns.map((c) => `${c} = u.${c}`).join(", ")}, version = ?3
-FROM u WHERE tasks.tenant = ?1 AND tasks.id = u.id AND tasks.version < ?3`;
+  const insert = [...new Set([...Object.keys(REQUIRED), ...columns])];
+  const value = (c: string) => (columns.includes(c) ? `v ->> '$.${c}'` : REQUIRED[c]);
+  return `${jsonRows("?2")}
+INSERT INTO tasks (tenant, id, version, ${insert.join(", ")})
+SELECT ?1, v ->> '$.id', ?3, ${insert.map(value).join(", ")} FROM r
+WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.tenant = ?1 AND t.id = r.v ->> '$.id')
+ON CONFLICT (tenant, id) DO UPDATE SET ${columns.map((c) => `${c} = excluded.${c}`).join(", ")}, version = excluded.version
+WHERE excluded.version > tasks.version`;
 }
 
 // CROSS JOIN: the batch's rows drive, each finding its task by primary key (not every task of the tenant).
