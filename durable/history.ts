@@ -1,9 +1,8 @@
 import type { TaskRow } from "../schema/shard";
-import { chunksBySize } from "./core/chunks";
 import { parseTaskId } from "./core/ids";
 import type { DeadHistory } from "./core/outbox";
 import type { EventsRow, HistoryPlan, HistoryTask, TaskChanges } from "./core/timeline";
-import { jsonRows } from "./json-rows";
+import { jsonArrays, jsonRows } from "./json-rows";
 import { rollupStatements } from "./rollups";
 
 /**
@@ -30,8 +29,6 @@ import { rollupStatements } from "./rollups";
  * caller backs off and sends the batch again later, whole.
  */
 
-/** Characters of row JSON per statement parameter: D1 takes values up to 2,000,000 bytes, and a character is at most 3 bytes of UTF-8. */
-const PARAM_MAX = 600 * 1024;
 /** Tasks per D1 call: ~6 rows each, so a call writes a few thousand rows (tens of ms locally). */
 const TASKS_PER_CALL = 500;
 /** Characters of a set-aside row kept for inspection (the shard's rows are at most 2 MB). */
@@ -213,10 +210,6 @@ const rowValues = (r: TaskRow): unknown[] => [
 /** The queue a task id names. */
 const queueOf = (id: string) => parseTaskId(id)?.queue ?? "";
 
-/** JSON arrays of at most PARAM_MAX characters each, holding every item (JSON text) once. */
-const jsonChunks = (items: string[]) =>
-  chunksBySize(items, (t) => t.length + 1, PARAM_MAX).map((part) => ({ json: `[${part.join(",")}]`, count: part.length }));
-
 /** What one task contributes to a batch; the unit the batch is split by when D1 refuses it. */
 interface Piece {
   id: string;
@@ -248,21 +241,21 @@ function statements(db: D1Database, tenant: string, version: number, list: Piece
   }
   for (const [key, rows] of changed) {
     const sql = update(key.split(","));
-    for (const chunk of jsonChunks(rows.map((r) => JSON.stringify(r)))) out.push(db.prepare(sql).bind(tenant, chunk.json, version));
+    for (const chunk of jsonArrays(rows.map((r) => JSON.stringify(r)))) out.push(db.prepare(sql).bind(tenant, chunk.json, version));
   }
   if (tasks.length > 0) {
     out.push(db.prepare("UPDATE counters SET value = value + ?1 WHERE name = 'doc'").bind(tasks.length));
     let offset = 1;
-    for (const chunk of jsonChunks(tasks.map((t) => JSON.stringify(rowValues(t.row as TaskRow))))) {
+    for (const chunk of jsonArrays(tasks.map((t) => JSON.stringify(rowValues(t.row as TaskRow))))) {
       out.push(db.prepare(UPSERT).bind(tenant, chunk.json, tasks.length, offset, version));
       offset += chunk.count;
     }
     const texts = tasks.flatMap((t) => (t.text ? [JSON.stringify([t.row.id, t.text.name, t.text.body])] : []));
-    for (const chunk of jsonChunks(texts)) out.push(db.prepare(TEXT).bind(tenant, chunk.json));
+    for (const chunk of jsonArrays(texts)) out.push(db.prepare(TEXT).bind(tenant, chunk.json));
   }
   // Each row's events go in as a JSON array (not a string inside one), read back as text with `->`.
   const events = list.flatMap((p) => p.events.map((e) => `[${JSON.stringify(e.taskId)},${e.seq},${e.lastSeq},${e.json}]`));
-  for (const chunk of jsonChunks(events)) out.push(db.prepare(EVENTS).bind(tenant, chunk.json));
+  for (const chunk of jsonArrays(events)) out.push(db.prepare(EVENTS).bind(tenant, chunk.json));
   const deletes = list.filter((p) => p.deleted).map((p) => p.id);
   if (deletes.length > 0) out.push(...deleteStatements(db, tenant, deletes));
   return out;
@@ -299,7 +292,7 @@ export async function writeHistory(db: D1Database, tenant: string, source: strin
   for (let i = 0; i < all.length; i += TASKS_PER_CALL) await send(db, tenant, plan.upTo, all.slice(i, i + TASKS_PER_CALL), out);
   if (plan.tasks.length + plan.events.length + plan.deletes.length === 0) return out; // nothing to count, nor a version to move
   try {
-    const chunk = (items: string[]) => jsonChunks(items).map((c) => c.json);
+    const chunk = (items: string[]) => jsonArrays(items).map((c) => c.json);
     for (const r of await db.batch(rollupStatements(db, tenant, source, plan, chunk))) out.rollupRows += r.meta.rows_written ?? 0;
   } catch (e) {
     throw new HistoryUnavailable(`D1 is unavailable: ${(e as Error).message}`);

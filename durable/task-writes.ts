@@ -1,6 +1,6 @@
 import { TASK_COLUMNS, TASK_FIELDS, type TaskRow } from "../schema/shard";
-import { chunks, chunksBySize } from "./core/chunks";
-import { jsonRows } from "./json-rows";
+import { chunks } from "./core/chunks";
+import { jsonArrays, jsonRows } from "./json-rows";
 
 /**
  * DO SQLite binds at most 100 parameters per statement; each `exec` also has a
@@ -13,14 +13,9 @@ import { jsonRows } from "./json-rows";
  */
 export const MAX_PARAMS = 100;
 
-/** Characters of row JSON per statement: DO SQLite takes strings up to 2 MB, and a character is at most 3 bytes of UTF-8. */
-const JSON_MAX = 600 * 1024;
-
-/** The rows' values (JSON arrays, in `fields` order) in parameters of at most JSON_MAX characters. */
-function jsonParams<R>(rows: R[], values: (row: R) => unknown[]): string[] {
-  const texts = rows.map((r) => JSON.stringify(values(r)));
-  return chunksBySize(texts, (t) => t.length + 1, JSON_MAX).map((part) => `[${part.join(",")}]`);
-}
+/** The rows' values (JSON arrays, in `fields` order) as statement parameters (durable/json-rows.ts). */
+const jsonParams = <R>(rows: R[], values: (row: R) => unknown[]) =>
+  jsonArrays(rows.map((r) => JSON.stringify(values(r)))).map((a) => a.json);
 
 export interface Statement {
   sql: string;
