@@ -1,0 +1,59 @@
+import { TASK_COLUMNS, TASK_FIELDS, type TaskRow } from "../schema/shard";
+
+/** Every task column, each as its field's name (a task row's SELECT; a `WHERE`, `ORDER BY` or `LIMIT` follows). */
+export const SELECT = `SELECT ${TASK_FIELDS.map((f) => (TASK_COLUMNS[f] === f ? f : `${TASK_COLUMNS[f]} AS ${f}`)).join(", ")} FROM tasks`;
+
+/** Each task field's place among SELECT's columns. */
+const AT = Object.fromEntries(TASK_FIELDS.map((f, i) => [f, i])) as Record<keyof TaskRow, number>;
+
+/**
+ * A task row from a cursor's raw values (SELECT's columns). One object literal gives every row one
+ * shape: measured in a Durable Object here, reading 200 rows of 35 columns costs ~3 µs a row this
+ * way against ~8 through the cursor's own objects (`toArray`), and a lease and a completion each
+ * read their tasks' rows whole.
+ */
+function taskRow(v: SqlStorageValue[]): TaskRow {
+  const row = {
+    id: v[AT.id],
+    name: v[AT.name],
+    payload: v[AT.payload],
+    priority: v[AT.priority],
+    status: v[AT.status],
+    attempts: v[AT.attempts],
+    maxAttempts: v[AT.maxAttempts],
+    backoff: v[AT.backoff],
+    timeoutMs: v[AT.timeoutMs],
+    runAt: v[AT.runAt],
+    readyAt: v[AT.readyAt],
+    seq: v[AT.seq],
+    dueAt: v[AT.dueAt],
+    dependsOn: v[AT.dependsOn],
+    parentId: v[AT.parentId],
+    idempotencyKey: v[AT.idempotencyKey],
+    groupKey: v[AT.groupKey],
+    workerId: v[AT.workerId],
+    leaseToken: v[AT.leaseToken],
+    cancelRequested: v[AT.cancelRequested],
+    progress: v[AT.progress],
+    result: v[AT.result],
+    error: v[AT.error],
+    tags: v[AT.tags],
+    createdAt: v[AT.createdAt],
+    startedAt: v[AT.startedAt],
+    finishedAt: v[AT.finishedAt],
+    depsWaiting: v[AT.depsWaiting],
+    onDependencyFailure: v[AT.onDependencyFailure],
+    hasDependents: v[AT.hasDependents],
+    waitForChildren: v[AT.waitForChildren],
+    sealed: v[AT.sealed],
+    children: v[AT.children],
+  } satisfies Record<keyof TaskRow, SqlStorageValue>;
+  return row as TaskRow;
+}
+
+/** The task rows a cursor over SELECT's columns yields, read to its end. */
+export function taskRows(cursor: SqlStorageCursor<Record<string, SqlStorageValue>>): TaskRow[] {
+  const rows: TaskRow[] = [];
+  for (const values of cursor.raw()) rows.push(taskRow(values));
+  return rows;
+}
