@@ -14,58 +14,15 @@
  * ```
  */
 import { EdgeqError, UnrecoverableError } from "./errors";
+import { HeartbeatTimer } from "./heartbeat-timer";
 import type { EdgeqClient } from "./index";
-import { webSocketClass, type WebSocketConstructor } from "./live";
-import { leaseCall, type LeaseCallKind } from "./lease-calls";
+import { webSocketClass } from "./live";
+import { leaseCall } from "./lease-calls";
 import { bound, ShardSockets, type SocketsHost } from "./shard-sockets";
-import type { BatchResults, HeartbeatBatchResults, Lease, Task } from "./types";
+import type { HeartbeatBatchResults, Lease, Task } from "./types";
+import type { Handler, TaskContext, WorkerOptions } from "./worker-options";
 
-export interface TaskContext {
-  /** aborted when the task's cancellation is requested, or the worker is closing without waiting */
-  signal: AbortSignal;
-  /** reports progress (0–100 or an object) with the next heartbeat */
-  progress(value: number | Record<string, unknown>): void;
-  /**
-   * This attempt's fencing token: it changes on every lease, and only its holder
-   * can complete the task. Pass it to side effects that must apply once per attempt.
-   */
-  leaseToken: string;
-  /** for a parent that waited for its children: child id → result (null unless that child completed) */
-  childResults?: Record<string, unknown>;
-}
-
-export type Handler = (task: Task, context: TaskContext) => Promise<unknown> | unknown;
-
-export interface WorkerOptions {
-  /** tasks run at once; default 1 */
-  concurrency?: number;
-  /** how long one lease call waits for work (long poll), ms; default 20,000 */
-  waitMs?: number;
-  /** heartbeat at this fraction of the lease length; default 1/3 */
-  heartbeatFraction?: number;
-  /** completions are sent together every this many ms; default 20 */
-  flushMs?: number;
-  /**
-   * The most tasks leased ahead of the free slots, held until a slot frees, so the next tasks are
-   * already here when these finish (one lease call then serves many tasks). Only while tasks are
-   * short (the handler's recent average under 50 ms), and never more than the worker runs in about
-   * 250 ms at its recent pace, so a held task waits little and other consumers are not starved.
-   * Held tasks are heartbeated and handed back, unrun, on close. Default 400; 0 turns it off.
-   */
-  prefetch?: number;
-  /** a name for the worker registry; default `edgeq-worker` */
-  name?: string;
-  /**
-   * How leases arrive. `websocket`: one socket per shard of the queue; the shard pushes
-   * leases the moment tasks are ready, and completions, failures and heartbeats go as
-   * frames (no request per call). `http`: long polls and batch calls. `auto` (default):
-   * a WebSocket where the runtime has one (or the `ws` package is installed) and the
-   * server opens it, HTTP otherwise.
-   */
-  transport?: "auto" | "websocket" | "http";
-  /** a WebSocket class, where the runtime has none (Node 20: `import { WebSocket } from "ws"`) */
-  WebSocket?: WebSocketConstructor;
-}
+export type { Handler, TaskContext, WorkerOptions } from "./worker-options";
 
 type Events = {
   completed: [task: Task, result: unknown];
@@ -112,8 +69,12 @@ export class Worker {
   private running = false;
   private stopping: Promise<void> | null = null;
   private counts = { completed: 0, failed: 0, busyMs: 0 };
-  private heartbeatTimer: ReturnType<typeof setTimeout> | null = null;
-  private nextHeartbeatAt = Infinity;
+  private readonly heartbeats = new HeartbeatTimer({
+    every: () => this.heartbeatEvery(),
+    beat: () => this.heartbeat(),
+    again: () => this.running || this.inFlight.size > 0,
+    error: (e) => this.emit("error", e),
+  });
   /** aborts an outstanding long-poll lease, if telling the queue to end it did not */
   private readonly polling = new AbortController();
   /** the lease loop, which `close()` lets finish (it hands back what a last poll brought) */
@@ -158,7 +119,7 @@ export class Worker {
     const workerId = await this.id;
     if (this.stopping) return; // closed before it had started
     this.running = true;
-    this.scheduleHeartbeat(1000);
+    this.heartbeats.schedule(1000);
     if (this.options.transport !== "http" && (await this.openSockets(workerId))) {
       this.transport = "websocket";
       // Leases arrive on the sockets; this loop only waits for close().
@@ -193,7 +154,7 @@ export class Worker {
       }
       this.held.push(...leases);
       this.startHeld();
-      this.heartbeatSoonEnough(); // held tasks' leases run too, even while every slot is busy
+      this.heartbeats.soonEnough(); // held tasks' leases run too, even while every slot is busy
     }
   }
 
@@ -246,7 +207,7 @@ export class Worker {
     this.startHeld();
     const surplus = this.held.length - this.ahead();
     if (surplus > 0) void this.release(this.held.splice(this.held.length - surplus));
-    this.heartbeatSoonEnough();
+    this.heartbeats.soonEnough();
   }
 
   /** Room was made (a task ended): the lease loop may ask for more, or the sockets grant the credit it frees. */
@@ -298,8 +259,7 @@ export class Worker {
       this.flushTimer = null;
       await this.flush();
       await Promise.all(this.flushing);
-      if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
-      this.heartbeatTimer = null;
+      this.heartbeats.stop();
       await this.heartbeat().catch(() => undefined);
       this.sockets?.close();
     })();
@@ -309,7 +269,7 @@ export class Worker {
   private start(lease: Lease): void {
     const entry: InFlight = { lease, controller: new AbortController(), started: Date.now() };
     this.inFlight.set(lease.task.id, entry);
-    this.heartbeatSoonEnough();
+    this.heartbeats.soonEnough();
     const context: TaskContext = {
       signal: entry.controller.signal,
       progress: (value) => {
@@ -329,7 +289,7 @@ export class Worker {
         const error = e instanceof Error ? e : new Error(String(e));
         this.counts.failed++;
         try {
-          const [r] = await this.batch("fail", [
+          const [r] = await leaseCall(this.client, this.sockets, "fail", [
             {
               id: lease.task.id,
               leaseToken: lease.leaseToken,
@@ -375,7 +335,9 @@ export class Worker {
 
   private async send(items: Completion[]): Promise<void> {
     try {
-      const results = await this.batch(
+      const results = await leaseCall(
+        this.client,
+        this.sockets,
         "complete",
         items.map((i) => ({ id: i.task.id, leaseToken: i.leaseToken, result: i.result })),
       );
@@ -388,30 +350,6 @@ export class Worker {
       this.emit("error", e as Error);
     }
     this.sockets?.topUp(); // the sockets these completions did not go to
-  }
-
-  /** A batch call for what this worker holds, per shard over its socket or HTTP (client/lease-calls.ts). */
-  private batch<T extends { id: string }>(kind: LeaseCallKind, items: T[]): Promise<BatchResults["results"]> {
-    return leaseCall(this.client, this.sockets, kind, items);
-  }
-
-  /** A short lease (running or held) may need a heartbeat sooner than the one planned. */
-  private heartbeatSoonEnough(): void {
-    const due = this.heartbeatEvery();
-    if (Date.now() + due < this.nextHeartbeatAt) this.scheduleHeartbeat(due);
-  }
-
-  private scheduleHeartbeat(ms: number): void {
-    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
-    this.nextHeartbeatAt = Date.now() + ms;
-    this.heartbeatTimer = setTimeout(() => {
-      this.nextHeartbeatAt = Infinity;
-      void this.heartbeat()
-        .catch((e) => this.emit("error", e as Error))
-        .finally(() => {
-          if (this.running || this.inFlight.size > 0) this.scheduleHeartbeat(this.heartbeatEvery());
-        });
-    }, ms);
   }
 
   /** Shortest lease in hand times the heartbeat fraction (at most 10 s, the registry's beat). */
@@ -436,7 +374,7 @@ export class Worker {
         })),
         ...held.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken })),
       ];
-      const results = (await this.batch("heartbeat", items)) as HeartbeatBatchResults["results"];
+      const results = (await leaseCall(this.client, this.sockets, "heartbeat", items)) as HeartbeatBatchResults["results"];
       for (const r of results) {
         const f = this.inFlight.get(r.id);
         if (f && (!r.ok || r.cancelRequested)) f.controller.abort(new Error(r.ok ? "cancel requested" : "lease lost"));
@@ -454,7 +392,9 @@ export class Worker {
   /** Hands tasks back without using an attempt: one batch call per BATCH_MAX (held tasks can be hundreds). */
   private async release(leases: Lease[]): Promise<void> {
     if (leases.length === 0) return;
-    await this.batch(
+    await leaseCall(
+      this.client,
+      this.sockets,
       "release",
       leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken })),
     ).catch((e) => this.emit("error", e as Error));
