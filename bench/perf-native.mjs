@@ -29,16 +29,19 @@ const PARTS = [
 ];
 const OTHER_THREADS = "V8's background threads (optimising compiler, concurrent GC)";
 
-/** The workerd process in a process group (the stack's), or null. */
-function workerdIn(pgid) {
-  for (const line of execFileSync("ps", ["-o", "pid=,comm=", "-g", String(pgid)])
+/** The processes of a process group (the stack's), as [pid, command name]. */
+export function groupProcesses(pgid) {
+  return execFileSync("ps", ["-o", "pid=,comm=", "-g", String(pgid)])
     .toString()
     .trim()
-    .split("\n")) {
-    const [pid, comm] = line.trim().split(/\s+/);
-    if (comm === "workerd") return Number(pid);
-  }
-  return null;
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/));
+}
+
+/** The workerd process in a process group, or null. */
+function workerdIn(pgid) {
+  const found = groupProcesses(pgid).find(([, comm]) => comm === "workerd");
+  return found ? Number(found[0]) : null;
 }
 
 /**

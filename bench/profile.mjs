@@ -8,11 +8,10 @@
 // functions, appends the table to docs/BENCHMARKS.md and keeps the raw profile in .edgeq/profiles
 // (open it in Chrome DevTools' Performance panel). Loopback only; bounded.
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { batchEnqueue, endToEnd, endToEndSockets, fmt, inspector, report, sleep, startStack } from "./harness.mjs";
-import { startPerf } from "./perf-native.mjs";
+import { groupProcesses, startPerf } from "./perf-native.mjs";
 
 const TASKS = Number(process.env.PROFILE_TASKS ?? 20_000);
 /** PROFILE_HISTORY=off profiles the same run without history (EDGEQ_HISTORY=off), to see what history costs */
@@ -60,11 +59,7 @@ function bundleText() {
 /** CPU seconds used so far by each command of a process group (the stack: node running Miniflare, workerd), from /proc. */
 function groupCpu(pgid) {
   const out = new Map();
-  for (const line of execFileSync("ps", ["-o", "pid=,comm=", "-g", String(pgid)])
-    .toString()
-    .trim()
-    .split("\n")) {
-    const [pid, comm] = line.trim().split(/\s+/);
+  for (const [pid, comm] of groupProcesses(pgid)) {
     try {
       const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
       out.set(comm, (out.get(comm) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100); // utime + stime, in ticks of 10 ms
