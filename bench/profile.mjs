@@ -20,6 +20,9 @@ const SAMPLE_US = 200;
 /** PROFILE_CONSUMERS=sockets drains over consumer sockets (a socket per consumer, credit 100) instead of HTTP */
 const SOCKETS = process.env.PROFILE_CONSUMERS === "sockets";
 const drain = SOCKETS ? endToEndSockets : endToEnd;
+/** PROFILE_PAYLOAD=N gives each task a payload of about N bytes (a string field), to see what payload size costs */
+const PAYLOAD = Number(process.env.PROFILE_PAYLOAD ?? 0);
+const padded = PAYLOAD > 0 ? (i) => ({ payload: { n: i, pad: "x".repeat(PAYLOAD) } }) : undefined;
 
 /**
  * The source file of each line of the bundle the stack runs (esbuild marks where each module
@@ -116,7 +119,7 @@ try {
   cdp = await inspector();
   await cdp.send("Profiler.enable");
   await cdp.send("Profiler.setSamplingInterval", { interval: SAMPLE_US });
-  await batchEnqueue(base, "warm", 1_000, 4);
+  await batchEnqueue(base, "warm", 1_000, 4, padded);
   await drain(base, "warm", 1_000);
   await sleep(1_500); // the warm-up's history flush is done
 
@@ -125,7 +128,7 @@ try {
   const cpuBefore = groupCpu(pid);
   const clientBefore = process.cpuUsage();
   const t0 = performance.now();
-  const enqueueRate = await batchEnqueue(base, "profiled", TASKS, 4);
+  const enqueueRate = await batchEnqueue(base, "profiled", TASKS, 4, padded);
   const run = await drain(base, "profiled", TASKS);
   await sleep(1_500); // the run's history flush is in the profile too
   const wallMs = performance.now() - t0;
@@ -149,7 +152,7 @@ try {
   const perTask = (ms) => `${fmt((ms * 1000) / TASKS, 1)} µs/task`;
   const workerdSec = cpu.find(([comm]) => comm === "workerd")?.[1] ?? 0;
   report(
-    `Where the time goes: CPU profile of the Worker and its objects, end to end${SOCKETS ? " over consumer sockets" : ""}, ${fmt(TASKS)} tasks, history ${HISTORY} (npm run bench:profile)`,
+    `Where the time goes: CPU profile of the Worker and its objects, end to end${SOCKETS ? " over consumer sockets" : ""}, ${fmt(TASKS)} tasks${PAYLOAD ? ` with ${fmt(PAYLOAD)}-byte payloads` : ""}, history ${HISTORY} (npm run bench:profile)`,
     [
       ["batch enqueue (tasks/s) / end to end (tasks/s) while profiled", `${fmt(enqueueRate)} / ${fmt(run.rate)}`],
       ["profiled wall time (ms) / isolate busy / idle (ms)", `${fmt(wallMs)} / ${fmt(busy)} / ${fmt(idle)}`],

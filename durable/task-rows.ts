@@ -1,7 +1,20 @@
 import { TASK_COLUMNS, TASK_FIELDS, type TaskRow } from "../schema/shard";
 
+/**
+ * A payload longer than this many characters is kept in `task_bodies`, written once, and the
+ * task's row holds '' instead (durable/task-writes.ts): a lease and a completion each write the
+ * row again, whole. Measured here (`PROFILE_PAYLOAD`, bench/profile.mjs), rows of 512-character
+ * payloads cost little more than tiny ones; 1 KB ones halved end-to-end throughput.
+ */
+export const INLINE_PAYLOAD_MAX = 512;
+
+/** The task's payload, from its body where the row holds none. */
+const PAYLOAD = "CASE payload WHEN '' THEN (SELECT b.payload FROM task_bodies b WHERE b.id = tasks.id) ELSE payload END";
+
+const column = (f: keyof TaskRow) => (f === "payload" ? `${PAYLOAD} AS payload` : TASK_COLUMNS[f] === f ? f : `${TASK_COLUMNS[f]} AS ${f}`);
+
 /** Every task column, each as its field's name (a task row's SELECT; a `WHERE`, `ORDER BY` or `LIMIT` follows). */
-export const SELECT = `SELECT ${TASK_FIELDS.map((f) => (TASK_COLUMNS[f] === f ? f : `${TASK_COLUMNS[f]} AS ${f}`)).join(", ")} FROM tasks`;
+export const SELECT = `SELECT ${TASK_FIELDS.map(column).join(", ")} FROM tasks`;
 
 /** Each task field's place among SELECT's columns. */
 const AT = Object.fromEntries(TASK_FIELDS.map((f, i) => [f, i])) as Record<keyof TaskRow, number>;

@@ -1,6 +1,7 @@
 import { TASK_COLUMNS, TASK_FIELDS, type TaskRow } from "../schema/shard";
 import { chunks } from "./core/chunks";
 import { jsonArrays, jsonRows } from "./json-rows";
+import { INLINE_PAYLOAD_MAX } from "./task-rows";
 
 /**
  * DO SQLite binds at most 100 parameters per statement; each `exec` also has a
@@ -47,7 +48,17 @@ export function taskWrites(
 UPDATE tasks SET ${set} FROM u WHERE tasks.id = u.id`;
     for (const json of jsonParams(rows, (r) => [r.id, ...fields.map((f) => r[f] ?? null)])) out.push({ sql, params: [json] });
   }
-  for (const [fields, rows] of groupByFields(inserts, (r) => TASK_FIELDS.filter((f) => r[f] !== null))) {
+  // A long payload goes to its own row, written once; the task's row, written again at each change, holds ''.
+  const bodies: [string, string][] = [];
+  const made = [...inserts].map((r) => {
+    if (r.payload.length <= INLINE_PAYLOAD_MAX) return r;
+    bodies.push([r.id, r.payload]);
+    return { ...r, payload: "" };
+  });
+  for (const json of jsonParams(bodies, (b) => b)) {
+    out.push({ sql: `${jsonRows("?")}\nINSERT INTO task_bodies (id, payload) SELECT v ->> 0, v ->> 1 FROM r ORDER BY k`, params: [json] });
+  }
+  for (const [fields, rows] of groupByFields(made, (r) => TASK_FIELDS.filter((f) => r[f] !== null))) {
     const sql = `${jsonRows("?")}
 INSERT INTO tasks (${fields.map((f) => TASK_COLUMNS[f]).join(", ")}) SELECT ${fields.map((_, i) => `v ->> ${i}`).join(", ")} FROM r ORDER BY k`;
     for (const json of jsonParams(rows, (r) => fields.map((f) => r[f]))) out.push({ sql, params: [json] });

@@ -48,7 +48,7 @@ export const tasks = sqliteTable(
   {
     id: text("id").primaryKey(),
     name: text("name").notNull(),
-    /** JSON text */
+    /** JSON text; '' when the payload is long and kept in `task_bodies` */
     payload: text("payload").notNull(),
     priority: integer("priority").notNull(),
     status: text("status").$type<Status>().notNull(),
@@ -123,6 +123,17 @@ export const tasks = sqliteTable(
       .where(sql`status = 'blocked'`),
   ],
 );
+
+/**
+ * The payload of a task whose payload is longer than INLINE_PAYLOAD_MAX (durable/task-rows.ts),
+ * written once when the task is made; its `tasks` row holds '' instead. WITHOUT ROWID (in the
+ * applied SQL), and a trigger deletes it with its task.
+ */
+export const taskBodies = sqliteTable("task_bodies", {
+  id: text("id").primaryKey(),
+  /** JSON text */
+  payload: text("payload").notNull(),
+});
 
 /** The task as a QueueShard stores it: one row of `tasks`. */
 export type TaskRow = typeof tasks.$inferSelect;

@@ -8,6 +8,7 @@ import mailDead from "./0007_mail_dead.sql";
 import statusLists from "./0008_status_lists.sql";
 import historyDead from "./0009_history_dead.sql";
 import leaseBatches from "./0010_lease_batches.sql";
+import taskBodies from "./0011_task_bodies.sql";
 
 /** QueueShard storage migrations, applied in order, each once (see durable/migrate.ts). */
 export const SHARD_MIGRATIONS: { name: string; sql: string }[] = [
@@ -21,4 +22,5 @@ export const SHARD_MIGRATIONS: { name: string; sql: string }[] = [
   { name: "0008_status_lists", sql: statusLists },
   { name: "0009_history_dead", sql: historyDead },
   { name: "0010_lease_batches", sql: leaseBatches },
+  { name: "0011_task_bodies", sql: taskBodies },
 ];

@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// `npm run bench:payloads`: what payload size costs. For each size, one queue: BENCH_PAYLOAD_TASKS tasks
+// enqueued in batches of 100 by 4 callers, then drained by 4 consumer sockets with 100 credit each
+// (the engine's shapes, priority 5), with SQLite rows written per task; once with history on and once
+// with it off (EDGEQ_HISTORY=off), to tell the shard's cost from history's. Appends the table to
+// docs/BENCHMARKS.md. Loopback only; bounded.
+import { batchEnqueue, endToEndSockets, fmt, report, shardTotals, STACK, startStack } from "./harness.mjs";
+
+const TASKS = Number(process.env.BENCH_PAYLOAD_TASKS ?? 10_000);
+/** characters of each task's payload (JSON text): a counter and a string that pads it */
+const SIZES = (process.env.BENCH_PAYLOAD_SIZES ?? "16,512,1024,2500,8000").split(",").map(Number);
+
+/** A payload whose JSON text is about `size` characters. */
+const payloadOf = (i, size) => (size <= 16 ? { n: i } : { n: i, pad: "x".repeat(size - 24) });
+
+const rows = [];
+for (const history of ["on", "off"]) {
+  const { base, stop } = await startStack({ port: 8792, vars: history === "off" ? { EDGEQ_HISTORY: "off" } : {} });
+  try {
+    await batchEnqueue(base, "warm", 2_000, 4, () => ({ priority: 5 }));
+    await endToEndSockets(base, "warm", 2_000);
+    for (const size of SIZES) {
+      const queue = `payload-${size}`;
+      const enqueue = await batchEnqueue(base, queue, TASKS, 4, (i) => ({ payload: payloadOf(i, size), priority: 5 }));
+      const drain = await endToEndSockets(base, queue, TASKS);
+      const { rowsWritten } = await shardTotals(base, queue);
+      rows.push([
+        `${fmt(size)}-character payloads, history ${history}: batch enqueue / end to end (tasks/s), rows written per task`,
+        `${fmt(enqueue)} / ${fmt(drain.rate)}, ${fmt(rowsWritten / TASKS, 2)}`,
+      ]);
+    }
+  } finally {
+    stop();
+  }
+}
+report(`Payload size: throughput and rows written (npm run bench:payloads, ${fmt(TASKS)} tasks per size)`, rows, [
+  `On ${STACK}. Each size is a fresh queue: ${fmt(TASKS)} tasks enqueued 100 per call by 4 callers, then drained by 4 consumer sockets with 100 credit each; rows written per task over enqueue → lease → complete, from the shard's counters.`,
+  "A payload over 512 characters is kept in its own row (task_bodies), written once; the task's row, written again at each lease and completion, holds '' (docs/ARCHITECTURE.md, \"Long payloads\"). History keeps every payload too: in D1's tasks row and, flattened to its first characters, in the FTS index.",
+]);

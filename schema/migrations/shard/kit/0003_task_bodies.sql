@@ -1,0 +1,4 @@
+CREATE TABLE `task_bodies` (
+	`id` text PRIMARY KEY NOT NULL,
+	`payload` text NOT NULL
+);

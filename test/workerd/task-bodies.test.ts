@@ -1,0 +1,120 @@
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { QueueShard } from "../../durable/queue-shard";
+import { INLINE_PAYLOAD_MAX } from "../../durable/task-rows";
+import { advance, api, freshQueue, shardStub } from "./helpers";
+
+// A long payload is kept in its own row (task_bodies), written once; the task's row, written again
+// at every lease and completion, holds '' in its place. Everything that reads a task sees it whole.
+const DAY = 86_400_000;
+const lease = (queue: string, body: object = {}) => api("POST", `/api/v1/queues/${queue}/leases`, { workerId: "w1", ...body });
+const rowsWritten = async (q: string): Promise<number> => (await api("GET", `/api/v1/queues/${q}`)).body.shards[0].rowsWritten;
+/** What the shard stores: each task's payload column, and the bodies table. */
+const stored = (q: string) =>
+  runInDurableObject(shardStub(q), (_i: QueueShard, state) => ({
+    rows: Object.fromEntries(
+      state.storage.sql
+        .exec<{ id: string; payload: string }>("SELECT id, payload FROM tasks")
+        .toArray()
+        .map((r) => [r.id, r.payload]),
+    ),
+    bodies: Object.fromEntries(
+      state.storage.sql
+        .exec<{ id: string; payload: string }>("SELECT id, payload FROM task_bodies")
+        .toArray()
+        .map((r) => [r.id, r.payload]),
+    ),
+  }));
+/** A payload whose JSON text is exactly `chars` characters long (multi-byte text counts once per character). */
+const payloadOf = (chars: number) => ({ s: "é".repeat(chars - '{"s":""}'.length) });
+
+describe("long payloads in task_bodies", () => {
+  it("a payload past the inline limit is stored once beside its task and comes back whole from GET, lease, retry and the idempotency key", async () => {
+    const q = freshQueue("body");
+    const long = { text: "ü€😀".repeat(400), list: [1, 2.5, null, true], nested: { a: "b" } };
+    const made = await api("POST", `/api/v1/queues/${q}/tasks`, {
+      name: "long",
+      payload: long,
+      idempotencyKey: `k-${q}`,
+      maxAttempts: 2,
+      backoff: { baseMs: 0, factor: 1, maxMs: 0 },
+    });
+    expect(made.status).toBe(201);
+    const id = made.body.id as string;
+    expect(made.body.payload).toEqual(long);
+    const { rows, bodies } = await stored(q);
+    expect(rows[id]).toBe("");
+    expect(JSON.parse(bodies[id])).toEqual(long);
+
+    expect((await api("GET", `/api/v1/tasks/${id}`)).body.payload).toEqual(long);
+    const again = await api("POST", `/api/v1/queues/${q}/tasks`, { name: "long", payload: { other: 1 }, idempotencyKey: `k-${q}` });
+    expect(again.body).toMatchObject({ id, payload: long });
+
+    const first = (await lease(q)).body.leases[0];
+    expect(first.task.payload).toEqual(long);
+    const failed = await api("POST", `/api/v1/tasks/${id}/fail`, { leaseToken: first.leaseToken, error: { message: "again" } });
+    expect(failed.status).toBe(200);
+    const second = (await lease(q)).body.leases[0];
+    expect(second.task).toMatchObject({ id, attempts: 2, payload: long });
+    expect((await api("POST", `/api/v1/tasks/${id}/complete`, { leaseToken: second.leaseToken, result: { ok: 1 } })).status).toBe(200);
+    expect((await api("GET", `/api/v1/tasks/${id}`)).body).toMatchObject({ status: "completed", payload: long });
+    expect(Object.keys((await stored(q)).bodies)).toEqual([id]); // written once, through every change
+  });
+
+  it(`a payload of ${INLINE_PAYLOAD_MAX} characters stays in the task's row; one more goes to its own, in the same batch`, async () => {
+    const q = freshQueue("edge");
+    const inline = payloadOf(INLINE_PAYLOAD_MAX);
+    const apart = payloadOf(INLINE_PAYLOAD_MAX + 1);
+    expect(JSON.stringify(inline)).toHaveLength(INLINE_PAYLOAD_MAX);
+    const made = await api("POST", `/api/v1/queues/${q}/tasks/batch`, {
+      tasks: [{ name: "inline", payload: inline }, { name: "apart", payload: apart }, { name: "none" }],
+    });
+    expect(made.status).toBe(201);
+    const [a, b, c] = made.body.tasks.map((t: { id: string }) => t.id);
+    const { rows, bodies } = await stored(q);
+    expect(JSON.parse(rows[a])).toEqual(inline);
+    expect(rows[b]).toBe("");
+    expect(JSON.parse(rows[c])).toBeNull();
+    expect(Object.keys(bodies)).toEqual([b]);
+    const leased = (await lease(q, { max: 3 })).body.leases.map((l: { task: { name: string; payload: unknown } }) => [
+      l.task.name,
+      l.task.payload,
+    ]);
+    expect(Object.fromEntries(leased)).toEqual({ inline, apart, none: null });
+  });
+
+  it("a long payload costs one row more, written when the task is made; lease and completion write the task's row only", async () => {
+    const q = freshQueue("rows");
+    await api("POST", `/api/v1/queues/${q}/tasks`, { name: "warm" });
+    const before = await rowsWritten(q);
+    const n = 50;
+    const tasks = Array.from({ length: n }, (_, i) => ({ name: `t${i}`, payload: { i, pad: "x".repeat(2_000) } }));
+    expect((await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks })).status).toBe(201);
+    const leased = (await lease(q, { max: n + 1 })).body.leases as { task: { id: string }; leaseToken: string }[];
+    expect(leased).toHaveLength(n + 1);
+    const done = await api("POST", "/api/v1/leases/complete", { items: leased.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken })) });
+    expect(done.body.results.every((r: { ok: boolean }) => r.ok)).toBe(true);
+    const written = (await rowsWritten(q)) - before;
+    // 5 per long-payload task (its body, its row and ready entry, lease, complete), 2 for the warm-up task, at most 3 per call
+    expect(written).toBeGreaterThanOrEqual(5 * n + 2);
+    expect(written).toBeLessThanOrEqual(5 * n + 2 + 3 * 3);
+  });
+
+  it("a task's body goes with it when retention deletes the task", async () => {
+    const q = freshQueue("gone");
+    const made = await api("POST", `/api/v1/queues/${q}/tasks/batch`, {
+      tasks: [
+        { name: "long", payload: payloadOf(4_000) },
+        { name: "short", payload: { n: 1 } },
+      ],
+    });
+    const ids = made.body.tasks.map((t: { id: string }) => t.id) as string[];
+    const leased = (await lease(q, { max: 2 })).body.leases as { task: { id: string }; leaseToken: string }[];
+    await api("POST", "/api/v1/leases/complete", { items: leased.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken })) });
+    expect(Object.keys((await stored(q)).bodies)).toEqual([ids[0]]);
+    await advance(q, 8 * DAY); // past the queue's 7-day retention
+    const after = await stored(q);
+    expect(after.rows).toEqual({});
+    expect(after.bodies).toEqual({});
+  });
+});
