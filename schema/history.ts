@@ -27,7 +27,7 @@ export const tasks = sqliteTable(
     doc: integer("doc").notNull(),
     queue: text("queue").notNull(),
     name: text("name").notNull(),
-    /** JSON text */
+    /** JSON text; '' when the payload is long and kept in `task_payloads` */
     payload: text("payload").notNull(),
     priority: integer("priority").notNull(),
     status: text("status").$type<Status>().notNull(),
@@ -104,6 +104,24 @@ export const taskEvents = sqliteTable(
   (t) => [primaryKey({ columns: [t.tenant, t.taskId, t.seq] })],
 );
 
+/**
+ * The payload of a task whose payload is longer than INLINE_PAYLOAD_MAX
+ * (durable/task-rows.ts), written once when history first sees the task; its
+ * `tasks` row holds '' instead, so the writes of its later changes stay narrow.
+ * `WITHOUT ROWID` and a trigger that deletes it with its task are added to the
+ * generated migration by hand.
+ */
+export const taskPayloads = sqliteTable(
+  "task_payloads",
+  {
+    tenant: text("tenant").notNull(),
+    id: text("id").notNull(),
+    /** JSON text */
+    payload: text("payload").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenant, t.id] })],
+);
+
 /** Named counters; `doc` hands out `task_text` rowids, a block per flush. */
 export const counters = sqliteTable("counters", {
   name: text("name").primaryKey(),
@@ -117,7 +135,7 @@ export const tenants = sqliteTable("tenants", {
 });
 
 /** Every D1 table drizzle declares (a test checks each against the migrated database). */
-export const HISTORY_TABLES = { tasks, taskEvents, counters, tenants };
+export const HISTORY_TABLES = { tasks, taskPayloads, taskEvents, counters, tenants };
 
 /** How long history keeps a finished task, unless the tenant says otherwise. */
 export const HISTORY_DAYS_DEFAULT = 30;

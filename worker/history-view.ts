@@ -15,9 +15,13 @@ export const historySelect = (fields?: Iterable<string>) => {
   const wanted = fields ? new Set(fields) : null;
   return Object.entries(getTableColumns(tasks))
     .filter(([field]) => wanted === null || wanted.has(field))
-    .map(([field, column]) => `t.${column.name} AS ${field}`)
+    .map(([field, column]) => (field === "payload" ? `${PAYLOAD} AS payload` : `t.${column.name} AS ${field}`))
     .join(", ");
 };
+
+/** The task's payload, from `task_payloads` where its row holds none (a long payload, durable/history.ts). */
+const PAYLOAD =
+  "CASE t.payload WHEN '' THEN (SELECT p.payload FROM task_payloads p WHERE p.tenant = t.tenant AND p.id = t.id) ELSE t.payload END";
 export const HISTORY_SELECT = historySelect();
 
 // historyTask: a history row. output: the task as the API shows it (the same view as a live task's).
@@ -36,11 +40,10 @@ export function historyTask(row: HistoryRecord): Task {
 
 // historyGet: D1, tenant, task id. output: the task as history last saw it, or null.
 export async function historyGet(db: D1Database, tenant: string, id: string): Promise<Task | null> {
-  const [row] = await drizzle(db)
-    .select()
-    .from(tasks)
-    .where(and(eq(tasks.tenant, tenant), eq(tasks.id, id)))
-    .limit(1);
+  const row = await db
+    .prepare(`SELECT ${HISTORY_SELECT} FROM tasks t WHERE t.tenant = ? AND t.id = ?`)
+    .bind(tenant, id)
+    .first<HistoryRecord>();
   return row ? historyTask(row) : null;
 }
 

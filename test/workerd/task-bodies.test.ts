@@ -1,8 +1,10 @@
-import { runInDurableObject } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { QueueShard } from "../../durable/queue-shard";
+import { planHistory } from "../../durable/core/timeline";
+import { writeHistory } from "../../durable/history";
 import { INLINE_PAYLOAD_MAX } from "../../durable/task-rows";
-import { advance, api, freshQueue, shardStub } from "./helpers";
+import { advance, api, flushHistory, freshQueue, shardStub, storedStatus } from "./helpers";
 
 // A long payload is kept in its own row (task_bodies), written once; the task's row, written again
 // at every lease and completion, holds '' in its place. Everything that reads a task sees it whole.
@@ -116,5 +118,75 @@ describe("long payloads in task_bodies", () => {
     const after = await stored(q);
     expect(after.rows).toEqual({});
     expect(after.bodies).toEqual({});
+  });
+});
+
+describe("long payloads in history (D1's task_payloads)", () => {
+  /** What D1 stores for a task: its row's payload column, and its task_payloads row. */
+  const inD1 = async (id: string) => ({
+    row: (await env.DB.prepare("SELECT payload FROM tasks WHERE tenant = 'default' AND id = ?").bind(id).first<{ payload: string }>())
+      ?.payload,
+    body: (
+      await env.DB.prepare("SELECT payload FROM task_payloads WHERE tenant = 'default' AND id = ?").bind(id).first<{ payload: string }>()
+    )?.payload,
+  });
+
+  it("history keeps a long payload once beside the task's row; search, reports and GET after the shard's retention show it whole", async () => {
+    const q = freshQueue("hist");
+    // Made 8 days ago by the shard's clock (set before it makes any id), so its retention can drop it.
+    await runInDurableObject(shardStub(q), (i: QueueShard) => {
+      i.clock = { offset: -8 * DAY, now: () => Date.now() - 8 * DAY } as QueueShard["clock"];
+    });
+    const long = { words: "needle ".repeat(100), n: 1 };
+    const made = await api("POST", `/api/v1/queues/${q}/tasks/batch`, {
+      tasks: [
+        { name: "long", payload: long },
+        { name: "short", payload: { n: 2 } },
+      ],
+    });
+    const [a, b] = made.body.tasks.map((t: { id: string }) => t.id) as string[];
+    await flushHistory(q); // made: the whole rows
+    expect(await inD1(a)).toEqual({ row: "", body: JSON.stringify(long) });
+    expect(await inD1(b)).toEqual({ row: '{"n":2}', body: undefined });
+    const leased = (await lease(q, { max: 2 })).body.leases as { task: { id: string }; leaseToken: string }[];
+    await api("POST", "/api/v1/leases/complete", { items: leased.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken })) });
+    await flushHistory(q); // finished: the changed columns only
+    expect(await inD1(a)).toEqual({ row: "", body: JSON.stringify(long) });
+
+    const found = await api("GET", `/api/v1/tasks?queue=${q}&q=needle`);
+    expect(found.body.items.map((t: { id: string; payload: unknown }) => [t.id, t.payload])).toEqual([[a, long]]);
+    const listed = await api("GET", `/api/v1/tasks?queue=${q}&status=completed&sort=created`);
+    expect(listed.body.items.map((t: { payload: unknown }) => t.payload)).toEqual([long, { n: 2 }]);
+    const report = await api("POST", "/api/v1/reports", {
+      fields: ["id", "payload"],
+      filters: { queue: [q] },
+      sort: "created",
+      format: "json",
+    });
+    expect(report.status).toBe(200);
+    expect(report.body.map((r: { payload: unknown }) => r.payload)).toEqual([long, { n: 2 }]);
+
+    await advance(q, 8 * DAY); // back to now: past the queue's 7-day retention, the shard drops both
+    expect(await storedStatus(q, a)).toBeUndefined();
+    const res = await api("GET", `/api/v1/tasks/${a}`);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id: a, status: "completed", payload: long });
+  });
+
+  it("a batch sent again writes the long payload no second time, and deleting the task from history deletes it", async () => {
+    const q = freshQueue("again");
+    const id = (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "long", payload: payloadOf(3_000) })).body.id as string;
+    const plan = await runInDurableObject(shardStub(q), (i: QueueShard) =>
+      planHistory((i as unknown as { engine: { outbox: { batch(n: number): never } } }).engine.outbox.batch(5000)),
+    );
+    const first = await writeHistory(env.DB, "default", `${q}:0`, plan);
+    const again = await writeHistory(env.DB, "default", `${q}:0`, plan); // D1 took it, the answer was lost
+    expect(first.rowsWritten).toBeGreaterThan(5);
+    expect(again.rowsWritten).toBe(2); // the doc counter and the rollup ledger only
+    expect(await inD1(id)).toEqual({ row: "", body: JSON.stringify(payloadOf(3_000)) });
+    await api("POST", `/api/v1/tasks/${id}/cancel`);
+    expect((await api("DELETE", `/api/v1/tasks/${id}`)).status).toBe(204);
+    await flushHistory(q);
+    expect(await inD1(id)).toEqual({ row: undefined, body: undefined });
   });
 });
