@@ -226,6 +226,7 @@ export async function endToEndSockets(base, queue, total) {
     for (let c = 0; c < CONSUMERS; c++) {
       const ws = new WebSocket(`${base.replace("http", "ws")}/api/v1/queues/${queue}/consume?workerId=s${c}`, {
         headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        perMessageDeflate: false, // as the SDK's consumer sockets
       });
       sockets.push(ws);
       let ref = 0;

@@ -81,6 +81,7 @@ const enqueueToLease = (port, queue) =>
 const enqueueToSocket = (port, queue) =>
   enqueueToConsumer(port, queue, async (arrived) => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/api/v1/queues/${queue}/consume?workerId=idle`, {
+      perMessageDeflate: false, // as the SDK's consumer sockets
       headers: { authorization: `Bearer ${TOKEN}` },
     });
     await new Promise((resolve, reject) => (ws.on("open", resolve), ws.on("error", reject)));

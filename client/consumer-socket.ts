@@ -55,7 +55,12 @@ export class ShardSocket {
     url.searchParams.set("workerId", workerId);
     url.searchParams.set("shard", String(this.shard));
     url.searchParams.set("token", token);
-    const ws = new WS(url.toString());
+    // Without permessage-deflate: frames are small JSON, and deflating each costs CPU at both ends
+    // (at the edge, on the shard's thread). `ws` offers it unless its options say not to; the
+    // WebSocket of browsers, Deno, Bun and Node 22 takes (url, protocols) and ignores the rest.
+    const ws = new (WS as unknown as new (url: string, protocols: string[], options: object) => WebSocketLike)(url.toString(), [], {
+      perMessageDeflate: false,
+    });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         ws.close();
