@@ -1,15 +1,22 @@
-import { createServer } from "node:http";
+import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import { WebSocket, WebSocketServer } from "ws";
+// @ts-expect-error: `ws` ships no types; this file uses the few members typed below
+import { WebSocket as WsSocket, WebSocketServer as WsServer } from "ws";
 import { EdgeqClient } from "../../client/index";
 import { ShardSocket } from "../../client/consumer-socket";
 import type { WebSocketConstructor } from "../../client/live";
 
+const WebSocketServer = WsServer as new (options: object) => {
+  on(event: "connection", listener: (ws: { close(code: number, reason: string): void }, req: IncomingMessage) => void): void;
+  close(done: () => void): void;
+};
+const WebSocket = WsSocket as new (url: string) => { on(event: "close", listener: () => void): void };
+
 // A consumer socket's opening handshake, seen by a real `ws` server on loopback that would deflate frames if asked.
 async function server() {
   const offered: (string | undefined)[] = [];
-  const http = createServer((req, res) => {
+  const http = createServer((_req, res) => {
     res.writeHead(201, { "content-type": "application/json" }).end(JSON.stringify({ token: "consume", expiresAt: "x" }));
   });
   const wss = new WebSocketServer({ server: http, perMessageDeflate: true });
@@ -27,9 +34,9 @@ describe("consumer sockets", () => {
     const s = await server();
     try {
       const socket = new ShardSocket(0, { leases: () => {}, closed: () => {}, error: () => {} });
-      await socket.connect(new EdgeqClient({ url: s.url, token: "t" }), "q", "w1", WebSocket as unknown as WebSocketConstructor);
+      await socket.connect(new EdgeqClient({ url: s.url, token: "t" }), "q", "w1", WsSocket as WebSocketConstructor);
       const plain = new WebSocket(`${s.url.replace("http", "ws")}/plain`);
-      await new Promise((resolve) => plain.on("close", resolve));
+      await new Promise<void>((resolve) => plain.on("close", () => resolve()));
       expect(s.offered).toHaveLength(2);
       expect(s.offered[0]).toBeUndefined();
       expect(s.offered[1]).toMatch(/permessage-deflate/);
