@@ -238,6 +238,12 @@ describe("outbox to D1", () => {
       expect(dead).toHaveLength(1);
       expect(dead[0].reason).toMatch(/D1 refused the row: .*this row is refused/);
       expect(dead[0].body).toContain("poison");
+      // The flush was one D1 batch until the refusal; sent again the careful way, its rollups count the batch once.
+      const enqueued = (res: string) =>
+        env.DB.prepare("SELECT sum(enqueued) AS n FROM rollups WHERE tenant = ? AND res = ? AND queue = 'q'")
+          .bind(tenant, res)
+          .first<{ n: number }>();
+      expect((await enqueued("m"))!.n).toBe(4);
       const metrics = await call("GET", "/metrics");
       expect(metrics.body).toMatch(/edgeq_history_dead_rows\{queue="q"\} 1/);
       // Later rows are not held up by it.
