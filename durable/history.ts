@@ -4,7 +4,7 @@ import type { DeadHistory } from "./core/outbox";
 import type { EventsRow, HistoryPlan, HistoryTask, TaskChanges } from "./core/timeline";
 import { jsonArrays, jsonRows } from "./json-rows";
 import { rollupStatements } from "./rollups";
-import { INLINE_PAYLOAD_MAX } from "./task-rows";
+import { longPayload } from "./task-rows";
 
 /**
  * Writes a flush's plan to D1, TASKS_PER_CALL tasks per D1 batch (each
@@ -146,9 +146,15 @@ INSERT INTO task_text (rowid, id, name, body)
 SELECT t.doc, t.id, r.v ->> 1, r.v ->> 2 FROM r CROSS JOIN tasks t ON t.tenant = ?1 AND t.id = r.v ->> 0
 WHERE NOT EXISTS (SELECT 1 FROM task_text x WHERE x.rowid = t.doc)`;
 
-/** A long payload, written once beside its task's row (which holds ''); a batch sent again changes nothing. */
+/**
+ * A long payload, written once beside its task's row (which holds ''); a batch sent again changes
+ * nothing. Not beside a row that already holds its payload (written before task_payloads existed,
+ * then sent again): nothing would read it, nor delete it with the row.
+ */
 const PAYLOADS = `${jsonRows("?2")}
-INSERT INTO task_payloads (tenant, id, payload) SELECT ?1, v ->> 0, v ->> 1 FROM r WHERE true ON CONFLICT DO NOTHING`;
+INSERT INTO task_payloads (tenant, id, payload) SELECT ?1, v ->> 0, v ->> 1 FROM r
+WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.tenant = ?1 AND t.id = r.v ->> 0 AND t.payload <> '')
+ON CONFLICT DO NOTHING`;
 
 const EVENTS = `${jsonRows("?2")}
 INSERT INTO task_events (tenant, task_id, seq, last_seq, events)
@@ -183,7 +189,7 @@ const rowValues = (r: TaskRow): unknown[] => [
   r.id,
   queueOf(r.id),
   r.name,
-  r.payload.length > INLINE_PAYLOAD_MAX ? "" : r.payload,
+  longPayload(r.payload) ? "" : r.payload,
   r.priority,
   r.status,
   r.attempts,
@@ -251,7 +257,7 @@ function statements(db: D1Database, tenant: string, version: number, list: Piece
   if (tasks.length > 0) {
     out.push(db.prepare("UPDATE counters SET value = value + ?1 WHERE name = 'doc'").bind(tasks.length));
     // A long payload goes to its own row, written once; the task's row, written again at each later change, holds ''.
-    const long = tasks.filter((t) => t.row.payload!.length > INLINE_PAYLOAD_MAX);
+    const long = tasks.filter((t) => longPayload(t.row.payload!));
     for (const chunk of jsonArrays(long.map((t) => JSON.stringify([t.row.id, t.row.payload])))) {
       out.push(db.prepare(PAYLOADS).bind(tenant, chunk.json));
     }

@@ -11,8 +11,9 @@ import { jsonRows } from "./json-rows";
  *
  * Exactly once: each count carries the outbox position it comes from, and
  * every statement adds only what lies past the shard's ledger position; the
- * last one moves the ledger to the plan's end — one atomic D1 batch, sent
- * after the task rows. A flush sent again adds nothing, and one sent again
+ * last one moves the ledger to the plan's end — in the same atomic D1 batch
+ * as the task rows when the flush is one slice, else one of its own sent
+ * after them. A flush sent again adds nothing, and one sent again
  * over more entries (new ones arrived meanwhile) adds only those.
  */
 

@@ -1,12 +1,24 @@
 import { TASK_COLUMNS, TASK_FIELDS, type TaskRow } from "../schema/shard";
 
 /**
- * A payload longer than this many characters is kept in `task_bodies`, written once, and the
- * task's row holds '' instead (durable/task-writes.ts): a lease and a completion each write the
- * row again, whole. Measured here (`PROFILE_PAYLOAD`, bench/profile.mjs), rows of 512-character
- * payloads cost little more than tiny ones; 1 KB ones halved end-to-end throughput.
+ * A payload of more than this many bytes (UTF-8, as SQLite stores it) is kept in `task_bodies`,
+ * written once, and the task's row holds '' instead (durable/task-writes.ts): a lease and a
+ * completion each write the row again, whole. Measured here (`npm run bench:payloads`), rows of
+ * 512-byte payloads cost little more than tiny ones; 1 KB ones halved end-to-end throughput.
  */
 export const INLINE_PAYLOAD_MAX = 512;
+
+/** Whether a payload (JSON text) is kept apart from its task's row: more than INLINE_PAYLOAD_MAX bytes in UTF-8. */
+export function longPayload(text: string): boolean {
+  if (text.length > INLINE_PAYLOAD_MAX) return true;
+  if (text.length * 3 <= INLINE_PAYLOAD_MAX) return false; // at most 3 bytes a UTF-16 unit
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    bytes += c < 0x80 ? 1 : c < 0x800 ? 2 : 3; // a surrogate pair: 3 + 3 counted for 4, an overcount on the safe side
+  }
+  return bytes > INLINE_PAYLOAD_MAX;
+}
 
 /** The task's payload, from its body where the row holds none. */
 const PAYLOAD = "CASE payload WHEN '' THEN (SELECT b.payload FROM task_bodies b WHERE b.id = tasks.id) ELSE payload END";

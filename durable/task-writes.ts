@@ -1,7 +1,7 @@
 import { TASK_COLUMNS, TASK_FIELDS, type TaskRow } from "../schema/shard";
 import { chunks } from "./core/chunks";
 import { jsonArrays, jsonRows } from "./json-rows";
-import { INLINE_PAYLOAD_MAX } from "./task-rows";
+import { longPayload } from "./task-rows";
 
 /**
  * DO SQLite binds at most 100 parameters per statement; each `exec` also has a
@@ -51,7 +51,7 @@ UPDATE tasks SET ${set} FROM u WHERE tasks.id = u.id`;
   // A long payload goes to its own row, written once; the task's row, written again at each change, holds ''.
   const bodies: [string, string][] = [];
   const made = [...inserts].map((r) => {
-    if (r.payload.length <= INLINE_PAYLOAD_MAX) return r;
+    if (!longPayload(r.payload)) return r;
     bodies.push([r.id, r.payload]);
     return { ...r, payload: "" };
   });

@@ -105,7 +105,7 @@ export const taskEvents = sqliteTable(
 );
 
 /**
- * The payload of a task whose payload is longer than INLINE_PAYLOAD_MAX
+ * The payload of a task whose payload is longer than INLINE_PAYLOAD_MAX bytes
  * (durable/task-rows.ts), written once when history first sees the task; its
  * `tasks` row holds '' instead, so the writes of its later changes stay narrow.
  * `WITHOUT ROWID` and a trigger that deletes it with its task are added to the

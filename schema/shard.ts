@@ -125,7 +125,7 @@ export const tasks = sqliteTable(
 );
 
 /**
- * The payload of a task whose payload is longer than INLINE_PAYLOAD_MAX (durable/task-rows.ts),
+ * The payload of a task whose payload is longer than INLINE_PAYLOAD_MAX bytes (durable/task-rows.ts),
  * written once when the task is made; its `tasks` row holds '' instead. WITHOUT ROWID (in the
  * applied SQL), and a trigger deletes it with its task.
  */
@@ -221,7 +221,7 @@ export const idemKeys = sqliteTable(
 );
 
 /** Every table of the shard, by name (a test checks each against the migrated database). */
-export const SHARD_TABLES = { tasks, leases, outbox, meta, edges, mail, mailDead, historyDead, children, idemKeys };
+export const SHARD_TABLES = { tasks, taskBodies, leases, outbox, meta, edges, mail, mailDead, historyDead, children, idemKeys };
 
 /** A parent's children by outcome; `total - completed - failed - cancelled` are still active. */
 export interface ChildCounts {

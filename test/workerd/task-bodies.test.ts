@@ -27,8 +27,13 @@ const stored = (q: string) =>
         .map((r) => [r.id, r.payload]),
     ),
   }));
-/** A payload whose JSON text is exactly `chars` characters long (multi-byte text counts once per character). */
-const payloadOf = (chars: number) => ({ s: "é".repeat(chars - '{"s":""}'.length) });
+/** A payload whose JSON text is exactly `bytes` bytes of UTF-8, of `letter` (1, 2 or 3 bytes each) and ASCII. */
+const payloadOf = (bytes: number, letter = "e") => {
+  const size = new TextEncoder().encode(letter).length;
+  const room = bytes - '{"s":""}'.length;
+  return { s: letter.repeat(Math.floor(room / size)) + "e".repeat(room % size) };
+};
+const utf8 = (v: unknown) => new TextEncoder().encode(JSON.stringify(v)).length;
 
 describe("long payloads in task_bodies", () => {
   it("a payload past the inline limit is stored once beside its task and comes back whole from GET, lease, retry and the idempotency key", async () => {
@@ -63,26 +68,52 @@ describe("long payloads in task_bodies", () => {
     expect(Object.keys((await stored(q)).bodies)).toEqual([id]); // written once, through every change
   });
 
-  it(`a payload of ${INLINE_PAYLOAD_MAX} characters stays in the task's row; one more goes to its own, in the same batch`, async () => {
+  it(`a payload of ${INLINE_PAYLOAD_MAX} bytes stays in the task's row; one byte more goes to its own, in the same batch; bytes, not characters`, async () => {
     const q = freshQueue("edge");
-    const inline = payloadOf(INLINE_PAYLOAD_MAX);
-    const apart = payloadOf(INLINE_PAYLOAD_MAX + 1);
-    expect(JSON.stringify(inline)).toHaveLength(INLINE_PAYLOAD_MAX);
+    const payloads = {
+      inline: payloadOf(INLINE_PAYLOAD_MAX),
+      apart: payloadOf(INLINE_PAYLOAD_MAX + 1),
+      cjkInline: payloadOf(INLINE_PAYLOAD_MAX, "中"),
+      cjkApart: payloadOf(INLINE_PAYLOAD_MAX + 1, "中"), // ~170 characters, over 512 bytes
+      none: null,
+    };
+    expect([utf8(payloads.inline), utf8(payloads.apart), utf8(payloads.cjkInline), utf8(payloads.cjkApart)]).toEqual([
+      INLINE_PAYLOAD_MAX,
+      INLINE_PAYLOAD_MAX + 1,
+      INLINE_PAYLOAD_MAX,
+      INLINE_PAYLOAD_MAX + 1,
+    ]);
+    expect(JSON.stringify(payloads.cjkApart).length).toBeLessThan(200);
     const made = await api("POST", `/api/v1/queues/${q}/tasks/batch`, {
-      tasks: [{ name: "inline", payload: inline }, { name: "apart", payload: apart }, { name: "none" }],
+      tasks: Object.entries(payloads).map(([name, payload]) => (payload === null ? { name } : { name, payload })),
     });
     expect(made.status).toBe(201);
-    const [a, b, c] = made.body.tasks.map((t: { id: string }) => t.id);
+    const ids = Object.fromEntries(made.body.tasks.map((t: { id: string; name: string }) => [t.name, t.id]));
     const { rows, bodies } = await stored(q);
-    expect(JSON.parse(rows[a])).toEqual(inline);
-    expect(rows[b]).toBe("");
-    expect(JSON.parse(rows[c])).toBeNull();
-    expect(Object.keys(bodies)).toEqual([b]);
-    const leased = (await lease(q, { max: 3 })).body.leases.map((l: { task: { name: string; payload: unknown } }) => [
-      l.task.name,
-      l.task.payload,
-    ]);
-    expect(Object.fromEntries(leased)).toEqual({ inline, apart, none: null });
+    expect(JSON.parse(rows[ids.inline])).toEqual(payloads.inline);
+    expect(JSON.parse(rows[ids.cjkInline])).toEqual(payloads.cjkInline);
+    expect(JSON.parse(rows[ids.none])).toBeNull();
+    expect([rows[ids.apart], rows[ids.cjkApart]]).toEqual(["", ""]);
+    expect(Object.keys(bodies).sort()).toEqual([ids.apart, ids.cjkApart].sort());
+    const leases = (await lease(q, { max: 5 })).body.leases as { task: { name: string; payload: unknown } }[];
+    expect(Object.fromEntries(leases.map((l) => [l.task.name, l.task.payload]))).toEqual(payloads);
+  });
+
+  it("a long payload stored in its task's row (before task_bodies) reads as stored, and its task deletes cleanly", async () => {
+    const q = freshQueue("old");
+    const long = payloadOf(3_000);
+    const id = (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "old", payload: long })).body.id as string;
+    // As the row was written before the migration: the payload inline, no body.
+    await runInDurableObject(shardStub(q), (_i: QueueShard, state) => {
+      state.storage.sql.exec("UPDATE tasks SET payload = ? WHERE id = ?", JSON.stringify(long), id);
+      state.storage.sql.exec("DELETE FROM task_bodies WHERE id = ?", id);
+    });
+    expect((await api("GET", `/api/v1/tasks/${id}`)).body.payload).toEqual(long);
+    const l = (await lease(q)).body.leases[0];
+    expect(l.task.payload).toEqual(long);
+    await api("POST", `/api/v1/tasks/${id}/complete`, { leaseToken: l.leaseToken });
+    expect((await api("DELETE", `/api/v1/tasks/${id}`)).status).toBe(204);
+    expect(await stored(q)).toEqual({ rows: {}, bodies: {} });
   });
 
   it("a long payload costs one row more, written when the task is made; lease and completion write the task's row only", async () => {
@@ -171,6 +202,25 @@ describe("long payloads in history (D1's task_payloads)", () => {
     const res = await api("GET", `/api/v1/tasks/${a}`);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ id: a, status: "completed", payload: long });
+  });
+
+  it("a batch sent again over a row written before task_payloads (its payload inline) leaves it as it is, with no payload row", async () => {
+    const q = freshQueue("upg");
+    const long = payloadOf(2_000);
+    const id = (await api("POST", `/api/v1/queues/${q}/tasks`, { name: "long", payload: long })).body.id as string;
+    const plan = await runInDurableObject(shardStub(q), (i: QueueShard) =>
+      planHistory((i as unknown as { engine: { outbox: { batch(n: number): never } } }).engine.outbox.batch(5000)),
+    );
+    await writeHistory(env.DB, "default", `${q}:0`, plan);
+    // As the old code wrote it: the payload in the row, no payload row.
+    await env.DB.batch([
+      env.DB.prepare("UPDATE tasks SET payload = ? WHERE tenant = 'default' AND id = ?").bind(JSON.stringify(long), id),
+      env.DB.prepare("DELETE FROM task_payloads WHERE tenant = 'default' AND id = ?").bind(id),
+    ]);
+    await writeHistory(env.DB, "default", `${q}:0`, plan); // D1 took it, the answer was lost; sent again by the new code
+    expect(await inD1(id)).toEqual({ row: JSON.stringify(long), body: undefined });
+    const found = await api("GET", `/api/v1/tasks?queue=${q}`);
+    expect(found.body.items.map((t: { payload: unknown }) => t.payload)).toEqual([long]);
   });
 
   it("a batch sent again writes the long payload no second time, and deleting the task from history deletes it", async () => {
