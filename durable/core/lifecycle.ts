@@ -3,7 +3,7 @@ import { backoffDelay } from "./backoff";
 import { check } from "./errors";
 import { idTime, type TaskAddress } from "./ids";
 import { deletedMark } from "./state";
-import { afterRun, newRow, openDependencies } from "./rules";
+import { afterRun, endedBy, newRow, openDependencies } from "./rules";
 import type { ShardState } from "./state";
 import { CHILD_RESULTS_MAX, LEASE_BYTES, type Elsewhere, type Enqueued, type HeartbeatResult, type Lease, type NewTask } from "./types";
 
@@ -114,11 +114,16 @@ export class Lifecycle {
   }
 
   failOne(id: string, leaseToken: string, error: string, retryable: boolean): TaskRow {
-    return this.afterRun(this.shard.leased(id, leaseToken), "failed", error, retryable);
+    const row = this.shard.mustGet(id);
+    // A lost response may be retried: the same token after it ended its run answers with what is stored.
+    if (endedBy(row, leaseToken)) return row;
+    return this.afterRun(this.shard.leased(id, leaseToken, row), "failed", error, retryable);
   }
 
   releaseOne(id: string, leaseToken: string, delayMs: number): TaskRow {
-    const row = this.shard.leased(id, leaseToken);
+    const found = this.shard.mustGet(id);
+    if (endedBy(found, leaseToken)) return found; // sent again, as failOne
+    const row = this.shard.leased(id, leaseToken, found);
     // Cancellation was asked for while it ran: handing it back ends it, it never runs again.
     if (row.cancelRequested) return this.shard.finish(row, "cancelled", "cancelled", {});
     const now = this.shard.clock.now();
@@ -135,10 +140,12 @@ export class Lifecycle {
     const expired = type === "expired";
     const outcome = afterRun(row, retryable);
     const event: EventType = expired ? "expired" : outcome === "retry" ? "retrying" : outcome;
-    if (outcome !== "retry") return shard.finish(row, event, outcome, { error });
+    // An expired lease's token ended nothing: it is forgotten, so a fail or release sent with it is stale (endedBy).
+    const ended = expired ? { error, leaseToken: null } : { error };
+    if (outcome !== "retry") return shard.finish(row, event, outcome, ended);
     const now = shard.clock.now();
     const runAt = now + backoffDelay(row.attempts, JSON.parse(row.backoff) as Backoff, () => shard.entropy.random());
-    return shard.transition(row, event, { ...shard.readyBy(runAt, now), error });
+    return shard.transition(row, event, { ...shard.readyBy(runAt, now), ...ended });
   }
 
   cancel(id: string): TaskRow {
@@ -159,6 +166,7 @@ export class Lifecycle {
     return this.shard.transition(row, "retried", {
       ...this.shard.ready(this.shard.clock.now()),
       attempts: 0,
+      leaseToken: null, // the run its token ended is over; a fail sent again with it is stale
       workerId: null,
       cancelRequested: 0,
       result: null,

@@ -74,6 +74,16 @@ export function holdsLease(row: TaskRow, leaseToken: string, now: number): boole
   return row.status === "running" && row.leaseToken === leaseToken && (row.dueAt === null || row.dueAt > now);
 }
 
+/**
+ * Whether `leaseToken` ended the task's last run by failing or releasing it (a run that expired or
+ * was retried by hand has no token left): a fail or release sent again with it, its first answer
+ * lost, answers with the task as stored instead of `stale_lease`. A completed task answers a
+ * completion the same way (Lifecycle.completeOne) and nothing else.
+ */
+export function endedBy(row: TaskRow, leaseToken: string): boolean {
+  return row.leaseToken === leaseToken && row.status !== "running" && row.status !== "completed";
+}
+
 /** What a run that did not complete becomes: cancelled (asked for), retried (attempts left), or failed for good. */
 export function afterRun(row: TaskRow, retryable: boolean): "cancelled" | "retry" | "failed" {
   if (row.cancelRequested) return "cancelled";

@@ -72,6 +72,42 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
           expect(h.engine.get(t.id)!.result).toBe('{"n":1}');
         }));
 
+      it("failing or releasing again with the token that ended the run answers the stored task and changes nothing", () =>
+        withHarness((h) => {
+          const [f, r, d] = add(h, task("f"), task("r"), task("d", { maxAttempts: 1 }));
+          const leases = new Map(leaseAll(h).map((l) => [l.task.id, l]));
+          const failed = h.engine.fail(f.id, leases.get(f.id)!.leaseToken, '{"message":"first"}');
+          expect(["pending", "scheduled"]).toContain(failed.status);
+          const dead = h.engine.fail(d.id, leases.get(d.id)!.leaseToken, '{"message":"dead"}');
+          expect(dead.status).toBe("failed");
+          const released = h.engine.release(r.id, leases.get(r.id)!.leaseToken);
+          const before = [f, r, d].map((t) => h.engine.get(t.id));
+          // The answers were lost; the consumer sends the same calls again.
+          expect(h.engine.fail(f.id, leases.get(f.id)!.leaseToken, '{"message":"again"}')).toEqual(failed);
+          expect(h.engine.fail(d.id, leases.get(d.id)!.leaseToken, '{"message":"again"}')).toEqual(dead);
+          expect(h.engine.release(r.id, leases.get(r.id)!.leaseToken)).toEqual(released);
+          expect([f, r, d].map((t) => h.engine.get(t.id))).toEqual(before);
+          // Only that token: another is refused; and the ended run's token completes nothing.
+          expect(codeOf(() => h.engine.fail(f.id, "other", '{"message":"x"}'))).toBe("stale_lease");
+          expect(codeOf(() => h.engine.complete(f.id, leases.get(f.id)!.leaseToken))).toBe("stale_lease");
+          expect(codeOf(() => h.engine.heartbeat(f.id, leases.get(f.id)!.leaseToken))).toBe("stale_lease");
+        }));
+
+      it("after a lease expired, or a dead letter was retried by hand, its token fails and releases nothing", () =>
+        withHarness((h) => {
+          const [e, d] = add(h, task("e", { timeoutMs: 1000 }), task("d", { maxAttempts: 1 }));
+          const leases = new Map(leaseAll(h).map((l) => [l.task.id, l]));
+          h.engine.fail(d.id, leases.get(d.id)!.leaseToken, '{"message":"dead"}');
+          h.clock.advance(1500);
+          expect(h.engine.runDue().expired).toBe(1);
+          expect(codeOf(() => h.engine.fail(e.id, leases.get(e.id)!.leaseToken, '{"message":"late"}'))).toBe("stale_lease");
+          expect(codeOf(() => h.engine.release(e.id, leases.get(e.id)!.leaseToken))).toBe("stale_lease");
+          expect(JSON.parse(h.engine.get(e.id)!.error!).message).toMatch(/Lease expired/);
+          expect(h.engine.retry(d.id).status).toBe("pending");
+          expect(codeOf(() => h.engine.fail(d.id, leases.get(d.id)!.leaseToken, '{"message":"late"}'))).toBe("stale_lease");
+          expect(h.engine.get(d.id)!.status).toBe("pending");
+        }));
+
       it("an unknown task answers not_found", () =>
         withHarness((h) => {
           expect(codeOf(() => h.engine.complete("nope", "t"))).toBe("not_found");

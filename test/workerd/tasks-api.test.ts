@@ -64,6 +64,22 @@ describe("tasks over HTTP", () => {
     expect(again.body).toEqual(first.body);
   });
 
+  it("failing or releasing again with the same token answers 200 with the task as stored, one by one and in batches", async () => {
+    const q = freshQueue();
+    await enqueue(q, { name: "f" });
+    await enqueue(q, { name: "r" });
+    const [f, r] = (await lease(q, { max: 2 })).body.leases as { task: { id: string }; leaseToken: string }[];
+    const failed = await api("POST", `/api/v1/tasks/${f.task.id}/fail`, { leaseToken: f.leaseToken, error: { message: "first" } });
+    const released = await api("POST", `/api/v1/tasks/${r.task.id}/release`, { leaseToken: r.leaseToken });
+    const again = await api("POST", `/api/v1/tasks/${f.task.id}/fail`, { leaseToken: f.leaseToken, error: { message: "again" } });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(failed.body);
+    const batch = await api("POST", "/api/v1/leases/release", { items: [{ id: r.task.id, leaseToken: r.leaseToken }] });
+    expect(batch.body.results).toEqual([{ id: r.task.id, ok: true }]);
+    expect((await api("GET", `/api/v1/tasks/${r.task.id}`)).body).toEqual(released.body);
+    expect((await api("GET", `/api/v1/tasks/${f.task.id}`)).body.error).toEqual({ message: "first" });
+  });
+
   it("a delayed task becomes ready when the alarm fires at runAt", async () => {
     const q = freshQueue();
     const { body: t } = await enqueue(q, { name: "later", delayMs: 60_000 });
