@@ -9,7 +9,8 @@
 //  - batch enqueue: one caller, 100 per call (edgeq's batch route, BullMQ's addBulk);
 //  - idle latency: from add() to the handler starting, one task at a time, workers waiting, and
 //    under it edgeq's floor on the same stack (GET /health, which does nothing, as often).
-// edgeq runs as `npm start` runs it (wrangler dev; EDGEQ_BENCH_STACK=direct for the direct stack), history flush and live pushes on. BullMQ runs on
+// edgeq runs as `npm start` runs it (wrangler dev; EDGEQ_BENCH_STACK=direct for the direct stack), history flush and live pushes on
+// (BENCH_COMPARE_HISTORY=off: edgeq without history, to show what local D1 history costs on workerd's one thread). BullMQ runs on
 // Debian's redis-server (installed with apt-get when missing) with persistence off, BullMQ and its
 // Redis client (ioredis) fetched from npm into .edgeq/compare, pinned, with --ignore-scripts: not
 // devDependencies, because BullMQ's msgpackr brings an optional native addon (msgpackr-extract)
@@ -268,7 +269,9 @@ try {
   skipped = `BullMQ's half was skipped: ${e.message.split("\n")[0]}`;
   console.error(skipped);
 }
-const stack = await startStack({ port: 8798 });
+/** BENCH_COMPARE_HISTORY=off runs edgeq without history (EDGEQ_HISTORY=off): not the issue's shape, a measure of what history costs locally */
+const HISTORY = process.env.BENCH_COMPARE_HISTORY === "off" ? "off" : "on";
+const stack = await startStack({ port: 8798, vars: HISTORY === "off" ? { EDGEQ_HISTORY: "off" } : {} });
 let edge;
 try {
   edge = await runEdgeq(stack.base);
@@ -279,7 +282,7 @@ try {
 const ratio = (a, b) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : "n/a");
 const p = (s) => `${fmt(percentile(s, 50), 1)} / ${fmt(percentile(s, 95), 1)} / ${fmt(percentile(s, 99), 1)}`;
 report(
-  `edgeq and BullMQ ${BULLMQ} on Redis ${redis.version}, same run (npm run bench:compare, bench/vs-bullmq.mjs)`,
+  `edgeq and BullMQ ${BULLMQ} on Redis ${redis.version}, same run (npm run bench:compare, bench/vs-bullmq.mjs)${HISTORY === "off" ? ", edgeq's history off" : ""}`,
   [
     [
       `SDK Worker, concurrency 16, ${fmt(TASKS)} no-op tasks: edgeq / BullMQ (tasks/s)`,
@@ -306,7 +309,7 @@ report(
     ["idle GET /health on edgeq's stack, the floor under its add(), p50 / p95 / p99 (ms)", p(edge.floor)],
   ],
   [
-    `edgeq: ${STACK}, history flush and live pushes on; the SDK's Worker over its default transport (consumer sockets, through the \`ws\` package on Node 20); raw consumers over node:http keep-alive, or one \`ws\` socket each (bench/harness.mjs).`,
+    `edgeq: ${STACK}, ${HISTORY === "off" ? "history off (BENCH_COMPARE_HISTORY=off: no outbox flushes, no local D1 on workerd's thread), live pushes on" : "history flush and live pushes on"}; the SDK's Worker over its default transport (consumer sockets, through the \`ws\` package on Node 20); raw consumers over node:http keep-alive, or one \`ws\` socket each (bench/harness.mjs).`,
     "BullMQ: redis-server from Debian with persistence off, ioredis as BullMQ ships it; completed jobs trimmed to the last 1,000 (removeOnComplete), as a production setup would.",
     `The shard's calls in the SDK shape (${fmt(TASKS / 100)} enqueue calls included): ${edge.sdkCalls} over consumer sockets; ${edge.sdkHttpCalls} over HTTP.`,
     "Both systems get the same jobs: one priority, a payload of one number (edgeq's raw shapes used random priorities 1–10 before 2026-11-30 13:10, which BullMQ's jobs never had).",
