@@ -340,8 +340,7 @@ async function together(
   try {
     results = await db.batch([...rows, ...rollups]);
   } catch (e) {
-    const message = (e as Error).message;
-    if (!REFUSAL.test(message) || !(await answers(db))) throw new HistoryUnavailable(`D1 is unavailable: ${message}`);
+    await refusedRows(db, e);
     return false;
   }
   results.forEach((r, i) => {
@@ -361,8 +360,7 @@ async function send(db: D1Database, tenant: string, version: number, list: Piece
     if (batch.length > 0) for (const r of await db.batch(batch)) out.rowsWritten += r.meta.rows_written ?? 0;
     return;
   } catch (e) {
-    const message = (e as Error).message;
-    if (!REFUSAL.test(message) || !(await answers(db))) throw new HistoryUnavailable(`D1 is unavailable: ${message}`);
+    const message = await refusedRows(db, e);
     if (list.length === 1) {
       const p = list[0];
       out.dead.push({ taskId: p.id, reason: `D1 refused the row: ${message}`, body: JSON.stringify(p).slice(0, DEAD_BODY_MAX) });
@@ -372,6 +370,13 @@ async function send(db: D1Database, tenant: string, version: number, list: Piece
   const half = Math.ceil(list.length / 2);
   await send(db, tenant, version, list.slice(0, half), out);
   await send(db, tenant, version, list.slice(half), out);
+}
+
+/** A batch's error, when D1 refused rows in it (and still answers); otherwise HistoryUnavailable is thrown: the batch is to be sent again later. */
+async function refusedRows(db: D1Database, e: unknown): Promise<string> {
+  const message = (e as Error).message;
+  if (!REFUSAL.test(message) || !(await answers(db))) throw new HistoryUnavailable(`D1 is unavailable: ${message}`);
+  return message;
 }
 
 /** Whether D1 answers at all: tells a refused row from an outage. */
