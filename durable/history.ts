@@ -186,11 +186,12 @@ function changedColumns(c: TaskChanges): Record<string, unknown> {
   return out;
 }
 
-const rowValues = (r: TaskRow): unknown[] => [
+/** A full row's values; `long`: its payload is kept in task_payloads (the row holds ''). */
+const rowValues = (r: TaskRow, long: boolean): unknown[] => [
   r.id,
   queueOf(r.id),
   r.name,
-  longPayload(r.payload) ? "" : r.payload,
+  long ? "" : r.payload,
   r.priority,
   r.status,
   r.attempts,
@@ -259,12 +260,12 @@ function statements(db: D1Database, tenant: string, version: number, list: Piece
   if (tasks.length > 0) {
     out.push(db.prepare("UPDATE counters SET value = value + ?1 WHERE name = 'doc'").bind(tasks.length));
     // A long payload goes to its own row, written once; the task's row, written again at each later change, holds ''.
-    const long = tasks.filter((t) => longPayload(t.row.payload!));
-    for (const chunk of jsonArrays(long.map((t) => JSON.stringify([t.row.id, t.row.payload])))) {
+    const long = new Set(tasks.filter((t) => longPayload(t.row.payload!)));
+    for (const chunk of jsonArrays([...long].map((t) => JSON.stringify([t.row.id, t.row.payload])))) {
       out.push(db.prepare(PAYLOADS).bind(tenant, chunk.json));
     }
     let offset = 1;
-    for (const chunk of jsonArrays(tasks.map((t) => JSON.stringify(rowValues(t.row as TaskRow))))) {
+    for (const chunk of jsonArrays(tasks.map((t) => JSON.stringify(rowValues(t.row as TaskRow, long.has(t)))))) {
       out.push(db.prepare(UPSERT).bind(tenant, chunk.json, tasks.length, offset, version));
       offset += chunk.count;
     }
