@@ -13,26 +13,30 @@ export const HOST = "127.0.0.1";
 
 /** What startStack runs by default, for the notes under a table. */
 export const STACK =
-  process.env.EDGEQ_BENCH_STACK === "direct"
-    ? "the direct local stack (the deployable bundle on workerd through Miniflare, EDGEQ_STACK=direct npm start)"
-    : "the local stack as `npm start` runs it (wrangler dev)";
+  process.env.EDGEQ_BENCH_STACK === "wrangler"
+    ? "the local stack as `npm run dev` runs it (wrangler dev)"
+    : process.env.EDGEQ_BENCH_D1 === "shared"
+      ? "the deployable bundle on workerd through Miniflare with local D1 in the same process (EDGEQ_BENCH_D1=shared; `npm start` runs D1 in a workerd of its own)"
+      : "the local stack as `npm start` runs it (the deployable bundle on workerd through Miniflare, local D1 in a workerd of its own)";
 
 /** The bootstrap admin token the benchmark stack runs with (not rate limited). */
 export const ADMIN_TOKEN = `bench-${Math.random().toString(36).slice(2)}`;
 
 /**
- * Starts the local stack as `npm start` runs it (wrangler dev; no request logs) with a fresh state
- * folder; resolves when /health answers. `EDGEQ_BENCH_STACK=direct`, or `wranglerDev: false`: the
- * deployable bundle on workerd's own socket instead (scripts/serve-api.mjs, as
- * `EDGEQ_STACK=direct npm start`; bench/local-stack.mjs compares the two). `inspect`: the direct
- * stack with workerd's inspector on INSPECTOR_PORT (the profile and the heap probe use it).
+ * Starts the local stack as `npm start` runs it (the deployable bundle on workerd's own socket,
+ * local D1 in a workerd of its own, scripts/serve-api.mjs; no request logs) with a fresh state
+ * folder; resolves when /health answers. `EDGEQ_BENCH_STACK=wrangler`, or `wranglerDev: true`:
+ * under wrangler dev instead, as `npm run dev` runs it; `d1: "shared"` (or EDGEQ_BENCH_D1=shared):
+ * local D1 in the API's process (bench/local-stack.mjs compares the three). `inspect`: workerd's inspector on
+ * INSPECTOR_PORT (the profile and the heap probe use it).
  */
 export async function startStack({
   port = 8799,
   vars = {},
   state = mkdtempSync(join(tmpdir(), "edgeq-bench-")),
   inspect = false,
-  wranglerDev = !inspect && process.env.EDGEQ_BENCH_STACK !== "direct",
+  wranglerDev = !inspect && process.env.EDGEQ_BENCH_STACK === "wrangler",
+  d1 = process.env.EDGEQ_BENCH_D1 === "shared" ? "shared" : "apart",
 } = {}) {
   migrateD1(state);
   const child = spawnApi({
@@ -42,6 +46,7 @@ export async function startStack({
     persistTo: state,
     vars: { EDGEQ_ADMIN_TOKEN: ADMIN_TOKEN, EDGEQ_LOG_REQUESTS: "false", ...vars },
     inspectorPort: inspect ? INSPECTOR_PORT : undefined,
+    d1,
   });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));

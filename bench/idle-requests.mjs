@@ -2,7 +2,7 @@
 // `npm run bench:idle`: where an idle request's time goes on this machine. One request at a time
 // with GAP_MS between them (as a lone producer sends), from a trivial node:http server up to
 // edgeq's enqueue → lease (long poll, and consumer socket): node:http and a hello-world Worker on workerd (the floor), then edgeq's
-// deployable bundle on workerd (as the stack tests and `EDGEQ_STACK=direct npm start` run it) as
+// deployable bundle on workerd (as `npm start` and the stack tests run it) as
 // shipped and with its static assets (Swagger UI for /docs) left out: what the assets still cost
 // with the Worker running first. Appends the table to docs/BENCHMARKS.md. Loopback only; bounded.
 import http from "node:http";
@@ -102,7 +102,7 @@ async function edgeq(assets) {
   const outdir = mkdtempSync(join(tmpdir(), "edgeq-bench-worker-"));
   migrateD1(state);
   const port = 8795;
-  const mf = await serveApi({ port, persistTo: state, outdir, assets, vars: { EDGEQ_ADMIN_TOKEN: TOKEN, EDGEQ_LOG_REQUESTS: "false" } });
+  const api = await serveApi({ port, persistTo: state, outdir, assets, vars: { EDGEQ_ADMIN_TOKEN: TOKEN, EDGEQ_LOG_REQUESTS: "false" } });
   try {
     await request(port, "POST", "/api/v1/queues/idle-read/tasks", { name: "warm" });
     return {
@@ -113,7 +113,7 @@ async function edgeq(assets) {
       socket: await enqueueToSocket(port, "idle-socket"),
     };
   } finally {
-    await mf.dispose();
+    await api.dispose();
     rmSync(state, { recursive: true, force: true });
     rmSync(outdir, { recursive: true, force: true });
   }

@@ -83,7 +83,7 @@ try {
     [
       `On ${STACK}.`,
       "Latency: a task message's `at` (when the change committed in its shard) to its arrival at a `ws` client on loopback; same clock, millisecond resolution.",
-      "A shard pushes at most every 25 ms (at once when quiet), so under load a change waits up to 25 ms for its push; one push is one frame per socket. At full load the one workerd thread here also runs every shard, the hub and the D1 history flush.",
+      "A shard pushes at most every 25 ms (at once when quiet), so under load a change waits up to 25 ms for its push; one push is one frame per socket. At full load the API's one workerd thread also runs every shard, the hub and the history flush (and local D1's SQL when it shares that process: wrangler dev, EDGEQ_BENCH_D1=shared).",
     ],
   );
 } finally {

@@ -4,7 +4,7 @@
 // linux-perf) or the right to use it, `startPerf` answers null and the caller says so.
 import { execFileSync, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -29,13 +29,30 @@ const PARTS = [
 ];
 const OTHER_THREADS = "V8's background threads (optimising compiler, concurrent GC)";
 
-/** The processes of a process group (the stack's), as [pid, command name]. */
+/**
+ * The processes of a process group (the stack's), as [pid, name]: the command's name, and for
+ * the workerd that hosts local D1 (scripts/serve-api.mjs starts it on a port the system picks,
+ * `entry=…:0`) "workerd (local D1)".
+ */
 export function groupProcesses(pgid) {
   return execFileSync("ps", ["-o", "pid=,comm=", "-g", String(pgid)])
     .toString()
     .trim()
     .split("\n")
-    .map((line) => line.trim().split(/\s+/));
+    .map((line) => {
+      const [pid, comm] = line.trim().split(/\s+/);
+      return [pid, comm === "workerd" && localD1(pid) ? "workerd (local D1)" : comm];
+    });
+}
+
+function localD1(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8")
+      .split("\0")
+      .some((arg) => arg.startsWith("--socket-addr=entry=") && arg.endsWith(":0"));
+  } catch {
+    return false;
+  }
 }
 
 /** The workerd process in a process group, or null. */
@@ -92,7 +109,8 @@ async function classify(data, mainTid) {
   };
   for await (const line of createInterface({ input: script.stdout })) {
     if (line === "") continue;
-    if (!/^\s/.test(line)) {
+    if (!line.startsWith("\t")) {
+      // a sample's first line, its thread id (padded with spaces to a width); its frames follow, each after a tab
       settle();
       tid = Number(line.trim());
       frames = [];

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench:profile`: where the time goes. A CPU profile of the Worker and its Durable Objects
-// (one isolate on the direct stack, EDGEQ_STACK=direct npm start, sampled by V8 through workerd's inspector) while the
+// (one isolate of the local stack as `npm start` runs it, sampled by V8 through workerd's inspector) while the
 // engine's end-to-end shape runs (PROFILE_TASKS tasks enqueued in batches of 100, then drained by 4
 // consumers leasing 100 and completing them in one batch call, or with PROFILE_CONSUMERS=sockets by
 // 4 consumer sockets with 100 credit each), history and live pushes on.
@@ -20,6 +20,8 @@ const SAMPLE_US = 200;
 /** PROFILE_CONSUMERS=sockets drains over consumer sockets (a socket per consumer, credit 100) instead of HTTP */
 const SOCKETS = process.env.PROFILE_CONSUMERS === "sockets";
 const drain = SOCKETS ? endToEndSockets : endToEnd;
+/** PROFILE_SHAPE=enqueue profiles batch enqueue alone: one caller, 100 per call (bench:compare's shape), no drain */
+const ENQUEUE_ONLY = process.env.PROFILE_SHAPE === "enqueue";
 /** PROFILE_PAYLOAD=N gives each task a payload of about N bytes (a string field), to see what payload size costs */
 const PAYLOAD = Number(process.env.PROFILE_PAYLOAD ?? 0);
 const padded = PAYLOAD > 0 ? (i) => ({ payload: { n: i, pad: "x".repeat(PAYLOAD) } }) : undefined;
@@ -128,8 +130,8 @@ try {
   const cpuBefore = groupCpu(pid);
   const clientBefore = process.cpuUsage();
   const t0 = performance.now();
-  const enqueueRate = await batchEnqueue(base, "profiled", TASKS, 4, padded);
-  const run = await drain(base, "profiled", TASKS);
+  const enqueueRate = await batchEnqueue(base, "profiled", TASKS, ENQUEUE_ONLY ? 1 : 4, padded);
+  const run = ENQUEUE_ONLY ? { rate: 0 } : await drain(base, "profiled", TASKS);
   await sleep(1_500); // the run's history flush is in the profile too
   const wallMs = performance.now() - t0;
   const cpuAfter = groupCpu(pid);
@@ -152,7 +154,7 @@ try {
   const perTask = (ms) => `${fmt((ms * 1000) / TASKS, 1)} µs/task`;
   const workerdSec = cpu.find(([comm]) => comm === "workerd")?.[1] ?? 0;
   report(
-    `Where the time goes: CPU profile of the Worker and its objects, end to end${SOCKETS ? " over consumer sockets" : ""}, ${fmt(TASKS)} tasks${PAYLOAD ? ` with ${fmt(PAYLOAD)}-byte payloads` : ""}, history ${HISTORY} (npm run bench:profile)`,
+    `Where the time goes: CPU profile of the Worker and its objects, ${ENQUEUE_ONLY ? "batch enqueue alone, one caller, 100 per call" : `end to end${SOCKETS ? " over consumer sockets" : ""}`}, ${fmt(TASKS)} tasks${PAYLOAD ? ` with ${fmt(PAYLOAD)}-byte payloads` : ""}, history ${HISTORY} (npm run bench:profile)`,
     [
       ["batch enqueue (tasks/s) / end to end (tasks/s) while profiled", `${fmt(enqueueRate)} / ${fmt(run.rate)}`],
       ["profiled wall time (ms) / isolate busy / idle (ms)", `${fmt(wallMs)} / ${fmt(busy)} / ${fmt(idle)}`],
@@ -173,7 +175,7 @@ try {
     [
       `V8's sampling profiler at ${SAMPLE_US} µs through workerd's inspector; self time is the time a function was on top of the stack. idle is the rest of the wall time: the isolate waiting (for I/O, for the next request).`,
       "Areas are the project's source files (attributed through the bundle's module markers), libraries by package, SQLite (the objects' storage.sql calls: exec, transactionSync, cursors), other built-ins by name, and V8's own (garbage collector; program: native work not in a JS frame).",
-      "CPU during the run is each process's user + system time from /proc over the profiled window (the machine has 2 cores): workerd runs the Worker, the objects and local D1; node runs Miniflare, which starts workerd (no request passes through it).",
+      "CPU during the run is each process's user + system time from /proc over the profiled window (the machine has 2 cores): workerd runs the Worker and the objects, workerd (local D1) the history database (its SQL and its JavaScript shim); node runs Miniflare, which starts both (no request passes through it).",
       native
         ? `workerd's CPU by part: Linux perf sampling workerd's call stacks at 999 Hz over the same window (${fmt(native.samples)} samples), each sample given to the first part its stack matches (bench/perf-native.mjs): statement journals before the SQL that writes them, SQL before commits, JavaScript last of the main thread's parts.`
         : "workerd's CPU by part: not measured (Linux perf is not installed or not allowed here; Debian's linux-perf).",

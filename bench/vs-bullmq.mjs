@@ -9,7 +9,7 @@
 //  - batch enqueue: one caller, 100 per call (edgeq's batch route, BullMQ's addBulk);
 //  - idle latency: from add() to the handler starting, one task at a time, workers waiting, and
 //    under it edgeq's floor on the same stack (GET /health, which does nothing, as often).
-// edgeq runs as `npm start` runs it (wrangler dev; EDGEQ_BENCH_STACK=direct for the direct stack), history flush and live pushes on
+// edgeq runs as `npm start` runs it (EDGEQ_BENCH_STACK=wrangler for wrangler dev, as `npm run dev`), history flush and live pushes on
 // (BENCH_COMPARE_HISTORY=off: edgeq without history, to show what local D1 history costs on workerd's one thread). BullMQ runs on
 // Debian's redis-server (installed with apt-get when missing) with persistence off, BullMQ and its
 // Redis client (ioredis) fetched from npm into .edgeq/compare, pinned, with --ignore-scripts: not
@@ -309,7 +309,7 @@ report(
     ["idle GET /health on edgeq's stack, the floor under its add(), p50 / p95 / p99 (ms)", p(edge.floor)],
   ],
   [
-    `edgeq: ${STACK}, ${HISTORY === "off" ? "history off (BENCH_COMPARE_HISTORY=off: no outbox flushes, no local D1 on workerd's thread), live pushes on" : "history flush and live pushes on"}; the SDK's Worker over its default transport (consumer sockets, through the \`ws\` package on Node 20); raw consumers over node:http keep-alive, or one \`ws\` socket each (bench/harness.mjs).`,
+    `edgeq: ${STACK}, ${HISTORY === "off" ? "history off (BENCH_COMPARE_HISTORY=off: no outbox flushes, no history written to local D1), live pushes on" : "history flush and live pushes on"}; the SDK's Worker over its default transport (consumer sockets, through the \`ws\` package on Node 20); raw consumers over node:http keep-alive, or one \`ws\` socket each (bench/harness.mjs).`,
     "BullMQ: redis-server from Debian with persistence off, ioredis as BullMQ ships it; completed jobs trimmed to the last 1,000 (removeOnComplete), as a production setup would.",
     `The shard's calls in the SDK shape (${fmt(TASKS / 100)} enqueue calls included): ${edge.sdkCalls} over consumer sockets; ${edge.sdkHttpCalls} over HTTP.`,
     "Both systems get the same jobs: one priority, a payload of one number (edgeq's raw shapes used random priorities 1–10 before 2026-11-30 13:10, which BullMQ's jobs never had).",

@@ -1,7 +1,8 @@
-// How the local API is started, in one place: `npm start`, the stack tests, the benchmarks and
-// `npm run lint:api` spawn it through here. Under wrangler dev (npm start's default), or with
-// `direct` the deployable bundle on workerd's own socket (scripts/serve-api.mjs). Kept apart from
-// serve-api.mjs, whose imports (wrangler, Miniflare) a caller should not load.
+// How the local API is started, in one place: `npm start`, `npm run dev`, the stack tests, the
+// benchmarks and `npm run lint:api` spawn it through here. With `direct` (npm start) the deployable
+// bundle on workerd's own socket, local D1 in a workerd of its own (scripts/serve-api.mjs; `d1:
+// "shared"` keeps it in the API's process); otherwise under wrangler dev (npm run dev). Kept apart
+// from serve-api.mjs, whose imports (wrangler, Miniflare) a caller should not load.
 import { spawn } from "node:child_process";
 
 /** Starts the API as its own process group (stop it with `process.kill(-child.pid, …)`). */
@@ -12,6 +13,7 @@ export function spawnApi({
   persistTo,
   vars = {},
   inspectorPort,
+  d1 = "apart",
   logLevel = "warn",
   stdio = ["ignore", "ignore", "pipe"],
 }) {
@@ -20,7 +22,7 @@ export function spawnApi({
     const inspect = inspectorPort === undefined ? [] : ["--inspector-port", String(inspectorPort)];
     return spawn(
       process.execPath,
-      ["scripts/serve-api.mjs", "--host", host, "--port", String(port), "--persist-to", persistTo, ...varArgs, ...inspect],
+      ["scripts/serve-api.mjs", "--host", host, "--port", String(port), "--persist-to", persistTo, "--d1", d1, ...varArgs, ...inspect],
       {
         detached: true,
         stdio,

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
-// The API on workerd through Miniflare's API, as `EDGEQ_STACK=direct npm start` runs it: the Worker bundled exactly as
+// The API on workerd through Miniflare's API, as `npm start` runs it: the Worker bundled exactly as
 // `wrangler deploy` bundles it (`wrangler deploy --dry-run --outdir`), its bindings read from
-// wrangler.toml (and .dev.vars, as wrangler dev reads it), state kept on disk in the layout
-// `wrangler dev --persist-to` uses, so `npm start` (wrangler dev) opens the same state. Requests
-// reach workerd's own socket: no dev proxy in the path. `EDGEQ_STACK=direct npm start`, the stack
-// and browser tests, and the benchmarks with EDGEQ_BENCH_STACK=direct run it.
+// wrangler.toml (and .dev.vars, as wrangler dev reads it), local D1 in a workerd process of its
+// own, state kept on disk in the layout `wrangler dev --persist-to` uses, so `npm run dev`
+// (wrangler dev) opens the same state. Requests reach workerd's own socket: no dev proxy in the
+// path. `npm start`, the stack and browser tests and the benchmarks run it.
 //
 //   node scripts/serve-api.mjs --port 8787 --persist-to .edgeq/state [--host 127.0.0.1]
-//        [--var NAME:value]... [--inspector-port 9229]
+//        [--var NAME:value]... [--inspector-port 9229] [--d1 apart|shared]
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,31 +31,91 @@ export function buildWorker(outdir) {
 }
 
 /**
- * Starts the bundled Worker on `host:port` with state under `persistTo`; `vars` add to (and
- * override) wrangler.toml's. Resolves to the Miniflare instance once it answers. `assets: false`
- * leaves out the static assets (GET /docs), and with them the router in front of every request
- * (bench/idle-requests.mjs measures what it costs).
+ * Local D1's host: forwards each D1 call, as Miniflare's remote-binding client sends it (the
+ * call's URL and headers in `MF-URL` and `MF-Header-*`), to the database object itself: what
+ * the D1 API of the Worker's runtime sends, unchanged. The client also opens a WebSocket for
+ * JS RPC on each call, which D1 has no use for: refused at once.
  */
-export async function serveApi({ host = "127.0.0.1", port, persistTo, vars = {}, inspectorPort, outdir, assets = true }) {
+const D1_HOST = `export default {
+  fetch(request, env) {
+    if (request.headers.has("upgrade")) return new Response(null, { status: 404 });
+    const headers = new Headers();
+    for (const [name, value] of request.headers) if (name.startsWith("mf-header-")) headers.set(name.slice(10), value);
+    const database = env[\`__D1_BETA__\${request.headers.get("mf-binding")}\`];
+    return database.fetch(request.headers.get("mf-url"), { method: request.method, headers, body: request.body });
+  },
+};`;
+
+/**
+ * Local D1 in a workerd process of its own, as D1 is a service of its own at the edge: workerd
+ * runs every isolate of a process on one thread, so in the API's process history's SQL would
+ * take turns with the shards on one core. The same database object and files as before (so
+ * either stack opens the other's state); the API's D1 binding is Miniflare's own D1 API, sent
+ * here over loopback (`remoteProxyConnectionString`). Resolves to the instance and the API's
+ * `d1Databases` option.
+ */
+async function startLocalD1(d1Databases, persistRoot) {
+  const mf = new Miniflare({
+    name: "edgeq-d1",
+    modules: true,
+    script: D1_HOST,
+    // A `__D1_BETA__` binding is the database object's own fetcher, without the D1 API around it.
+    d1Databases: Object.fromEntries(Object.entries(d1Databases).map(([name, { id }]) => [`__D1_BETA__${name}`, id])),
+    host: "127.0.0.1",
+    port: 0,
+    defaultPersistRoot: persistRoot,
+    cf: false,
+    log: new Log(LogLevel.WARN),
+  });
+  const url = await mf.ready;
+  const bindings = Object.fromEntries(
+    Object.entries(d1Databases).map(([name, { id }]) => [name, { id, remoteProxyConnectionString: new URL(url.href) }]),
+  );
+  return { mf, bindings };
+}
+
+/**
+ * Starts the bundled Worker on `host:port` with state under `persistTo`; `vars` add to (and
+ * override) wrangler.toml's. Resolves once it answers, to `{ url, dispose }`. `assets: false`
+ * leaves out the static assets (GET /docs), and with them the router in front of every request
+ * (bench/idle-requests.mjs measures what it costs). `d1: "shared"` runs local D1 in the API's
+ * process, as wrangler dev does (bench/local-stack.mjs measures what each costs).
+ */
+export async function serveApi({ host = "127.0.0.1", port, persistTo, vars = {}, inspectorPort, outdir, assets = true, d1 = "apart" }) {
   const script = buildWorker(outdir);
   const { workerOptions } = wrangler.unstable_getMiniflareWorkerOptions("wrangler.toml");
   if (!assets) delete workerOptions.assets;
-  const mf = new Miniflare({
-    ...workerOptions,
-    name: "edgeq", // the name wrangler dev stores Durable Objects under
-    modules: true,
-    scriptPath: script,
-    modulesRoot: outdir,
-    bindings: { ...workerOptions.bindings, ...vars },
-    host,
-    port: Number(port),
-    inspectorPort: inspectorPort === undefined ? undefined : Number(inspectorPort),
-    defaultPersistRoot: join(resolve(persistTo), "v3"), // as `wrangler dev --persist-to` lays it out
-    cf: false, // placeholder request.cf: offline, no fetch of workers.cloudflare.com
-    log: new Log(LogLevel.WARN),
-  });
-  await mf.ready;
-  return mf;
+  const persistRoot = join(resolve(persistTo), "v3"); // as `wrangler dev --persist-to` lays it out
+  const database = d1 === "shared" ? null : await startLocalD1(workerOptions.d1Databases, persistRoot);
+  let mf;
+  try {
+    mf = new Miniflare({
+      ...workerOptions,
+      ...(database ? { d1Databases: database.bindings } : {}),
+      name: "edgeq", // the name wrangler dev stores Durable Objects under
+      modules: true,
+      scriptPath: script,
+      modulesRoot: outdir,
+      bindings: { ...workerOptions.bindings, ...vars },
+      host,
+      port: Number(port),
+      inspectorPort: inspectorPort === undefined ? undefined : Number(inspectorPort),
+      defaultPersistRoot: persistRoot,
+      cf: false, // placeholder request.cf: offline, no fetch of workers.cloudflare.com
+      log: new Log(LogLevel.WARN),
+    });
+    await mf.ready;
+  } catch (e) {
+    await database?.mf.dispose(); // e.g. the port is taken: no D1 process left behind
+    throw e;
+  }
+  return {
+    url: await mf.ready,
+    dispose: async () => {
+      await mf.dispose();
+      await database?.mf.dispose();
+    },
+  };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -66,8 +126,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       "persist-to": { type: "string", default: ".edgeq/state" },
       var: { type: "string", multiple: true, default: [] },
       "inspector-port": { type: "string" },
+      d1: { type: "string", default: "apart" },
     },
   });
+  if (values.d1 !== "apart" && values.d1 !== "shared") throw new Error(`--d1 ${values.d1}: use apart or shared`);
   const vars = {};
   for (const v of values.var) {
     const at = v.indexOf(":");
@@ -85,5 +147,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     vars,
     inspectorPort: values["inspector-port"],
     outdir,
+    d1: values.d1,
   });
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// `npm start`: the API on workerd (wrangler dev) with state kept on disk in .edgeq/state, and the
-// dashboard (the SvelteKit build on Pages' local server) signed in with the local admin token.
-// `EDGEQ_STACK=direct npm start` serves the deployable bundle on workerd's own socket instead
-// (scripts/serve-api.mjs, no dev proxy; docs/ARCHITECTURE.md says what each costs).
+// `npm start`: the API on workerd with state kept on disk in .edgeq/state, and the dashboard (the
+// SvelteKit build on Pages' local server) signed in with the local admin token. The API is the
+// bundle `wrangler deploy` uploads, on workerd's own socket, local D1 in a workerd of its own
+// (scripts/serve-api.mjs). `npm run dev` (--dev) runs it under wrangler dev instead, which
+// rebuilds on every save (docs/ARCHITECTURE.md says what each costs).
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -41,7 +42,7 @@ console.log(`dashboard on http://${host}:${dashboardPort}  (signed in as the loc
 console.log("CLI: npx edgeq --help   (reads .edgeq/config.json)");
 
 const dashboardOrigin = `http://${host}:${dashboardPort}`;
-const direct = process.env.EDGEQ_STACK === "direct";
+const direct = !process.argv.includes("--dev");
 const child = spawnApi({
   direct,
   host,

@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { LocalStack } from "./stack";
+import { LocalStack, until } from "./stack";
 
 /**
- * The local stack as `EDGEQ_STACK=direct npm start` runs it (the Worker bundle on workerd, state
- * on disk), driven over real HTTP: it must start, serve a task's whole life, and
+ * The local stack as `npm start` runs it (the Worker bundle on workerd, local D1 in a workerd of
+ * its own, state on disk), driven over real HTTP: it must start, serve a task's whole life, and
  * keep its state across a restart.
  */
 const stack = new LocalStack();
@@ -44,6 +44,19 @@ describe("the local stack", () => {
     expect((await call("GET", "/api/v1/queues/e2e")).body.counts).toEqual({ completed: 1, scheduled: 1 });
     const docs = await fetch(`${stack.url}/openapi.json`);
     expect(docs.status).toBe(200);
+  });
+
+  it("runs local D1 in a workerd of its own, and history written before a restart is searched after it", { timeout: 120_000 }, async () => {
+    await start();
+    expect(stack.processes()).toEqual(["node", "workerd", "workerd"]);
+    const word = `zebra${Math.random().toString(36).slice(2, 8)}`;
+    const made = await call("POST", "/api/v1/queues/e2e-history/tasks", { name: "index", payload: { note: `a ${word} crossing` } });
+    expect(made.status).toBe(201);
+    const found = async () => (await call("GET", `/api/v1/tasks?q=${word}`)).body.items?.map((t: { id: string }) => t.id);
+    await until(async () => (await found())?.length === 1);
+    await stop();
+    await start();
+    expect(await found()).toEqual([made.body.id]);
   });
 
   it(

@@ -66,7 +66,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** The local stack (the deployable bundle on workerd, as `EDGEQ_STACK=direct npm start` runs it, state on disk), on a port and state folder of its own. */
+/** The local stack (the deployable bundle on workerd, local D1 in a workerd of its own, as `npm start` runs it, state on disk), on a port and state folder of its own. */
 export class LocalStack {
   private port = 0;
   readonly token = `e2e-${Math.random().toString(36).slice(2)}`;
@@ -108,6 +108,19 @@ export class LocalStack {
     });
     this.child = child;
     await answers(child, `${this.url}/health`, "the API");
+  }
+
+  /** The command names of the stack's running processes (its process group), e.g. ["node", "workerd", "workerd"]. */
+  processes(): string[] {
+    if (!this.child) return [];
+    const ps = execFileSync("ps", ["-o", "stat=,comm=", "-g", String(this.child.pid)]).toString();
+    return ps
+      .trim()
+      .split("\n")
+      .map((line) => line.trim().split(/\s+/))
+      .filter(([stat]) => !stat.startsWith("Z")) // not a process that has ended and awaits its parent
+      .map(([, comm]) => comm)
+      .sort();
   }
 
   async stop(): Promise<void> {
