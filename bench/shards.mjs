@@ -54,5 +54,5 @@ try {
 }
 report("Shards on one machine: throughput against shard count (npm run bench:shards)", rows, [
   `${fmt(TASKS)} tasks per shard count, each on a queue of its own; history flush and live pushes on; ${STACK}.`,
-  "workerd CPU: user + system time of the workerd process over the wall time of the shape; the machine has 2 cores, and the load generator uses the rest.",
+  "workerd CPU: user + system time of the workerd processes (the API's, and local D1's when it runs apart) over the wall time of the shape; the machine has 2 cores, and the load generator uses the rest.",
 ]);
