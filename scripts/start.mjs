@@ -43,13 +43,17 @@ console.log("CLI: npx edgeq --help   (reads .edgeq/config.json)");
 
 const dashboardOrigin = `http://${host}:${dashboardPort}`;
 const direct = !process.argv.includes("--dev");
+// A JSON line per request only at EDGEQ_LOG_LEVEL=info or debug (under load they would be thousands a
+// second); wrangler dev's own log level hides them below info, so both stacks print the same.
+const logLevel = process.env.EDGEQ_LOG_LEVEL ?? "warn";
+const requestLogs = ["info", "log", "debug"].includes(logLevel);
 const child = spawnApi({
   direct,
   host,
   port,
   persistTo: ".edgeq/state",
-  vars: { EDGEQ_CORS_ORIGINS: dashboardOrigin },
-  logLevel: process.env.EDGEQ_LOG_LEVEL ?? "warn",
+  vars: { EDGEQ_CORS_ORIGINS: dashboardOrigin, ...(requestLogs ? {} : { EDGEQ_LOG_REQUESTS: "false" }) },
+  logLevel,
   stdio: "inherit",
 });
 const dashboard = serveDashboard({ host, port: dashboardPort, api: `http://${host}:${port}`, token });
