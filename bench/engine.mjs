@@ -85,7 +85,7 @@ try {
       ["SQLite rows written per task (enqueue→lease→complete)", fmt(rowsPerTask, 2)],
       ["list-price cost per million tasks, edgeq ($)", fmt(costPerMillion, 2)],
       ["list-price cost per million messages, Cloudflare Queues ($)", fmt(3 * 0.4, 2)],
-      ["workerd RSS after the run (MiB)", fmt(rss, 0)],
+      ["workerd RSS after the run, the API's and local D1's processes (MiB)", fmt(rss, 0)],
     ],
     [
       "One shard per queue (the default). On 2 cores every shard shares one workerd process, so adding shards cannot raise these numbers here.",

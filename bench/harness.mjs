@@ -121,7 +121,7 @@ export function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-/** Resident memory of the workerd processes, in MiB. */
+/** Resident memory of the machine's workerd processes (a stack runs two: the API's and local D1's), in MiB. */
 export function workerdRssMiB() {
   try {
     const out = execFileSync("ps", ["-C", "workerd", "-o", "rss="], { encoding: "utf8" });

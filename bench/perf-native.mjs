@@ -1,5 +1,5 @@
 // workerd's CPU by part, from Linux `perf` call stacks: what the V8 profile of the Worker's isolate
-// cannot see (local D1's SQL runs in another isolate; SQLite's commits, checkpoints and journal
+// cannot see (local D1's SQL when it shares the API's process; SQLite's commits, checkpoints and journal
 // writes, the kernel's share of them, workerd's own I/O). Optional: without `perf` (Debian's
 // linux-perf) or the right to use it, `startPerf` answers null and the caller says so.
 import { execFileSync, spawn } from "node:child_process";
@@ -30,44 +30,45 @@ const PARTS = [
 const OTHER_THREADS = "V8's background threads (optimising compiler, concurrent GC)";
 
 /**
- * The processes of a process group (the stack's), as [pid, name]: the command's name, and for
- * the workerd that hosts local D1 (scripts/serve-api.mjs starts it on a port the system picks,
- * `entry=…:0`) "workerd (local D1)".
+ * The processes of a process group (the stack's), as [pid, name]: the command's name, except that
+ * with `apiPort` a workerd not serving that port (local D1's host, scripts/serve-api.mjs) is
+ * "workerd (local D1)".
  */
-export function groupProcesses(pgid) {
+export function groupProcesses(pgid, apiPort) {
   return execFileSync("ps", ["-o", "pid=,comm=", "-g", String(pgid)])
     .toString()
     .trim()
     .split("\n")
     .map((line) => {
       const [pid, comm] = line.trim().split(/\s+/);
-      return [pid, comm === "workerd" && localD1(pid) ? "workerd (local D1)" : comm];
+      return [pid, comm === "workerd" && apiPort !== undefined && !serves(pid, apiPort) ? "workerd (local D1)" : comm];
     });
 }
 
-function localD1(pid) {
+/** Whether workerd `pid` listens on `port` for requests (its `--socket-addr=entry=…:port`). */
+function serves(pid, port) {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8")
       .split("\0")
-      .some((arg) => arg.startsWith("--socket-addr=entry=") && arg.endsWith(":0"));
+      .some((arg) => arg.startsWith("--socket-addr=entry=") && arg.endsWith(`:${port}`));
   } catch {
     return false;
   }
 }
 
-/** The workerd process in a process group, or null. */
-function workerdIn(pgid) {
-  const found = groupProcesses(pgid).find(([, comm]) => comm === "workerd");
+/** The workerd process in a process group that serves `apiPort` (any, without it), or null. */
+function workerdIn(pgid, apiPort) {
+  const found = groupProcesses(pgid, apiPort).find(([, comm]) => comm === "workerd");
   return found ? Number(found[0]) : null;
 }
 
 /**
- * Starts sampling workerd (in process group `pgid`) at `hz`. Resolves to null when perf cannot run
+ * Starts sampling the API's workerd (in process group `pgid`, serving `apiPort`) at `hz`. Resolves to null when perf cannot run
  * here; else to `stop()`, which ends the sampling and answers [part, share of samples] (largest
  * first) and the sample count.
  */
-export async function startPerf(pgid, hz = 999) {
-  const pid = workerdIn(pgid);
+export async function startPerf(pgid, apiPort, hz = 999) {
+  const pid = workerdIn(pgid, apiPort);
   if (pid === null) return null;
   try {
     execFileSync("perf", ["--version"], { stdio: "ignore" });

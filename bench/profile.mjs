@@ -62,9 +62,9 @@ function bundleText() {
 }
 
 /** CPU seconds used so far by each command of a process group (the stack: node running Miniflare, workerd), from /proc. */
-function groupCpu(pgid) {
+function groupCpu(pgid, apiPort) {
   const out = new Map();
-  for (const [pid, comm] of groupProcesses(pgid)) {
+  for (const [pid, comm] of groupProcesses(pgid, apiPort)) {
     try {
       const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
       out.set(comm, (out.get(comm) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100); // utime + stime, in ticks of 10 ms
@@ -115,7 +115,8 @@ function selfTimes(profile, sourceOf) {
   return { areas: sorted(areas), functions: sorted(functions) };
 }
 
-const { base, stop, pid } = await startStack({ port: 8793, vars: HISTORY === "off" ? { EDGEQ_HISTORY: "off" } : {}, inspect: true });
+const PORT = 8793;
+const { base, stop, pid } = await startStack({ port: PORT, vars: HISTORY === "off" ? { EDGEQ_HISTORY: "off" } : {}, inspect: true });
 let cdp;
 try {
   cdp = await inspector();
@@ -126,23 +127,26 @@ try {
   await sleep(1_500); // the warm-up's history flush is done
 
   await cdp.send("Profiler.start");
-  const perf = await startPerf(pid);
-  const cpuBefore = groupCpu(pid);
+  const perf = await startPerf(pid, PORT);
+  const cpuBefore = groupCpu(pid, PORT);
   const clientBefore = process.cpuUsage();
   const t0 = performance.now();
   const enqueueRate = await batchEnqueue(base, "profiled", TASKS, ENQUEUE_ONLY ? 1 : 4, padded);
   const run = ENQUEUE_ONLY ? { rate: 0 } : await drain(base, "profiled", TASKS);
   await sleep(1_500); // the run's history flush is in the profile too
   const wallMs = performance.now() - t0;
-  const cpuAfter = groupCpu(pid);
+  const cpuAfter = groupCpu(pid, PORT);
   const client = process.cpuUsage(clientBefore);
   const { profile } = await cdp.send("Profiler.stop");
   const native = await perf?.();
-  const cpu = [...cpuAfter].map(([comm, s]) => [comm, s - (cpuBefore.get(comm) ?? 0)]).sort((a, b) => b[1] - a[1]);
+  const cpu = [...cpuAfter]
+    .map(([comm, s]) => [comm, s - (cpuBefore.get(comm) ?? 0)])
+    .filter(([comm, s]) => comm !== "esbuild" || s > 0)
+    .sort((a, b) => b[1] - a[1]); // wrangler's bundler has exited by then
   cpu.push(["this benchmark's client (node)", (client.user + client.system) / 1e6]);
 
   mkdirSync(".edgeq/profiles", { recursive: true });
-  const file = `.edgeq/profiles/end-to-end-${new Date().toISOString().replace(/[:.]/g, "-")}.cpuprofile`;
+  const file = `.edgeq/profiles/${ENQUEUE_ONLY ? "enqueue" : "end-to-end"}-${new Date().toISOString().replace(/[:.]/g, "-")}.cpuprofile`;
   writeFileSync(file, JSON.stringify(profile));
   const bundle = bundleText();
   writeFileSync(file.replace(/\.cpuprofile$/, ".index.js"), bundle); // the lines the profile's frames point at
@@ -158,7 +162,7 @@ try {
     [
       ["batch enqueue (tasks/s) / end to end (tasks/s) while profiled", `${fmt(enqueueRate)} / ${fmt(run.rate)}`],
       ["profiled wall time (ms) / isolate busy / idle (ms)", `${fmt(wallMs)} / ${fmt(busy)} / ${fmt(idle)}`],
-      ["isolate busy per task (µs, enqueue + lease + complete + history)", fmt((busy * 1000) / TASKS, 1)],
+      [`isolate busy per task (µs, ${ENQUEUE_ONLY ? "enqueue" : "enqueue + lease + complete"} + history)`, fmt((busy * 1000) / TASKS, 1)],
       ...cpu.map(([comm, sec]) => [`CPU during the run: ${comm} (s, per task)`, `${fmt(sec, 2)} (${fmt((sec * 1e6) / TASKS, 0)} µs)`]),
       ...(native?.parts ?? []).map(([part, share]) => [
         `workerd's CPU by part: ${part} (%, µs per task)`,
@@ -175,7 +179,7 @@ try {
     [
       `V8's sampling profiler at ${SAMPLE_US} µs through workerd's inspector; self time is the time a function was on top of the stack. idle is the rest of the wall time: the isolate waiting (for I/O, for the next request).`,
       "Areas are the project's source files (attributed through the bundle's module markers), libraries by package, SQLite (the objects' storage.sql calls: exec, transactionSync, cursors), other built-ins by name, and V8's own (garbage collector; program: native work not in a JS frame).",
-      "CPU during the run is each process's user + system time from /proc over the profiled window (the machine has 2 cores): workerd runs the Worker and the objects, workerd (local D1) the history database (its SQL and its JavaScript shim); node runs Miniflare, which starts both (no request passes through it).",
+      "CPU during the run is each process's user + system time from /proc over the profiled window (the machine has 2 cores): workerd runs the Worker and the objects (and local D1 with EDGEQ_BENCH_D1=shared), workerd (local D1) the history database's object, its SQL and JavaScript (the D1 API the Worker calls runs in the Worker); node runs Miniflare, which starts both (no request passes through it).",
       native
         ? `workerd's CPU by part: Linux perf sampling workerd's call stacks at 999 Hz over the same window (${fmt(native.samples)} samples), each sample given to the first part its stack matches (bench/perf-native.mjs): statement journals before the SQL that writes them, SQL before commits, JavaScript last of the main thread's parts.`
         : "workerd's CPU by part: not measured (Linux perf is not installed or not allowed here; Debian's linux-perf).",

@@ -10,7 +10,7 @@
 //  - idle latency: from add() to the handler starting, one task at a time, workers waiting, and
 //    under it edgeq's floor on the same stack (GET /health, which does nothing, as often).
 // edgeq runs as `npm start` runs it (EDGEQ_BENCH_STACK=wrangler for wrangler dev, as `npm run dev`), history flush and live pushes on
-// (BENCH_COMPARE_HISTORY=off: edgeq without history, to show what local D1 history costs on workerd's one thread). BullMQ runs on
+// (BENCH_COMPARE_HISTORY=off: edgeq without history, to show what history costs locally). BullMQ runs on
 // Debian's redis-server (installed with apt-get when missing) with persistence off, BullMQ and its
 // Redis client (ioredis) fetched from npm into .edgeq/compare, pinned, with --ignore-scripts: not
 // devDependencies, because BullMQ's msgpackr brings an optional native addon (msgpackr-extract)

@@ -21,6 +21,7 @@ const port = await new Promise((resolve) => {
 const state = mkdtempSync(join(tmpdir(), "edgeq-lint-"));
 const server = spawnApi({
   direct: true,
+  d1: "shared", // the API description needs no history: one workerd is enough
   port,
   persistTo: state,
   vars: { EDGEQ_LOG_REQUESTS: "false" },

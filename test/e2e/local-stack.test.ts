@@ -59,6 +59,15 @@ describe("the local stack", () => {
     expect(await found()).toEqual([made.body.id]);
   });
 
+  it("stops the API when local D1's process dies, rather than serve on with history stopped", { timeout: 120_000 }, async () => {
+    await start();
+    expect(await stack.crashLocalD1()).toBe(1);
+    await start(); // a new start brings both back, history included
+    const made = await call("POST", "/api/v1/queues/e2e-history/tasks", { name: "after" });
+    expect(made.status).toBe(201);
+    await until(async () => (await call("GET", `/api/v1/tasks?q=after`)).body.items?.some((t: { id: string }) => t.id === made.body.id));
+  });
+
   it(
     "answers a refused call whose body it never needed, and keeps the connection: no reset on keep-alive",
     { timeout: 120_000 },

@@ -123,6 +123,29 @@ export class LocalStack {
       .sort();
   }
 
+  /**
+   * SIGKILLs local D1's workerd (the stack's workerd that does not serve its port) and resolves to
+   * the API's exit code once the API has stopped with it (null: still running after `ms`).
+   */
+  async crashLocalD1(ms = 30_000): Promise<number | null> {
+    const child = this.child;
+    if (!child) return null;
+    const ps = execFileSync("ps", ["-o", "pid=,comm=,args=", "-g", String(child.pid)]).toString();
+    const d1 = ps
+      .trim()
+      .split("\n")
+      .map((line) => line.trim().split(/\s+/))
+      .find(([, comm, ...args]) => comm === "workerd" && !args.some((a) => a.endsWith(`entry=127.0.0.1:${this.port}`)));
+    if (!d1) throw new Error(`no local D1 process in the stack's group:\n${ps}`);
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    process.kill(Number(d1[0]), "SIGKILL");
+    const code = await Promise.race([exited, sleep(ms).then(() => undefined)]);
+    if (code === undefined) return null;
+    this.child = null;
+    await kill(child); // the rest of its group
+    return code;
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     if (!child) return;
