@@ -13,6 +13,7 @@
  * await worker.run();            // until worker.close()
  * ```
  */
+import { CompletionBatcher } from "./completions";
 import { EdgeqError, UnrecoverableError } from "./errors";
 import { HeartbeatTimer } from "./heartbeat-timer";
 import type { EdgeqClient } from "./index";
@@ -65,7 +66,6 @@ export class Worker {
   /** the handler's recent run time, ms (moving average); null until a task has run */
   private recentMs: number | null = null;
   private readonly listeners = new Map<keyof Events, ((...args: unknown[]) => void)[]>();
-  private pendingCompletions: Completion[] = [];
   private running = false;
   private stopping: Promise<void> | null = null;
   private counts = { completed: 0, failed: 0, busyMs: 0 };
@@ -79,9 +79,8 @@ export class Worker {
   private readonly polling = new AbortController();
   /** the lease loop, which `close()` lets finish (it hands back what a last poll brought) */
   private loop: Promise<void> | null = null;
-  private flushTimer: ReturnType<typeof setTimeout> | null = null;
-  /** completion calls on their way, which `close()` waits for */
-  private readonly flushing = new Set<Promise<void>>();
+  /** handler successes, sent in batches (`completed` is emitted once the API has accepted one) */
+  private readonly completions: CompletionBatcher<Completion>;
   private wakeLoop: (() => void) | null = null;
   /** the consumer sockets, when leases come over WebSockets */
   private sockets: ShardSockets | null = null;
@@ -92,6 +91,7 @@ export class Worker {
     private readonly handler: Handler,
     private readonly options: WorkerOptions = {},
   ) {
+    this.completions = new CompletionBatcher((items) => this.send(items), options.flushMs ?? 20);
     const body = { name: options.name ?? "edgeq-worker", queues: [queue], concurrency: this.concurrency };
     this.id = client.call<{ id: string }>("POST", "/workers", body).then((w) => w.id);
     this.id.catch((e) => this.emit("error", e as Error));
@@ -255,10 +255,7 @@ export class Worker {
       for (const f of left) f.controller.abort(new Error("worker closing"));
       this.inFlight.clear();
       await this.release(left.map((f) => f.lease));
-      if (this.flushTimer) clearTimeout(this.flushTimer);
-      this.flushTimer = null;
-      await this.flush();
-      await Promise.all(this.flushing);
+      await this.completions.drain();
       this.heartbeats.stop();
       await this.heartbeat().catch(() => undefined);
       this.sockets?.close();
@@ -282,8 +279,7 @@ export class Worker {
       try {
         const result = await this.handler(lease.task, context);
         if (!this.inFlight.has(lease.task.id)) return; // handed back while closing
-        this.pendingCompletions.push({ task: lease.task, leaseToken: lease.leaseToken, result: result ?? undefined });
-        this.scheduleFlush();
+        this.completions.add({ task: lease.task, leaseToken: lease.leaseToken, result: result ?? undefined });
       } catch (e) {
         if (!this.inFlight.has(lease.task.id)) return;
         const error = e instanceof Error ? e : new Error(String(e));
@@ -313,26 +309,7 @@ export class Worker {
     })();
   }
 
-  private scheduleFlush(): void {
-    this.flushTimer ??= setTimeout(() => {
-      this.flushTimer = null;
-      void this.flush();
-    }, this.options.flushMs ?? 20);
-  }
-
-  /**
-   * Sends the completions gathered so far in one call. `completed` is emitted once
-   * the API has accepted a completion; a stale token fails only its own item.
-   */
-  private flush(): Promise<void> {
-    const items = this.pendingCompletions;
-    this.pendingCompletions = [];
-    if (items.length === 0) return Promise.resolve();
-    const sent = this.send(items).finally(() => this.flushing.delete(sent));
-    this.flushing.add(sent);
-    return sent;
-  }
-
+  /** Sends a batch of completions in one call; a stale token fails only its own item. */
   private async send(items: Completion[]): Promise<void> {
     try {
       const results = await leaseCall(
