@@ -4,9 +4,10 @@
 // linux-perf) or the right to use it, `startPerf` answers null and the caller says so.
 import { execFileSync, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { stackProcesses } from "../scripts/api-process.mjs";
 
 /** The parts, in the order a sample's stack is tested against them (the first that matches takes it). */
 const PARTS = [
@@ -35,25 +36,10 @@ const OTHER_THREADS = "V8's background threads (optimising compiler, concurrent 
  * "workerd (local D1)".
  */
 export function groupProcesses(pgid, apiPort) {
-  return execFileSync("ps", ["-o", "pid=,comm=", "-g", String(pgid)])
-    .toString()
-    .trim()
-    .split("\n")
-    .map((line) => {
-      const [pid, comm] = line.trim().split(/\s+/);
-      return [pid, comm === "workerd" && apiPort !== undefined && !serves(pid, apiPort) ? "workerd (local D1)" : comm];
-    });
-}
-
-/** Whether workerd `pid` listens on `port` for requests (its `--socket-addr=entry=…:port`). */
-function serves(pid, port) {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8")
-      .split("\0")
-      .some((arg) => arg.startsWith("--socket-addr=entry=") && arg.endsWith(`:${port}`));
-  } catch {
-    return false;
-  }
+  return stackProcesses(pgid, apiPort).map(({ pid, comm, api }) => [
+    pid,
+    comm === "workerd" && apiPort !== undefined && !api ? "workerd (local D1)" : comm,
+  ]);
 }
 
 /** The workerd process in a process group that serves `apiPort` (any, without it), or null. */

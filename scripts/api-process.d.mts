@@ -8,6 +8,10 @@ export function spawnApi(options: {
   persistTo: string;
   vars?: Record<string, string>;
   inspectorPort?: number;
+  d1?: "apart" | "shared";
   logLevel?: string;
   stdio?: StdioOptions;
 }): ChildProcess;
+
+/** The live processes of a stack's process group; `api`: the workerd serving `port`. */
+export function stackProcesses(pgid: number, port: number): { pid: number; comm: string; api: boolean }[];

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { launchChromium as launch } from "../../scripts/chromium.mjs";
-import { spawnApi } from "../../scripts/api-process.mjs";
+import { spawnApi, stackProcesses } from "../../scripts/api-process.mjs";
 import { serveDashboard } from "../../scripts/dashboard.mjs";
 
 /**
@@ -112,15 +112,11 @@ export class LocalStack {
 
   /** The command names of the stack's running processes (its process group), e.g. ["node", "workerd", "workerd"]. */
   processes(): string[] {
-    if (!this.child) return [];
-    const ps = execFileSync("ps", ["-o", "stat=,comm=", "-g", String(this.child.pid)]).toString();
-    return ps
-      .trim()
-      .split("\n")
-      .map((line) => line.trim().split(/\s+/))
-      .filter(([stat]) => !stat.startsWith("Z")) // not a process that has ended and awaits its parent
-      .map(([, comm]) => comm)
-      .sort();
+    return this.child
+      ? stackProcesses(this.child.pid!, this.port)
+          .map((p) => p.comm)
+          .sort()
+      : [];
   }
 
   /**
@@ -130,15 +126,11 @@ export class LocalStack {
   async crashLocalD1(ms = 30_000): Promise<number | null> {
     const child = this.child;
     if (!child) return null;
-    const ps = execFileSync("ps", ["-o", "pid=,comm=,args=", "-g", String(child.pid)]).toString();
-    const d1 = ps
-      .trim()
-      .split("\n")
-      .map((line) => line.trim().split(/\s+/))
-      .find(([, comm, ...args]) => comm === "workerd" && !args.some((a) => a.endsWith(`entry=127.0.0.1:${this.port}`)));
-    if (!d1) throw new Error(`no local D1 process in the stack's group:\n${ps}`);
+    const all = stackProcesses(child.pid!, this.port);
+    const d1 = all.find((p) => p.comm === "workerd" && !p.api);
+    if (!d1) throw new Error(`no local D1 process in the stack's group: ${JSON.stringify(all)}`);
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-    process.kill(Number(d1[0]), "SIGKILL");
+    process.kill(d1.pid, "SIGKILL");
     const code = await Promise.race([exited, sleep(ms).then(() => undefined)]);
     if (code === undefined) return null;
     this.child = null;
