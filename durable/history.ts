@@ -309,13 +309,12 @@ export async function writeHistory(db: D1Database, tenant: string, source: strin
   const out: HistoryWritten = { rowsWritten: 0, rollupRows: 0, dead: [], buildMs: 0 };
   const all = pieces(plan);
   if (plan.tasks.length + plan.events.length + plan.deletes.length === 0) return out; // nothing to write or count, nor a version to move
-  const chunk = (items: string[]) => jsonArrays(items).map((c) => c.json);
   // A flush of one call's worth (most of them): its rows and the rollups that read them in one D1
   // call, one round trip and one commit instead of two. A refused row sends it the careful way below.
-  if (all.length <= TASKS_PER_CALL && (await together(db, tenant, source, plan, all, chunk, out))) return out;
+  if (all.length <= TASKS_PER_CALL && (await together(db, tenant, source, plan, all, out))) return out;
   for (let i = 0; i < all.length; i += TASKS_PER_CALL) await send(db, tenant, plan.upTo, all.slice(i, i + TASKS_PER_CALL), out);
   try {
-    for (const r of await db.batch(rollupStatements(db, tenant, source, plan, chunk))) out.rollupRows += r.meta.rows_written ?? 0;
+    for (const r of await db.batch(rollupStatements(db, tenant, source, plan))) out.rollupRows += r.meta.rows_written ?? 0;
   } catch (e) {
     throw new HistoryUnavailable(`D1 is unavailable: ${(e as Error).message}`);
   }
@@ -330,12 +329,11 @@ async function together(
   source: string,
   plan: HistoryPlan,
   all: Piece[],
-  chunk: (items: string[]) => string[],
   out: HistoryWritten,
 ): Promise<boolean> {
   const t0 = performance.now();
   const rows = statements(db, tenant, plan.upTo, all);
-  const rollups = rollupStatements(db, tenant, source, plan, chunk);
+  const rollups = rollupStatements(db, tenant, source, plan);
   out.buildMs += performance.now() - t0;
   let results: D1Result[];
   try {

@@ -1,6 +1,6 @@
 import { parseTaskId } from "./core/ids";
 import type { HistoryPlan } from "./core/timeline";
-import { jsonRows } from "./json-rows";
+import { jsonArrays, jsonRows } from "./json-rows";
 
 /**
  * The analytics rollups a flush adds (schema/analytics.ts): per queue and
@@ -52,19 +52,13 @@ const LEDGER = `INSERT INTO rollup_ledger (tenant, source, up_to) VALUES (?1, ?2
 ON CONFLICT (tenant, source) DO UPDATE SET up_to = max(up_to, excluded.up_to)`;
 
 /** The D1 statements that add a plan's marks to the rollups, each once per `source` (the shard) and outbox position. */
-export function rollupStatements(
-  db: D1Database,
-  tenant: string,
-  source: string,
-  plan: HistoryPlan,
-  chunk: (items: string[]) => string[],
-): D1PreparedStatement[] {
+export function rollupStatements(db: D1Database, tenant: string, source: string, plan: HistoryPlan): D1PreparedStatement[] {
   const marks = plan.marks.map(([pos, id, at, kind]) => JSON.stringify([pos, at, parseTaskId(id)?.queue ?? "", kind]));
   // Times of the tasks that ran and ended (a cancelled task may never have run).
   const timed = plan.marks.filter((m) => m[3] === "completed" || m[3] === "failed").map(([pos, id]) => JSON.stringify([pos, id]));
   const out: D1PreparedStatement[] = [];
-  for (const json of chunk(marks)) out.push(db.prepare(COUNTS).bind(tenant, source, json));
-  for (const json of chunk(timed)) out.push(db.prepare(HIST).bind(tenant, source, json));
+  for (const { json } of jsonArrays(marks)) out.push(db.prepare(COUNTS).bind(tenant, source, json));
+  for (const { json } of jsonArrays(timed)) out.push(db.prepare(HIST).bind(tenant, source, json));
   out.push(db.prepare(LEDGER).bind(tenant, source, plan.upTo));
   return out;
 }

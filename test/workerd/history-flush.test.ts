@@ -319,7 +319,7 @@ describe("outbox to D1", () => {
       prepare: (sql: string) => ({ bind: (...params: unknown[]) => captured.push({ sql, params }) }),
     } as unknown as D1Database;
     planStatements(recorder, tenant, plan);
-    rollupStatements(recorder, tenant, "q:0", plan, (items) => [`[${items.join(",")}]`]);
+    rollupStatements(recorder, tenant, "q:0", plan);
     // What each statement writes, past the WITH that reads its JSON parameter.
     const kinds = captured.map((c) => /(INSERT INTO|DELETE FROM|UPDATE) \w+/.exec(c.sql)?.[0]);
     expect(kinds).toEqual(
