@@ -93,6 +93,7 @@ export async function serveApi({ host = "127.0.0.1", port, persistTo, vars = {},
   const persistRoot = join(resolve(persistTo), "v3"); // as `wrangler dev --persist-to` lays it out
   const database = d1 === "shared" ? null : await startLocalD1(workerOptions.d1Databases, persistRoot);
   let mf;
+  let url;
   try {
     mf = new Miniflare({
       ...workerOptions,
@@ -109,7 +110,7 @@ export async function serveApi({ host = "127.0.0.1", port, persistTo, vars = {},
       cf: false, // placeholder request.cf: offline, no fetch of workers.cloudflare.com
       log: new Log(LogLevel.WARN),
     });
-    await mf.ready;
+    url = await mf.ready;
   } catch (e) {
     // e.g. the port is taken: no workerd left behind
     await mf?.dispose().catch(() => undefined);
@@ -117,7 +118,7 @@ export async function serveApi({ host = "127.0.0.1", port, persistTo, vars = {},
     throw e;
   }
   return {
-    url: await mf.ready,
+    url,
     d1Url: database?.url ?? null,
     dispose: async () => {
       try {
