@@ -121,6 +121,16 @@ export function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/** CPU seconds process `pid` has used so far (user + system, from /proc; 0 once it has ended). */
+export function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in ticks of 10 ms
+  } catch {
+    return 0;
+  }
+}
+
 /** Resident memory of the machine's workerd processes (a stack runs two: the API's and local D1's), in MiB. */
 export function workerdRssMiB() {
   try {

@@ -10,7 +10,7 @@
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { batchEnqueue, endToEnd, endToEndSockets, fmt, inspector, report, sleep, startStack } from "./harness.mjs";
+import { batchEnqueue, cpuSeconds, endToEnd, endToEndSockets, fmt, inspector, report, sleep, startStack } from "./harness.mjs";
 import { groupProcesses, startPerf } from "./perf-native.mjs";
 
 const TASKS = Number(process.env.PROFILE_TASKS ?? 20_000);
@@ -64,12 +64,7 @@ function bundleText() {
 /** CPU seconds used so far by each command of a process group (the stack: node running Miniflare, workerd), from /proc. */
 function groupCpu(pgid, apiPort) {
   const out = new Map();
-  for (const [pid, comm] of groupProcesses(pgid, apiPort)) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-      out.set(comm, (out.get(comm) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100); // utime + stime, in ticks of 10 ms
-    } catch {}
-  }
+  for (const [pid, comm] of groupProcesses(pgid, apiPort)) out.set(comm, (out.get(comm) ?? 0) + cpuSeconds(pid));
   return out;
 }
 

@@ -3,26 +3,17 @@
 // shard count (1, 2, 4, 8), the engine's shapes on each (batch enqueue of 100 per call by 4 callers,
 // then 4 consumers × 100 end to end), with the CPU workerd used meanwhile (from /proc, in cores).
 // Appends the table to docs/BENCHMARKS.md. Loopback only; bounded (BENCH_SHARDS_TASKS per count).
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { batchEnqueue, call, endToEnd, fmt, report, STACK, startStack } from "./harness.mjs";
+import { stackProcesses } from "../scripts/api-process.mjs";
+import { batchEnqueue, call, cpuSeconds, endToEnd, fmt, report, STACK, startStack } from "./harness.mjs";
 
 const TASKS = Number(process.env.BENCH_SHARDS_TASKS ?? 20_000);
 const COUNTS = [1, 2, 4, 8];
 
 /** CPU seconds the stack's workerd processes have used so far. */
 function workerdCpu(pgid) {
-  let ticks = 0;
-  for (const line of execFileSync("ps", ["-o", "pid=,comm=", "-g", String(pgid)])
-    .toString()
-    .trim()
-    .split("\n")) {
-    const [pid, comm] = line.trim().split(/\s+/);
-    if (comm !== "workerd") continue;
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks / 100;
+  return stackProcesses(pgid)
+    .filter((p) => p.comm === "workerd")
+    .reduce((sum, p) => sum + cpuSeconds(p.pid), 0);
 }
 
 /** `fn`'s result and the cores workerd kept busy while it ran. */
