@@ -1,6 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { SqlStore } from "../../durable/sql-store";
+import { SELECT } from "../../durable/task-rows";
 import { engineSuite } from "../suites/engine-suite";
 import { makeHarness, type WithHarness } from "../suites/harness";
 import { propertySuite } from "../suites/property-suite";
@@ -30,6 +31,26 @@ describe("hot reads use indexes, not scans", () => {
       expect(plan(state, "SELECT id FROM tasks WHERE status = 'failed' AND id > '' ORDER BY id LIMIT 50")).toContain("tasks_failed");
       expect(plan(state, "SELECT id FROM tasks WHERE status = 'blocked' ORDER BY id LIMIT 50")).toContain("tasks_blocked");
       expect(plan(state, "SELECT id FROM tasks WHERE status = ? ORDER BY id LIMIT 50", "failed")).toContain("tasks_failed");
+    });
+  });
+
+  it("a bound LIMIT written `? + 0` (which the planner does not read, so a cached statement is not prepared again) keeps each read's index order", async () => {
+    const stub = env.QUEUE_SHARD.get(env.QUEUE_SHARD.idFromName(`limit-${crypto.randomUUID()}`));
+    await runInDurableObject(stub, (_i, state) => {
+      const ready = plan(
+        state,
+        `${SELECT} WHERE status = 'pending' AND group_key IS NULL ORDER BY priority DESC, ready_at, seq LIMIT ? + 0`,
+        "16",
+      );
+      expect(ready).toContain("USING INDEX tasks_ready");
+      const due = plan(
+        state,
+        `${SELECT} WHERE due_at IS NOT NULL AND status <> 'running' AND due_at <= ? ORDER BY due_at LIMIT ? + 0`,
+        "1",
+        "16",
+      );
+      expect(due).toContain("USING INDEX tasks_due");
+      for (const p of [ready, due]) expect(p).not.toContain("TEMP B-TREE"); // no sort
     });
   });
 
