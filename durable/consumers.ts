@@ -127,10 +127,13 @@ export class ConsumerSockets {
   /**
    * Pushes ready tasks to the sockets with credit, in turn, until either runs out.
    * The shard calls it after every change (an enqueue, a completion that frees a
-   * concurrency slot, a resume); it costs nothing while no socket has credit.
+   * concurrency slot, a resume); it costs nothing while no socket has credit or no task is pending.
    */
   feed(): void {
     if (this.feeding || !this.hungry) return; // a lease while feeding changes the shard too
+    // Nothing pending (counted in memory, due tasks promoted first): no lease, its transaction and
+    // its query, to find that out. Most calls of a consumer that keeps up (each completion) end here.
+    if (!this.engine().counts().pending) return;
     const sockets = this.ctx.getWebSockets(TAG);
     this.feeding = true;
     try {

@@ -2,7 +2,7 @@ import { createExecutionContext, env, runInDurableObject } from "cloudflare:test
 import { describe, expect, it } from "vitest";
 import type { QueueShard } from "../../durable/queue-shard";
 import worker from "../../worker/index";
-import { ADMIN_TOKEN, api, expectProblem, freshQueue, shardStub, until } from "./helpers";
+import { ADMIN_TOKEN, advance, api, expectProblem, freshQueue, shardStub, until } from "./helpers";
 
 /**
  * GET /api/v1/queues/{queue}/consume: a consumer's WebSocket to one shard. The
@@ -84,6 +84,23 @@ describe("consumer sockets", () => {
     });
     const counts = (await api("GET", `/api/v1/queues/${queue}`)).body.counts;
     expect(counts).toMatchObject({ running: 2, pending: 2 });
+    c.close();
+  });
+
+  it("consumer socket: a delayed task and a failed task's retry are pushed when they come due, not before", async () => {
+    const queue = freshQueue("sock");
+    await enqueue(queue, 1, { backoff: { baseMs: 1000, factor: 1, maxMs: 1000 } }); // the queue exists
+    const c = await consumer(queue);
+    c.send({ type: "credit", credit: 5 });
+    const [first] = await c.waitLeases(1);
+    const [later] = await enqueue(queue, 1, { delayMs: 2000 });
+    await c.request("fail", { items: [{ id: first.task.id, leaseToken: first.leaseToken, error: { message: "no" } }] });
+    await settle();
+    expect(c.leases()).toHaveLength(1); // nothing pending: both wait
+    await advance(queue, 1100);
+    expect((await c.waitLeases(2))[1].task).toMatchObject({ id: first.task.id, attempts: 2 }); // the retry
+    await advance(queue, 1000);
+    expect((await c.waitLeases(3))[2].task).toMatchObject({ id: later, attempts: 1 }); // the delayed task
     c.close();
   });
 
