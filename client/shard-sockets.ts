@@ -90,13 +90,17 @@ export class ShardSockets {
   }
 
   /**
-   * Room was made (a task ended): the credit goes out at once, in one frame for the tasks that
-   * ended in this turn, not with the next completions. Held back until the completions' flush
-   * (every `flushMs`), it left the worker idle between a push and the next: measured with no-op
-   * tasks at concurrency 16, 5,578–7,126 tasks/s against 8,076–8,715 over HTTP; sent at once,
-   * 9,628–11,158 against 8,076–9,442 (bench/vs-bullmq.mjs's SDK shape, direct stack).
+   * Room was made (a task ended). While a socket holds less than half its share, the credit goes
+   * out at once, in one frame for the tasks that ended in this turn, not with the next completions:
+   * held back until the completions' flush (every `flushMs`), it left the worker idle between a
+   * push and the next (measured with no-op tasks at concurrency 16, 5,578–7,126 tasks/s against
+   * 9,628–11,158 sent at once; bench/vs-bullmq.mjs's SDK shape, direct stack). While every socket
+   * holds half its share or more, the shard can push as much as the worker can start, so the
+   * credit rides in the completions' frame: a worker that is mostly idle sends one frame per task,
+   * not two.
    */
   soon(): void {
+    if (!this.sockets.some((s) => s.open && s.credit * 2 < this.shareOf(s))) return;
     this.topUpTimer ??= setTimeout(() => this.topUp(), 0);
   }
 

@@ -541,6 +541,30 @@ describe("the SDK's Worker over consumer sockets", { timeout: 60_000 }, () => {
     expect(quick.peak).toBeLessThanOrEqual(402);
   });
 
+  it("while mostly idle, a task's credit comes back in its completion's frame: one frame per task, not two", async () => {
+    const queue = edgeq.queue(fresh("idle-frames"));
+    const spy = spySockets();
+    let done = 0;
+    const worker = new Worker(edgeq, queue.name, async () => void done++, { concurrency: 8, WebSocket: spy.WebSocket });
+    const running = worker.run();
+    await until(async () => spy.sent.length > 0); // the first grant
+    await queue.add("t", { i: 0 }); // once tasks are known to be short, the worker's share grows (held ahead): granted at once
+    await until(async () => done === 1);
+    await sleep(80);
+    const before = spy.sent.length;
+    for (let i = 2; i <= 6; i++) {
+      await queue.add("t", { i });
+      await until(async () => done === i);
+      await sleep(80); // the completion is flushed (flushMs 20) before the next task
+    }
+    const frames = spy.sent.slice(before);
+    expect(frames.filter((f) => f.type === "complete")).toHaveLength(5);
+    expect(frames.filter((f) => f.type === "credit")).toEqual([]);
+    expect(frames.reduce((sum, f) => sum + (f.credit ?? 0), 0)).toBe(5); // each task's credit given back, in its completion
+    await worker.close();
+    await running;
+  });
+
   it("a dropped socket is opened again, and every task is completed, none twice", async () => {
     const queue = edgeq.queue(fresh("drop"));
     const spy = spySockets();
