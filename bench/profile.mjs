@@ -10,10 +10,24 @@
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { batchEnqueue, cpuSeconds, endToEnd, endToEndSockets, fmt, inspector, report, sleep, startStack } from "./harness.mjs";
+import { EdgeqClient } from "edgeq/client";
+import { Worker } from "edgeq/consumer";
+import {
+  ADMIN_TOKEN,
+  batchEnqueue,
+  cpuSeconds,
+  endToEnd,
+  endToEndSockets,
+  fmt,
+  inspector,
+  percentile,
+  report,
+  sleep,
+  startStack,
+} from "./harness.mjs";
 import { groupProcesses, startPerf } from "./perf-native.mjs";
 
-const TASKS = Number(process.env.PROFILE_TASKS ?? 20_000);
+const TASKS = Math.min(Number(process.env.PROFILE_TASKS ?? 20_000), process.env.PROFILE_SHAPE === "idle" ? 1_000 : Infinity);
 /** PROFILE_HISTORY=off profiles the same run without history (EDGEQ_HISTORY=off), to see what history costs */
 const HISTORY = process.env.PROFILE_HISTORY ?? "on";
 const SAMPLE_US = 200;
@@ -22,6 +36,8 @@ const SOCKETS = process.env.PROFILE_CONSUMERS === "sockets";
 const drain = SOCKETS ? endToEndSockets : endToEnd;
 /** PROFILE_SHAPE=enqueue profiles batch enqueue alone: one caller, 100 per call (bench:compare's shape), no drain */
 const ENQUEUE_ONLY = process.env.PROFILE_SHAPE === "enqueue";
+/** PROFILE_SHAPE=idle profiles idle latency: PROFILE_TASKS single add() calls 25 ms apart (at most 1,000), each leased at once by an SDK Worker waiting on its socket */
+const IDLE = process.env.PROFILE_SHAPE === "idle";
 /** PROFILE_PAYLOAD=N gives each task a payload of about N bytes (a string field), to see what payload size costs */
 const PAYLOAD = Number(process.env.PROFILE_PAYLOAD ?? 0);
 const padded = PAYLOAD > 0 ? (i) => ({ payload: { n: i, pad: "x".repeat(PAYLOAD) } }) : undefined;
@@ -110,6 +126,30 @@ function selfTimes(profile, sourceOf) {
   return { areas: sorted(areas), functions: sorted(functions) };
 }
 
+/** An SDK Worker waiting on "profiled" (its default transport, concurrency 16), warmed by 50 adds; `samples(n)`: n adds 25 ms apart, each timed from add() to the handler starting (ms, sorted). */
+async function idleWorker(base) {
+  const client = new EdgeqClient({ url: base, token: ADMIN_TOKEN });
+  const queue = client.queue("profiled");
+  let started;
+  const worker = new Worker(client, "profiled", async () => started?.(), { concurrency: 16, waitMs: 5000 });
+  const running = worker.run();
+  await worker.id;
+  const samples = async (n) => {
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      const begun = new Promise((r) => (started = r));
+      const t = performance.now();
+      await queue.add("ping", { i });
+      await begun;
+      out.push(performance.now() - t);
+      await sleep(25);
+    }
+    return out.sort((a, b) => a - b);
+  };
+  await samples(50);
+  return { samples, close: async () => (await worker.close(), await running) };
+}
+
 const PORT = 8793;
 const { base, stop, pid } = await startStack({ port: PORT, vars: HISTORY === "off" ? { EDGEQ_HISTORY: "off" } : {}, inspect: true });
 let cdp;
@@ -119,6 +159,7 @@ try {
   await cdp.send("Profiler.setSamplingInterval", { interval: SAMPLE_US });
   await batchEnqueue(base, "warm", 1_000, 4, padded);
   await drain(base, "warm", 1_000);
+  const idler = IDLE ? await idleWorker(base) : null;
   await sleep(1_500); // the warm-up's history flush is done
 
   await cdp.send("Profiler.start");
@@ -126,8 +167,10 @@ try {
   const cpuBefore = groupCpu(pid, PORT);
   const clientBefore = process.cpuUsage();
   const t0 = performance.now();
-  const enqueueRate = await batchEnqueue(base, "profiled", TASKS, ENQUEUE_ONLY ? 1 : 4, padded);
-  const run = ENQUEUE_ONLY ? { rate: 0 } : await drain(base, "profiled", TASKS);
+  const latency = idler ? await idler.samples(TASKS) : null;
+  const enqueueRate = idler ? 0 : await batchEnqueue(base, "profiled", TASKS, ENQUEUE_ONLY ? 1 : 4, padded);
+  const run = ENQUEUE_ONLY || idler ? { rate: 0 } : await drain(base, "profiled", TASKS);
+  await idler?.close();
   await sleep(1_500); // the run's history flush is in the profile too
   const wallMs = performance.now() - t0;
   const cpuAfter = groupCpu(pid, PORT);
@@ -138,7 +181,7 @@ try {
   cpu.push(["this benchmark's client (node)", (client.user + client.system) / 1e6]);
 
   mkdirSync(".edgeq/profiles", { recursive: true });
-  const file = `.edgeq/profiles/${ENQUEUE_ONLY ? "enqueue" : "end-to-end"}-${new Date().toISOString().replace(/[:.]/g, "-")}.cpuprofile`;
+  const file = `.edgeq/profiles/${IDLE ? "idle" : ENQUEUE_ONLY ? "enqueue" : "end-to-end"}-${new Date().toISOString().replace(/[:.]/g, "-")}.cpuprofile`;
   writeFileSync(file, JSON.stringify(profile));
   const bundle = bundleText();
   writeFileSync(file.replace(/\.cpuprofile$/, ".index.js"), bundle); // the lines the profile's frames point at
@@ -150,11 +193,19 @@ try {
   const perTask = (ms) => `${fmt((ms * 1000) / TASKS, 1)} µs/task`;
   const workerdSec = cpu.find(([comm]) => comm === "workerd")?.[1] ?? 0;
   report(
-    `Where the time goes: CPU profile of the Worker and its objects, ${ENQUEUE_ONLY ? "batch enqueue alone, one caller, 100 per call" : `end to end${SOCKETS ? " over consumer sockets" : ""}`}, ${fmt(TASKS)} tasks${PAYLOAD ? ` with ${fmt(PAYLOAD)}-byte payloads` : ""}, history ${HISTORY} (npm run bench:profile)`,
+    `Where the time goes: CPU profile of the Worker and its objects, ${IDLE ? "idle add() calls 25 ms apart, each leased by an SDK Worker waiting on its socket" : ENQUEUE_ONLY ? "batch enqueue alone, one caller, 100 per call" : `end to end${SOCKETS ? " over consumer sockets" : ""}`}, ${fmt(TASKS)} tasks${PAYLOAD ? ` with ${fmt(PAYLOAD)}-byte payloads` : ""}, history ${HISTORY} (npm run bench:profile)`,
     [
-      ["batch enqueue (tasks/s) / end to end (tasks/s) while profiled", `${fmt(enqueueRate)} / ${fmt(run.rate)}`],
+      latency
+        ? [
+            "idle add() → handler start while profiled, p50 / p95 / p99 (ms)",
+            [50, 95, 99].map((p) => fmt(percentile(latency, p), 1)).join(" / "),
+          ]
+        : ["batch enqueue (tasks/s) / end to end (tasks/s) while profiled", `${fmt(enqueueRate)} / ${fmt(run.rate)}`],
       ["profiled wall time (ms) / isolate busy / idle (ms)", `${fmt(wallMs)} / ${fmt(busy)} / ${fmt(idle)}`],
-      [`isolate busy per task (µs, ${ENQUEUE_ONLY ? "enqueue" : "enqueue + lease + complete"} + history)`, fmt((busy * 1000) / TASKS, 1)],
+      [
+        `isolate busy per task (µs, ${IDLE ? "add, push, complete" : ENQUEUE_ONLY ? "enqueue" : "enqueue + lease + complete"} + history)`,
+        fmt((busy * 1000) / TASKS, 1),
+      ],
       ...cpu.map(([comm, sec]) => [`CPU during the run: ${comm} (s, per task)`, `${fmt(sec, 2)} (${fmt((sec * 1e6) / TASKS, 0)} µs)`]),
       ...(native?.parts ?? []).map(([part, share]) => [
         `workerd's CPU by part: ${part} (%, µs per task)`,
