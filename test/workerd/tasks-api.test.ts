@@ -78,7 +78,9 @@ describe("tasks over HTTP", () => {
 
   it("failing or releasing again with the same token answers 200 with the task as stored, one by one and in batches", async () => {
     const q = freshQueue();
-    await enqueue(q, { name: "f" });
+    // The retry's delay is drawn up to an hour (full jitter), so it is not due, and promoted, before the
+    // second call (drawn up to the default second, it sometimes was).
+    await enqueue(q, { name: "f", backoff: { baseMs: 3_600_000, factor: 1, maxMs: 3_600_000 } });
     await enqueue(q, { name: "r" });
     const [f, r] = (await lease(q, { max: 2 })).body.leases as { task: { id: string }; leaseToken: string }[];
     const failed = await api("POST", `/api/v1/tasks/${f.task.id}/fail`, { leaseToken: f.leaseToken, error: { message: "first" } });
