@@ -80,11 +80,13 @@ describe("lease expiry, registered per lease call", () => {
     await api("POST", `/api/v1/queues/${q}/tasks/batch`, {
       tasks: Array.from({ length: n }, (_, i) => ({ name: `t${i}`, timeoutMs: 5000 })),
     });
+    const started = Date.now();
     for (let i = 0; i < n; i++) {
       const [l] = (await lease(q)).body.leases;
       expect((await api("POST", `/api/v1/tasks/${l.task.id}/complete`, { leaseToken: l.leaseToken })).status).toBe(200);
       await advance(q, 100); // lease calls over 3 s of the shard's clock (and whatever real time they take)
     }
+    const apart = 100 + (Date.now() - started) / n; // ms of the shard's clock between two rows
     expect(await leaseRows(q)).toHaveLength(n);
     await advance(q, 2000); // the first row's time
     const alarm = await storedAlarm(q);
@@ -92,7 +94,8 @@ describe("lease expiry, registered per lease call", () => {
     expect(alarm! % 1000).toBe(0);
     const left = (await leaseRows(q)).length;
     await advance(q, 1000);
-    expect(left - (await leaseRows(q)).length).toBeGreaterThanOrEqual(8); // a second's rows in one pass
+    // A second's rows in one pass (~9 at 100 ms apart; fewer as the calls take longer on a slow machine), not one.
+    expect(left - (await leaseRows(q)).length).toBeGreaterThanOrEqual(Math.max(2, Math.floor(1000 / apart) - 1));
   });
 
   it("a task in two lease rows (failed, leased again, its first row taken apart early) expires once", async () => {
