@@ -4,6 +4,7 @@ import { completeItems, failItems, heartbeatItems, heartbeatView, itemView, leas
 import { problemBody, toQueueError, validationError } from "../worker/problem";
 import { QueueError } from "./core/errors";
 import type { ShardEngine } from "./core/engine";
+import type { Lease } from "./core/types";
 import { unwrap, type Outcome } from "./outcome";
 
 /** One consumer socket's state, kept in its attachment so hibernation keeps it. */
@@ -16,6 +17,13 @@ interface Consumer {
 }
 
 const TAG = "consume";
+
+/** A socket with credit, as an enqueue's transaction may lease to it. */
+export interface Taker {
+  ws: WebSocket;
+  workerId: string;
+  max: number;
+}
 
 /**
  * A shard's consumer sockets (`GET /queues/{queue}/consume`): accepted with the
@@ -134,32 +142,66 @@ export class ConsumerSockets {
     // Nothing pending (counted in memory, due tasks promoted first): no lease, its transaction and
     // its query, to find that out. Most calls of a consumer that keeps up (each completion) end here.
     if (!this.engine().counts().pending) return;
-    const sockets = this.ctx.getWebSockets(TAG);
     this.feeding = true;
     try {
-      const start = this.turn++ % sockets.length;
-      for (let i = 0; i < sockets.length; i++) {
-        const ws = sockets[(start + i) % sockets.length];
-        const consumer = this.consumer(ws);
-        if (Date.now() >= consumer.until) {
-          // An idle consumer sends nothing, so its socket's end comes when there is work for it.
-          this.expire(ws);
-          continue;
-        }
-        if (consumer.credit <= 0) continue;
+      for (const { ws, workerId, max } of this.inTurn()) {
         const engine = this.engine();
-        const leased = this.run(() => engine.lease(consumer.workerId, consumer.credit, engine.settings));
+        const leased = this.run(() => engine.lease(workerId, max, engine.settings));
         if (!leased.ok || leased.value.length === 0) break; // nothing ready (or paused)
-        consumer.credit -= leased.value.length;
-        ws.serializeAttachment(consumer);
-        if (!this.send(ws, { type: "leases", leases: leased.value.map(leaseView) })) {
-          // Gone before it could be told: the tasks go back at once rather than wait out their leases.
-          this.run(() => engine.releaseMany(leased.value.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, delayMs: 0 }))));
-        }
+        this.push(ws, leased.value);
       }
     } finally {
       this.feeding = false;
-      this.hungry = sockets.some((ws) => this.consumer(ws).credit > 0);
+      this.hungry = this.ctx.getWebSockets(TAG).some((ws) => this.consumer(ws).credit > 0);
+    }
+  }
+
+  /**
+   * The sockets an enqueue may hand its tasks to in its own transaction (ShardEngine.enqueueAndLease),
+   * in the order `feed` would serve them, each with its credit; `handed` sends what they got.
+   */
+  takers(): Taker[] {
+    return this.feeding || !this.hungry ? [] : this.inTurn();
+  }
+
+  /** Sends each taker the leases an enqueue's transaction gave it (see `takers`). */
+  handed(takers: Taker[], leases: Lease[][]): void {
+    this.feeding = true;
+    try {
+      takers.forEach(({ ws }, i) => leases[i].length > 0 && this.push(ws, leases[i]));
+    } finally {
+      this.feeding = false;
+      this.hungry = this.ctx.getWebSockets(TAG).some((ws) => this.consumer(ws).credit > 0);
+    }
+  }
+
+  /** The live sockets with credit, from a rotating start (so no socket is always served first); those past their lifetime are closed. */
+  private inTurn(): Taker[] {
+    const sockets = this.ctx.getWebSockets(TAG);
+    const out: Taker[] = [];
+    const start = sockets.length === 0 ? 0 : this.turn++ % sockets.length;
+    for (let i = 0; i < sockets.length; i++) {
+      const ws = sockets[(start + i) % sockets.length];
+      const consumer = this.consumer(ws);
+      if (Date.now() >= consumer.until) {
+        // An idle consumer sends nothing, so its socket's end comes when there is work for it.
+        this.expire(ws);
+        continue;
+      }
+      if (consumer.credit > 0) out.push({ ws, workerId: consumer.workerId, max: consumer.credit });
+    }
+    return out;
+  }
+
+  /** Sends leases to a socket, which spends that much credit; if it has closed meanwhile, they go back at once. */
+  private push(ws: WebSocket, leases: Lease[]): void {
+    const consumer = this.consumer(ws);
+    consumer.credit -= leases.length;
+    ws.serializeAttachment(consumer);
+    if (!this.send(ws, { type: "leases", leases: leases.map(leaseView) })) {
+      // Gone before it could be told: the tasks go back at once rather than wait out their leases.
+      const engine = this.engine();
+      this.run(() => engine.releaseMany(leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, delayMs: 0 }))));
     }
   }
 

@@ -136,8 +136,15 @@ export class QueueShard extends DurableObject<Env> {
     this.consumers.closed(ws, 1011);
   }
 
+  /** Enqueues; sockets with credit are handed ready tasks in the same transaction (a task handed at once is written once). */
   enqueue(address: ShardAddress, tasks: NewTask[], settings: QueueSettings) {
-    return this.call(() => this.engine.enqueue(address, tasks, settings));
+    return this.call(() => {
+      const takers = this.consumers.takers();
+      if (takers.length === 0) return this.engine.enqueue(address, tasks, settings);
+      const { made, leases } = this.engine.enqueueAndLease(address, tasks, settings, takers);
+      this.consumers.handed(takers, leases);
+      return made;
+    });
   }
 
   /** Claims idempotency keys whose home is this shard, for tasks other shards will hold. */

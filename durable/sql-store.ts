@@ -14,6 +14,10 @@ const LEASE_ORDER = "ORDER BY priority DESC, ready_at, seq";
  */
 const NOT_LEASED = "due_at IS NOT NULL AND status <> 'running'";
 
+/** LEASE_ORDER in JavaScript (SQLite sorts a NULL `ready_at` first). */
+const leaseOrder = (a: TaskRow, b: TaskRow) =>
+  b.priority - a.priority || (a.readyAt ?? -Infinity) - (b.readyAt ?? -Infinity) || a.seq - b.seq;
+
 /**
  * A bound LIMIT, as `? + 0`. SQLite's planner reads the value bound to a bare `LIMIT ?` (to choose
  * between an index's order and a sort) and so marks the statement to be prepared again whenever
@@ -133,9 +137,18 @@ export class SqlStore implements ShardStore {
     if (!this.inserts.delete(id)) this.deletes.add(id);
   }
 
+  /**
+   * Tasks inserted in this transaction are not written first: they are merged with the stored
+   * ones in lease order. A lease in the transaction that made them (an enqueue handed at once to
+   * a waiting consumer) then writes each once, as running: one row instead of three (the pending
+   * row, its tasks_ready entry, the running row).
+   */
   ready(limit: number): TaskRow[] {
-    this.flush();
-    return this.all(`${SELECT} WHERE status = 'pending' AND group_key IS NULL ${LEASE_ORDER} ${LIMIT}`, limit);
+    this.flush(false);
+    const stored = this.all(`${SELECT} WHERE status = 'pending' AND group_key IS NULL ${LEASE_ORDER} ${LIMIT}`, limit);
+    const fresh = [...this.inserts.values()].filter((r) => r.status === "pending" && r.groupKey === null);
+    if (fresh.length === 0) return stored;
+    return [...stored, ...fresh.map((r) => ({ ...r }))].sort(leaseOrder).slice(0, limit);
   }
 
   pending(limit: number, createdBy: number): TaskRow[] {
@@ -373,16 +386,21 @@ export class SqlStore implements ShardStore {
     ) as unknown as ChildRow[];
   }
 
-  /** Writes the buffered changes as few statements (durable/task-writes.ts), and the expiry of what they leased. */
-  private flush(): void {
-    if (this.deletes.size + this.updates.size + this.inserts.size === 0) return;
+  /**
+   * Writes the buffered changes as few statements (durable/task-writes.ts), and the expiry of what
+   * they leased. `inserts: false` keeps new rows buffered (they change no stored row, so what is
+   * written reads the same).
+   */
+  private flush(inserts = true): void {
+    const rows = inserts ? this.inserts : new Map<string, TaskRow>();
+    if (this.deletes.size + this.updates.size + rows.size === 0) return;
     for (const [id, changes] of this.updates) if (changes.status === "running" && changes.dueAt != null) this.leases.add(id, changes.dueAt);
-    for (const row of this.inserts.values()) if (row.status === "running" && row.dueAt !== null) this.leases.add(row.id, row.dueAt);
-    for (const { sql, params } of taskWrites(this.deletes, this.updates, this.inserts.values())) this.run(sql, ...params);
+    for (const row of rows.values()) if (row.status === "running" && row.dueAt !== null) this.leases.add(row.id, row.dueAt);
+    for (const { sql, params } of taskWrites(this.deletes, this.updates, rows.values())) this.run(sql, ...params);
     if (this.depth === 0) this.leases.write(); // outside a transaction nothing gathers them
     this.deletes.clear();
     this.updates.clear();
-    this.inserts.clear();
+    rows.clear();
   }
 
   private run(query: string, ...params: unknown[]): Row[] {

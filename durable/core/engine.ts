@@ -106,15 +106,29 @@ export class ShardEngine {
   // output: one answer per input, in order: the task made, or the task its idempotency key names (here, or `elsewhere`).
   // errors: none; inputs are validated at the edge.
   enqueue(address: ShardAddress, inputs: NewTask[], settings: QueueSettings): (Enqueued | Elsewhere)[] {
+    return this.enqueueAndLease(address, inputs, settings, []).made;
+  }
+
+  // enqueueAndLease: enqueue, then, in the same transaction, lease what is ready to each taker in turn (up to its `max`),
+  // as `lease` would right after: a task handed at once to a waiting consumer is written once, as running.
+  // output: the enqueue's answers (each task as it was made), and each taker's leases.
+  enqueueAndLease(
+    address: ShardAddress,
+    inputs: NewTask[],
+    settings: QueueSettings,
+    takers: { workerId: string; max: number }[],
+  ): { made: (Enqueued | Elsewhere)[]; leases: Lease[][] } {
     this.configure(settings);
     return this.tx(() => {
       this.shard.know(address);
       const made = inputs.map((input) => this.life.enqueueOne(address, input));
       // A dependency in this shard may resolve at once (completed, failed): answer with the state after that.
       this.mail.drain();
-      return made.map((m) =>
+      const answers = made.map((m) =>
         "task" in m && m.created && m.task.status === "blocked" ? { ...m, task: this.shard.store.get(m.task.id) ?? m.task } : m,
       );
+      const leases = takers.map(({ workerId, max }) => (this.shard.settings.paused ? [] : this.life.lease(workerId, max)));
+      return { made: answers, leases };
     });
   }
 

@@ -87,6 +87,24 @@ describe("consumer sockets", () => {
     c.close();
   });
 
+  it("consumer socket: tasks enqueued while a consumer waits are leased in the enqueue's own transaction, each row written once", async () => {
+    const queue = freshQueue("sock");
+    await enqueue(queue, 1); // the queue exists
+    const c = await consumer(queue);
+    c.send({ type: "credit", credit: 10 });
+    await c.waitLeases(1);
+    const rowsWritten = async () => (await api("GET", `/api/v1/queues/${queue}`)).body.shards[0].rowsWritten as number;
+    const before = await rowsWritten();
+    const ids = await enqueue(queue, 5);
+    const pushed = await c.waitLeases(6);
+    expect(pushed.slice(1).map((l: { task: { id: string } }) => l.task.id)).toEqual(ids); // in order, in one push
+    expect(c.frames.filter((f) => f.type === "leases")).toHaveLength(2);
+    // 5 task rows (written as running), the call's outbox row and its leases row: not 5 × 3 (pending, its ready entry, running) + 3.
+    expect((await rowsWritten()) - before).toBe(5 + 2);
+    for (const id of ids) expect(await statusOf(id)).toBe("running");
+    c.close();
+  });
+
   it("consumer socket: a delayed task and a failed task's retry are pushed when they come due, not before", async () => {
     const queue = freshQueue("sock");
     await enqueue(queue, 1, { backoff: { baseMs: 1000, factor: 1, maxMs: 1000 } }); // the queue exists

@@ -76,3 +76,55 @@ describe("hot reads use indexes, not scans", () => {
     });
   });
 });
+
+describe("an enqueue that leases in its own transaction (a consumer socket waiting)", () => {
+  it("hands out the lease order over stored and new tasks alike, and writes a task handed at once once, as running", async () => {
+    const stub = env.QUEUE_SHARD.get(env.QUEUE_SHARD.idFromName(`handoff-${crypto.randomUUID()}`));
+    await runInDurableObject(stub, (_i, state) => {
+      const store = new SqlStore(state.storage);
+      const h = makeHarness(store);
+      expect(h.engine.lease("w0", 1, h.settings)).toEqual([]); // flow control's counts are read once after a start
+      h.engine.enqueue(h.address, [{ name: "old", payload: "{}", priority: 1 }], h.settings);
+      const before = store.rowsWritten;
+      const { made, leases } = h.engine.enqueueAndLease(
+        h.address,
+        [
+          { name: "high", payload: "{}", priority: 9 },
+          { name: "low", payload: "{}", priority: 1 },
+        ],
+        h.settings,
+        [
+          { workerId: "w1", max: 1 },
+          { workerId: "w2", max: 5 },
+        ],
+      );
+      // In lease order, served in turn: w1 the highest priority, w2 the older of the two at priority 1, then nothing.
+      expect(leases.map((l) => l.map((x) => x.task.name))).toEqual([["high"], ["old", "low"]]);
+      expect(made.map((m) => ("task" in m ? m.task.status : null))).toEqual(["pending", "pending"]); // as made
+      const written = store.rowsWritten - before;
+      // high and low written once each, as running; old's row once; one outbox row; one leases row.
+      expect(written).toBe(2 + 1 + 1 + 1);
+      const fresh = new SqlStore(state.storage); // what is stored, not buffered
+      for (const name of ["high", "low", "old"]) {
+        const id = leases.flat().find((l) => l.task.name === name)!.task.id;
+        expect(fresh.get(id)).toMatchObject({ status: "running", attempts: 1 });
+      }
+      expect(h.engine.counts()).toEqual({ running: 3 });
+    });
+  });
+
+  it("leases nothing while the queue is paused, and hands a new task to no one past the queue's concurrency", async () => {
+    const stub = env.QUEUE_SHARD.get(env.QUEUE_SHARD.idFromName(`handoff-${crypto.randomUUID()}`));
+    await runInDurableObject(stub, (_i, state) => {
+      const h = makeHarness(new SqlStore(state.storage), 1, { concurrency: 1 });
+      const first = h.engine.enqueueAndLease(h.address, [{ name: "a", payload: "{}" }], h.settings, [{ workerId: "w", max: 5 }]);
+      expect(first.leases).toEqual([[expect.objectContaining({ task: expect.objectContaining({ name: "a" }) })]]);
+      const second = h.engine.enqueueAndLease(h.address, [{ name: "b", payload: "{}" }], h.settings, [{ workerId: "w", max: 5 }]);
+      expect(second.leases).toEqual([[]]); // the cap is taken by a
+      const paused = { ...h.settings, paused: true, concurrency: null, version: h.settings.version + 1 };
+      const third = h.engine.enqueueAndLease(h.address, [{ name: "c", payload: "{}" }], paused, [{ workerId: "w", max: 5 }]);
+      expect(third.leases).toEqual([[]]);
+      expect(h.engine.counts()).toEqual({ running: 1, pending: 2 });
+    });
+  });
+});
