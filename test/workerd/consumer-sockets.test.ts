@@ -107,7 +107,8 @@ describe("consumer sockets", () => {
 
   it("consumer socket: a delayed task and a failed task's retry are pushed when they come due, not before", async () => {
     const queue = freshQueue("sock");
-    await enqueue(queue, 1, { backoff: { baseMs: 1000, factor: 1, maxMs: 1000 } }); // the queue exists
+    // The retry's delay is drawn up to an hour (full jitter); each task's runAt says when it comes due.
+    await enqueue(queue, 1, { backoff: { baseMs: 3_600_000, factor: 1, maxMs: 3_600_000 } });
     const c = await consumer(queue);
     c.send({ type: "credit", credit: 5 });
     const [first] = await c.waitLeases(1);
@@ -115,10 +116,25 @@ describe("consumer sockets", () => {
     await c.request("fail", { items: [{ id: first.task.id, leaseToken: first.leaseToken, error: { message: "no" } }] });
     await settle();
     expect(c.leases()).toHaveLength(1); // nothing pending: both wait
-    await advance(queue, 1100);
-    expect((await c.waitLeases(2))[1].task).toMatchObject({ id: first.task.id, attempts: 2 }); // the retry
-    await advance(queue, 1000);
-    expect((await c.waitLeases(3))[2].task).toMatchObject({ id: later, attempts: 1 }); // the delayed task
+    const runAt = async (id: string) => Date.parse((await api("GET", `/api/v1/tasks/${id}`)).body.runAt);
+    const due = [
+      { id: later, attempts: 1, at: await runAt(later) },
+      { id: first.task.id, attempts: 2, at: await runAt(first.task.id) },
+    ].sort((a, b) => a.at - b.at);
+    let offset = 0; // how far the shard's clock has been moved on
+    for (const [i, task] of due.entries()) {
+      const step = task.at - (Date.now() + offset) + 100;
+      if (step > 0) {
+        await advance(queue, step);
+        offset += step;
+      }
+      const pushed = (await c.waitLeases(2 + i))[1 + i];
+      expect(pushed.task).toMatchObject({ id: task.id, attempts: task.attempts });
+      await settle();
+      expect(c.leases()).toHaveLength(2 + i); // the other is not due yet
+      // Done, so its lease does not run out (and come back) while the clock moves on.
+      await c.request("complete", { items: [{ id: task.id, leaseToken: pushed.leaseToken }] });
+    }
     c.close();
   });
 
