@@ -116,6 +116,21 @@ export async function pool(n, concurrency, fn) {
   );
 }
 
+/**
+ * `once(i)` timed for i = `from` … `from + n - 1`, one call at a time, `gapMs` apart (25: an idle
+ * system, and the SDK's completion flush, every 20 ms, is sent before the next call); sorted, in ms.
+ */
+export async function spacedSamples(n, once, { from = 0, gapMs = 25 } = {}) {
+  const samples = [];
+  for (let i = from; i < from + n; i++) {
+    const t = performance.now();
+    await once(i);
+    samples.push(performance.now() - t);
+    await sleep(gapMs);
+  }
+  return samples.sort((a, b) => a - b);
+}
+
 export function percentile(sorted, p) {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];

@@ -23,6 +23,7 @@ import {
   percentile,
   report,
   sleep,
+  spacedSamples,
   startStack,
 } from "./harness.mjs";
 import { groupProcesses, startPerf } from "./perf-native.mjs";
@@ -134,18 +135,12 @@ async function idleWorker(base) {
   const worker = new Worker(client, "profiled", async () => started?.(), { concurrency: 16, waitMs: 5000 });
   const running = worker.run();
   await worker.id;
-  const samples = async (n) => {
-    const out = [];
-    for (let i = 0; i < n; i++) {
+  const samples = (n) =>
+    spacedSamples(n, async (i) => {
       const begun = new Promise((r) => (started = r));
-      const t = performance.now();
       await queue.add("ping", { i });
       await begun;
-      out.push(performance.now() - t);
-      await sleep(25);
-    }
-    return out.sort((a, b) => a - b);
-  };
+    });
   await samples(50);
   return { samples, close: async () => (await worker.close(), await running) };
 }

@@ -5,7 +5,7 @@
 //   BENCH_SDK_TASKS=10000 BENCH_SDK_PRODUCERS=2 BENCH_SDK_WORKERS=4 BENCH_SDK_CONCURRENCY=100 node bench/sdk.mjs
 import { EdgeqClient } from "edgeq/client";
 import { Worker } from "edgeq/consumer";
-import { ADMIN_TOKEN, fmt, percentile, report, sleep, startStack } from "./harness.mjs";
+import { ADMIN_TOKEN, fmt, percentile, report, sleep, spacedSamples, startStack } from "./harness.mjs";
 
 const TASKS = Number(process.env.BENCH_SDK_TASKS ?? 10_000);
 const PRODUCERS = Number(process.env.BENCH_SDK_PRODUCERS ?? 2);
@@ -69,17 +69,13 @@ async function idleLatency(edgeq) {
   const pool = startWorkers(edgeq, queue.name, () => started?.());
   await Promise.all(pool.workers.map((w) => w.id));
   await sleep(300); // every worker is waiting in its long poll
-  const samples = [];
-  for (let i = 0; i < SAMPLES; i++) {
+  const samples = await spacedSamples(SAMPLES, async (i) => {
     const begun = new Promise((r) => (started = r));
-    const t0 = performance.now();
     await queue.add("ping", { i });
     await begun;
-    samples.push(performance.now() - t0);
-    await sleep(25); // the previous completion is sent (flushMs 20) before the next add
-  }
+  });
   await pool.close();
-  return samples.sort((a, b) => a - b);
+  return samples;
 }
 
 const stack = await startStack({ port: 8797 });

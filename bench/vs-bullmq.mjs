@@ -33,6 +33,7 @@ import {
   percentile,
   report,
   sleep,
+  spacedSamples,
   STACK,
   startStack,
 } from "./harness.mjs";
@@ -116,14 +117,8 @@ const WARMUP = 50;
 
 /** `once(i)` timed SAMPLES times, 25 ms apart, after WARMUP untimed; sorted, in ms. */
 async function idleSamples(once) {
-  const samples = [];
-  for (let i = 0; i < WARMUP + SAMPLES; i++) {
-    const t = performance.now();
-    await once(i);
-    if (i >= WARMUP) samples.push(performance.now() - t);
-    await sleep(25);
-  }
-  return samples.sort((a, b) => a - b);
+  await spacedSamples(WARMUP, once);
+  return spacedSamples(SAMPLES, once, { from: WARMUP });
 }
 
 const jobsOf = (n, offset = 0) => Array.from({ length: n }, (_, i) => ({ name: "noop", data: { n: offset + i } }));
