@@ -218,25 +218,36 @@ export async function singleEnqueue(base, queue, total, concurrency) {
 /** Consumers of the end-to-end runs, each leasing 100 at a time. */
 export const CONSUMERS = 4;
 
-/** CONSUMERS consumers lease 100 at a time and complete in batches; timed from the first lease to the last completion. */
-export async function endToEnd(base, queue, total) {
+/**
+ * CONSUMERS consumers lease 100 at a time over HTTP; each completes a batch in its next lease call
+ * (`complete`), a busy consumer's one call per batch; timed from the first lease to the last
+ * completion. `apart: true`: the completions in calls of their own (POST /leases/complete), as
+ * before the lease call took them.
+ */
+export async function endToEnd(base, queue, total, { apart = false } = {}) {
   let done = 0;
   let firstLease = 0;
   let lastComplete = 0;
+  const completed = (results) => {
+    if (results.some((r) => !r.ok)) throw new Error(`a completion was refused: ${JSON.stringify(results.find((r) => !r.ok))}`);
+    done += results.length;
+    lastComplete = performance.now();
+  };
   await Promise.all(
     Array.from({ length: CONSUMERS }, async (_, c) => {
+      let finished = [];
       while (done < total) {
         if (!firstLease) firstLease = performance.now();
-        const { leases } = await call(base, "POST", `/api/v1/queues/${queue}/leases`, { workerId: `c${c}`, max: 100 });
-        if (leases.length === 0) {
-          await sleep(1);
-          continue;
+        const body = { workerId: `c${c}`, max: 100 };
+        if (finished.length > 0) body.complete = finished;
+        const { leases, results } = await call(base, "POST", `/api/v1/queues/${queue}/leases`, body);
+        if (results) completed(results);
+        finished = leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, result: { ok: true } }));
+        if (apart && finished.length > 0) {
+          completed((await call(base, "POST", "/api/v1/leases/complete", { items: finished })).results);
+          finished = [];
         }
-        const items = leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, result: { ok: true } }));
-        const { results } = await call(base, "POST", "/api/v1/leases/complete", { items });
-        if (results.some((r) => !r.ok)) throw new Error(`a completion was refused: ${JSON.stringify(results.find((r) => !r.ok))}`);
-        done += results.length;
-        lastComplete = performance.now();
+        if (leases.length === 0 && done < total) await sleep(1);
       }
     }),
   );

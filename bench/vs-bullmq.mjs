@@ -3,8 +3,9 @@
 // a user switching from BullMQ compares:
 //  - the SDK: one Worker at concurrency 16, a no-op handler, TASKS tasks added beforehand with addBulk,
 //    over its default transport (consumer sockets) and over HTTP long polls;
-//  - batched end to end: edgeq's 4 raw HTTP consumers leasing 100 and completing them in one batch
-//    call, and 4 consumer sockets with 100 credit each completing each push in one frame, against
+//  - batched end to end: edgeq's 4 raw HTTP consumers leasing 100 and completing them in their next
+//    lease call (one request per batch, as a BullMQ Worker completes a job and fetches the next in
+//    one call), and 4 consumer sockets with 100 credit each completing each push in one frame, against
 //    4 BullMQ Workers at concurrency 100 (100 in flight each, as the consumers hold);
 //  - batch enqueue: one caller, 100 per call (edgeq's batch route, BullMQ's addBulk);
 //  - idle latency: from add() to the handler starting, one task at a time, workers waiting, and
@@ -288,7 +289,7 @@ report(
       `${fmt(edge.sdkHttp)} / ${fmt(bull.sdk)} (${ratio(edge.sdkHttp, bull.sdk)})`,
     ],
     [
-      "batched end to end, 4 consumers × 100: edgeq / BullMQ (tasks/s)",
+      "batched end to end, 4 HTTP consumers × 100, each completing a batch in its next lease call: edgeq / BullMQ (tasks/s)",
       `${fmt(edge.batched)} / ${fmt(bull.batched)} (${ratio(edge.batched, bull.batched)})`,
     ],
     [
@@ -307,6 +308,7 @@ report(
     `edgeq: ${STACK}, ${HISTORY === "off" ? "history off (BENCH_COMPARE_HISTORY=off: no outbox flushes, no history written to local D1), live pushes on" : "history flush and live pushes on"}; the SDK's Worker over its default transport (consumer sockets, through the \`ws\` package on Node 20); raw consumers over node:http keep-alive, or one \`ws\` socket each (bench/harness.mjs).`,
     "BullMQ: redis-server from Debian with persistence off, ioredis as BullMQ ships it; completed jobs trimmed to the last 1,000 (removeOnComplete), as a production setup would.",
     `The shard's calls in the SDK shape (${fmt(TASKS / 100)} enqueue calls included): ${edge.sdkCalls} over consumer sockets; ${edge.sdkHttpCalls} over HTTP.`,
+    "The HTTP consumers complete each batch in their next lease call (`complete`) since 2026-12-01 00:00; before, in a call of its own (POST /leases/complete), two requests per batch.",
     "Both systems get the same jobs: one priority, a payload of one number (edgeq's raw shapes used random priorities 1–10 before 2026-11-30 13:10, which BullMQ's jobs never had).",
     `Idle rows: ${SAMPLES} samples each, 25 ms apart, after ${WARMUP} unrecorded ones (a warm system, for both: before 2026-11-30 13:52 the first history flush of edgeq's new idle queue fell among the samples).`,
     "Both share this process and the machine's cores with their server; each shape runs on a fresh queue with the whole backlog enqueued first (enqueue is timed on its own), and edgeq's history of those enqueues flushed (2 s) before the drain is timed.",

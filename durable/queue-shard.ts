@@ -201,16 +201,32 @@ export class QueueShard extends DurableObject<Env> {
   async lease(workerId: string, max: number, settings: QueueSettings, waitMs = 0) {
     const deadline = Date.now() + waitMs;
     for (let first = true; ; first = false) {
-      if (this.hasStopped(workerId)) return outcome(() => ({ leases: [], paused: this.engine.settings.paused, stopped: true }));
-      const leases = this.call(
-        () => ({ leases: this.engine.lease(workerId, max, settings), paused: this.engine.settings.paused, stopped: false }),
-        first,
-      );
+      const leases = this.leaseNow(workerId, max, settings, first);
       if (!leases.ok || leases.value.leases.length > 0 || leases.value.paused) return leases;
       const left = deadline - Date.now();
       if (left <= 0) return leases;
       await this.waitForWork(left);
     }
+  }
+
+  /**
+   * A busy consumer's cycle in one call: completes the leases it finished, then leases it up to
+   * `max` more. Both run in the same turn, so they are committed together (one write to disk).
+   * The completions stand even when the lease answers a problem.
+   */
+  completeAndLease(items: { id: string; leaseToken: string; result?: string }[], workerId: string, max: number, settings: QueueSettings) {
+    const done = this.call(() => this.engine.completeMany(items).map(withoutValue));
+    if (!done.ok) return done;
+    const got = this.leaseNow(workerId, max, settings, false);
+    return got.ok ? { ok: true as const, value: { ...got.value, results: done.value } } : got;
+  }
+
+  private leaseNow(workerId: string, max: number, settings: QueueSettings, isRequest: boolean) {
+    if (this.hasStopped(workerId)) return outcome(() => ({ leases: [], paused: this.engine.settings.paused, stopped: true }));
+    return this.call(
+      () => ({ leases: this.engine.lease(workerId, max, settings), paused: this.engine.settings.paused, stopped: false }),
+      isRequest,
+    );
   }
 
   /**

@@ -173,14 +173,6 @@ export type Task = z.infer<typeof TaskSchema>;
 
 export const TaskList = z.object({ items: z.array(TaskSchema), nextCursor: z.string().nullable() }).openapi("TaskList");
 
-export const LeaseBody = z
-  .object({
-    workerId: Text(200),
-    max: z.number().int().min(1).max(LIMITS.leaseMax).default(1),
-    waitMs: z.number().int().min(0).max(LIMITS.waitMs).default(0).openapi({ description: "long-poll for up to this long" }),
-  })
-  .strict()
-  .openapi("LeaseRequest");
 
 export const LeaseSchema = z
   .object({
@@ -201,7 +193,6 @@ export const StopBody = z
   .strict()
   .openapi("StopWaiting");
 
-export const LeaseList = z.object({ leases: z.array(LeaseSchema) }).openapi("LeaseList");
 
 const LeaseToken = z.string().min(1).max(200);
 const Progress = z.union([z.number().min(0).max(100), z.record(z.string(), z.unknown())]);
@@ -238,6 +229,19 @@ const batchOf = <T extends z.ZodRawShape>(shape: T, name: string) =>
     .strict()
     .openapi(name);
 export const CompleteBatchBody = batchOf(CompleteBody.shape, "CompleteBatch");
+
+export const LeaseBody = z
+  .object({
+    workerId: Text(200),
+    max: z.number().int().min(1).max(LIMITS.leaseMax).default(1),
+    waitMs: z.number().int().min(0).max(LIMITS.waitMs).default(0).openapi({ description: "long-poll for up to this long" }),
+    complete: z.array(CompleteBatchBody.shape.items.element).max(LIMITS.batch).optional().openapi({
+      description:
+        "leases this consumer has finished, completed before the lease (as POST /leases/complete, one outcome each in `results`): a busy consumer's one call per batch",
+    }),
+  })
+  .strict()
+  .openapi("LeaseRequest");
 export const FailBatchBody = batchOf(FailBody.shape, "FailBatch");
 export const HeartbeatBatchBody = batchOf(HeartbeatBody.shape, "HeartbeatBatch");
 export const ReleaseBatchBody = batchOf(ReleaseBody.shape, "ReleaseBatch");
@@ -258,6 +262,13 @@ const ItemRefused = z.object({ id: z.string(), ok: z.literal(false), problem: Pr
 
 /** Batch complete / fail: one outcome per item, in request order. */
 export const ItemResults = z.object({ results: z.array(z.union([ItemDone, ItemRefused])) }).openapi("ItemResults");
+
+export const LeaseList = z
+  .object({
+    leases: z.array(LeaseSchema),
+    results: ItemResults.shape.results.optional().openapi({ description: "when the request named leases to `complete`: one outcome per item, in request order" }),
+  })
+  .openapi("LeaseList");
 
 /** Batch heartbeat: an accepted item also carries its new lease expiry and whether cancel was requested. */
 export const HeartbeatResults = z

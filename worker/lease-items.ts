@@ -27,9 +27,9 @@ export function leaseView(l: Lease): z.infer<typeof LeaseSchema> {
   };
 }
 
-/** Completions with each result as JSON text (400 or 413 for one too deep or too large). */
-export const completeItems = (items: z.infer<typeof CompleteBatchBody>["items"]) =>
-  items.map((it, i) => ({ id: it.id, leaseToken: it.leaseToken, result: optionalJson(it.result, `/items/${i}/result`) }));
+/** Completions with each result as JSON text (400 or 413 for one too deep or too large; `at`: where the items are in the body). */
+export const completeItems = (items: z.infer<typeof CompleteBatchBody>["items"], at = "/items") =>
+  items.map((it, i) => ({ id: it.id, leaseToken: it.leaseToken, result: optionalJson(it.result, `${at}/${i}/result`) }));
 
 export const failItems = (items: z.infer<typeof FailBatchBody>["items"]) =>
   items.map((it) => ({ id: it.id, leaseToken: it.leaseToken, error: JSON.stringify(it.error), retryable: it.retryable }));

@@ -228,6 +228,61 @@ describe("tasks over HTTP", () => {
     expect((await api("GET", `/api/v1/tasks/${b.task.id}`)).body.status).toBe("running");
   });
 
+  it("a lease call completes the consumer's finished leases first, in the same shard call on a one-shard queue", async () => {
+    const q = freshQueue();
+    await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: ["a", "b", "c", "d"].map((name) => ({ name })) });
+    const [a, b] = (await lease(q, { max: 2 })).body.leases;
+    const requests = async () => (await api("GET", `/api/v1/queues/${q}`)).body.shards[0].requests as number;
+    const before = await requests();
+    const next = await lease(q, {
+      max: 2,
+      complete: [
+        { id: a.task.id, leaseToken: a.leaseToken, result: { sent: 1 } },
+        { id: b.task.id, leaseToken: "forged" },
+      ],
+    });
+    expect(next.status).toBe(200);
+    expect(next.body.results).toMatchObject([
+      { id: a.task.id, ok: true },
+      { id: b.task.id, ok: false, problem: { status: 409, type: "urn:edgeq:error:stale_lease" } },
+    ]);
+    expect(next.body.leases.map((l: any) => l.task.name)).toEqual(["c", "d"]);
+    // One shard call for both (the stats read itself is one more).
+    expect((await requests()) - before).toBe(2);
+    expect((await api("GET", `/api/v1/tasks/${a.task.id}`)).body).toMatchObject({ status: "completed", result: { sent: 1 } });
+    expect((await api("GET", `/api/v1/tasks/${b.task.id}`)).body.status).toBe("running");
+    // Sent again (its answer lost): the same outcome, nothing completed twice; an empty list is no list.
+    const again = await lease(q, { complete: [{ id: a.task.id, leaseToken: a.leaseToken, result: { sent: 1 } }] });
+    expect(again.body).toEqual({ leases: [], results: [{ id: a.task.id, ok: true }] });
+    expect((await lease(q, { complete: [] })).body).toEqual({ leases: [] });
+  });
+
+  it("a lease call completes leases of other shards and queues too, then leases", async () => {
+    const q = freshQueue();
+    const other = freshQueue();
+    await api("PATCH", `/api/v1/queues/${q}`, { shards: 2 });
+    await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: Array.from({ length: 6 }, (_, i) => ({ name: `t${i}` })) });
+    await enqueue(other, { name: "elsewhere" });
+    const mine = (await lease(q, { max: 4 })).body.leases;
+    const [theirs] = (await lease(other)).body.leases;
+    const held = [...mine, theirs];
+    const next = await lease(q, { max: 2, complete: held.map((l: any) => ({ id: l.task.id, leaseToken: l.leaseToken })) });
+    expect(next.body.results).toEqual(held.map((l: any) => ({ id: l.task.id, ok: true })));
+    expect(next.body.leases).toHaveLength(2);
+    for (const l of held) expect((await api("GET", `/api/v1/tasks/${l.task.id}`)).body.status).toBe("completed");
+  });
+
+  it("a lease call with a malformed completion is refused whole: nothing completed, nothing leased", async () => {
+    const q = freshQueue();
+    await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: [{ name: "a" }, { name: "b" }] });
+    const [a] = (await lease(q)).body.leases;
+    const refused = await lease(q, { complete: [{ id: a.task.id, leaseToken: a.leaseToken }, { id: a.task.id }] });
+    expectProblem(refused, 400, "validation_failed");
+    expect(refused.body.errors.map((e: any) => e.pointer)).toContain("/complete/1/leaseToken");
+    expect((await api("GET", `/api/v1/tasks/${a.task.id}`)).body.status).toBe("running");
+    expect((await api("GET", `/api/v1/queues/${q}`)).body.counts).toMatchObject({ pending: 1, running: 1 });
+  });
+
   it("batch release hands many tasks back without using an attempt, one result per item", async () => {
     const q = freshQueue();
     await api("POST", `/api/v1/queues/${q}/tasks/batch`, { tasks: [{ name: "a" }, { name: "b" }, { name: "c" }] });

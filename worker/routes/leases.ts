@@ -34,6 +34,7 @@ const MULTI_SHARD_WAIT_MS = 1000;
 
 type Shard = DurableObjectStub<QueueShard>;
 type Leased = Awaited<ReturnType<QueueShard["lease"]>>;
+type LeaseAnswer = Awaited<ReturnType<typeof leaseFrom>>;
 
 async function leaseFrom(stub: Shard, workerId: string, max: number, settings: QueueSettings, waitMs = 0) {
   return unwrap((await stub.lease(workerId, max, settings, waitMs)) as Leased);
@@ -47,23 +48,41 @@ leases.openapi(
     summary: "Lease tasks",
     middleware: [permit("consume")] as const,
     description:
-      "Leases up to `max` tasks, highest priority first. With `waitMs`, waits until a task is ready or the time is up; an empty answer is 200 `{leases: []}`.",
+      "Leases up to `max` tasks, highest priority first. With `waitMs`, waits until a task is ready or the time is up; an empty answer is 200 `{leases: []}`. With `complete`, the consumer's finished leases are completed first (one outcome each in `results`, as POST /leases/complete answers them): on a one-shard queue the completions and the lease are one write.",
     request: { params: z.object({ queue: QueueName }), body: jsonBody(LeaseBody) },
-    responses: { 200: jsonResponse(LeaseList, "the leases (possibly none)"), ...errors(400, 415) },
+    responses: { 200: jsonResponse(LeaseList, "the leases (possibly none)"), ...errors(400, 413, 415) },
   }),
   async (c) => {
     const { queue } = c.req.valid("param");
-    const { workerId, max, waitMs } = c.req.valid("json");
+    const { workerId, max, waitMs, complete } = c.req.valid("json");
     const deadline = Date.now() + waitMs;
     const settings = await settingsOrDefault(c.env, c.var.tenant, queue);
     const stubs = shardOrder(settings.shards).map((n) => shardOf(c.env, c.var.tenant, queue, n));
-    const got: Awaited<ReturnType<typeof leaseFrom>>["leases"] = [];
+    const got: LeaseAnswer["leases"] = [];
     let paused = false;
     let stopped = false;
+    let results: ItemResult<null>[] | undefined;
+    // The first lease call: on a one-shard queue whose shard holds every task to complete, it completes them too.
+    let leaseFirst = (stub: Shard, n: number): Promise<LeaseAnswer> => leaseFrom(stub, workerId, n, settings);
+    if (complete?.length) {
+      const items = completeItems(complete, "/complete");
+      const here = (id: string) => {
+        const at = parseTaskId(id);
+        return at?.queue === queue && at.shard === 0;
+      };
+      if (settings.shards === 1 && items.every((it) => here(it.id))) {
+        leaseFirst = async (stub, n) => {
+          const out = unwrap(await stub.completeAndLease(items, workerId, n, settings));
+          results = out.results;
+          return out;
+        };
+      } else results = await perShard(c.env, c.var.tenant, items, async (stub, part) => unwrap(await stub.completeMany(part)));
+    }
     for (;;) {
       for (const stub of stubs) {
         if (got.length >= max || paused || stopped) break;
-        const out = await leaseFrom(stub, workerId, max - got.length, settings);
+        const out = await leaseFirst(stub, max - got.length);
+        leaseFirst = (s, n) => leaseFrom(s, workerId, n, settings);
         got.push(...out.leases);
         ({ paused, stopped } = out);
       }
@@ -86,10 +105,10 @@ leases.openapi(
       await Promise.all(
         got.map((l) => shardOf(c.env, c.var.tenant, queue, parseTaskId(l.task.id)!.shard).release(l.task.id, l.leaseToken, 0)),
       );
-      return c.json({ leases: [] }, 200);
+      return c.json(results ? { leases: [], results: resultsView(results) } : { leases: [] }, 200);
     }
     const out = got.map(leaseView);
-    return c.json({ leases: out }, 200);
+    return c.json(results ? { leases: out, results: resultsView(results) } : { leases: out }, 200);
   },
 );
 
@@ -168,6 +187,9 @@ leases.openapi(
   },
 );
 
+/** Completions' outcomes as the lease call answers them (the shape of POST /leases/complete's). */
+const resultsView = (results: ItemResult<null>[]) => results.map((r) => itemView(r)) as z.infer<typeof ItemResults>["results"];
+
 /**
  * Runs a batch over the shards its ids name, one call per shard, and answers
  * one result per item in request order.
@@ -212,19 +234,19 @@ const batchRoute = (path: string, summary: string, body: z.ZodTypeAny, answer: z
 leases.openapi(batchRoute("complete", "Complete many leased tasks", CompleteBatchBody), async (c) => {
   const { items } = c.req.valid("json") as z.infer<typeof CompleteBatchBody>;
   const results = await perShard(c.env, c.var.tenant, completeItems(items), async (stub, part) => unwrap(await stub.completeMany(part)));
-  return c.json({ results: results.map((r) => itemView(r)) }, 200);
+  return c.json({ results: resultsView(results) }, 200);
 });
 
 leases.openapi(batchRoute("fail", "Fail many leased tasks", FailBatchBody), async (c) => {
   const { items } = c.req.valid("json") as z.infer<typeof FailBatchBody>;
   const results = await perShard(c.env, c.var.tenant, failItems(items), async (stub, part) => unwrap(await stub.failMany(part)));
-  return c.json({ results: results.map((r) => itemView(r)) }, 200);
+  return c.json({ results: resultsView(results) }, 200);
 });
 
 leases.openapi(batchRoute("release", "Hand many leased tasks back", ReleaseBatchBody), async (c) => {
   const { items } = c.req.valid("json") as z.infer<typeof ReleaseBatchBody>;
   const results = await perShard(c.env, c.var.tenant, items, async (stub, part) => unwrap(await stub.releaseMany(part)));
-  return c.json({ results: results.map((r) => itemView(r)) }, 200);
+  return c.json({ results: resultsView(results) }, 200);
 });
 
 leases.openapi(batchRoute("heartbeat", "Heartbeat many leases", HeartbeatBatchBody, HeartbeatResults), async (c) => {
