@@ -49,7 +49,8 @@ export function jsonText(value: unknown, limit: number, pointer: string): string
     ]);
   }
   const text = JSON.stringify(value ?? null);
-  const bytes = encoder.encode(text).length;
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: a short text is within the limit without encoding it.
+  const bytes = text.length * 3 <= limit ? text.length : encoder.encode(text).length;
   if (bytes > limit) {
     throw new QueueError(
       "payload_too_large",
