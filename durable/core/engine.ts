@@ -111,7 +111,7 @@ export class ShardEngine {
 
   // enqueueAndLease: enqueue, then, in the same transaction, lease what is ready to each taker in turn (up to its `max`),
   // as `lease` would right after: a task handed at once to a waiting consumer is written once, as running.
-  // output: the enqueue's answers (each task as it was made), and each taker's leases.
+  // output: the enqueue's answers (each task as it stands after the call: running if a taker got it), and each taker's leases.
   enqueueAndLease(
     address: ShardAddress,
     inputs: NewTask[],
@@ -124,10 +124,14 @@ export class ShardEngine {
       const made = inputs.map((input) => this.life.enqueueOne(address, input));
       // A dependency in this shard may resolve at once (completed, failed): answer with the state after that.
       this.mail.drain();
-      const answers = made.map((m) =>
-        "task" in m && m.created && m.task.status === "blocked" ? { ...m, task: this.shard.store.get(m.task.id) ?? m.task } : m,
-      );
       const leases = takers.map(({ workerId, max }) => (this.shard.settings.paused ? [] : this.life.lease(workerId, max)));
+      const handed = new Map(leases.flat().map((l) => [l.task.id, l.task]));
+      const answers = made.map((m) => {
+        if (!("task" in m) || !m.created) return m;
+        const leased = handed.get(m.task.id);
+        if (leased) return { ...m, task: { ...leased, leaseToken: null } }; // the token is the consumer's alone
+        return m.task.status === "blocked" ? { ...m, task: this.shard.store.get(m.task.id) ?? m.task } : m;
+      });
       return { made: answers, leases };
     });
   }

@@ -105,6 +105,24 @@ describe("consumer sockets", () => {
     c.close();
   });
 
+  it("consumer socket: the enqueue's answer shows a task handed at once as it stands, running for its consumer (no token)", async () => {
+    const queue = freshQueue("sock");
+    await enqueue(queue, 1); // the queue exists
+    const c = await consumer(queue);
+    c.send({ type: "credit", credit: 2 });
+    await c.waitLeases(1);
+    const made = await api("POST", `/api/v1/queues/${queue}/tasks/batch`, { tasks: [{ name: "a" }, { name: "b" }] });
+    expect(made.status).toBe(201);
+    // One credit was left: the first is handed at once, the second waits.
+    expect(made.body.tasks).toMatchObject([
+      { name: "a", status: "running", attempts: 1, workerId: "w1", expiresAt: expect.any(String), startedAt: expect.any(String) },
+      { name: "b", status: "pending", attempts: 0, workerId: null, expiresAt: null },
+    ]);
+    expect(made.body.tasks[0]).not.toHaveProperty("leaseToken");
+    expect((await c.waitLeases(2))[1].task.id).toBe(made.body.tasks[0].id);
+    c.close();
+  });
+
   it("consumer socket: a delayed task and a failed task's retry are pushed when they come due, not before", async () => {
     const queue = freshQueue("sock");
     // The retry's delay is drawn up to an hour (full jitter); each task's runAt says when it comes due.

@@ -100,7 +100,11 @@ describe("an enqueue that leases in its own transaction (a consumer socket waiti
       );
       // In lease order, served in turn: w1 the highest priority, w2 the older of the two at priority 1, then nothing.
       expect(leases.map((l) => l.map((x) => x.task.name))).toEqual([["high"], ["old", "low"]]);
-      expect(made.map((m) => ("task" in m ? m.task.status : null))).toEqual(["pending", "pending"]); // as made
+      // Answered as they stand: running, for their consumers, without the token that is theirs alone.
+      expect(made.map((m) => ("task" in m ? [m.task.status, m.task.workerId, m.task.leaseToken] : null))).toEqual([
+        ["running", "w1", null],
+        ["running", "w2", null],
+      ]);
       const written = store.rowsWritten - before;
       // high and low written once each, as running; old's row once; one outbox row; one leases row.
       expect(written).toBe(2 + 1 + 1 + 1);
