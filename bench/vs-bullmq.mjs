@@ -308,7 +308,7 @@ report(
     `edgeq: ${STACK}, ${HISTORY === "off" ? "history off (BENCH_COMPARE_HISTORY=off: no outbox flushes, no history written to local D1), live pushes on" : "history flush and live pushes on"}; the SDK's Worker over its default transport (consumer sockets, through the \`ws\` package on Node 20); raw consumers over node:http keep-alive, or one \`ws\` socket each (bench/harness.mjs).`,
     "BullMQ: redis-server from Debian with persistence off, ioredis as BullMQ ships it; completed jobs trimmed to the last 1,000 (removeOnComplete), as a production setup would.",
     `The shard's calls in the SDK shape (${fmt(TASKS / 100)} enqueue calls included): ${edge.sdkCalls} over consumer sockets; ${edge.sdkHttpCalls} over HTTP.`,
-    "The HTTP consumers complete each batch in their next lease call (`complete`) since 2026-12-01 00:00; before, in a call of its own (POST /leases/complete), two requests per batch.",
+    "The HTTP consumers complete each batch in their next lease call (`complete`) since 2026-11-30 23:37; before, in a call of its own (POST /leases/complete), two requests per batch.",
     "Both systems get the same jobs: one priority, a payload of one number (edgeq's raw shapes used random priorities 1–10 before 2026-11-30 13:10, which BullMQ's jobs never had).",
     `Idle rows: ${SAMPLES} samples each, 25 ms apart, after ${WARMUP} unrecorded ones (a warm system, for both: before 2026-11-30 13:52 the first history flush of edgeq's new idle queue fell among the samples).`,
     "Both share this process and the machine's cores with their server; each shape runs on a fresh queue with the whole backlog enqueued first (enqueue is timed on its own), and edgeq's history of those enqueues flushed (2 s) before the drain is timed.",
