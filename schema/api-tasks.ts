@@ -173,7 +173,6 @@ export type Task = z.infer<typeof TaskSchema>;
 
 export const TaskList = z.object({ items: z.array(TaskSchema), nextCursor: z.string().nullable() }).openapi("TaskList");
 
-
 export const LeaseSchema = z
   .object({
     task: TaskSchema,
@@ -192,7 +191,6 @@ export const StopBody = z
   .object({ workerId: Text(200) })
   .strict()
   .openapi("StopWaiting");
-
 
 const LeaseToken = z.string().min(1).max(200);
 const Progress = z.union([z.number().min(0).max(100), z.record(z.string(), z.unknown())]);
@@ -266,7 +264,9 @@ export const ItemResults = z.object({ results: z.array(z.union([ItemDone, ItemRe
 export const LeaseList = z
   .object({
     leases: z.array(LeaseSchema),
-    results: ItemResults.shape.results.optional().openapi({ description: "when the request named leases to `complete`: one outcome per item, in request order" }),
+    results: ItemResults.shape.results
+      .optional()
+      .openapi({ description: "when the request named leases to `complete`: one outcome per item, in request order" }),
   })
   .openapi("LeaseList");
 

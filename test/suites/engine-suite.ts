@@ -861,8 +861,7 @@ export function engineSuite(backend: string, withHarness: WithHarness) {
               if (e.type === "enqueued") {
                 expect(Object.values(e.changes)).not.toContain(null); // half the text of a new task's event
                 replayed.set(e.id, { ...e.changes });
-              }
-              else if (e.type === "deleted") replayed.delete(e.id);
+              } else if (e.type === "deleted") replayed.delete(e.id);
               else Object.assign(replayed.get(e.id)!, e.changes);
             }
           }

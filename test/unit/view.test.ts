@@ -31,7 +31,9 @@ describe("task view", () => {
       runAt: 1_764_547_200_123,
       createdAt: 1_764_547_200_120,
       ...Object.fromEntries(
-        ["parentId", "dependsOn", "depsWaiting", "children", "progress", "result", "error", "tags", "startedAt", "finishedAt", "dueAt"].map((k) => [k, null]),
+        ["parentId", "dependsOn", "depsWaiting", "children", "progress", "result", "error", "tags", "startedAt", "finishedAt", "dueAt"].map(
+          (k) => [k, null],
+        ),
       ),
     } as unknown as TaskRow;
     const [a, b] = [taskView(row), taskView(row)];
