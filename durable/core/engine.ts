@@ -127,10 +127,11 @@ export class ShardEngine {
       const leases = takers.map(({ workerId, max }) => (this.shard.settings.paused ? [] : this.life.lease(workerId, max)));
       const handed = new Map(leases.flat().map((l) => [l.task.id, l.task]));
       const answers = made.map((m) => {
-        if (!("task" in m) || !m.created) return m;
+        if (!("task" in m)) return m;
+        // A task handed at once (also when a later item of the batch named it again by its key).
         const leased = handed.get(m.task.id);
         if (leased) return { ...m, task: { ...leased, leaseToken: null } }; // the token is the consumer's alone
-        return m.task.status === "blocked" ? { ...m, task: this.shard.store.get(m.task.id) ?? m.task } : m;
+        return m.created && m.task.status === "blocked" ? { ...m, task: this.shard.store.get(m.task.id) ?? m.task } : m;
       });
       return { made: answers, leases };
     });

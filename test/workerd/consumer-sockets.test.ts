@@ -111,12 +111,15 @@ describe("consumer sockets", () => {
     const c = await consumer(queue);
     c.send({ type: "credit", credit: 2 });
     await c.waitLeases(1);
-    const made = await api("POST", `/api/v1/queues/${queue}/tasks/batch`, { tasks: [{ name: "a" }, { name: "b" }] });
+    const made = await api("POST", `/api/v1/queues/${queue}/tasks/batch`, {
+      tasks: [{ name: "a", idempotencyKey: "k" }, { name: "b" }, { name: "a again", idempotencyKey: "k" }],
+    });
     expect(made.status).toBe(201);
-    // One credit was left: the first is handed at once, the second waits.
+    // One credit was left: the first is handed at once, the second waits; the third is the first again, as it stands.
     expect(made.body.tasks).toMatchObject([
       { name: "a", status: "running", attempts: 1, workerId: "w1", expiresAt: expect.any(String), startedAt: expect.any(String) },
       { name: "b", status: "pending", attempts: 0, workerId: null, expiresAt: null },
+      { id: made.body.tasks[0].id, name: "a", status: "running", workerId: "w1" },
     ]);
     expect(made.body.tasks[0]).not.toHaveProperty("leaseToken");
     expect((await c.waitLeases(2))[1].task.id).toBe(made.body.tasks[0].id);
