@@ -164,11 +164,18 @@ export class ConsumerSockets {
     return this.feeding || !this.hungry ? [] : this.inTurn();
   }
 
-  /** Sends each taker the leases an enqueue's transaction gave it (see `takers`). */
-  handed(takers: Taker[], leases: Lease[][]): void {
+  /**
+   * Sends each taker the leases an enqueue's transaction gave it (see `takers`). Answers the ids
+   * handed back because their socket was gone before it could be told (they are pending again).
+   */
+  handed(takers: Taker[], leases: Lease[][]): Set<string> {
     this.feeding = true;
+    const back = new Set<string>();
     try {
-      takers.forEach(({ ws }, i) => leases[i].length > 0 && this.push(ws, leases[i]));
+      takers.forEach(({ ws }, i) => {
+        if (leases[i].length > 0 && !this.push(ws, leases[i])) for (const l of leases[i]) back.add(l.task.id);
+      });
+      return back;
     } finally {
       this.feeding = false;
       this.hungry = this.ctx.getWebSockets(TAG).some((ws) => this.consumer(ws).credit > 0);
@@ -194,15 +201,16 @@ export class ConsumerSockets {
   }
 
   /** Sends leases to a socket, which spends that much credit; if it has closed meanwhile, they go back at once. */
-  private push(ws: WebSocket, leases: Lease[]): void {
+  /** Sends a socket its leases; false when it was gone and they were handed back. */
+  private push(ws: WebSocket, leases: Lease[]): boolean {
     const consumer = this.consumer(ws);
     consumer.credit -= leases.length;
     ws.serializeAttachment(consumer);
-    if (!this.send(ws, { type: "leases", leases: leases.map(leaseView) })) {
-      // Gone before it could be told: the tasks go back at once rather than wait out their leases.
-      const engine = this.engine();
-      this.run(() => engine.releaseMany(leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, delayMs: 0 }))));
-    }
+    if (this.send(ws, { type: "leases", leases: leases.map(leaseView) })) return true;
+    // Gone before it could be told: the tasks go back at once rather than wait out their leases.
+    const engine = this.engine();
+    this.run(() => engine.releaseMany(leases.map((l) => ({ id: l.task.id, leaseToken: l.leaseToken, delayMs: 0 }))));
+    return false;
   }
 
   private apply(frame: Exclude<ConsumerFrame, { type: "credit" | "stop" }>): object[] {

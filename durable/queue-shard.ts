@@ -142,8 +142,10 @@ export class QueueShard extends DurableObject<Env> {
       const takers = this.consumers.takers();
       if (takers.length === 0) return this.engine.enqueue(address, tasks, settings);
       const { made, leases } = this.engine.enqueueAndLease(address, tasks, settings, takers);
-      this.consumers.handed(takers, leases);
-      return made;
+      const back = this.consumers.handed(takers, leases);
+      if (back.size === 0) return made;
+      // Handed back (a socket gone before it was told): answered as they stand, pending again.
+      return made.map((m) => ("task" in m && back.has(m.task.id) ? { ...m, task: this.engine.get(m.task.id) ?? m.task } : m));
     });
   }
 

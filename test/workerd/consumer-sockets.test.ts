@@ -126,6 +126,26 @@ describe("consumer sockets", () => {
     c.close();
   });
 
+  it("consumer socket: a task handed at once to a socket gone before it could be told goes back, and the enqueue answers it pending", async () => {
+    const queue = freshQueue("sock");
+    await enqueue(queue, 1); // the queue exists
+    const c = await consumer(queue);
+    c.send({ type: "credit", credit: 5 });
+    await c.waitLeases(1);
+    // The socket is gone, and its close has not reached the shard yet: a send throws.
+    await runInDurableObject(shardStub(queue), (_i, state) => {
+      for (const ws of state.getWebSockets()) {
+        ws.send = () => {
+          throw new Error("gone");
+        };
+      }
+    });
+    const made = await api("POST", `/api/v1/queues/${queue}/tasks/batch`, { tasks: [{ name: "a" }] });
+    expect(made.body.tasks[0]).toMatchObject({ status: "pending", attempts: 0, workerId: null, expiresAt: null });
+    expect((await api("GET", `/api/v1/tasks/${made.body.tasks[0].id}`)).body).toMatchObject({ status: "pending", attempts: 0 });
+    c.close();
+  });
+
   it("consumer socket: a delayed task and a failed task's retry are pushed when they come due, not before", async () => {
     const queue = freshQueue("sock");
     // The retry's delay is drawn up to an hour (full jitter); each task's runAt says when it comes due.
