@@ -142,18 +142,14 @@ export class ConsumerSockets {
     // Nothing pending (counted in memory, due tasks promoted first): no lease, its transaction and
     // its query, to find that out. Most calls of a consumer that keeps up (each completion) end here.
     if (!this.engine().counts().pending) return;
-    this.feeding = true;
-    try {
+    this.pushing(() => {
       for (const { ws, workerId, max } of this.inTurn()) {
         const engine = this.engine();
         const leased = this.run(() => engine.lease(workerId, max, engine.settings));
         if (!leased.ok || leased.value.length === 0) break; // nothing ready (or paused)
         this.push(ws, leased.value);
       }
-    } finally {
-      this.feeding = false;
-      this.hungry = this.ctx.getWebSockets(TAG).some((ws) => this.consumer(ws).credit > 0);
-    }
+    });
   }
 
   /**
@@ -169,13 +165,20 @@ export class ConsumerSockets {
    * handed back because their socket was gone before it could be told (they are pending again).
    */
   handed(takers: Taker[], leases: Lease[][]): Set<string> {
-    this.feeding = true;
     const back = new Set<string>();
-    try {
+    this.pushing(() =>
       takers.forEach(({ ws }, i) => {
         if (leases[i].length > 0 && !this.push(ws, leases[i])) for (const l of leases[i]) back.add(l.task.id);
-      });
-      return back;
+      }),
+    );
+    return back;
+  }
+
+  /** Pushes leases (`send`): no feed starts inside it; after it, whether any socket still has credit. */
+  private pushing(send: () => void): void {
+    this.feeding = true;
+    try {
+      send();
     } finally {
       this.feeding = false;
       this.hungry = this.ctx.getWebSockets(TAG).some((ws) => this.consumer(ws).credit > 0);
@@ -200,8 +203,7 @@ export class ConsumerSockets {
     return out;
   }
 
-  /** Sends leases to a socket, which spends that much credit; if it has closed meanwhile, they go back at once. */
-  /** Sends a socket its leases; false when it was gone and they were handed back. */
+  /** Sends a socket its leases, which spends that much credit; false when it was gone and they were handed back at once. */
   private push(ws: WebSocket, leases: Lease[]): boolean {
     const consumer = this.consumer(ws);
     consumer.credit -= leases.length;

@@ -63,6 +63,16 @@ async function enqueue(queue: string, n: number, extra: object = {}) {
   return (res.body.tasks as { id: string }[]).map((t) => t.id);
 }
 
+/** A consumer socket on a fresh queue, given `credit`, that has taken the queue's first task and waits with the rest. */
+async function waitingConsumer(credit: number) {
+  const queue = freshQueue("sock");
+  await enqueue(queue, 1); // the queue exists
+  const c = await consumer(queue);
+  c.send({ type: "credit", credit });
+  await c.waitLeases(1);
+  return { queue, c };
+}
+
 const statusOf = async (id: string) => (await api("GET", `/api/v1/tasks/${id}`)).body.status as string;
 const settle = () => new Promise((r) => setTimeout(r, 100));
 
@@ -88,11 +98,7 @@ describe("consumer sockets", () => {
   });
 
   it("consumer socket: tasks enqueued while a consumer waits are leased in the enqueue's own transaction, each row written once", async () => {
-    const queue = freshQueue("sock");
-    await enqueue(queue, 1); // the queue exists
-    const c = await consumer(queue);
-    c.send({ type: "credit", credit: 10 });
-    await c.waitLeases(1);
+    const { queue, c } = await waitingConsumer(10);
     const rowsWritten = async () => (await api("GET", `/api/v1/queues/${queue}`)).body.shards[0].rowsWritten as number;
     const before = await rowsWritten();
     const ids = await enqueue(queue, 5);
@@ -106,11 +112,7 @@ describe("consumer sockets", () => {
   });
 
   it("consumer socket: the enqueue's answer shows a task handed at once as it stands, running for its consumer (no token)", async () => {
-    const queue = freshQueue("sock");
-    await enqueue(queue, 1); // the queue exists
-    const c = await consumer(queue);
-    c.send({ type: "credit", credit: 2 });
-    await c.waitLeases(1);
+    const { queue, c } = await waitingConsumer(2);
     const made = await api("POST", `/api/v1/queues/${queue}/tasks/batch`, {
       tasks: [{ name: "a", idempotencyKey: "k" }, { name: "b" }, { name: "a again", idempotencyKey: "k" }],
     });
@@ -127,11 +129,7 @@ describe("consumer sockets", () => {
   });
 
   it("consumer socket: a task handed at once to a socket gone before it could be told goes back, and the enqueue answers it pending", async () => {
-    const queue = freshQueue("sock");
-    await enqueue(queue, 1); // the queue exists
-    const c = await consumer(queue);
-    c.send({ type: "credit", credit: 5 });
-    await c.waitLeases(1);
+    const { queue, c } = await waitingConsumer(5);
     // The socket is gone, and its close has not reached the shard yet: a send throws.
     await runInDurableObject(shardStub(queue), (_i, state) => {
       for (const ws of state.getWebSockets()) {

@@ -62,8 +62,9 @@ leases.openapi(
     let paused = false;
     let stopped = false;
     let results: ItemResult<null>[] | undefined;
+    const leaseOne = (stub: Shard, n: number): Promise<LeaseAnswer> => leaseFrom(stub, workerId, n, settings);
     // The first lease call: on a one-shard queue whose shard holds every task to complete, it completes them too.
-    let leaseFirst = (stub: Shard, n: number): Promise<LeaseAnswer> => leaseFrom(stub, workerId, n, settings);
+    let leaseFirst = leaseOne;
     if (complete?.length) {
       const items = completeItems(complete, "/complete");
       const here = (id: string) => {
@@ -82,7 +83,7 @@ leases.openapi(
       for (const stub of stubs) {
         if (got.length >= max || paused || stopped) break;
         const out = await leaseFirst(stub, max - got.length);
-        leaseFirst = (s, n) => leaseFrom(s, workerId, n, settings);
+        leaseFirst = leaseOne;
         got.push(...out.leases);
         ({ paused, stopped } = out);
       }
@@ -105,7 +106,7 @@ leases.openapi(
       await Promise.all(
         got.map((l) => shardOf(c.env, c.var.tenant, queue, parseTaskId(l.task.id)!.shard).release(l.task.id, l.leaseToken, 0)),
       );
-      return c.json(results ? { leases: [], results: resultsView(results) } : { leases: [] }, 200);
+      got.length = 0;
     }
     const out = got.map(leaseView);
     return c.json(results ? { leases: out, results: resultsView(results) } : { leases: out }, 200);
