@@ -1,20 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { SHARD_MIGRATIONS } from "../schema/migrations/shard";
 import type { QueueSettings, Status, TaskRow } from "../schema/shard";
-import {
-  ShardEngine,
-  type Clock,
-  type ItemResult,
-  type Mail,
-  type NewTask,
-  type OutgoingMail,
-  type ShardAddress,
-  type Totals,
-} from "./core/engine";
-import { shardKey } from "./core/ids";
+import { ShardEngine, type Clock, type ItemResult, type Mail, type NewTask, type ShardAddress, type Totals } from "./core/engine";
 import { ConsumerSockets } from "./consumers";
 import { HistoryFlusher, type HistoryStats } from "./flusher";
 import { LivePusher } from "./live";
+import { deliverMail } from "./mail-delivery";
 import { hubOf } from "./metrics-hub";
 import { config } from "../worker/config";
 import { migrate } from "./migrate";
@@ -345,38 +336,9 @@ export class QueueShard extends DurableObject<Env> {
     }
   }
 
-  /**
-   * Delivers due messages, one RPC per receiving shard. Acknowledged ones are
-   * deleted; the rest are retried with backoff by a later alarm, so a message is
-   * delivered at least once and applied once (the receiver is idempotent).
-   */
+  /** Delivers due messages to other shards (durable/mail-delivery.ts), then keeps the alarm at what is due next. */
   private async deliverMail(): Promise<void> {
-    const tenant = this.engine.tenant;
-    if (tenant === undefined) return; // no call has named this shard's tenant yet, so it has sent nothing
-    // First tries go together, one RPC per receiving shard; a message that failed before goes
-    // alone, so one that always fails (a poison message) holds up no other.
-    const byTarget = new Map<string, OutgoingMail[]>();
-    for (const m of this.engine.mailDue()) {
-      const key = m.attempts === 0 ? shardKey(m.to) : `retry:${m.seq}`;
-      const list = byTarget.get(key);
-      if (list) list.push(m);
-      else byTarget.set(key, [m]);
-    }
-    await Promise.all(
-      [...byTarget.values()].map(async (mails) => {
-        const { queue, shard } = mails[0].to;
-        try {
-          const answer = await shardOf(this.env, tenant, queue, shard).receive(
-            { tenant, queue, shard },
-            mails.map((m) => m.mail),
-          );
-          if (!answer.ok) throw new Error(answer.problem.detail);
-          this.engine.mailDelivered(mails.map((m) => m.seq));
-        } catch {
-          this.engine.mailFailed(mails);
-        }
-      }),
-    );
+    await deliverMail(this.engine, (tenant, queue, shard) => shardOf(this.env, tenant, queue, shard));
     this.syncAlarm();
   }
 
