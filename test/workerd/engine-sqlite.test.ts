@@ -1,7 +1,9 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { newRow } from "../../durable/core/rules";
 import { SqlStore } from "../../durable/sql-store";
 import { SELECT } from "../../durable/task-rows";
+import { DEFAULT_SETTINGS, type TaskRow } from "../../schema/shard";
 import { engineSuite } from "../suites/engine-suite";
 import { makeHarness, type WithHarness } from "../suites/harness";
 import { propertySuite } from "../suites/property-suite";
@@ -129,6 +131,72 @@ describe("an enqueue that leases in its own transaction (a consumer socket waiti
       const third = h.engine.enqueueAndLease(h.address, [{ name: "c", payload: "{}" }], paused, [{ workerId: "w", max: 5 }]);
       expect(third.leases).toEqual([[]]);
       expect(h.engine.counts()).toEqual({ running: 1, pending: 2 });
+    });
+  });
+});
+
+describe("a batch's task writes bind the values its rows share once", () => {
+  it("stores every row as written, each field of its type, whether its value is shared by the batch or its own", async () => {
+    const stub = env.QUEUE_SHARD.get(env.QUEUE_SHARD.idFromName(`writes-${crypto.randomUUID()}`));
+    await runInDurableObject(stub, (_i, state) => {
+      const store = new SqlStore(state.storage);
+      const base = newRow("placeholder", { name: "job", payload: '{"n":1}', priority: 5 }, DEFAULT_SETTINGS, 1_000);
+      // Three tasks alike but for id, seq and (the third) payload and priority; and one alone.
+      const rows: TaskRow[] = [0, 1, 2].map((i) => ({
+        ...base,
+        id: `01JWRITES000000000000000${i}.0.q`,
+        seq: i + 1,
+        status: "pending",
+        readyAt: 1_000,
+        payload: i === 2 ? '{"n":2}' : base.payload,
+        priority: i === 2 ? 7 : 5,
+      }));
+      store.transaction(() => rows.forEach((r) => store.insert(r)));
+      store.transaction(() => store.insert({ ...rows[0], id: "01JWRITES0000000000000009.0.q", seq: 9 }));
+      // Leased together: status, worker, start and expiry shared; tokens their own; readyAt a shared null.
+      store.transaction(() =>
+        rows.forEach((r, i) =>
+          store.update(r.id, {
+            status: "running",
+            workerId: "w1",
+            leaseToken: `token-${i}`,
+            startedAt: 2_000,
+            dueAt: 32_000,
+            readyAt: null,
+            attempts: 1,
+          }),
+        ),
+      );
+      // Completed together, one result shared by two and the third its own; progress a shared null.
+      store.transaction(() =>
+        rows.forEach((r, i) =>
+          store.update(r.id, { status: "completed", result: i === 1 ? '"other"' : '"ok"', finishedAt: 3_000, dueAt: null, progress: null }),
+        ),
+      );
+      const fresh = new SqlStore(state.storage); // what is stored, not buffered
+      rows.forEach((r, i) =>
+        expect(fresh.get(r.id)).toEqual({
+          ...r,
+          status: "completed",
+          workerId: "w1",
+          leaseToken: `token-${i}`,
+          startedAt: 2_000,
+          dueAt: null,
+          readyAt: null,
+          attempts: 1,
+          result: i === 1 ? '"other"' : '"ok"',
+          finishedAt: 3_000,
+          progress: null,
+        }),
+      );
+      expect(fresh.get("01JWRITES0000000000000009.0.q")).toEqual({ ...rows[0], id: "01JWRITES0000000000000009.0.q", seq: 9 });
+      // Integers stay integers whether bound once or read from each row's JSON.
+      const types = state.storage.sql
+        .exec(
+          "SELECT DISTINCT typeof(priority) AS p, typeof(seq) AS s, typeof(started_at) AS t, typeof(status) AS st FROM tasks WHERE status = 'completed'",
+        )
+        .toArray();
+      expect(types).toEqual([{ p: "integer", s: "integer", t: "integer", st: "text" }]);
     });
   });
 });
