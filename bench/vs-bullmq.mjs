@@ -37,7 +37,9 @@ import {
   spacedSamples,
   STACK,
   startStack,
+  tasksOf,
 } from "./harness.mjs";
+import { startBareShard } from "./bare-shard.mjs";
 
 const TASKS = Number(process.env.BENCH_COMPARE_TASKS ?? 20_000);
 const SAMPLES = Number(process.env.BENCH_COMPARE_SAMPLES ?? 200);
@@ -284,6 +286,19 @@ try {
   stack.stop();
 }
 
+// The platform's bound for batch enqueue on this machine (bench/bare-shard.mjs), timed as edgeq's is.
+const bare = await startBareShard();
+let bound;
+try {
+  const once = (i) => call(bare.base, "POST", "/", { tasks: tasksOf(100, i * 100, SAME_JOBS) });
+  for (let i = 0; i < ENQUEUE_WARMUP; i++) await once(i);
+  const t0 = performance.now();
+  for (let i = 0; i < TASKS / 100; i++) await once(i);
+  bound = TASKS / ((performance.now() - t0) / 1000);
+} finally {
+  await bare.stop();
+}
+
 const ratio = (a, b) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : "n/a");
 const p = (s) => `${fmt(percentile(s, 50), 1)} / ${fmt(percentile(s, 95), 1)} / ${fmt(percentile(s, 99), 1)}`;
 report(
@@ -309,6 +324,10 @@ report(
       "batch enqueue, 100 per call, one caller: edgeq / BullMQ (tasks/s)",
       `${fmt(edge.enqueue)} / ${fmt(bull.enqueue)} (${ratio(edge.enqueue, bull.enqueue)})`,
     ],
+    [
+      "the same on a bare SQLite Durable Object behind a Worker, the platform's bound (bench/bare-shard.mjs): tasks/s (× BullMQ; edgeq ×)",
+      `${fmt(bound)} (${ratio(bound, bull.enqueue)}; edgeq ${ratio(edge.enqueue, bound)})`,
+    ],
     ["idle add() → handler start, edgeq, p50 / p95 / p99 (ms)", p(edge.idle)],
     ["idle add() → handler start, BullMQ, p50 / p95 / p99 (ms)", p(bull.idle)],
     ["idle GET /health on edgeq's stack, the floor under its add(), p50 / p95 / p99 (ms)", p(edge.floor)],
@@ -320,6 +339,7 @@ report(
     "The HTTP consumers complete each batch in their next lease call (`complete`) since 2026-11-30 23:37; before, in a call of its own (POST /leases/complete), two requests per batch.",
     "Both systems get the same jobs: one priority, a payload of one number (edgeq's raw shapes used random priorities 1–10 before 2026-11-30 13:10, which BullMQ's jobs never had).",
     `Batch enqueue is timed after ${ENQUEUE_WARMUP} unrecorded calls of its shape on its queue, for both (since 2026-12-01 02:03; before, from the stack's first call).`,
+    "The bare object: one table and a partial ready index, each call's tasks inserted by one `INSERT … SELECT` over `json_each` in one transaction and their ids answered, on workerd through Miniflare with state on disk as edgeq's stack runs; no validation, placement, idempotency, fencing, outbox, history or task views (since 2026-12-01 02:11).",
     `Idle rows: ${SAMPLES} samples each, 25 ms apart, after ${WARMUP} unrecorded ones (a warm system, for both: before 2026-11-30 13:52 the first history flush of edgeq's new idle queue fell among the samples).`,
     "Both share this process and the machine's cores with their server; each shape runs on a fresh queue with the whole backlog enqueued first (enqueue is timed on its own), and edgeq's history of those enqueues flushed (2 s) before the drain is timed.",
     ...(skipped ? [skipped] : []),
