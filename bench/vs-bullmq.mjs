@@ -18,9 +18,10 @@
 // whose install script would run on every `npm install` of edgeq, for a benchmark only. Prints a table and appends it to
 // docs/BENCHMARKS.md. Loopback only; bounded (BENCH_COMPARE_TASKS, BENCH_COMPARE_SAMPLES).
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { EdgeqClient } from "edgeq/client";
 import { Worker as EdgeqWorker } from "edgeq/consumer";
@@ -81,7 +82,7 @@ function freePort() {
 }
 
 /** Debian's redis-server on a free loopback port of its own, nothing written to disk. */
-async function startRedis() {
+async function startRedis({ durable = false } = {}) {
   if (!existsSync("/usr/bin/redis-server")) {
     console.log("installing Debian's redis-server");
     const root = process.getuid?.() === 0;
@@ -91,7 +92,11 @@ async function startRedis() {
     });
   }
   const port = await freePort();
-  const child = spawn("/usr/bin/redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+  // durable: every write in the append-only file and fsynced before its command is answered, as
+  // edgeq's shard commits (and fsyncs) a call's writes before answering it.
+  const dir = durable ? mkdtempSync(join(tmpdir(), "edgeq-redis-")) : null;
+  const persistence = durable ? ["--appendonly", "yes", "--appendfsync", "always", "--dir", dir] : ["--appendonly", "no"];
+  const child = spawn("/usr/bin/redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", ...persistence], {
     stdio: "ignore",
     detached: true,
   });
@@ -99,6 +104,7 @@ async function startRedis() {
     try {
       process.kill(-child.pid, "SIGTERM");
     } catch {}
+    if (dir) rmSync(dir, { recursive: true, force: true });
   };
   process.on("exit", stop);
   for (let i = 0; i < 100; i++) {
@@ -139,8 +145,11 @@ const SAME_JOBS = () => ({ priority: 5 });
  */
 const ENQUEUE_WARMUP = 20;
 
-/** BullMQ's shapes, each on a fresh queue. */
-async function runBullmq({ Queue, Worker }, port) {
+/**
+ * BullMQ's shapes, each on a fresh queue; `shapes` picks some (batch enqueue and idle for the Redis
+ * that writes every command to disk before answering it).
+ */
+async function runBullmq({ Queue, Worker }, port, shapes = ["enqueue", "sdk", "batched", "idle"]) {
   const connection = { host: "127.0.0.1", port, maxRetriesPerRequest: null };
   const out = {};
   const fresh = async (name) => {
@@ -165,37 +174,46 @@ async function runBullmq({ Queue, Worker }, port) {
   };
 
   // batch enqueue, one caller, 100 per call, after ENQUEUE_WARMUP unrecorded calls
-  let q = await fresh("cmp-enqueue");
-  for (let i = 0; i < ENQUEUE_WARMUP; i++) await q.addBulk(jobsOf(100, -100 * (i + 1)));
-  const t0 = performance.now();
-  for (let i = 0; i < TASKS; i += 100) await q.addBulk(jobsOf(100, i));
-  out.enqueue = TASKS / ((performance.now() - t0) / 1000);
-  await q.close();
+  let q;
+  if (shapes.includes("enqueue")) {
+    q = await fresh("cmp-enqueue");
+    for (let i = 0; i < ENQUEUE_WARMUP; i++) await q.addBulk(jobsOf(100, -100 * (i + 1)));
+    const t0 = performance.now();
+    for (let i = 0; i < TASKS; i += 100) await q.addBulk(jobsOf(100, i));
+    out.enqueue = TASKS / ((performance.now() - t0) / 1000);
+    await q.close();
+  }
 
   // the SDK shape: one Worker at concurrency 16 on a backlog
-  q = await fresh("cmp-sdk");
-  for (let i = 0; i < TASKS; i += 100) await q.addBulk(jobsOf(100, i));
-  out.sdk = await drain("cmp-sdk", 1, 16);
-  await q.close();
+  if (shapes.includes("sdk")) {
+    q = await fresh("cmp-sdk");
+    for (let i = 0; i < TASKS; i += 100) await q.addBulk(jobsOf(100, i));
+    out.sdk = await drain("cmp-sdk", 1, 16);
+    await q.close();
+  }
 
   // batched end to end: 4 Workers, 100 in flight each, on a backlog
-  q = await fresh("cmp-batch");
-  for (let i = 0; i < TASKS; i += 100) await q.addBulk(jobsOf(100, i));
-  out.batched = await drain("cmp-batch", 4, 100);
-  await q.close();
+  if (shapes.includes("batched")) {
+    q = await fresh("cmp-batch");
+    for (let i = 0; i < TASKS; i += 100) await q.addBulk(jobsOf(100, i));
+    out.batched = await drain("cmp-batch", 4, 100);
+    await q.close();
+  }
 
   // idle: add() to the handler starting
-  q = await fresh("cmp-idle");
-  let started;
-  const w = new Worker("cmp-idle", async () => started?.(), { connection, concurrency: 16 });
-  await w.waitUntilReady();
-  out.idle = await idleSamples(async (i) => {
-    const begun = new Promise((r) => (started = r));
-    await q.add("ping", { i });
-    await begun;
-  });
-  await w.close();
-  await q.close();
+  if (shapes.includes("idle")) {
+    q = await fresh("cmp-idle");
+    let started;
+    const w = new Worker("cmp-idle", async () => started?.(), { connection, concurrency: 16 });
+    await w.waitUntilReady();
+    out.idle = await idleSamples(async (i) => {
+      const begun = new Promise((r) => (started = r));
+      await q.add("ping", { i });
+      await begun;
+    });
+    await w.close();
+    await q.close();
+  }
   return out;
 }
 
@@ -262,6 +280,7 @@ async function runEdgeq(base) {
 
 // Without Redis or BullMQ (no apt, no registry), edgeq's half still runs and the table says why BullMQ's is missing.
 let bull = { sdk: NaN, batched: NaN, enqueue: NaN, idle: [] };
+let bullDurable = { enqueue: NaN, idle: [] };
 let redis = { version: "n/a" };
 let skipped = "";
 try {
@@ -271,6 +290,12 @@ try {
     bull = await runBullmq({ Queue, Worker }, redis.port);
   } finally {
     redis.stop();
+  }
+  const durableRedis = await startRedis({ durable: true });
+  try {
+    bullDurable = await runBullmq({ Queue, Worker }, durableRedis.port, ["enqueue", "idle"]);
+  } finally {
+    durableRedis.stop();
   }
 } catch (e) {
   skipped = `BullMQ's half was skipped: ${e.message.split("\n")[0]}`;
@@ -328,13 +353,19 @@ report(
       "the same on a bare SQLite Durable Object behind a Worker, the platform's bound (bench/bare-shard.mjs): tasks/s (× BullMQ; edgeq ×)",
       `${fmt(bound)} (${ratio(bound, bull.enqueue)}; edgeq ${ratio(edge.enqueue, bound)})`,
     ],
+    [
+      "batch enqueue against BullMQ on a Redis that fsyncs every write (appendfsync always, edgeq's durability): edgeq / BullMQ (tasks/s)",
+      `${fmt(edge.enqueue)} / ${fmt(bullDurable.enqueue)} (${ratio(edge.enqueue, bullDurable.enqueue)})`,
+    ],
     ["idle add() → handler start, edgeq, p50 / p95 / p99 (ms)", p(edge.idle)],
     ["idle add() → handler start, BullMQ, p50 / p95 / p99 (ms)", p(bull.idle)],
+    ["the same, BullMQ on a Redis that fsyncs every write, p50 / p95 / p99 (ms)", p(bullDurable.idle)],
     ["idle GET /health on edgeq's stack, the floor under its add(), p50 / p95 / p99 (ms)", p(edge.floor)],
   ],
   [
     `edgeq: ${STACK}, ${HISTORY === "off" ? "history off (BENCH_COMPARE_HISTORY=off: no outbox flushes, no history written to local D1), live pushes on" : "history flush and live pushes on"}; the SDK's Worker over its default transport (consumer sockets, through the \`ws\` package on Node 20); raw consumers over node:http keep-alive, or one \`ws\` socket each (bench/harness.mjs).`,
     "BullMQ: redis-server from Debian with persistence off, ioredis as BullMQ ships it; completed jobs trimmed to the last 1,000 (removeOnComplete), as a production setup would.",
+    "The rows with a Redis that fsyncs every write (`--appendonly yes --appendfsync always`, a second redis-server, since 2026-12-01 02:28): an acknowledged job is on disk, as an acknowledged edgeq task is (its shard's commit is fsynced before the answer). Redis's usual AOF setting, `appendfsync everysec`, may lose up to a second of acknowledged jobs when the machine crashes.",
     `The shard's calls in the SDK shape (${fmt(TASKS / 100)} enqueue calls included): ${edge.sdkCalls} over consumer sockets; ${edge.sdkHttpCalls} over HTTP.`,
     "The HTTP consumers complete each batch in their next lease call (`complete`) since 2026-11-30 23:37; before, in a call of its own (POST /leases/complete), two requests per batch.",
     "Both systems get the same jobs: one priority, a payload of one number (edgeq's raw shapes used random priorities 1–10 before 2026-11-30 13:10, which BullMQ's jobs never had).",
