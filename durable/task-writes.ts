@@ -81,14 +81,21 @@ INSERT INTO tasks (${columns.join(", ")}) SELECT ${values.join(", ")} FROM r ORD
  * tasks mostly share their status, times, settings and worker, so each row's JSON holds its id,
  * payload and token, and SQLite parses a third of it (`node bench/sql.mjs`, enqueue, lease and
  * completion in one Durable Object: 26,700–27,100 tasks/s to 29,000–29,300). A lone row shares
- * nothing (its values go in its JSON: one statement's text for any lone row).
+ * nothing (its values go in its JSON: one statement's text for any lone row). Which fields a
+ * batch shares shapes the statement's text, so a field set has a few texts in workerd's statement
+ * cache rather than one.
  */
 function sharedApart<R extends Partial<TaskRow>>(rows: R[], fields: (keyof TaskRow)[]) {
   const value = (r: R, f: keyof TaskRow) => r[f] ?? null;
+  // Bound, a JS number is a REAL (an INTEGER column's affinity makes a whole one an integer again)
+  // and a boolean is no number: only what binds as its JSON reads is shared.
+  const bindsAsRead = (v: unknown) => v === null || typeof v === "string" || (typeof v === "number" && Number.isFinite(v));
   const shared =
     rows.length < 2
       ? []
-      : fields.filter((f) => f !== "id" && rows.every((r) => value(r, f) === value(rows[0], f))).slice(0, MAX_PARAMS - 1);
+      : fields
+          .filter((f) => f !== "id" && bindsAsRead(value(rows[0], f)) && rows.every((r) => value(r, f) === value(rows[0], f)))
+          .slice(0, MAX_PARAMS - 1);
   const varying = fields.filter((f) => !shared.includes(f));
   return { rows, shared, varying, values: shared.map((f) => value(rows[0], f)) };
 }
