@@ -1,20 +1,11 @@
-import type { QueueSettings, Status, TaskEvent, TaskRow } from "../../schema/shard";
-import { countsOf } from "./tally";
-import { DueWork } from "./due";
-import { QueueError } from "./errors";
-import { Lifecycle } from "./lifecycle";
-import { Mailroom } from "./mail";
-import { Outbox } from "./outbox";
-import { ShardState } from "./state";
+import type { QueueSettings, Status, TaskRow } from "../../schema/shard";
+import { EngineCalls } from "./engine-calls";
 import { DUE_BATCH } from "./types";
-import type { ListOptions, ShardStore } from "./store";
+import type { ListOptions } from "./store";
 import type {
   Claim,
-  Clock,
-  DueResult,
   Elsewhere,
   Enqueued,
-  Entropy,
   GroupDepth,
   HeartbeatResult,
   ItemResult,
@@ -25,7 +16,6 @@ import type {
   PurgeResult,
   RetryFailedResult,
   ShardAddress,
-  Totals,
 } from "./types";
 
 export * from "./types";
@@ -34,32 +24,14 @@ export * from "./types";
  * The queue rules of one shard, over a ShardStore, with time and randomness
  * injected; the QueueShard Durable Object only transports. Each public method
  * is one storage transaction (due work commits in its own, first) and appends
- * at most one outbox row, holding every event of that call.
+ * at most one outbox row, holding every event of that call (how a call runs:
+ * `engine-calls`).
  *
  * The concerns live in their own files: `state` (what the shard knows, and the
  * one write path), `lifecycle` (a task's steps), `mail` (between shards),
  * `flow` (flow control), `due` (the alarm's work) and `rules` (pure decisions).
  */
-export class ShardEngine {
-  private readonly shard: ShardState;
-  private readonly life: Lifecycle;
-  private readonly mail: Mailroom;
-  private readonly due: DueWork;
-  /** the outbox as history reads it */
-  readonly outbox: Outbox;
-  /** told the events of every committed call (live metrics) */
-  onCommit: ((events: TaskEvent[]) => void) | null = null;
-  /** Counts of what happened since this engine started (Prometheus counters: they reset on restart). */
-  readonly totals: Totals = { enqueued: 0, leased: 0, completed: 0, failed: 0, retried: 0, expired: 0, cancelled: 0 };
-
-  constructor(store: ShardStore, clock: Clock, entropy: Entropy) {
-    this.shard = new ShardState(store, clock, entropy);
-    this.life = new Lifecycle(this.shard);
-    this.mail = new Mailroom(this.shard);
-    this.due = new DueWork(this.shard, this.life);
-    this.outbox = new Outbox(this.shard);
-  }
-
+export class ShardEngine extends EngineCalls {
   /** When the next message to another shard is due (the DO's alarm covers it too). */
   nextMailAt(): number | null {
     return this.shard.nextMail;
@@ -317,17 +289,6 @@ export class ShardEngine {
     return this.tx(() => this.due.startPurge());
   }
 
-  // runDue: no input; called by the alarm (and before every call, when something is due).
-  // output: counts of tasks made ready, leases expired, finished tasks dropped and tasks purged.
-  // errors: none.
-  runDue(): DueResult {
-    return this.tx(() => {
-      const out = this.due.process(this.shard.clock.now());
-      if (this.shard.purgeBy !== null) out.cancelled = this.due.purgePass().cancelled;
-      return out;
-    }, false);
-  }
-
   get(id: string): TaskRow | null {
     this.catchUp();
     return this.shard.store.get(id);
@@ -347,69 +308,5 @@ export class ShardEngine {
   oldestReadyAt(): number | null {
     this.catchUp();
     return this.shard.store.oldestReadyAt();
-  }
-
-  // ---------------------------------------------------------------- internals
-
-  /** One transaction: `fn`, the messages it made for this shard, then the outbox row. Due work commits first, on its own. */
-  private tx<T>(fn: () => T, catchUp = true): T {
-    // A call refused below must not roll the due work back.
-    if (catchUp) this.catchUp();
-    const { shard } = this;
-    let written: TaskEvent[] = [];
-    let writtenAt = 0;
-    let out: T;
-    try {
-      out = shard.store.transaction(() => {
-        try {
-          const result = fn();
-          this.mail.drain();
-          writtenAt = shard.clock.now();
-          if (shard.events.length > 0) shard.store.appendOutbox(writtenAt, shard.events);
-          written = shard.events;
-          return result;
-        } finally {
-          shard.events = [];
-          shard.local = [];
-        }
-      });
-    } catch (e) {
-      shard.reload(); // rolled back: what the call changed in memory did not happen
-      throw e;
-    }
-    this.tally(written);
-    if (written.length > 0) {
-      this.outbox.appended(writtenAt, written.length);
-      try {
-        this.onCommit?.(written);
-      } catch (e) {
-        console.error("onCommit failed", e); // what committed stays committed
-      }
-    }
-    return out;
-  }
-
-  private catchUp(): void {
-    if (this.due.isDue()) this.runDue();
-  }
-
-  /** One transaction for many items, their rows read in one go; a refused item answers its problem, the rest go on. */
-  private batch<I extends { id: string }, T>(items: I[], one: (item: I) => T): ItemResult<T>[] {
-    return this.tx(() => {
-      this.shard.store.prefetch(items.map((i) => i.id));
-      return items.map((item): ItemResult<T> => {
-        try {
-          return { id: item.id, ok: true, value: one(item) };
-        } catch (e) {
-          if (e instanceof QueueError) return { id: item.id, ok: false, problem: e.toProblem() };
-          throw e;
-        }
-      });
-    });
-  }
-
-  /** Counts a committed call's events. */
-  private tally(events: TaskEvent[]): void {
-    for (const e of events) for (const k of countsOf(e)) this.totals[k]++;
   }
 }
