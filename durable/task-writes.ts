@@ -50,7 +50,7 @@ export function taskWrites(
     // One statement updates many rows, each with its own values; its rows drive, each finding its task by id.
     const sql = `${jsonRows("?")}, u(${names.join(", ")}) AS (SELECT ${names.map((_, i) => `v ->> ${i}`).join(", ")} FROM r)
 UPDATE tasks SET ${set} FROM u WHERE tasks.id = u.id`;
-    for (const json of jsonParams(part.rows, (r) => [r.id, ...part.varying.map((f) => r[f] ?? null)])) {
+    for (const json of jsonParams(rows, (r) => [r.id, ...part.varying.map((f) => r[f] ?? null)])) {
       out.push({ sql, params: [json, ...part.values] });
     }
   }
@@ -70,13 +70,13 @@ UPDATE tasks SET ${set} FROM u WHERE tasks.id = u.id`;
     const values = [...part.varying.map((_, i) => `v ->> ${i}`), ...part.shared.map(() => "?")];
     const sql = `${jsonRows("?")}
 INSERT INTO tasks (${columns.join(", ")}) SELECT ${values.join(", ")} FROM r ORDER BY k`;
-    for (const json of jsonParams(part.rows, (r) => part.varying.map((f) => r[f]))) out.push({ sql, params: [json, ...part.values] });
+    for (const json of jsonParams(rows, (r) => part.varying.map((f) => r[f]))) out.push({ sql, params: [json, ...part.values] });
   }
   return out;
 }
 
 /**
- * A group's rows (each setting `fields`) as one part whose fields of one value in every row are
+ * The fields of a group's rows (each setting `fields`): those of one value in every row are
  * `shared`, bound once as parameters, and the rest `varying`, read from each row's JSON: a batch's
  * tasks mostly share their status, times, settings and worker, so each row's JSON holds its id,
  * payload and token, and SQLite parses a third of it (`node bench/sql.mjs`, enqueue, lease and
@@ -97,7 +97,7 @@ function sharedApart<R extends Partial<TaskRow>>(rows: R[], fields: (keyof TaskR
           .filter((f) => f !== "id" && bindsAsRead(value(rows[0], f)) && rows.every((r) => value(r, f) === value(rows[0], f)))
           .slice(0, MAX_PARAMS - 1);
   const varying = fields.filter((f) => !shared.includes(f));
-  return { rows, shared, varying, values: shared.map((f) => value(rows[0], f)) };
+  return { shared, varying, values: shared.map((f) => value(rows[0], f)) };
 }
 
 /** Rows grouped by the fields `fieldsOf` picks for each, so each group can share one statement. */
