@@ -45,6 +45,11 @@ export class LeaseRows {
     this.leased = [];
   }
 
+  /** Forgets every row: no task is running, so none of their leases can expire. */
+  clear(): void {
+    this.run("DELETE FROM leases");
+  }
+
   /**
    * The earliest row rounded up to a whole LEASE_CHECK_MS: under load a row comes due with every
    * lease call, and most hold only finished tasks, so rows are taken apart a second's worth at a

@@ -162,9 +162,12 @@ export class SqlStore extends SideRows implements ShardStore {
    * Running tasks whose lease expired (found through `leases`) and due tasks from tasks_due, each
    * kind sure of half the limit, so a backlog of one never holds up the other.
    */
-  due(now: number, limit: number): TaskRow[] {
+  due(now: number, limit: number, anyRunning: boolean): TaskRow[] {
     this.flush();
     this.leases.write();
+    // After a drain every lease row names finished tasks only: one statement forgets them all,
+    // instead of reading each row and looking its tasks up when it comes due.
+    if (!anyRunning) this.leases.clear();
     const seen = new Set<string>();
     const rows = this.leases.expired(now, Math.ceil(limit / 2), seen);
     rows.push(...this.all(`${SELECT} WHERE ${NOT_LEASED} AND due_at <= ? ORDER BY due_at ${LIMIT}`, now, limit - rows.length));

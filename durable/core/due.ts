@@ -39,7 +39,7 @@ export class DueWork {
   process(now: number): DueResult {
     const { shard } = this;
     const out: DueResult = { promoted: 0, expired: 0, purged: 0, cancelled: 0 };
-    for (const row of shard.store.due(now, DUE_BATCH)) {
+    for (const row of shard.store.due(now, DUE_BATCH, (shard.counts().running ?? 0) > 0)) {
       if (row.status === "scheduled") {
         // It became ready at its runAt, not when the shard got round to it.
         shard.transition(row, "promoted", shard.ready(row.dueAt ?? now));

@@ -44,8 +44,11 @@ export interface ShardStore {
   flowCounts(): { group: string; status: "pending" | "running"; n: number }[];
   /** Scheduled tasks created at or before `createdBy`, soonest first (purge). */
   scheduled(limit: number, createdBy: number): TaskRow[];
-  /** Tasks whose dueAt has come, soonest first. */
-  due(now: number, limit: number): TaskRow[];
+  /**
+   * Tasks whose dueAt has come, soonest first. `anyRunning` false: no task is running (the state's
+   * count), so no lease can have expired, and a store that keeps lease expiries apart drops them unread.
+   */
+  due(now: number, limit: number, anyRunning: boolean): TaskRow[];
   nextDueAt(): number | null;
   /** Tasks in id (creation) order after `after`, optionally of one status. */
   list(options: ListOptions): TaskRow[];

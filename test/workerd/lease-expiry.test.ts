@@ -77,6 +77,9 @@ describe("lease expiry, registered per lease call", () => {
   it("rows of lease calls whose tasks finished come due a second's worth at a time: one alarm a second, not one per call", async () => {
     const q = freshQueue("together");
     const n = 30;
+    // One task runs throughout, so rows are taken apart one by one (with nothing running they go at once: below).
+    await api("POST", `/api/v1/queues/${q}/tasks`, { name: "long", timeoutMs: 600_000 });
+    expect((await lease(q)).body.leases).toHaveLength(1);
     await api("POST", `/api/v1/queues/${q}/tasks/batch`, {
       tasks: Array.from({ length: n }, (_, i) => ({ name: `t${i}`, timeoutMs: 5000 })),
     });
@@ -87,7 +90,7 @@ describe("lease expiry, registered per lease call", () => {
       await advance(q, 100); // lease calls over 3 s of the shard's clock (and whatever real time they take)
     }
     const apart = 100 + (Date.now() - started) / n; // ms of the shard's clock between two rows
-    expect(await leaseRows(q)).toHaveLength(n);
+    expect(await leaseRows(q)).toHaveLength(n + 1);
     await advance(q, 2000); // the first row's time
     const alarm = await storedAlarm(q);
     expect(alarm).not.toBeNull(); // rows are left (the calls took less than 2 s of real time)
@@ -96,6 +99,27 @@ describe("lease expiry, registered per lease call", () => {
     await advance(q, 1000);
     // A second's rows in one pass (~9 at 100 ms apart; fewer as the calls take longer on a slow machine), not one.
     expect(left - (await leaseRows(q)).length).toBeGreaterThanOrEqual(Math.max(2, Math.floor(1000 / apart) - 1));
+  });
+
+  it("with no task running, the rows of finished lease calls are forgotten in one pass, before any comes due", async () => {
+    const q = freshQueue("drained");
+    const n = 20;
+    await api("POST", `/api/v1/queues/${q}/tasks/batch`, {
+      tasks: Array.from({ length: n }, (_, i) => ({ name: `t${i}`, timeoutMs: 5000 })),
+    });
+    const leased: { task: { id: string }; leaseToken: string }[] = [];
+    for (let i = 0; i < n; i++) leased.push(...(await lease(q)).body.leases); // a row per call
+    for (const l of leased.slice(0, -1))
+      expect((await api("POST", `/api/v1/tasks/${l.task.id}/complete`, { leaseToken: l.leaseToken })).status).toBe(200);
+    await advance(q, 100); // one task still runs: nothing is due, every row stays
+    expect(await leaseRows(q)).toHaveLength(n);
+    const last = leased[n - 1];
+    expect((await api("POST", `/api/v1/tasks/${last.task.id}/complete`, { leaseToken: last.leaseToken })).status).toBe(200);
+    await advance(q, 100); // the next pass (the alarm) finds nothing running
+    expect(await leaseRows(q)).toEqual([]);
+    const alarm = await storedAlarm(q); // none left to come due in 5 s: history's flush (60 s here) or retention, if anything
+    expect(alarm === null || alarm > Date.now() + 30_000).toBe(true);
+    for (const l of leased) expect(await task(l.task.id)).toMatchObject({ status: "completed", attempts: 1 });
   });
 
   it("a task in two lease rows (failed, leased again, its first row taken apart early) expires once", async () => {
