@@ -132,6 +132,11 @@ export class ConsumerSockets {
     }
   }
 
+  /** More than one consumer socket is open. */
+  several(): boolean {
+    return this.ctx.getWebSockets(TAG).length > 1;
+  }
+
   /**
    * Pushes ready tasks to the sockets with credit, in turn, until either runs out.
    * The shard calls it after every change (an enqueue, a completion that frees a

@@ -385,6 +385,50 @@ describe("consumer sockets", () => {
     );
   });
 
+  it("consumer socket: with several sockets open, frames that come together run together, each answered on its own socket; a call that comes first runs them before itself", async () => {
+    const queue = freshQueue("sock");
+    await enqueue(queue, 3);
+    const one = await consumer(queue, { workerId: "w1" });
+    const two = await consumer(queue, { workerId: "w2" });
+    one.send({ type: "credit", credit: 2 });
+    const [a, b] = await one.waitLeases(2);
+    two.send({ type: "credit", credit: 1 });
+    const [c] = await two.waitLeases(1);
+    const frame = (id: string, leaseToken: string) => JSON.stringify({ type: "complete", ref: 7, items: [{ id, leaseToken }] });
+    const socketOf = (state: DurableObjectState, workerId: string) =>
+      state.getWebSockets().find((ws) => (ws.deserializeAttachment() as { workerId: string }).workerId === workerId)!;
+    // Frames handed to the shard as workerd hands them, one after the other: they wait for the next turn.
+    const seen = await runInDurableObject(shardStub(queue), async (shard: QueueShard, state) => {
+      const waits = [
+        shard.webSocketMessage(socketOf(state, "w1"), frame(a.task.id, a.leaseToken)),
+        shard.webSocketMessage(socketOf(state, "w2"), frame(c.task.id, "not-the-token")),
+      ];
+      const stored = () => state.storage.sql.exec<{ status: string }>("SELECT status FROM tasks WHERE id = ?", a.task.id).one().status;
+      const before = stored();
+      const read = shard.get(a.task.id); // a call that comes meanwhile: the frames run first
+      await Promise.all(waits);
+      return { waited: waits.every((w) => w instanceof Promise), before, read: read.ok ? read.value?.status : null };
+    });
+    expect(seen).toEqual({ waited: true, before: "running", read: "completed" });
+    const answer = (socket: typeof one) => until(async () => socket.frames.find((f) => f.type === "results" && f.ref === 7));
+    expect(await answer(one)).toMatchObject({ results: [{ id: a.task.id, ok: true }] });
+    expect(await answer(two)).toMatchObject({ results: [{ id: c.task.id, ok: false, problem: { type: "urn:edgeq:error:stale_lease" } }] });
+    expect(await statusOf(c.task.id)).toBe("running");
+
+    // One socket left: its frame runs at once.
+    two.close();
+    await until(async () => (await runInDurableObject(shardStub(queue), (_s: QueueShard, state) => state.getWebSockets().length)) === 1);
+    const alone = await runInDurableObject(shardStub(queue), (shard: QueueShard, state) => {
+      const wait = shard.webSocketMessage(socketOf(state, "w1"), frame(b.task.id, b.leaseToken));
+      return {
+        waited: wait instanceof Promise,
+        status: state.storage.sql.exec<{ status: string }>("SELECT status FROM tasks WHERE id = ?", b.task.id).one().status,
+      };
+    });
+    expect(alone).toEqual({ waited: false, status: "completed" });
+    one.close();
+  });
+
   it("consumer socket: socket messages are counted apart from RPC requests", async () => {
     const queue = freshQueue("sock");
     const c = await consumer(queue);
