@@ -100,12 +100,14 @@ export class LocalStack {
 
   private async launch(): Promise<void> {
     execFileSync("node", ["scripts/migrate-d1.mjs", this.state]); // as npm start does
-    const child = spawnApi({
-      direct: true,
-      port: this.port,
-      persistTo: this.state,
-      vars: { EDGEQ_ADMIN_TOKEN: this.token, EDGEQ_LOG_REQUESTS: "false", ...this.vars },
-    });
+    const child = tracked(
+      spawnApi({
+        direct: true,
+        port: this.port,
+        persistTo: this.state,
+        vars: { EDGEQ_ADMIN_TOKEN: this.token, EDGEQ_LOG_REQUESTS: "false", ...this.vars },
+      }),
+    );
     this.child = child;
     await answers(child, `${this.url}/health`, "the API");
   }
@@ -181,6 +183,36 @@ async function answers(child: ChildProcess, url: string, what: string): Promise<
   throw new Error(`${what} did not answer on ${url}${child.exitCode === null ? "" : ` (exited ${child.exitCode})`}: ${stderr}`);
 }
 
+/**
+ * The detached children (a stack's API, a dashboard) still running, in this test process. When it
+ * ends with some left (vitest ends its workers with SIGTERM), their process groups are killed: a
+ * `beforeAll` that timed out while its stack was starting leaves no one to stop it, and a detached
+ * group would outlive the run. One set and one pair of handlers per process, however many test
+ * files import this module.
+ */
+const running: Set<ChildProcess> = ((globalThis as { edgeqTestChildren?: Set<ChildProcess> }).edgeqTestChildren ??= (() => {
+  const children = new Set<ChildProcess>();
+  const killAll = () => {
+    for (const child of children) {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {}
+    }
+  };
+  process.once("exit", killAll);
+  process.once("SIGTERM", () => {
+    killAll();
+    process.exit(143);
+  });
+  return children;
+})());
+
+function tracked(child: ChildProcess): ChildProcess {
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  return child;
+}
+
 /** Ends a detached child and its process group; resolves once the child has exited (at once if it already has). */
 async function kill(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once("exit", r));
@@ -217,7 +249,7 @@ export class Dashboard {
   /** `token`: the local admin token it signs in with; without one it asks for a key. */
   static async start(api: string, port: number, token?: string): Promise<Dashboard> {
     const dir = mkdtempSync(join(tmpdir(), "edgeq-dash-"));
-    const child = serveDashboard({ port, api, token, dir, stdio: ["ignore", "ignore", "pipe"] });
+    const child = tracked(serveDashboard({ port, api, token, dir, stdio: ["ignore", "ignore", "pipe"] }));
     const dashboard = new Dashboard(`http://127.0.0.1:${port}`, child, dir);
     try {
       await answers(child, dashboard.url, "the dashboard");
