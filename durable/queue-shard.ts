@@ -5,6 +5,7 @@ import { ShardEngine, type Clock, type ItemResult, type Mail, type NewTask, type
 import { ConsumerSockets } from "./consumers";
 import { HistoryFlusher, type HistoryStats } from "./flusher";
 import { LivePusher } from "./live";
+import { NextTurn } from "./next-turn";
 import { deliverMail } from "./mail-delivery";
 import { hubOf } from "./metrics-hub";
 import { config } from "../worker/config";
@@ -64,8 +65,8 @@ export class QueueShard extends DurableObject<Env> {
   private alarmAt: number | null = null;
   private requests = 0;
   private waiters = new Set<() => void>();
-  /** consumer frames waiting for the next turn, to run together (see `together`) */
-  private waiting: (() => void)[] = [];
+  /** consumer frames held for the next turn, to share its commit (see `webSocketMessage`) */
+  private readonly frames = new NextTurn();
   /** consumers that said they stopped: their long polls end empty, and leases for them answer none until then */
   private stopped = new Map<string, number>();
   private readonly history: HistoryFlusher;
@@ -119,20 +120,20 @@ export class QueueShard extends DurableObject<Env> {
 
   /**
    * A consumer's frame. With more than one consumer socket open, it waits for the next turn of the
-   * event loop, and every frame that arrives meanwhile runs with it (`together`).
+   * event loop, and every frame that arrives meanwhile runs with it, in one commit (NextTurn).
    */
   webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void | Promise<void> {
-    if (this.waiting.length === 0 && !this.consumers.several()) return this.consumers.message(ws, message);
-    return this.together(() => this.consumers.message(ws, message));
+    if (this.frames.empty && !this.consumers.several()) return this.consumers.message(ws, message);
+    return this.frames.hold(() => this.consumers.message(ws, message));
   }
 
   webSocketClose(ws: WebSocket, code: number): void {
-    this.runTogether();
+    this.frames.runNow();
     this.consumers.closed(ws, code);
   }
 
   webSocketError(ws: WebSocket): void {
-    this.runTogether();
+    this.frames.runNow();
     this.consumers.closed(ws, 1011);
   }
 
@@ -356,7 +357,7 @@ export class QueueShard extends DurableObject<Env> {
    * (enqueue, promotion, retry, release…), and keeps the alarm at the earliest due time.
    */
   private call<T>(fn: () => T, isRequest = true): Outcome<T> {
-    this.runTogether();
+    this.frames.runNow(); // frames that came first run first
     if (isRequest) this.requests++;
     const ready = this.engine.readySeq;
     try {
@@ -366,34 +367,6 @@ export class QueueShard extends DurableObject<Env> {
       else this.consumers.feed(); // a freed concurrency slot or a resume may let ready tasks go
       this.syncAlarm();
     }
-  }
-
-  /**
-   * Runs `run` at the next turn of the event loop, with every frame that arrives meanwhile, all in
-   * one turn: workerd commits a turn's writes together, so the frames of several consumer sockets
-   * share one commit (one write to disk) instead of one each. Each frame keeps its own transaction
-   * and its own answer. A call or event that arrives before that turn runs the waiting frames before
-   * itself, so everything still runs in the order it arrived.
-   */
-  private together(run: () => void): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push(() => {
-        try {
-          run();
-          resolve();
-        } catch (e) {
-          reject(e);
-        }
-      });
-      if (this.waiting.length === 1) setTimeout(() => this.runTogether(), 0);
-    });
-  }
-
-  private runTogether(): void {
-    if (this.waiting.length === 0) return;
-    const waiting = this.waiting;
-    this.waiting = [];
-    for (const run of waiting) run();
   }
 
   private syncAlarm(): void {
