@@ -4,7 +4,7 @@
 // "shared"` keeps it in the API's process); otherwise under wrangler dev (npm run dev). Kept apart
 // from serve-api.mjs, whose imports (wrangler, Miniflare) a caller should not load.
 import { execFileSync, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 /** Starts the API as its own process group (stop it with `process.kill(-child.pid, …)`). */
 export function spawnApi({
@@ -43,24 +43,52 @@ export function spawnApi({
 
 /**
  * The live processes of a stack's process group, as { pid, comm, api }: `api` is true for the
- * workerd that serves `port` (its `--socket-addr=entry=…:port`); the stack's other workerd hosts
- * local D1. Processes that have ended and await their parent are left out.
+ * workerd that listens on `port`; the stack's other workerd hosts local D1. Processes that have
+ * ended and await their parent are left out.
  */
 export function stackProcesses(pgid, port) {
+  const listening = listeningSockets(port);
   return execFileSync("ps", ["-o", "pid=,stat=,comm=", "-g", String(pgid)])
     .toString()
     .trim()
     .split("\n")
     .map((line) => line.trim().split(/\s+/))
     .filter(([, stat]) => !stat.startsWith("Z"))
-    .map(([pid, , comm]) => ({ pid: Number(pid), comm, api: comm === "workerd" && serves(pid, port) }));
+    .map(([pid, , comm]) => ({ pid: Number(pid), comm, api: comm === "workerd" && holds(pid, listening) }));
 }
 
-function serves(pid, port) {
+/** The inodes of the TCP sockets listening on `port` (from /proc/net; none without a port). */
+function listeningSockets(port) {
+  if (port === undefined) return new Set();
+  const hexPort = Number(port).toString(16).toUpperCase().padStart(4, "0");
+  const inodes = new Set();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text;
+    try {
+      text = readFileSync(table, "utf8");
+    } catch {
+      continue; // no IPv6 here
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local address "ADDR:PORT" in hex, state 0A is LISTEN, the socket's inode in field 9
+      if (f.length > 9 && f[1].endsWith(`:${hexPort}`) && f[3] === "0A") inodes.add(f[9]);
+    }
+  }
+  return inodes;
+}
+
+/** Whether process `pid` holds one of the sockets `inodes`. */
+function holds(pid, inodes) {
+  if (inodes.size === 0) return false;
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8")
-      .split("\0")
-      .some((arg) => arg.startsWith("--socket-addr=entry=") && arg.endsWith(`:${port}`));
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1]);
+      } catch {
+        return false; // closed meanwhile
+      }
+    });
   } catch {
     return false; // it has ended meanwhile
   }

@@ -3,8 +3,8 @@
 // `wrangler deploy` bundles it (`wrangler deploy --dry-run --outdir`), its bindings read from
 // wrangler.toml (and .dev.vars, as wrangler dev reads it), local D1 in a workerd process of its
 // own, state kept on disk in the layout `wrangler dev --persist-to` uses, so `npm run dev`
-// (wrangler dev) opens the same state. Requests reach workerd's own socket: no dev proxy in the
-// path. `npm start`, the stack and browser tests and the benchmarks run it.
+// (wrangler dev) opens the same state. Requests reach the Worker's `Api` entrypoint on a workerd
+// socket of its own: no dev proxy, entry worker or assets' router in the path. `npm start`, the stack and browser tests and the benchmarks run it.
 //
 //   node scripts/serve-api.mjs --port 8787 --persist-to .edgeq/state [--host 127.0.0.1]
 //        [--var NAME:value]... [--inspector-port 9229] [--d1 apart|shared]
@@ -16,6 +16,9 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Log, LogLevel, Miniflare } from "miniflare";
 import wrangler from "wrangler";
+
+/** The Worker's named entrypoint that local stacks serve (worker/index.ts). */
+const API_ENTRYPOINT = "Api";
 
 const quiet = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "1", WRANGLER_LOG: "warn" };
 
@@ -81,15 +84,14 @@ async function startLocalD1(d1Databases, persistRoot) {
 /**
  * Starts the bundled Worker on `host:port` with state under `persistTo`; `vars` add to (and
  * override) wrangler.toml's. Resolves once it answers, to `{ url, d1Url, dispose }` (`d1Url`:
- * local D1's host, null when it is shared). `assets: false`
- * leaves out the static assets (GET /docs), and with them the router in front of every request
- * (bench/idle-requests.mjs measures what it costs). `d1: "shared"` runs local D1 in the API's
- * process, as wrangler dev does (bench/local-stack.mjs measures what each costs).
+ * local D1's host, null when it is shared). `direct: false` serves the Worker's default
+ * entrypoint on Miniflare's entry socket instead, behind Miniflare's entry worker and the assets'
+ * router (bench/idle-requests.mjs measures what they cost). `d1: "shared"` runs local D1 in the
+ * API's process, as wrangler dev does (bench/local-stack.mjs measures what each costs).
  */
-export async function serveApi({ host = "127.0.0.1", port, persistTo, vars = {}, inspectorPort, outdir, assets = true, d1 = "apart" }) {
+export async function serveApi({ host = "127.0.0.1", port, persistTo, vars = {}, inspectorPort, outdir, direct = true, d1 = "apart" }) {
   const script = buildWorker(outdir);
   const { workerOptions } = wrangler.unstable_getMiniflareWorkerOptions("wrangler.toml");
-  if (!assets) delete workerOptions.assets;
   const persistRoot = join(resolve(persistTo), "v3"); // as `wrangler dev --persist-to` lays it out
   const database = d1 === "shared" ? null : await startLocalD1(workerOptions.d1Databases, persistRoot);
   let mf;
@@ -103,14 +105,19 @@ export async function serveApi({ host = "127.0.0.1", port, persistTo, vars = {},
       scriptPath: script,
       modulesRoot: outdir,
       bindings: { ...workerOptions.bindings, ...vars },
-      host,
-      port: Number(port),
+      // Requests reach the Worker's `Api` entrypoint on a socket of its own, past Miniflare's entry
+      // worker and the assets' router that stand in front of its default one (worker/index.ts).
+      // Miniflare's own entry socket is left on a free loopback port, for Miniflare.
+      ...(direct
+        ? { host: "127.0.0.1", port: 0, unsafeDirectSockets: [{ host, port: Number(port), entrypoint: API_ENTRYPOINT }] }
+        : { host, port: Number(port) }),
       inspectorPort: inspectorPort === undefined ? undefined : Number(inspectorPort),
       defaultPersistRoot: persistRoot,
       cf: false, // placeholder request.cf: offline, no fetch of workers.cloudflare.com
       log: new Log(LogLevel.WARN),
     });
     url = await mf.ready;
+    if (direct) url = await mf.unsafeGetDirectURL("edgeq", API_ENTRYPOINT);
   } catch (e) {
     // e.g. the port is taken: no workerd left behind
     await mf?.dispose().catch(() => undefined);

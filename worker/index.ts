@@ -1,3 +1,4 @@
+import { WorkerEntrypoint } from "cloudflare:workers";
 import { createApp } from "./app";
 import { sweepHistory } from "./retention";
 
@@ -34,7 +35,7 @@ async function drain(request: Request): Promise<void> {
   }
 }
 
-export default {
+const handler = {
   async fetch(request: Request, env: Env, ctx: ExecutionContext) {
     const response = await app.fetch(request, env, ctx);
     await drain(request);
@@ -45,3 +46,17 @@ export default {
     ctx.waitUntil(sweepHistory(env.DB, Date.now()));
   },
 } satisfies ExportedHandler<Env>;
+
+export default handler;
+
+/**
+ * The same API as a named entrypoint, which local stacks serve on a socket of its own
+ * (`scripts/serve-api.mjs`): Miniflare puts its entry worker and the static assets' router in
+ * front of a Worker's default entrypoint, two hops on every request and on every consumer-socket
+ * frame; a named entrypoint is served with neither. At the edge only the default one is used.
+ */
+export class Api extends WorkerEntrypoint<Env> {
+  fetch(request: Request) {
+    return handler.fetch(request, this.env, this.ctx);
+  }
+}
