@@ -3,7 +3,8 @@
 // with GAP_MS between them (as a lone producer sends), from a trivial node:http server up to
 // edgeq's enqueue → lease (long poll, and consumer socket): node:http and a hello-world Worker on workerd (the floor), then edgeq's
 // deployable bundle on workerd (as `npm start` and the stack tests run it) on its own socket, and
-// behind Miniflare's entry worker and the static assets' router: what those two hops cost. Appends the table to docs/BENCHMARKS.md. Loopback only; bounded.
+// behind Miniflare's entry worker and the static assets' router: what those two hops cost.
+// Appends the table to docs/BENCHMARKS.md. Loopback only; bounded.
 import http from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -137,23 +138,19 @@ await hello.dispose();
 
 const shipped = await edgeq(true);
 const fronted = await edgeq(false);
+/** A row of both stacks' figures for `shape`. */
+const both = (label, shape) => [label, `${shipped[shape]} (${fronted[shape]} behind Miniflare's entry worker and router)`];
 
 report(
   "An idle request, from the floor up: p50 / p99 in ms (npm run bench:idle)",
   [
     ["node:http hello world", nodeHello],
     ["workerd hello world (Miniflare, its own socket)", workerdHello],
-    ["edgeq GET /health", `${shipped.health} (${fronted.health} behind Miniflare's entry worker and router)`],
-    ["edgeq GET /queues/{queue} (a shard read)", `${shipped.read} (${fronted.read} behind Miniflare's entry worker and router)`],
-    ["edgeq POST /queues/{queue}/tasks (a shard write)", `${shipped.write} (${fronted.write} behind Miniflare's entry worker and router)`],
-    [
-      "edgeq enqueue → a long-polling consumer holds the lease",
-      `${shipped.lease} (${fronted.lease} behind Miniflare's entry worker and router)`,
-    ],
-    [
-      "edgeq enqueue → a consumer socket receives the lease",
-      `${shipped.socket} (${fronted.socket} behind Miniflare's entry worker and router)`,
-    ],
+    both("edgeq GET /health", "health"),
+    both("edgeq GET /queues/{queue} (a shard read)", "read"),
+    both("edgeq POST /queues/{queue}/tasks (a shard write)", "write"),
+    both("edgeq enqueue → a long-polling consumer holds the lease", "lease"),
+    both("edgeq enqueue → a consumer socket receives the lease", "socket"),
   ],
   [
     `${fmt(SAMPLES)} sequential requests each, ${GAP_MS} ms apart, over one kept-alive connection; edgeq is the deployable bundle on workerd (scripts/serve-api.mjs), history flush and live pushes on, request logs off.`,

@@ -4,7 +4,8 @@
 // wrangler.toml (and .dev.vars, as wrangler dev reads it), local D1 in a workerd process of its
 // own, state kept on disk in the layout `wrangler dev --persist-to` uses, so `npm run dev`
 // (wrangler dev) opens the same state. Requests reach the Worker's `Api` entrypoint on a workerd
-// socket of its own: no dev proxy, entry worker or assets' router in the path. `npm start`, the stack and browser tests and the benchmarks run it.
+// socket of its own: no dev proxy, entry worker or assets' router in the path. `npm start`, the
+// stack and browser tests and the benchmarks run it.
 //
 //   node scripts/serve-api.mjs --port 8787 --persist-to .edgeq/state [--host 127.0.0.1]
 //        [--var NAME:value]... [--inspector-port 9229] [--d1 apart|shared]
